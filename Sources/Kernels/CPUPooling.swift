@@ -1,0 +1,121 @@
+// Pooling, flatten and global average pooling over channel-major planes:
+// plane (c, n) of x[C, N, H, W] starts at (c*N + n) * H*W.
+
+extension CPUDevice {
+    public func maxPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry) {
+        let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
+        let xs = x.floats, ys = y.floats
+        parallelRanges(g.channels * g.batch, grain: 8) { planes in
+            for plane in planes {
+                let src = xs + plane * H * W, dst = ys + plane * P * Q
+                for p in 0..<P {
+                    for q in 0..<Q {
+                        var best = -Float.infinity
+                        for i in 0..<k { for j in 0..<k { best = max(best, src[(p * s + i) * W + q * s + j]) } }
+                        dst[p * Q + q] = best
+                    }
+                }
+            }
+        }
+    }
+
+    public func maxPoolBackward(input x: Tensor, gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry) {
+        let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
+        let xs = x.floats, dys = dy.floats, dxs = dx.floats
+        parallelRanges(g.channels * g.batch, grain: 8) { planes in
+            for plane in planes {
+                let src = xs + plane * H * W, grad = dys + plane * P * Q, out = dxs + plane * H * W
+                out.update(repeating: 0, count: H * W)
+                for p in 0..<P {
+                    for q in 0..<Q {
+                        var best = -Float.infinity, at = 0
+                        for i in 0..<k {
+                            for j in 0..<k {
+                                let o = (p * s + i) * W + q * s + j
+                                if src[o] > best { best = src[o]; at = o }
+                            }
+                        }
+                        out[at] += grad[p * Q + q]
+                    }
+                }
+            }
+        }
+    }
+
+    public func avgPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry) {
+        let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
+        let xs = x.floats, ys = y.floats, scale = 1 / Float(k * k)
+        parallelRanges(g.channels * g.batch, grain: 8) { planes in
+            for plane in planes {
+                let src = xs + plane * H * W, dst = ys + plane * P * Q
+                for p in 0..<P {
+                    for q in 0..<Q {
+                        var sum: Float = 0
+                        for i in 0..<k { for j in 0..<k { sum += src[(p * s + i) * W + q * s + j] } }
+                        dst[p * Q + q] = sum * scale
+                    }
+                }
+            }
+        }
+    }
+
+    public func avgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry) {
+        let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
+        let dys = dy.floats, dxs = dx.floats, scale = 1 / Float(k * k)
+        parallelRanges(g.channels * g.batch, grain: 8) { planes in
+            for plane in planes {
+                let grad = dys + plane * P * Q, out = dxs + plane * H * W
+                out.update(repeating: 0, count: H * W)
+                for p in 0..<P {
+                    for q in 0..<Q {
+                        let v = grad[p * Q + q] * scale
+                        for i in 0..<k { for j in 0..<k { out[(p * s + i) * W + q * s + j] += v } }
+                    }
+                }
+            }
+        }
+    }
+
+    public func globalAvgPoolForward(input x: Tensor, output y: Tensor, channels: Int, batch: Int, plane: Int) {
+        let xs = x.floats, ys = y.floats, scale = 1 / Float(plane)
+        parallelRanges(channels * batch, grain: 64) { planes in
+            for i in planes {
+                let src = xs + i * plane
+                var sum: Float = 0
+                for j in 0..<plane { sum += src[j] }
+                ys[i] = sum * scale
+            }
+        }
+    }
+
+    public func globalAvgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, channels: Int, batch: Int, plane: Int) {
+        let dys = dy.floats, dxs = dx.floats, scale = 1 / Float(plane)
+        parallelRanges(channels * batch, grain: 64) { planes in
+            for i in planes { (dxs + i * plane).update(repeating: dys[i] * scale, count: plane) }
+        }
+    }
+
+    public func flattenForward(input x: Tensor, output y: Tensor, channels: Int, batch: Int, plane: Int) {
+        let xs = x.floats, ys = y.floats
+        parallelRanges(channels) { cs in
+            for c in cs {
+                for n in 0..<batch {
+                    let src = xs + (c * batch + n) * plane
+                    for s in 0..<plane { ys[(c * plane + s) * batch + n] = src[s] }
+                }
+            }
+        }
+    }
+
+    public func flattenBackward(gradOutput dy: Tensor, gradInput dx: Tensor, channels: Int, batch: Int, plane: Int) {
+        let dys = dy.floats, dxs = dx.floats
+        parallelRanges(channels) { cs in
+            for c in cs {
+                for n in 0..<batch {
+                    let dst = dxs + (c * batch + n) * plane
+                    for s in 0..<plane { dst[s] = dys[(c * plane + s) * batch + n] }
+                }
+            }
+        }
+    }
+}

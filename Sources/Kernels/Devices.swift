@@ -1,0 +1,77 @@
+import COpenCL
+
+/// One OpenCL device as reported by the ICD loader.
+public struct OpenCLDeviceInfo: Sendable, CustomStringConvertible {
+    public var platform: String
+    public var name: String
+    public var type: DeviceKind
+    public var globalMemoryBytes: UInt64
+    public var computeUnits: UInt32
+    public var version: String
+
+    public var description: String {
+        let gib = Double(globalMemoryBytes) / Double(1 << 30)
+        let mem = (gib * 10).rounded() / 10
+        return "\(platform): \(name) [\(type.rawValue), \(computeUnits) compute units, \(mem) GiB, \(version)]"
+    }
+}
+
+/// Device discovery.
+public enum Devices {
+    /// What the OpenCL ICD loader reports, or the reason it reports nothing
+    /// (`CL_PLATFORM_NOT_FOUND_KHR`, -1001, when no vendor is installed).
+    public static func openCL() -> (devices: [OpenCLDeviceInfo], problem: String?) {
+        var platformCount: cl_uint = 0
+        let status = clGetPlatformIDs(0, nil, &platformCount)
+        if status != CL_SUCCESS || platformCount == 0 {
+            let why = status == -1001 || platformCount == 0
+                ? "no OpenCL platform found (CL_PLATFORM_NOT_FOUND_KHR, -1001): install an ICD such as pocl-opencl-icd or a GPU driver"
+                : "clGetPlatformIDs failed with OpenCL error \(status)"
+            return ([], why)
+        }
+        var platforms = [cl_platform_id?](repeating: nil, count: Int(platformCount))
+        clGetPlatformIDs(platformCount, &platforms, nil)
+        var found: [OpenCLDeviceInfo] = []
+        for platform in platforms {
+            let platformName = infoString { clGetPlatformInfo(platform, cl_platform_info(CL_PLATFORM_NAME), $0, $1, $2) }
+            var deviceCount: cl_uint = 0
+            guard clGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), 0, nil, &deviceCount) == CL_SUCCESS,
+                  deviceCount > 0 else { continue }
+            var ids = [cl_device_id?](repeating: nil, count: Int(deviceCount))
+            clGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), deviceCount, &ids, nil)
+            for id in ids {
+                let name = infoString { clGetDeviceInfo(id, cl_device_info(CL_DEVICE_NAME), $0, $1, $2) }
+                let version = infoString { clGetDeviceInfo(id, cl_device_info(CL_DEVICE_VERSION), $0, $1, $2) }
+                var type: cl_device_type = 0
+                clGetDeviceInfo(id, cl_device_info(CL_DEVICE_TYPE), MemoryLayout<cl_device_type>.size, &type, nil)
+                var memory: cl_ulong = 0
+                clGetDeviceInfo(id, cl_device_info(CL_DEVICE_GLOBAL_MEM_SIZE), MemoryLayout<cl_ulong>.size, &memory, nil)
+                var units: cl_uint = 0
+                clGetDeviceInfo(id, cl_device_info(CL_DEVICE_MAX_COMPUTE_UNITS), MemoryLayout<cl_uint>.size, &units, nil)
+                let kind: DeviceKind = type & cl_device_type(CL_DEVICE_TYPE_GPU) != 0 ? .gpu
+                    : type & cl_device_type(CL_DEVICE_TYPE_CPU) != 0 ? .cpu : .accelerator
+                found.append(OpenCLDeviceInfo(platform: platformName, name: name, type: kind,
+                                              globalMemoryBytes: memory, computeUnits: units, version: version))
+            }
+        }
+        return (found, nil)
+    }
+
+    private static func infoString(_ query: (Int, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?) -> cl_int) -> String {
+        var size = 0
+        guard query(0, nil, &size) == CL_SUCCESS, size > 0 else { return "?" }
+        var bytes = [UInt8](repeating: 0, count: size)
+        _ = bytes.withUnsafeMutableBytes { query(size, $0.baseAddress, nil) }
+        return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            .trimmingCharacters(in: " ")
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,140 @@
+import Kernels
+
+/// Seeded data augmentation: random crop after padding and horizontal flip
+/// (torchvision's `RandomCrop(size, padding)` + `RandomHorizontalFlip`).
+public struct Augmentation: Sendable, Equatable {
+    /// Pixels of padding before the random crop; 0 disables cropping.
+    public var cropPadding: Int
+    /// Mirror-pad (`reflect`) instead of zero-pad.
+    public var reflect: Bool
+    public var horizontalFlip: Bool
+
+    public init(cropPadding: Int = 4, reflect: Bool = false, horizontalFlip: Bool = true) {
+        self.cropPadding = cropPadding; self.reflect = reflect; self.horizontalFlip = horizontalFlip
+    }
+
+    public static let none = Augmentation(cropPadding: 0, reflect: false, horizontalFlip: false)
+    public var isNone: Bool { cropPadding == 0 && !horizontalFlip }
+}
+
+/// Per-channel normalisation `(v - mean) / std` with `v` in [0, 1] for byte images.
+public struct Normalization: Sendable, Equatable {
+    public var mean: [Float]
+    public var std: [Float]
+
+    public init(mean: [Float], std: [Float]) { self.mean = mean; self.std = std }
+
+    /// Mean and (population) standard deviation of each channel over a data set.
+    public init(fitting data: Dataset) {
+        let C = data.channels, plane = data.height * data.width
+        var sums = [Double](repeating: 0, count: C), squares = [Double](repeating: 0, count: C)
+        func accumulate(_ value: (Int) -> Double) {
+            for i in 0..<data.count {
+                for c in 0..<C {
+                    let base = (i * C + c) * plane
+                    var s = 0.0, q = 0.0
+                    for j in 0..<plane { let v = value(base + j); s += v; q += v * v }
+                    sums[c] += s; squares[c] += q
+                }
+            }
+        }
+        switch data.pixels {
+        case .uint8(let px): px.withUnsafeBufferPointer { p in accumulate { Double(p[$0]) / 255 } }
+        case .float32(let px): px.withUnsafeBufferPointer { p in accumulate { Double(p[$0]) } }
+        }
+        let n = Double(max(1, data.count * plane))
+        mean = sums.map { Float($0 / n) }
+        std = zip(sums, squares).map { s, q in Float(max((q / n - (s / n) * (s / n)), 1e-12).squareRoot()) }
+    }
+}
+
+/// Turns example indices into device batches: gathers, augments, normalises and
+/// writes channel-major `[C, N, H, W]` images and int32 labels. Buffers are
+/// allocated once for `maxBatch`.
+public final class Batcher {
+    public let dataset: Dataset
+    public let normalization: Normalization
+    public let device: Device
+    public let maxBatch: Int
+    public let images: Tensor
+    public let labels: Tensor
+    var hostImages: [Float]
+    var hostLabels: [Int32]
+    /// Indices of the last loaded batch.
+    public private(set) var lastIndices: ArraySlice<Int32> = []
+
+    public init(dataset: Dataset, normalization: Normalization, device: Device, maxBatch: Int) {
+        self.dataset = dataset
+        self.normalization = normalization
+        self.device = device
+        self.maxBatch = maxBatch
+        let shape = FeatureShape(dataset.channels, dataset.height, dataset.width)
+        images = device.makeTensor(shape.batched(maxBatch))
+        labels = device.makeTensor([maxBatch], dtype: .int32)
+        hostImages = [Float](repeating: 0, count: shape.count * maxBatch)
+        hostLabels = [Int32](repeating: 0, count: maxBatch)
+    }
+
+    /// Loads the examples `indices` (at most `maxBatch`), augmented with streams keyed
+    /// by `(seed, epoch, example index)` so a batch is reproducible on its own.
+    /// `labelOverride` replaces the data set's labels (label noise).
+    public func load(_ indices: ArraySlice<Int32>, augmentation: Augmentation, seed: UInt64, epoch: Int,
+                     labelOverride: [Int32]? = nil) {
+        let n = indices.count
+        lastIndices = indices
+        precondition(n > 0 && n <= maxBatch, "batch of \(n) outside 1...\(maxBatch)")
+        let C = dataset.channels, H = dataset.height, W = dataset.width, plane = H * W
+        let mean = normalization.mean, std = normalization.std
+        let pad = augmentation.cropPadding, reflect = augmentation.reflect, flip = augmentation.horizontalFlip
+        let first = indices.startIndex
+        hostImages.withUnsafeMutableBufferPointer { out in
+            let dst = out.baseAddress!
+            func fill(_ value: @escaping (Int) -> Float) {
+                parallelRanges(n) { range in
+                    for b in range {
+                        let index = Int(indices[first + b])
+                        var top = pad, left = pad, mirror = false
+                        if !augmentation.isNone {
+                            var rng = SeededRandom(seed: seed, purpose: "augment", epoch: epoch, item: index)
+                            if pad > 0 {
+                                top = Int(rng.next() % UInt64(2 * pad + 1))
+                                left = Int(rng.next() % UInt64(2 * pad + 1))
+                            }
+                            if flip { mirror = rng.next() & 1 == 1 }
+                        }
+                        for c in 0..<C {
+                            let src = (index * C + c) * plane
+                            let o = dst + (c * n + b) * plane
+                            let m = mean[c], inv = 1 / std[c]
+                            for h in 0..<H {
+                                var sh = h + top - pad
+                                if sh < 0 || sh >= H {
+                                    if !reflect { for w in 0..<W { o[h * W + w] = -m * inv }; continue }
+                                    sh = sh < 0 ? -sh : 2 * H - 2 - sh
+                                }
+                                for w in 0..<W {
+                                    var sw = (mirror ? W - 1 - w : w) + left - pad
+                                    if sw < 0 || sw >= W {
+                                        if !reflect { o[h * W + w] = -m * inv; continue }
+                                        sw = sw < 0 ? -sw : 2 * W - 2 - sw
+                                    }
+                                    o[h * W + w] = (value(src + sh * W + sw) - m) * inv
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            switch dataset.pixels {
+            case .uint8(let px): px.withUnsafeBufferPointer { p in let q = p.baseAddress!; fill { Float(q[$0]) * (1 / 255) } }
+            case .float32(let px): px.withUnsafeBufferPointer { p in let q = p.baseAddress!; fill { q[$0] } }
+            }
+        }
+        let source = labelOverride ?? dataset.labels
+        for b in 0..<n { hostLabels[b] = source[Int(indices[first + b])] }
+        images.reshape([C, n, H, W])
+        labels.reshape([n])
+        hostImages.withUnsafeBufferPointer { device.upload(UnsafeBufferPointer(rebasing: $0[0..<(n * C * plane)]), to: images) }
+        hostLabels.withUnsafeBufferPointer { device.upload(UnsafeBufferPointer(rebasing: $0[0..<n]), to: labels) }
+    }
+}
