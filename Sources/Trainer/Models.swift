@@ -209,3 +209,28 @@ public final class Model {
         _ = body.backward(gradLogits)
     }
 }
+
+extension Model {
+    /// One SGD step: training-mode forward of `images[C, N, H, W]`, softmax error
+    /// vectors and per-example outputs (`outputs[ExampleOutput.rows, N]`), backward,
+    /// and the update of every parameter.
+    public func trainStep(images: Tensor, labels: Tensor, batch n: Int, hyper: SGDHyperparameters,
+                          errors: Tensor, outputs: Tensor) {
+        let logits = forward(images, batch: n, mode: .training)
+        errors.reshape([classes, n])
+        outputs.reshape([ExampleOutput.rows, n])
+        device.softmaxCrossEntropy(logits: logits, labels: labels, gradScale: 1 / Float(n), errors: errors, outputs: outputs)
+        backward(errors)
+        for p in parameters {
+            device.sgdStep(parameter: p.value, gradient: p.gradient, momentum: p.momentum, hyper: hyper)
+        }
+    }
+
+    /// Evaluation-mode forward with the per-example outputs (EL2N, loss, correctness).
+    public func evaluate(images: Tensor, labels: Tensor, batch n: Int, errors: Tensor, outputs: Tensor) {
+        let logits = forward(images, batch: n, mode: .evaluation)
+        errors.reshape([classes, n])
+        outputs.reshape([ExampleOutput.rows, n])
+        device.softmaxCrossEntropy(logits: logits, labels: labels, gradScale: 1, errors: errors, outputs: outputs)
+    }
+}

@@ -145,17 +145,10 @@ public final class TrainingSession {
     /// softmax error vectors, backward, update; returns the summed loss and the number
     /// correct, and streams the per-example records.
     func trainStep(batch n: Int, learningRate: Float, epoch: Int, sinks: [ExampleStatsSink]) throws -> (Double, Int) {
-        let logits = model.forward(trainBatcher.images, batch: n, mode: .training)
-        errors.reshape([model.classes, n])
-        outputs.reshape([ExampleOutput.rows, n])
-        device.softmaxCrossEntropy(logits: logits, labels: trainBatcher.labels, gradScale: 1 / Float(n),
-                                   errors: errors, outputs: outputs)
-        model.backward(errors)
         let hyper = SGDHyperparameters(learningRate: learningRate, momentum: configuration.momentum,
                                        nesterov: configuration.nesterov, weightDecay: configuration.weightDecay)
-        for p in model.parameters {
-            device.sgdStep(parameter: p.value, gradient: p.gradient, momentum: p.momentum, hyper: hyper)
-        }
+        model.trainStep(images: trainBatcher.images, labels: trainBatcher.labels, batch: n, hyper: hyper,
+                        errors: errors, outputs: outputs)
         return try emit(n: n, epoch: epoch, indices: trainBatcher.lastIndices, sinks: sinks)
     }
 
@@ -201,10 +194,7 @@ public final class TrainingSession {
             let batch = all[first..<min(first + b, all.count)]
             let n = batch.count
             batcher.load(batch, augmentation: .none, seed: 0, epoch: 0)
-            let logits = model.forward(batcher.images, batch: n, mode: .evaluation)
-            errors.reshape([model.classes, n])
-            outputs.reshape([ExampleOutput.rows, n])
-            device.softmaxCrossEntropy(logits: logits, labels: batcher.labels, gradScale: 1, errors: errors, outputs: outputs)
+            model.evaluate(images: batcher.images, labels: batcher.labels, batch: n, errors: errors, outputs: outputs)
             hostOutputs.withUnsafeMutableBufferPointer {
                 device.download(outputs, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(ExampleOutput.rows * n)]))
             }

@@ -68,6 +68,18 @@ public enum BinaryFile {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
+    /// The first of `names` present in `directory` as a regular file, each tried as
+    /// it is and then with `.gz` appended; nil when none is.
+    public static func find(_ names: [String], in directory: String) -> String? {
+        for name in names {
+            for suffix in ["", ".gz"] {
+                let path = join(directory, name + suffix)
+                if fileExists(path) { return path }
+            }
+        }
+        return nil
+    }
+
     private static func mode(_ path: String) -> mode_t? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }

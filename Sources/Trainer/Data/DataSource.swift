@@ -44,7 +44,7 @@ public enum DataSource {
         var partial: (format: DataFormat, root: String)?
         for format in DataFormat.allCases {
             for root in roots(format, directory) {
-                let present = alternatives(format).map { IDX.find($0, in: root) != nil }
+                let present = alternatives(format).map { BinaryFile.find($0, in: root) != nil }
                 if present.allSatisfy({ $0 }) { return (format, root) }
                 if partial == nil, present.contains(true) { partial = (format, root) }
             }
@@ -59,7 +59,9 @@ public enum DataSource {
 
     private static func directory(_ path: String) throws -> DataSplit {
         let usage = "pass fashion-mnist, mnist, or a directory holding IDX, CIFAR-10/100 or NPY files"
-        guard BinaryFile.exists(path) else { throw DataError.missingFile(path: path, hint: usage) }
+        guard !path.isEmpty, BinaryFile.exists(path) else {
+            throw DataError.missingFile(path: path.isEmpty ? "\"\"" : path, hint: usage)
+        }
         guard BinaryFile.isDirectory(path) else {
             throw DataError.unsupported(path: path, what: "data set path (a file)", hint: "pass the directory holding it")
         }
@@ -78,7 +80,7 @@ public enum DataSource {
         }
     }
 
-    /// File names that identify a layout (IDX names without `.gz`; `IDX.find` adds it).
+    /// File names that identify a layout (without `.gz`; `BinaryFile.find` tries it too).
     private static func markers(_ format: DataFormat) -> [String] {
         switch format {
         case .idx: [IDX.trainImageNames[0], IDX.trainLabelNames[0], IDX.testImageNames[0], IDX.testLabelNames[0]]

@@ -61,22 +61,11 @@ public enum IDX {
     static let testImageNames = ["t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"]
     static let testLabelNames = ["t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"]
 
-    /// The first of `names` (raw or `.gz`) present in `directory`, or nil.
-    static func find(_ names: [String], in directory: String) -> String? {
-        for name in names {
-            for suffix in [".gz", ""] {
-                let path = BinaryFile.join(directory, name + suffix)
-                if BinaryFile.fileExists(path) { return path }
-            }
-        }
-        return nil
-    }
-
     /// Loads `directory`'s four IDX files as a split. A missing file is reported under
     /// its `.gz` name with `missingHint`.
     static func loadSplit(directory: String, name: String, classes: Int?, missingHint: String) throws -> DataSplit {
         func locate(_ names: [String]) throws -> String {
-            if let path = find(names, in: directory) { return path }
+            if let path = BinaryFile.find(names, in: directory) { return path }
             throw DataError.missingFile(path: BinaryFile.join(directory, names[0] + ".gz"), hint: missingHint)
         }
         let train = try readSet(images: locate(trainImageNames), labels: locate(trainLabelNames),

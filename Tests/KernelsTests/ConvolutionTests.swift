@@ -1,0 +1,103 @@
+import Testing
+@testable import Kernels
+
+/// Direct convolution in Double on channel-major tensors.
+func referenceConv(_ x: [Float], _ w: [Float], _ g: Conv2DGeometry) -> [Double] {
+    let (C, N, H, W) = (g.inChannels, g.batch, g.height, g.width)
+    let (K, R, P, Q) = (g.outChannels, g.kernel, g.outHeight, g.outWidth)
+    var y = [Double](repeating: 0, count: K * N * P * Q)
+    for k in 0..<K { for n in 0..<N { for p in 0..<P { for q in 0..<Q {
+        var s = 0.0
+        for c in 0..<C { for i in 0..<R { for j in 0..<R {
+            let h = p * g.stride - g.padding + i, ww = q * g.stride - g.padding + j
+            if h >= 0 && h < H && ww >= 0 && ww < W {
+                s += Double(x[((c * N + n) * H + h) * W + ww]) * Double(w[((k * C + c) * R + i) * R + j])
+            }
+        }}}
+        y[((k * N + n) * P + p) * Q + q] = s
+    }}}}
+    return y
+}
+
+/// Adjoints of the direct convolution: dx and dw.
+func referenceConvBackward(_ x: [Float], _ w: [Float], _ dy: [Float], _ g: Conv2DGeometry) -> (dx: [Double], dw: [Double]) {
+    let (C, N, H, W) = (g.inChannels, g.batch, g.height, g.width)
+    let (K, R, P, Q) = (g.outChannels, g.kernel, g.outHeight, g.outWidth)
+    var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
+    for k in 0..<K { for n in 0..<N { for p in 0..<P { for q in 0..<Q {
+        let d = Double(dy[((k * N + n) * P + p) * Q + q])
+        for c in 0..<C { for i in 0..<R { for j in 0..<R {
+            let h = p * g.stride - g.padding + i, ww = q * g.stride - g.padding + j
+            if h >= 0 && h < H && ww >= 0 && ww < W {
+                let xi = ((c * N + n) * H + h) * W + ww, wi = ((k * C + c) * R + i) * R + j
+                dx[xi] += d * Double(w[wi])
+                dw[wi] += d * Double(x[xi])
+            }
+        }}}
+    }}}}
+    return (dx, dw)
+}
+
+struct ConvolutionTests {
+    static let geometries: [Conv2DGeometry] = [
+        // odd sizes, every kernel/stride/padding combination ResNet-18 uses, and a few more
+        Conv2DGeometry(batch: 3, inChannels: 3, height: 7, width: 5, outChannels: 4, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 5, height: 9, width: 9, outChannels: 6, kernel: 3, stride: 2, padding: 1),
+        Conv2DGeometry(batch: 4, inChannels: 4, height: 8, width: 8, outChannels: 8, kernel: 1, stride: 2, padding: 0),
+        Conv2DGeometry(batch: 3, inChannels: 6, height: 5, width: 5, outChannels: 7, kernel: 1, stride: 1, padding: 0),
+        Conv2DGeometry(batch: 1, inChannels: 2, height: 6, width: 11, outChannels: 3, kernel: 5, stride: 3, padding: 2),
+        Conv2DGeometry(batch: 5, inChannels: 1, height: 28, width: 28, outChannels: 8, kernel: 3, stride: 1, padding: 0),
+        // ResNet-18 width-16 layer shapes on 32x32 input
+        Conv2DGeometry(batch: 2, inChannels: 16, height: 32, width: 32, outChannels: 16, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 64, height: 8, width: 8, outChannels: 128, kernel: 3, stride: 2, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 128, height: 4, width: 4, outChannels: 128, kernel: 3, stride: 1, padding: 1),
+    ]
+
+    @Test(arguments: geometries)
+    func forwardMatchesDirectConvolution(_ g: Conv2DGeometry) {
+        let device = CPUDevice()
+        var rng = TestRandom(UInt64(g.hashValue & 0xffff))
+        let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
+        let y = device.makeTensor(g.outputShape)
+        device.conv2dForward(input: device.tensor(x, g.inputShape), weight: device.tensor(w, g.weightShape),
+                             output: y, geometry: g)
+        #expect(relativeError(device.download(y), referenceConv(x, w, g)) < 1e-5)
+    }
+
+    @Test(arguments: geometries)
+    func backwardMatchesAdjoint(_ g: Conv2DGeometry) {
+        let device = CPUDevice()
+        var rng = TestRandom(UInt64(g.hashValue & 0xffff) + 7)
+        let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
+        let dy = rng.array(g.outputShape.reduce(1, *))
+        let (dxRef, dwRef) = referenceConvBackward(x, w, dy, g)
+        let dx = device.makeTensor(g.inputShape), dw = device.makeTensor(g.weightShape)
+        device.fill(dx, with: 42)   // must be overwritten, not accumulated into
+        device.fill(dw, with: 42)
+        device.conv2dBackwardData(gradOutput: device.tensor(dy, g.outputShape), weight: device.tensor(w, g.weightShape),
+                                  gradInput: dx, geometry: g)
+        device.conv2dBackwardWeight(input: device.tensor(x, g.inputShape), gradOutput: device.tensor(dy, g.outputShape),
+                                    gradWeight: dw, geometry: g)
+        #expect(relativeError(device.download(dx), dxRef) < 1e-5)
+        #expect(relativeError(device.download(dw), dwRef) < 1e-5)
+    }
+
+    @Test func chunkedIm2colMatchesSingleChunk() {
+        // A batch big enough to need several im2col chunks.
+        let g = Conv2DGeometry(batch: 40, inChannels: 64, height: 32, width: 32, outChannels: 8, kernel: 3, stride: 1, padding: 1)
+        let device = CPUDevice()
+        #expect(device.imagesPerChunk(g) < g.batch)
+        var rng = TestRandom(99)
+        let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
+        let dy = rng.array(g.outputShape.reduce(1, *))
+        let y = device.makeTensor(g.outputShape), dw = device.makeTensor(g.weightShape), dx = device.makeTensor(g.inputShape)
+        let xt = device.tensor(x, g.inputShape), wt = device.tensor(w, g.weightShape), dyt = device.tensor(dy, g.outputShape)
+        device.conv2dForward(input: xt, weight: wt, output: y, geometry: g)
+        device.conv2dBackwardWeight(input: xt, gradOutput: dyt, gradWeight: dw, geometry: g)
+        device.conv2dBackwardData(gradOutput: dyt, weight: wt, gradInput: dx, geometry: g)
+        #expect(relativeError(device.download(y), referenceConv(x, w, g)) < 1e-5)
+        let (dxRef, dwRef) = referenceConvBackward(x, w, dy, g)
+        #expect(relativeError(device.download(dw), dwRef) < 1e-5)
+        #expect(relativeError(device.download(dx), dxRef) < 1e-5)
+    }
+}

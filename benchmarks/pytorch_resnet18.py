@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `sieve bench`: the same CIFAR ResNet-18 (3x3 stride-1 stem,
+no max-pool, BasicBlocks [2,2,2,2], widths w/2w/4w/8w, BN, global average pool,
+linear), the same SGD step (momentum 0.9, Nesterov, weight decay 5e-4, mean
+cross-entropy) and an eval-mode forward, on random data. Prints one JSON line."""
+import argparse, json, os, time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inp, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or inp != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(inp, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    def __init__(self, channels=3, classes=10, width=64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        layers, inp = [], width
+        for i, m in enumerate([1, 2, 4, 8]):
+            blocks = []
+            for j in range(2):
+                stride = 2 if i > 0 and j == 0 else 1
+                blocks.append(BasicBlock(inp, width * m, stride))
+                inp = width * m
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.linear = nn.Linear(inp, classes)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        return self.linear(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--input", default="3x32x32")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    c, h, w = (int(v) for v in args.input.split("x"))
+    model = ResNet18(c, 10, args.width)
+    x = torch.randn(args.batch, c, h, w)
+    y = torch.randint(0, 10, (args.batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    def eval_forward():
+        with torch.no_grad():
+            F.cross_entropy(model(x), y, reduction="none")
+
+    def rate(fn, train):
+        model.train(train)
+        fn()  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            fn()
+        return args.steps * args.batch / (time.perf_counter() - t0)
+
+    result = {
+        "framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
+        "width": args.width, "batch": args.batch, "input": args.input,
+        "train_step_examples_per_second": rate(train_step, True),
+        "eval_forward_examples_per_second": rate(eval_forward, False),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
