@@ -1,11 +1,13 @@
-// Convolution on the CPU as im2col + one sgemm per chunk of images.
+// Convolution on the CPU as im2col + sgemm, each worker owning a share of the images.
 //
 // With channel-major activations x[C, N, H, W] the column matrix of a chunk of `nb`
 // images is cols[C*R*S, nb*P*Q] (row r = (c, kh, kw), column j = (n, p, q)), and
-//   forward:         y[K, n0.., P*Q]  = w[K, CRS] * cols            (ldc = N*P*Q)
-//   backward data:   dcols[CRS, nb*PQ] = w^T * dy[K, n0..]; dx = col2im(dcols)
-//   backward weight: dw[K, CRS]      += dy[K, n0..] * cols^T
-// A 1x1 stride-1 unpadded convolution uses x itself as the column matrix.
+//   forward:         y[K, n0.., P*Q]   = w[K, CRS] * cols             (ldc = N*P*Q)
+//   backward data:   dcols[CRS, nb*PQ] = w^T * dy[K, n0..];  dx = col2im(dcols)
+//   backward weight: dw[K, CRS]       += dy[K, n0..] * cols^T   (per-worker partials, summed)
+// A 1x1 stride-1 unpadded convolution uses x itself as the column matrix. Each worker
+// runs im2col and a single-threaded sgemm on chunks of its own images, so a chunk's
+// columns stay in that core's cache between the two and no worker waits on another.
 
 extension CPUDevice {
     /// Images per im2col chunk so that a chunk stays within `columnBudget` floats.
@@ -13,52 +15,81 @@ extension CPUDevice {
         max(1, min(g.batch, columnBudget / max(1, g.patchSize * g.outPlane)))
     }
 
+    /// Calls `body(worker, n0, nb)` for consecutive chunks of at most `chunk` images,
+    /// each worker taking an equal share of the batch.
+    @inline(__always)
+    func forEachChunk(_ g: Conv2DGeometry, chunk: Int, _ body: (Int, Int, Int) -> Void) {
+        split(g.batch) { w, images in
+            for n0 in stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                body(w, n0, min(chunk, images.upperBound - n0))
+            }
+        }
+    }
+
     public func conv2dForward(input x: Tensor, weight w: Tensor, output y: Tensor, geometry g: Conv2DGeometry) {
         precondition(x.count == g.inputShape.reduce(1, *) && y.count == g.outputShape.reduce(1, *),
                      "conv2dForward shapes do not match \(g)")
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
+        let xs = x.floats, ws = w.floats, ys = y.floats
         if g.isPointwise {
-            sgemm(false, false, K, N * PQ, CRS, 1, w.floats, CRS, x.floats, N * PQ, 0, y.floats, N * PQ)
+            forEachChunk(g, chunk: N) { _, n0, nb in
+                sgemm(false, false, K, nb * PQ, CRS, 1, ws, CRS, xs + n0 * PQ, N * PQ, 0, ys + n0 * PQ, N * PQ)
+            }
             return
         }
         let chunk = imagesPerChunk(g)
-        let cols = scratchBuffer(CRS * chunk * PQ)
-        for n0 in stride(from: 0, to: N, by: chunk) {
-            let nb = min(chunk, N - n0)
-            im2col(x.floats, cols, g, n0: n0, count: nb)
-            sgemm(false, false, K, nb * PQ, CRS, 1, w.floats, CRS, cols, nb * PQ,
-                  0, y.floats + n0 * PQ, N * PQ)
+        for s in scratch { _ = s.reserve(CRS * chunk * PQ) }
+        forEachChunk(g, chunk: chunk) { worker, n0, nb in
+            let cols = scratch[worker].pointer
+            im2col(xs, cols, g, n0: n0, count: nb)
+            sgemm(false, false, K, nb * PQ, CRS, 1, ws, CRS, cols, nb * PQ, 0, ys + n0 * PQ, N * PQ)
         }
     }
 
     public func conv2dBackwardData(gradOutput dy: Tensor, weight w: Tensor, gradInput dx: Tensor, geometry g: Conv2DGeometry) {
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
+        let dys = dy.floats, ws = w.floats, dxs = dx.floats
         if g.isPointwise {
-            sgemm(true, false, CRS, N * PQ, K, 1, w.floats, CRS, dy.floats, N * PQ, 0, dx.floats, N * PQ)
+            forEachChunk(g, chunk: N) { _, n0, nb in
+                sgemm(true, false, CRS, nb * PQ, K, 1, ws, CRS, dys + n0 * PQ, N * PQ, 0, dxs + n0 * PQ, N * PQ)
+            }
             return
         }
         let chunk = imagesPerChunk(g)
-        let cols = scratchBuffer(CRS * chunk * PQ)
-        for n0 in stride(from: 0, to: N, by: chunk) {
-            let nb = min(chunk, N - n0)
-            sgemm(true, false, CRS, nb * PQ, K, 1, w.floats, CRS, dy.floats + n0 * PQ, N * PQ, 0, cols, nb * PQ)
-            col2im(cols, dx.floats, g, n0: n0, count: nb)
+        for s in scratch { _ = s.reserve(CRS * chunk * PQ) }
+        forEachChunk(g, chunk: chunk) { worker, n0, nb in
+            let cols = scratch[worker].pointer
+            sgemm(true, false, CRS, nb * PQ, K, 1, ws, CRS, dys + n0 * PQ, N * PQ, 0, cols, nb * PQ)
+            col2im(cols, dxs, g, n0: n0, count: nb)
         }
     }
 
     public func conv2dBackwardWeight(input x: Tensor, gradOutput dy: Tensor, gradWeight dw: Tensor, geometry g: Conv2DGeometry) {
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
-        if g.isPointwise {
-            sgemm(false, true, K, CRS, N * PQ, 1, dy.floats, N * PQ, x.floats, N * PQ, 0, dw.floats, CRS)
-            return
+        let xs = x.floats, dys = dy.floats, dws = dw.floats
+        let chunk = g.isPointwise ? N : imagesPerChunk(g)
+        let active = min(workers, N)
+        for s in partials.prefix(active) { _ = s.reserve(K * CRS) }
+        if !g.isPointwise { for s in scratch { _ = s.reserve(CRS * chunk * PQ) } }
+        forEachChunk(g, chunk: chunk) { worker, n0, nb in
+            // Worker 0 writes dw directly; the others write partials summed below.
+            let target = worker == 0 ? dws : partials[worker].pointer
+            let first = n0 == N * worker / active
+            if g.isPointwise {
+                sgemm(false, true, K, CRS, nb * PQ, 1, dys + n0 * PQ, N * PQ, xs + n0 * PQ, N * PQ,
+                      first ? 0 : 1, target, CRS)
+            } else {
+                let cols = scratch[worker].pointer
+                im2col(xs, cols, g, n0: n0, count: nb)
+                sgemm(false, true, K, CRS, nb * PQ, 1, dys + n0 * PQ, N * PQ, cols, nb * PQ,
+                      first ? 0 : 1, target, CRS)
+            }
         }
-        let chunk = imagesPerChunk(g)
-        let cols = scratchBuffer(CRS * chunk * PQ)
-        for n0 in stride(from: 0, to: N, by: chunk) {
-            let nb = min(chunk, N - n0)
-            im2col(x.floats, cols, g, n0: n0, count: nb)
-            sgemm(false, true, K, CRS, nb * PQ, 1, dy.floats + n0 * PQ, N * PQ, cols, nb * PQ,
-                  n0 == 0 ? 0 : 1, dw.floats, CRS)
+        if active > 1 {
+            let parts = (1..<active).map { partials[$0].pointer }
+            split(K * CRS, grain: 1 << 14) { _, r in
+                for p in parts { for i in r { dws[i] += p[i] } }
+            }
         }
     }
 
@@ -78,29 +109,27 @@ extension CPUDevice {
         let R = g.kernel, H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth
         let s = g.stride, pad = g.padding, N = g.batch
         let width = nb * P * Q
-        parallelRanges(g.patchSize) { rows in
-            for r in rows {
-                let c = r / (R * R), kh = (r / R) % R, kw = r % R
-                let qs = CPUDevice.validRange(kw, stride: s, padding: pad, input: W, output: Q)
-                let dstRow = cols + r * width
-                for b in 0..<nb {
-                    let plane = x + ((c * N) + n0 + b) * H * W
-                    for p in 0..<P {
-                        let d = dstRow + (b * P + p) * Q
-                        let ih = p * s - pad + kh
-                        if ih < 0 || ih >= H {
-                            d.update(repeating: 0, count: Q)
-                            continue
-                        }
-                        let src = plane + ih * W - pad + kw
-                        for q in 0..<qs.lowerBound { d[q] = 0 }
-                        if s == 1 {
-                            (d + qs.lowerBound).update(from: src + qs.lowerBound, count: qs.count)
-                        } else {
-                            for q in qs { d[q] = src[q * s] }
-                        }
-                        for q in qs.upperBound..<Q { d[q] = 0 }
+        for r in 0..<g.patchSize {
+            let c = r / (R * R), kh = (r / R) % R, kw = r % R
+            let qs = CPUDevice.validRange(kw, stride: s, padding: pad, input: W, output: Q)
+            let dstRow = cols + r * width
+            for b in 0..<nb {
+                let plane = x + ((c * N) + n0 + b) * H * W
+                for p in 0..<P {
+                    let d = dstRow + (b * P + p) * Q
+                    let ih = p * s - pad + kh
+                    if ih < 0 || ih >= H {
+                        d.update(repeating: 0, count: Q)
+                        continue
                     }
+                    let src = plane + ih * W - pad + kw
+                    for q in 0..<qs.lowerBound { d[q] = 0 }
+                    if s == 1 {
+                        for q in qs { d[q] = src[q] }
+                    } else {
+                        for q in qs { d[q] = src[q * s] }
+                    }
+                    for q in qs.upperBound..<Q { d[q] = 0 }
                 }
             }
         }
@@ -113,27 +142,25 @@ extension CPUDevice {
         let R = g.kernel, H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth
         let s = g.stride, pad = g.padding, N = g.batch
         let width = nb * P * Q
-        parallelRanges(g.inChannels) { channels in
-            for c in channels {
-                let base = dx + (c * N + n0) * H * W
-                base.update(repeating: 0, count: nb * H * W)
-                for kh in 0..<R {
-                    for kw in 0..<R {
-                        let r = (c * R + kh) * R + kw
-                        let qs = CPUDevice.validRange(kw, stride: s, padding: pad, input: W, output: Q)
-                        let srcRow = cols + r * width
-                        for b in 0..<nb {
-                            let plane = base + b * H * W
-                            for p in 0..<P {
-                                let ih = p * s - pad + kh
-                                if ih < 0 || ih >= H { continue }
-                                let d = plane + ih * W - pad + kw
-                                let src = srcRow + (b * P + p) * Q
-                                if s == 1 {
-                                    for q in qs { d[q] += src[q] }
-                                } else {
-                                    for q in qs { d[q * s] += src[q] }
-                                }
+        for c in 0..<g.inChannels {
+            let base = dx + (c * N + n0) * H * W
+            base.update(repeating: 0, count: nb * H * W)
+            for kh in 0..<R {
+                for kw in 0..<R {
+                    let r = (c * R + kh) * R + kw
+                    let qs = CPUDevice.validRange(kw, stride: s, padding: pad, input: W, output: Q)
+                    let srcRow = cols + r * width
+                    for b in 0..<nb {
+                        let plane = base + b * H * W
+                        for p in 0..<P {
+                            let ih = p * s - pad + kh
+                            if ih < 0 || ih >= H { continue }
+                            let d = plane + ih * W - pad + kw
+                            let src = srcRow + (b * P + p) * Q
+                            if s == 1 {
+                                for q in qs { d[q] += src[q] }
+                            } else {
+                                for q in qs { d[q * s] += src[q] }
                             }
                         }
                     }

@@ -1,38 +1,49 @@
 import CBLAS
 
 /// The CPU device: OpenBLAS `sgemm` for every matrix product (convolution is
-/// im2col + sgemm over the whole batch), vectorisable Swift loops on Dispatch's
-/// pool for everything else. Not thread-safe: one training loop per device.
+/// im2col + sgemm per chunk of images), vectorisable Swift loops for everything else.
+///
+/// All parallelism goes through Dispatch: each worker runs single-threaded OpenBLAS
+/// calls on its own share (a chunk of images, or a slice of a GEMM). OpenBLAS's own
+/// thread pool stays off, because its threads spin (`sched_yield`) between calls and
+/// then compete with the Swift loops for the same cores. Not thread-safe: one
+/// training loop per device.
 public final class CPUDevice: Device {
     public let name: String
     public let kind = DeviceKind.cpu
+    /// Dispatch workers used by every op.
+    public let workers: Int
 
-    /// im2col scratch, grown to the largest layer once and reused afterwards.
-    var scratch: UnsafeMutablePointer<Float>
-    var scratchCount: Int
-    /// Upper bound on the im2col chunk (floats): 4 Mi floats = 16 MiB keeps a chunk
-    /// near the last-level cache while each GEMM stays large.
-    let columnBudget = 4 << 20
+    /// Per-worker scratch (im2col columns, partial weight gradients), grown to the
+    /// largest layer once and reused afterwards.
+    var scratch: [ScratchBuffer]
+    var partials: [ScratchBuffer]
+    /// Upper bound on one worker's im2col chunk (floats): 1 Mi floats = 4 MiB, about
+    /// one core's share of the last-level cache, while each GEMM stays large.
+    let columnBudget = 1 << 20
 
-    /// - Parameter threads: OpenBLAS threads (default: all cores).
+    /// - Parameter threads: workers (default: all cores).
     public init(threads: Int? = nil) {
-        let t = threads ?? workerCount
-        openblas_set_num_threads(Int32(t))
+        workers = max(1, threads ?? workerCount)
+        openblas_set_num_threads(1)
         let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
-        name = "cpu (\(config), \(t) threads)"
-        scratchCount = 1 << 16
-        scratch = .allocate(capacity: scratchCount)
+        name = "cpu (\(config), \(workers) threads)"
+        scratch = (0..<workers).map { _ in ScratchBuffer() }
+        partials = (0..<workers).map { _ in ScratchBuffer() }
     }
 
-    deinit { scratch.deallocate() }
-
-    func scratchBuffer(_ count: Int) -> UnsafeMutablePointer<Float> {
-        if count > scratchCount {
-            scratch.deallocate()
-            scratchCount = count
-            scratch = .allocate(capacity: count)
+    /// Runs `body(worker, range)` over `0..<count` split evenly among the workers.
+    @inline(__always)
+    func split(_ count: Int, grain: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+        let w = min(workers, max(1, count / max(grain, 1)))
+        if w <= 1 {
+            if count > 0 { body(0, 0..<count) }
+            return
         }
-        return scratch
+        DispatchQueueShim.concurrentPerform(iterations: w) { i in
+            let lo = count * i / w, hi = count * (i + 1) / w
+            if lo < hi { body(i, lo..<hi) }
+        }
     }
 
     // MARK: Memory
@@ -63,42 +74,42 @@ public final class CPUDevice: Device {
 
     public func fill(_ tensor: Tensor, with value: Float) {
         let p = tensor.floats
-        parallelRanges(tensor.count, grain: 1 << 16) { r in
+        split(tensor.count, grain: 1 << 16) { _, r in
             for i in r { p[i] = value }
         }
     }
 
     public func copy(_ x: Tensor, to y: Tensor) {
         let xs = x.floats, ys = y.floats
-        parallelRanges(x.count, grain: 1 << 16) { r in
+        split(x.count, grain: 1 << 16) { _, r in
             (ys + r.lowerBound).update(from: xs + r.lowerBound, count: r.count)
         }
     }
 
     public func accumulate(_ x: Tensor, into y: Tensor) {
         let xs = x.floats, ys = y.floats
-        parallelRanges(x.count, grain: 1 << 16) { r in
+        split(x.count, grain: 1 << 16) { _, r in
             for i in r { ys[i] += xs[i] }
         }
     }
 
     public func add(_ a: Tensor, _ b: Tensor, into out: Tensor) {
         let ap = a.floats, bp = b.floats, op = out.floats
-        parallelRanges(a.count, grain: 1 << 16) { r in
+        split(a.count, grain: 1 << 16) { _, r in
             for i in r { op[i] = ap[i] + bp[i] }
         }
     }
 
     public func reluForward(_ x: Tensor, output y: Tensor) {
         let xs = x.floats, ys = y.floats
-        parallelRanges(x.count, grain: 1 << 16) { r in
+        split(x.count, grain: 1 << 16) { _, r in
             for i in r { ys[i] = max(xs[i], 0) }
         }
     }
 
     public func reluBackward(output y: Tensor, gradOutput dy: Tensor, gradInput dx: Tensor) {
         let ys = y.floats, dys = dy.floats, dxs = dx.floats
-        parallelRanges(y.count, grain: 1 << 16) { r in
+        split(y.count, grain: 1 << 16) { _, r in
             for i in r { dxs[i] = ys[i] > 0 ? dys[i] : 0 }
         }
     }
@@ -109,11 +120,33 @@ public final class CPUDevice: Device {
                      alpha: Float, a: Tensor, aOffset: Int, lda: Int,
                      b: Tensor, bOffset: Int, ldb: Int,
                      beta: Float, c: Tensor, cOffset: Int, ldc: Int) {
-        sgemm(transposeA, transposeB, m, n, k, alpha, a.floats + aOffset, lda,
-              b.floats + bOffset, ldb, beta, c.floats + cOffset, ldc)
+        parallelSgemm(transposeA, transposeB, m, n, k, alpha, a.floats + aOffset, lda,
+                      b.floats + bOffset, ldb, beta, c.floats + cOffset, ldc)
     }
 
-    /// Row-major `C = alpha * op(A) * op(B) + beta * C` through OpenBLAS.
+    /// Row-major `C = alpha * op(A) * op(B) + beta * C`, split over the workers along
+    /// the larger of `m` and `n` when the product is big enough to share.
+    func parallelSgemm(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                       _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                       _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        if m * n * k < 1 << 18 || workers == 1 {
+            sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        } else if n >= m {
+            // C[:, j0..<j1] = op(A) * op(B)[:, j0..<j1]
+            split(n, grain: 16) { _, js in
+                sgemm(ta, tb, m, js.count, k, alpha, a, lda, b + (tb ? js.lowerBound * ldb : js.lowerBound), ldb,
+                      beta, c + js.lowerBound, ldc)
+            }
+        } else {
+            // C[i0..<i1, :] = op(A)[i0..<i1, :] * op(B)
+            split(m, grain: 16) { _, rows in
+                sgemm(ta, tb, rows.count, n, k, alpha, a + (ta ? rows.lowerBound : rows.lowerBound * lda), lda,
+                      b, ldb, beta, c + rows.lowerBound * ldc, ldc)
+            }
+        }
+    }
+
+    /// Single-threaded row-major `C = alpha * op(A) * op(B) + beta * C` through OpenBLAS.
     @inline(__always)
     func sgemm(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
@@ -122,5 +155,28 @@ public final class CPUDevice: Device {
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
                     beta, c, Int32(ldc))
+    }
+}
+
+/// A growable float buffer owned by one worker.
+final class ScratchBuffer {
+    private(set) var pointer: UnsafeMutablePointer<Float>
+    private(set) var capacity: Int
+
+    init() {
+        capacity = 1 << 12
+        pointer = .allocate(capacity: capacity)
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// At least `count` floats (contents undefined after growth).
+    func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > capacity {
+            pointer.deallocate()
+            capacity = count
+            pointer = .allocate(capacity: count)
+        }
+        return pointer
     }
 }

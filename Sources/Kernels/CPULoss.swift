@@ -39,7 +39,7 @@ extension CPUDevice {
     public func sgdStep(parameter w: Tensor, gradient g: Tensor, momentum m: Tensor, hyper h: SGDHyperparameters) {
         let ws = w.floats, gs = g.floats, ms = m.floats
         let lr = h.learningRate, mu = h.momentum, wd = h.weightDecay, nesterov = h.nesterov
-        parallelRanges(w.count, grain: 1 << 15) { r in
+        split(w.count, grain: 1 << 15) { _, r in
             for i in r {
                 let grad = gs[i] + wd * ws[i]
                 let buf = mu * ms[i] + grad

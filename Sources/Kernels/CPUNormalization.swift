@@ -13,7 +13,7 @@ extension CPUDevice {
         precondition(M * C == x.count && M > 1, "batch norm needs more than one value per channel")
         let xs = x.floats, ys = y.floats, gs = gamma.floats, bs = beta.floats
         let sm = savedMean.floats, si = savedInvStd.floats, rm = runningMean.floats, rv = runningVar.floats
-        parallelRanges(C) { range in
+        split(C) { _, range in
             for c in range {
                 let row = xs + c * M
                 var sum = 0.0
@@ -40,7 +40,7 @@ extension CPUDevice {
         let M = x.count / C
         let xs = x.floats, ys = y.floats, gs = gamma.floats, bs = beta.floats
         let rm = runningMean.floats, rv = runningVar.floats
-        parallelRanges(C) { range in
+        split(C) { _, range in
             for c in range {
                 let scale = gs[c] / (rv[c] + epsilon).squareRoot()
                 let shift = bs[c] - rm[c] * scale
@@ -56,7 +56,7 @@ extension CPUDevice {
         let M = x.count / C
         let xs = x.floats, dys = dy.floats, dxs = dx.floats, gs = gamma.floats
         let sm = savedMean.floats, si = savedInvStd.floats, dg = gradGamma.floats, db = gradBeta.floats
-        parallelRanges(C) { range in
+        split(C) { _, range in
             for c in range {
                 let row = xs + c * M, grad = dys + c * M
                 let mean = sm[c], invStd = si[c]

@@ -5,7 +5,7 @@ extension CPUDevice {
     public func maxPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry) {
         let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
         let xs = x.floats, ys = y.floats
-        parallelRanges(g.channels * g.batch, grain: 8) { planes in
+        split(g.channels * g.batch, grain: 8) { _, planes in
             for plane in planes {
                 let src = xs + plane * H * W, dst = ys + plane * P * Q
                 for p in 0..<P {
@@ -22,7 +22,7 @@ extension CPUDevice {
     public func maxPoolBackward(input x: Tensor, gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry) {
         let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
         let xs = x.floats, dys = dy.floats, dxs = dx.floats
-        parallelRanges(g.channels * g.batch, grain: 8) { planes in
+        split(g.channels * g.batch, grain: 8) { _, planes in
             for plane in planes {
                 let src = xs + plane * H * W, grad = dys + plane * P * Q, out = dxs + plane * H * W
                 out.update(repeating: 0, count: H * W)
@@ -45,7 +45,7 @@ extension CPUDevice {
     public func avgPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry) {
         let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
         let xs = x.floats, ys = y.floats, scale = 1 / Float(k * k)
-        parallelRanges(g.channels * g.batch, grain: 8) { planes in
+        split(g.channels * g.batch, grain: 8) { _, planes in
             for plane in planes {
                 let src = xs + plane * H * W, dst = ys + plane * P * Q
                 for p in 0..<P {
@@ -62,7 +62,7 @@ extension CPUDevice {
     public func avgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry) {
         let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
         let dys = dy.floats, dxs = dx.floats, scale = 1 / Float(k * k)
-        parallelRanges(g.channels * g.batch, grain: 8) { planes in
+        split(g.channels * g.batch, grain: 8) { _, planes in
             for plane in planes {
                 let grad = dys + plane * P * Q, out = dxs + plane * H * W
                 out.update(repeating: 0, count: H * W)
@@ -78,7 +78,7 @@ extension CPUDevice {
 
     public func globalAvgPoolForward(input x: Tensor, output y: Tensor, channels: Int, batch: Int, plane: Int) {
         let xs = x.floats, ys = y.floats, scale = 1 / Float(plane)
-        parallelRanges(channels * batch, grain: 64) { planes in
+        split(channels * batch, grain: 64) { _, planes in
             for i in planes {
                 let src = xs + i * plane
                 var sum: Float = 0
@@ -90,14 +90,14 @@ extension CPUDevice {
 
     public func globalAvgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, channels: Int, batch: Int, plane: Int) {
         let dys = dy.floats, dxs = dx.floats, scale = 1 / Float(plane)
-        parallelRanges(channels * batch, grain: 64) { planes in
+        split(channels * batch, grain: 64) { _, planes in
             for i in planes { (dxs + i * plane).update(repeating: dys[i] * scale, count: plane) }
         }
     }
 
     public func flattenForward(input x: Tensor, output y: Tensor, channels: Int, batch: Int, plane: Int) {
         let xs = x.floats, ys = y.floats
-        parallelRanges(channels) { cs in
+        split(channels) { _, cs in
             for c in cs {
                 for n in 0..<batch {
                     let src = xs + (c * batch + n) * plane
@@ -109,7 +109,7 @@ extension CPUDevice {
 
     public func flattenBackward(gradOutput dy: Tensor, gradInput dx: Tensor, channels: Int, batch: Int, plane: Int) {
         let dys = dy.floats, dxs = dx.floats
-        parallelRanges(channels) { cs in
+        split(channels) { _, cs in
             for c in cs {
                 for n in 0..<batch {
                     let dst = dxs + (c * batch + n) * plane

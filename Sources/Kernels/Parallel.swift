@@ -13,7 +13,14 @@ public let workerCount: Int = {
     #endif
 }()
 
-/// Runs `body` over `0..<count` split into contiguous ranges, one per worker, on
+enum DispatchQueueShim {
+    @inline(__always)
+    static func concurrentPerform(iterations: Int, execute work: (Int) -> Void) {
+        DispatchQueue.concurrentPerform(iterations: iterations, execute: work)
+    }
+}
+
+/// Runs `body` over `0..<count` split into contiguous ranges, one per core, on
 /// Dispatch's pool. Runs inline when the work is small (`count < 2 * grain`).
 @inline(__always)
 public func parallelRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {

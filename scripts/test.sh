@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs Sieve's whole test suite (CPU only; the OpenCL tests use PoCL), installing the
+# Debian packages it needs first. Release build: the numeric code is slow in debug.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+sieve_install_packages
+sieve_openblas_coretype
+swift build -c release --build-tests -Xswiftc -enable-testing
+swift test -c release -Xswiftc -enable-testing --skip-build "$@"
