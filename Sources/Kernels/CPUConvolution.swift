@@ -86,9 +86,11 @@ extension CPUDevice {
             }
         }
         if active > 1 {
-            let parts = (1..<active).map { partials[$0].pointer }
             split(K * CRS, grain: 1 << 14) { _, r in
-                for p in parts { for i in r { dws[i] += p[i] } }
+                for worker in 1..<active {
+                    let p = partials[worker].pointer
+                    for i in r { dws[i] += p[i] }
+                }
             }
         }
     }

@@ -71,6 +71,17 @@ public final class Tensor {
         count = n
     }
 
+    /// Sets one dimension (typically the batch) in place; allocation-free, for the
+    /// per-step shape changes of a training loop.
+    public func resize(axis: Int, to n: Int) {
+        if shape[axis] == n { return }
+        let others = count / max(shape[axis], 1)
+        precondition(shape[axis] > 0 || count == 0, "resize of an empty dimension")
+        precondition(others * n <= capacity, "resize to \(n) exceeds capacity \(capacity)")
+        shape[axis] = n
+        count = others * n
+    }
+
     /// Host pointer to Float32 elements (CPU tensors only).
     @inlinable public var floats: UnsafeMutablePointer<Float> {
         guard let host = memory as? HostMemory else { preconditionFailure("tensor is not in host memory") }

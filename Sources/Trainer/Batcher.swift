@@ -89,7 +89,7 @@ public final class Batcher {
         let first = indices.startIndex
         hostImages.withUnsafeMutableBufferPointer { out in
             let dst = out.baseAddress!
-            func fill(_ value: @escaping (Int) -> Float) {
+            func fill(_ value: (Int) -> Float) {
                 parallelRanges(n) { range in
                     for b in range {
                         let index = Int(indices[first + b])
@@ -132,8 +132,8 @@ public final class Batcher {
         }
         let source = labelOverride ?? dataset.labels
         for b in 0..<n { hostLabels[b] = source[Int(indices[first + b])] }
-        images.reshape([C, n, H, W])
-        labels.reshape([n])
+        images.resize(axis: 1, to: n)
+        labels.resize(axis: 0, to: n)
         hostImages.withUnsafeBufferPointer { device.upload(UnsafeBufferPointer(rebasing: $0[0..<(n * C * plane)]), to: images) }
         hostLabels.withUnsafeBufferPointer { device.upload(UnsafeBufferPointer(rebasing: $0[0..<n]), to: labels) }
     }

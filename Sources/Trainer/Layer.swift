@@ -60,7 +60,7 @@ struct Workspace {
     mutating func get(batch: Int) -> Tensor {
         precondition(batch <= maxBatch, "batch \(batch) exceeds the model's maximum \(maxBatch)")
         if tensor == nil { tensor = device.makeTensor(shape.batched(maxBatch)) }
-        tensor!.reshape(shape.batched(batch))
+        tensor!.resize(axis: 1, to: batch)   // [C, N, H, W]: the batch is axis 1
         return tensor!
     }
 }

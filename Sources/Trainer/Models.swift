@@ -217,8 +217,8 @@ extension Model {
     public func trainStep(images: Tensor, labels: Tensor, batch n: Int, hyper: SGDHyperparameters,
                           errors: Tensor, outputs: Tensor) {
         let logits = forward(images, batch: n, mode: .training)
-        errors.reshape([classes, n])
-        outputs.reshape([ExampleOutput.rows, n])
+        errors.resize(axis: 1, to: n)
+        outputs.resize(axis: 1, to: n)
         device.softmaxCrossEntropy(logits: logits, labels: labels, gradScale: 1 / Float(n), errors: errors, outputs: outputs)
         backward(errors)
         for p in parameters {
@@ -229,8 +229,8 @@ extension Model {
     /// Evaluation-mode forward with the per-example outputs (EL2N, loss, correctness).
     public func evaluate(images: Tensor, labels: Tensor, batch n: Int, errors: Tensor, outputs: Tensor) {
         let logits = forward(images, batch: n, mode: .evaluation)
-        errors.reshape([classes, n])
-        outputs.reshape([ExampleOutput.rows, n])
+        errors.resize(axis: 1, to: n)
+        outputs.resize(axis: 1, to: n)
         device.softmaxCrossEntropy(logits: logits, labels: labels, gradScale: 1, errors: errors, outputs: outputs)
     }
 }

@@ -27,7 +27,7 @@ struct GEMMTests {
 }
 
 struct BatchNormTests {
-    @Test(arguments: [(3, 5), (16, 1), (1, 131), (8, 64)])
+    @Test(arguments: [(3, 5), (16, 3), (1, 131), (8, 64)])
     func trainingForwardAndBackward(_ C: Int, _ M: Int) {
         let device = CPUDevice()
         var rng = TestRandom(UInt64(C * 1000 + M))

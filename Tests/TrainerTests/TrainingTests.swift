@@ -67,7 +67,7 @@ struct TrainingTests {
         for r in a {
             #expect(r.loss >= 0 && r.probability > 0 && r.probability <= 1)
             #expect(abs(r.loss + log(r.probability)) < 1e-3)
-            #expect(r.el2n >= 0 && r.el2n <= 2.squareRoot() + 1e-5)
+            #expect(r.el2n >= 0 && r.el2n <= Float(2).squareRoot() + 1e-5)
             #expect(r.correct == (r.margin > 0))
         }
         #expect(try stream(seed: 7) == a)
@@ -105,7 +105,7 @@ struct TrainingTests {
         let plain = device.download(b.images)
         // No augmentation: exactly the pixels / 255, channel-major.
         guard case .uint8(let px) = data.pixels else { return }
-        #expect(plain == px.map { Float($0) / 255 })
+        #expect(zip(plain, px).allSatisfy { abs($0 - Float($1) / 255) < 1e-6 })
         let aug = Augmentation(cropPadding: 2, reflect: true, horizontalFlip: true)
         b.load([0, 1, 2, 3], augmentation: aug, seed: 9, epoch: 3)
         let first = device.download(b.images)

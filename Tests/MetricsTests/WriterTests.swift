@@ -1,0 +1,98 @@
+import Testing
+@testable import Metrics
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func temporaryDirectory() -> String {
+    var template = Array("/tmp/sieve-metrics-XXXXXX".utf8CString)
+    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+}
+
+/// Little-endian 32-bit word at `offset`.
+func word(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
+    var v: UInt32 = 0
+    for k in 0..<4 { v |= UInt32(bytes[offset + k]) << (8 * UInt32(k)) }
+    return v
+}
+
+func readAll(_ path: String) -> [UInt8] {
+    guard let f = fopen(path, "rb") else { return [] }
+    defer { fclose(f) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&buf, 1, buf.count, f)
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return out
+}
+
+struct WriterTests {
+    @Test func npyHeaderIsAlignedAndDescribesTheArray() {
+        let h = NPYFormat.header(descr: "'<f4'", shape: [3, 4])
+        #expect(h.count % 64 == 0)
+        #expect(Array(h[0..<8]) == [0x93] + Array("NUMPY".utf8) + [1, 0])
+        #expect(Int(h[8]) | Int(h[9]) << 8 == h.count - 10)
+        let text = String(decoding: h[10...], as: UTF8.self)
+        #expect(text.hasPrefix("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }"))
+        #expect(text.hasSuffix("\n"))
+        #expect(String(decoding: NPYFormat.header(descr: "'<f4'", shape: [5])[10...], as: UTF8.self).contains("(5,)"))
+    }
+
+    @Test func floatArrayRoundTrip() throws {
+        let dir = temporaryDirectory()
+        let values: [Float] = [1, -2.5, 3e-8, .greatestFiniteMagnitude]
+        try NPYFormat.write(values, shape: [2, 2], to: dir + "/a.npy")
+        let bytes = readAll(dir + "/a.npy")
+        let back = (0..<4).map { Float(bitPattern: word(bytes, bytes.count - 16 + 4 * $0)) }
+        #expect(back == values)
+        #expect(access(dir + "/a.npy.partial", F_OK) != 0)
+    }
+
+    @Test func exampleStreamRecordsAreWrittenPackedWithTheirCount() throws {
+        let dir = temporaryDirectory()
+        let w = try ExampleStatsNPYWriter(path: dir + "/s.npy")
+        let records = (0..<5).map { (i: Int) -> ExampleStats in
+            let f = Float(i)
+            return ExampleStats(index: Int32(i * 10), epoch: 1, step: Int32(7 + i), loss: f * 0.5, correct: i % 2 == 0,
+                                margin: -f, probability: 0.25, el2n: 1.5)
+        }
+        try records.withUnsafeBufferPointer { try w.consume(UnsafeBufferPointer(rebasing: $0[0..<2])) }
+        // Nothing is visible under the final name before finish().
+        #expect(access(dir + "/s.npy", F_OK) != 0)
+        try records.withUnsafeBufferPointer { try w.consume(UnsafeBufferPointer(rebasing: $0[2..<5])) }
+        try w.finish()
+        let bytes = readAll(dir + "/s.npy")
+        #expect(bytes.count == 256 + 5 * ExampleStatsNPYWriter.recordSize)
+        let header = String(decoding: bytes[10..<256], as: UTF8.self)
+        #expect(header.contains("'shape': (5,)"))
+        #expect(header.contains("('correct', '|u1')"))
+        func i32(_ o: Int) -> Int32 { Int32(bitPattern: word(bytes, o)) }
+        for (k, r) in records.enumerated() {
+            let o = 256 + k * 29
+            #expect(i32(o) == r.index && i32(o + 4) == r.epoch && i32(o + 8) == r.step)
+            #expect(Float(bitPattern: UInt32(bitPattern: i32(o + 12))) == r.loss)
+            #expect(Float(bitPattern: UInt32(bitPattern: i32(o + 16))) == r.margin)
+            #expect(Float(bitPattern: UInt32(bitPattern: i32(o + 20))) == r.probability)
+            #expect(Float(bitPattern: UInt32(bitPattern: i32(o + 24))) == r.el2n)
+            #expect(bytes[o + 28] == (r.correct ? 1 : 0))
+        }
+    }
+
+    @Test func unwritableDirectoryIsAnError() {
+        #expect(throws: MetricsError.self) { try OutputFile.write("x", to: "/nonexistent-dir/out.csv") }
+    }
+
+    @Test func abandonedFileLeavesNothingBehind() throws {
+        let dir = temporaryDirectory()
+        do {
+            let f = try OutputFile(path: dir + "/x.csv")
+            try f.write("partial")
+        }
+        #expect(access(dir + "/x.csv", F_OK) != 0)
+        #expect(access(dir + "/x.csv.partial", F_OK) != 0)
+    }
+}
