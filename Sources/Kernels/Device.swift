@@ -70,6 +70,28 @@ public protocol Device: AnyObject {
                            savedMean: Tensor, savedInvStd: Tensor,
                            gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor, channels: Int)
 
+    /// Backward of the evaluation-mode forward (running statistics, examples
+    /// independent): `dx = dy * gamma / sqrt(runningVar + eps)`; writes `dgamma`, `dbeta`
+    /// when given, and adds each example's squared gamma/beta gradient norm
+    /// (`sum_c (sum_hw dy*xhat)^2 + (sum_hw dy)^2`) to `squaredNorms[N]` when given.
+    func batchNormInferenceBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
+                                    runningMean: Tensor, runningVar: Tensor, gradInput dx: Tensor?,
+                                    gradGamma: Tensor?, gradBeta: Tensor?, squaredNorms: Tensor?,
+                                    channels: Int, batch: Int, epsilon: Float)
+
+    // MARK: Per-example gradient norms (batched; never one backward per example)
+    /// Adds `||dw_i||_F^2` to `squaredNorms[i]` for every example, where `dw_i` is the
+    /// weight gradient of example i alone: `dw_i = G_i A_i^T` with `A_i = im2col(x_i)`
+    /// `[CRS, PQ]` and `G_i = dy_i` `[K, PQ]`. Per layer, whichever needs fewer FLOPs:
+    /// the explicit product (`K*CRS*PQ`) or the ghost norm `<A_i^T A_i, G_i^T G_i>`
+    /// (`PQ^2 (CRS + K) / 2` with symmetric rank-k updates).
+    func conv2dPerExampleGradNormsSquared(input x: Tensor, gradOutput dy: Tensor, geometry g: Conv2DGeometry,
+                                          squaredNorms: Tensor)
+    /// Adds `||a_i||^2 ||g_i||^2 + ||g_i||^2` (weight and bias of `y = w a + b`) to
+    /// `squaredNorms[i]`, with `a = x[in, N]`, `g = dy[out, N]`.
+    func linearPerExampleGradNormsSquared(input x: Tensor, gradOutput dy: Tensor, inFeatures: Int, outFeatures: Int,
+                                          batch: Int, squaredNorms: Tensor)
+
     // MARK: Pooling
     func maxPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry)
     /// Routes each output gradient to the first maximum of its window.

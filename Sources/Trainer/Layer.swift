@@ -38,12 +38,22 @@ public protocol Layer: AnyObject {
     func backward(_ dy: Tensor) -> Tensor?
     /// Sets the initial parameter values from a seeded stream.
     func initialize(seed: UInt64)
+    /// The scoring backward, after an evaluation-mode forward: adds each example's
+    /// squared gradient norm over this layer's parameters to `squaredNorms[N]` and
+    /// returns the gradient w.r.t. the input (nil when not needed). Writes no
+    /// parameter gradient and runs no weight-gradient GEMM.
+    func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor?
 }
 
 extension Layer {
     public var parameters: [Parameter] { [] }
     public var buffers: [Buffer] { [] }
     public func initialize(seed: UInt64) {}
+    /// Layers without parameters: the ordinary backward.
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
+        precondition(parameters.isEmpty, "\(Self.self) has parameters and must implement backwardNorms")
+        return backward(dy)
+    }
 }
 
 /// Lazily allocated, reused activation tensor sized for `maxBatch`.

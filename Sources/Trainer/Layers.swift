@@ -53,6 +53,15 @@ public final class Conv2D: Layer {
         device.conv2dBackwardData(gradOutput: dy, weight: weight.value, gradInput: dx, geometry: geometry)
         return dx
     }
+
+    // ||dw_i||^2 per example (explicit or ghost, by FLOPs); dx = conv^T(dy, w)
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
+        device.conv2dPerExampleGradNormsSquared(input: input!, gradOutput: dy, geometry: geometry, squaredNorms: squaredNorms)
+        guard needsInputGradient else { return nil }
+        let dx = gradInput.get(batch: geometry.batch)
+        device.conv2dBackwardData(gradOutput: dy, weight: weight.value, gradInput: dx, geometry: geometry)
+        return dx
+    }
 }
 
 /// Batch norm over channels (`eps = 1e-5`, running-average momentum 0.1, as PyTorch).
@@ -71,6 +80,7 @@ public final class BatchNorm2D: Layer {
     var output: Workspace, gradInput: Workspace
     var input: Tensor?
     var batch = 0
+    var mode = Mode.training
     let name: String
 
     public init(_ device: Device, name: String, shape: FeatureShape, maxBatch: Int) {
@@ -103,6 +113,7 @@ public final class BatchNorm2D: Layer {
     // y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
         self.batch = batch
+        self.mode = mode
         input = x
         let y = output.get(batch: batch)
         switch mode {
@@ -119,13 +130,31 @@ public final class BatchNorm2D: Layer {
         return y
     }
 
-    // training-mode backward: dx, dgamma = sum dy*xhat, dbeta = sum dy
+    // backward of the last forward's mode: dx, dgamma = sum dy*xhat, dbeta = sum dy
     public func backward(_ dy: Tensor) -> Tensor? {
         let dx = gradInput.get(batch: batch)
+        if mode == .evaluation {
+            device.batchNormInferenceBackward(gradOutput: dy, input: input!, gamma: gamma.value,
+                                              runningMean: runningMean, runningVar: runningVar, gradInput: dx,
+                                              gradGamma: gamma.gradient, gradBeta: beta.gradient, squaredNorms: nil,
+                                              channels: inputShape.channels, batch: batch, epsilon: epsilon)
+            return dx
+        }
         device.batchNormBackward(gradOutput: dy, input: input!, gamma: gamma.value,
                                  savedMean: savedMean, savedInvStd: savedInvStd,
                                  gradInput: dx, gradGamma: gamma.gradient, gradBeta: beta.gradient,
                                  channels: inputShape.channels)
+        return dx
+    }
+
+    // evaluation mode: per example sum_c (sum_hw dy*xhat)^2 + (sum_hw dy)^2; dx = dy*gamma/sqrt(rv+eps)
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
+        precondition(mode == .evaluation, "per-example norms need batch norm in evaluation mode")
+        let dx = needsInputGradient ? gradInput.get(batch: batch) : nil
+        device.batchNormInferenceBackward(gradOutput: dy, input: input!, gamma: gamma.value,
+                                          runningMean: runningMean, runningVar: runningVar, gradInput: dx,
+                                          gradGamma: nil, gradBeta: nil, squaredNorms: squaredNorms,
+                                          channels: inputShape.channels, batch: batch, epsilon: epsilon)
         return dx
     }
 }
@@ -303,6 +332,18 @@ public final class Linear: Layer {
         device.linearBackward(input: input!, weight: weight.value, gradOutput: dy, gradInput: dx,
                               gradWeight: weight.gradient, gradBias: bias.gradient,
                               inFeatures: inputShape.channels, outFeatures: outputShape.channels, batch: batch)
+        return dx
+    }
+
+    // ||a_i||^2 ||g_i||^2 + ||g_i||^2 per example; dx = w^T dy
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
+        device.linearPerExampleGradNormsSquared(input: input!, gradOutput: dy, inFeatures: inputShape.channels,
+                                                outFeatures: outputShape.channels, batch: batch, squaredNorms: squaredNorms)
+        guard needsInputGradient else { return nil }
+        let dx = gradInput.get(batch: batch)
+        device.gemm(transposeA: true, transposeB: false, m: inputShape.channels, n: batch, k: outputShape.channels,
+                    alpha: 1, a: weight.value, aOffset: 0, lda: inputShape.channels, b: dy, bOffset: 0, ldb: batch,
+                    beta: 0, c: dx, cOffset: 0, ldc: batch)
         return dx
     }
 }

@@ -37,6 +37,15 @@ public final class Sequential: Layer {
         }
         return g
     }
+
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
+        var g: Tensor? = dy
+        for l in layers.reversed() {
+            guard let grad = g else { return nil }
+            g = l.backwardNorms(grad, squaredNorms: squaredNorms)
+        }
+        return g
+    }
 }
 
 /// ResNet BasicBlock: `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`, the
@@ -102,6 +111,14 @@ public final class BasicBlock: Layer {
         // on its own buffers, never on dSum).
         let dShort = shortcut?.backward(dSum) ?? dSum
         let dx = main.backward(dSum)!
+        device.accumulate(dShort, into: dx)
+        return dx
+    }
+
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
+        let dSum = finalReLU.backward(dy)!
+        let dShort = shortcut?.backwardNorms(dSum, squaredNorms: squaredNorms) ?? dSum
+        let dx = main.backwardNorms(dSum, squaredNorms: squaredNorms)!
         device.accumulate(dShort, into: dx)
         return dx
     }
@@ -224,6 +241,22 @@ extension Model {
         for p in parameters {
             device.sgdStep(parameter: p.value, gradient: p.gradient, momentum: p.momentum, hyper: hyper)
         }
+    }
+
+    /// The scoring pass: evaluation-mode forward (batch norm on running statistics, so
+    /// examples are independent), softmax error vectors of each example's own loss,
+    /// and a backward to the activations that adds every example's squared gradient
+    /// norm over all parameters into `squaredNorms[N]` (overwritten). No weight-gradient
+    /// GEMM, no update; `outputs` gets the per-example outputs as in ``evaluate``.
+    public func perExampleGradNormsSquared(images: Tensor, labels: Tensor, batch n: Int, errors: Tensor,
+                                           outputs: Tensor, squaredNorms: Tensor) {
+        let logits = forward(images, batch: n, mode: .evaluation)
+        errors.resize(axis: 1, to: n)
+        outputs.resize(axis: 1, to: n)
+        squaredNorms.resize(axis: 0, to: n)
+        device.softmaxCrossEntropy(logits: logits, labels: labels, gradScale: 1, errors: errors, outputs: outputs)
+        device.fill(squaredNorms, with: 0)
+        _ = body.backwardNorms(errors, squaredNorms: squaredNorms)
     }
 
     /// Evaluation-mode forward with the per-example outputs (EL2N, loss, correctness).

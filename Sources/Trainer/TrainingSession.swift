@@ -62,6 +62,8 @@ public final class TrainingSession {
     var hostOutputs: [Float]
     var records: [ExampleStats]
     public private(set) var step = 0
+    /// Called after every training step with (epoch, examples done this epoch, examples per epoch).
+    public var onStep: ((Int, Int, Int) -> Void)?
 
     public init(configuration: TrainingConfiguration, data: DataSplit, device: Device,
                 trainLabels: [Int32]? = nil) throws {
@@ -126,6 +128,7 @@ public final class TrainingSession {
             lossSum += l
             correct += c
             step += 1
+            onStep?(epoch, first + batch.count, order.count)
         }
         let trainSeconds = monotonicSeconds() - start
         var summary = EpochSummary(epoch: epoch, learningRate: lr, trainLoss: lossSum / Double(order.count),

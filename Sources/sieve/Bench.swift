@@ -51,14 +51,21 @@ struct Bench: ParsableCommand {
         }
         let train = time { net.trainStep(images: images, labels: labels, batch: n, hyper: hyper, errors: errors, outputs: outputs) }
         let forward = time { net.evaluate(images: images, labels: labels, batch: n, errors: errors, outputs: outputs) }
+        let norms = device.makeTensor([n])
+        let grand = time {
+            net.perExampleGradNormsSquared(images: images, labels: labels, batch: n, errors: errors, outputs: outputs,
+                                           squaredNorms: norms)
+        }
         print("sieve \(arch.rawValue) width \(model.width) batch \(n) input \(input) on \(device.name)")
         print("train step:   \(format(train, 1)) examples/s")
-        print("eval forward: \(format(forward, 1)) examples/s")
+        print("eval forward: \(format(forward, 1)) examples/s   (EL2N)")
+        print("grand:        \(format(grand, 1)) examples/s   (per-example gradient norms, \(format(grand / train, 2))x the train step)")
         if let json {
             let j = JSON.object([("model", .string(arch.rawValue)), ("width", .int(model.width)), ("batch", .int(n)),
                                  ("input", .string(input)), ("device", .string(device.name)),
                                  ("train_step_examples_per_second", .double(train)),
-                                 ("eval_forward_examples_per_second", .double(forward))])
+                                 ("eval_forward_examples_per_second", .double(forward)),
+                                 ("grand_examples_per_second", .double(grand))])
             try reportingErrors { try Metrics.OutputFile.write(j.rendered + "\n", to: json) }
         }
     }

@@ -121,6 +121,20 @@ struct Train: ParsableCommand {
                 + "\(session.model.parameterCount) parameters; device: \(device.name)")
         }
 
+        if !quiet {
+            // A progress line at most every 15 s, for long epochs.
+            var last = monotonicSeconds(), epochStart = last
+            session.onStep = { epoch, done, total in
+                let now = monotonicSeconds()
+                if done == session.configuration.batchSize { epochStart = now; last = now }
+                if now - last >= 15 && done < total {
+                    last = now
+                    let rate = Double(done) / max(now - epochStart, 1e-9)
+                    log("  epoch \(epoch + 1): \(done)/\(total) examples, \(format(rate, 1)) ex/s, "
+                        + "about \(format(Double(total - done) / rate, 0)) s left in the epoch")
+                }
+            }
+        }
         var sinks: [ExampleStatsSink] = []
         var csv: OutputFile?
         if let out {

@@ -1,0 +1,133 @@
+import CBLAS
+
+// Per-example gradient norms on the CPU, batched: the scoring pass runs one forward
+// and one backward to the activations for the whole batch, and these ops turn each
+// layer's (input, output gradient) pair into each example's squared weight-gradient
+// norm without forming the weight gradient of the batch.
+
+/// How a convolution's per-example gradient norms are computed.
+public enum PerExampleNormMethod: String, Sendable {
+    /// Instantiate `dw_i = G_i A_i^T` (`K*CRS*PQ` multiply-adds per example).
+    case explicit
+    /// Ghost norm `<A_i^T A_i, G_i^T G_i>` (`PQ^2 (CRS + K) / 2` with `syrk`).
+    case ghost
+
+    /// The cheaper method for a layer shape (by multiply-adds, not memory).
+    public static func cheaper(for g: Conv2DGeometry) -> PerExampleNormMethod {
+        let explicitCost = g.outChannels * g.patchSize * g.outPlane
+        let ghostCost = g.outPlane * g.outPlane * (g.patchSize + g.outChannels) / 2
+        return ghostCost < explicitCost ? .ghost : .explicit
+    }
+}
+
+extension CPUDevice {
+    public func conv2dPerExampleGradNormsSquared(input x: Tensor, gradOutput dy: Tensor, geometry g: Conv2DGeometry,
+                                                 squaredNorms: Tensor) {
+        conv2dPerExampleGradNormsSquared(input: x, gradOutput: dy, geometry: g, squaredNorms: squaredNorms,
+                                         method: PerExampleNormMethod.cheaper(for: g))
+    }
+
+    /// ``conv2dPerExampleGradNormsSquared(input:gradOutput:geometry:squaredNorms:)`` with a
+    /// chosen method (both are tested against each other).
+    public func conv2dPerExampleGradNormsSquared(input x: Tensor, gradOutput dy: Tensor, geometry g: Conv2DGeometry,
+                                                 squaredNorms: Tensor, method: PerExampleNormMethod) {
+        let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
+        let xs = x.floats, dys = dy.floats, out = squaredNorms.floats
+        let chunk = g.isPointwise ? N : imagesPerChunk(g)
+        let work = method == .explicit ? K * CRS : 2 * PQ * PQ
+        for s in partials { _ = s.reserve(work) }
+        if !g.isPointwise { for s in scratch { _ = s.reserve(CRS * chunk * PQ) } }
+        forEachChunk(g, chunk: chunk) { worker, n0, nb in
+            // A_i: columns of example i in the chunk's column matrix (or x itself for 1x1).
+            let cols: UnsafePointer<Float>, ldA: Int, firstColumn: Int
+            if g.isPointwise {
+                cols = UnsafePointer(xs); ldA = N * PQ; firstColumn = n0 * PQ
+            } else {
+                im2col(xs, scratch[worker].pointer, g, n0: n0, count: nb)
+                cols = UnsafePointer(scratch[worker].pointer); ldA = nb * PQ; firstColumn = 0
+            }
+            let buffer = partials[worker].pointer
+            for b in 0..<nb {
+                let a = cols + firstColumn + b * PQ            // [CRS, PQ], row stride ldA
+                let gi = dys + (n0 + b) * PQ                    // [K, PQ],   row stride N*PQ
+                var total: Float = 0
+                switch method {
+                case .explicit:
+                    // dw_i[K, CRS] = G_i * A_i^T
+                    sgemm(false, true, K, CRS, PQ, 1, gi, N * PQ, a, ldA, 0, buffer, CRS)
+                    for j in 0..<(K * CRS) { total += buffer[j] * buffer[j] }
+                case .ghost:
+                    // upper triangles of A_i^T A_i and G_i^T G_i, both [PQ, PQ]
+                    let ga = buffer, gg = buffer + PQ * PQ
+                    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(PQ), Int32(CRS), 1, a, Int32(ldA), 0, ga, Int32(PQ))
+                    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(PQ), Int32(K), 1, gi, Int32(N * PQ), 0, gg, Int32(PQ))
+                    for r in 0..<PQ {
+                        total += ga[r * PQ + r] * gg[r * PQ + r]
+                        var off: Float = 0
+                        for c in (r + 1)..<max(r + 1, PQ) { off += ga[r * PQ + c] * gg[r * PQ + c] }
+                        total += 2 * off
+                    }
+                }
+                out[n0 + b] += total
+            }
+        }
+    }
+
+    public func linearPerExampleGradNormsSquared(input x: Tensor, gradOutput dy: Tensor, inFeatures: Int, outFeatures: Int,
+                                                 batch N: Int, squaredNorms: Tensor) {
+        let xs = x.floats, dys = dy.floats, out = squaredNorms.floats
+        split(N) { _, examples in
+            for n in examples {
+                var a2: Float = 0, g2: Float = 0
+                for i in 0..<inFeatures { let v = xs[i * N + n]; a2 += v * v }
+                for o in 0..<outFeatures { let v = dys[o * N + n]; g2 += v * v }
+                out[n] += a2 * g2 + g2
+            }
+        }
+    }
+
+    public func batchNormInferenceBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
+                                           runningMean: Tensor, runningVar: Tensor, gradInput dx: Tensor?,
+                                           gradGamma: Tensor?, gradBeta: Tensor?, squaredNorms: Tensor?,
+                                           channels C: Int, batch N: Int, epsilon: Float) {
+        let M = x.count / C, plane = M / N
+        let xs = x.floats, dys = dy.floats, gs = gamma.floats, rm = runningMean.floats, rv = runningVar.floats
+        let dxs = dx?.floats, dg = gradGamma?.floats, db = gradBeta?.floats
+        // Per (channel, example): s = sum_hw dy*xhat, t = sum_hw dy.
+        let sums = partials[0].reserve(2 * C * N)
+        split(C) { _, channels in
+            for c in channels {
+                let invStd = 1 / (rv[c] + epsilon).squareRoot(), mean = rm[c]
+                let k = gs[c] * invStd
+                var totalS: Float = 0, totalT: Float = 0
+                for n in 0..<N {
+                    let base = (c * N + n) * plane
+                    var s: Float = 0, t: Float = 0
+                    for j in 0..<plane {
+                        let g = dys[base + j]
+                        s += g * (xs[base + j] - mean) * invStd
+                        t += g
+                        if let dxs { dxs[base + j] = g * k }
+                    }
+                    sums[2 * (c * N + n)] = s
+                    sums[2 * (c * N + n) + 1] = t
+                    totalS += s; totalT += t
+                }
+                dg?[c] = totalS
+                db?[c] = totalT
+            }
+        }
+        if let norms = squaredNorms?.floats {
+            split(N) { _, examples in
+                for n in examples {
+                    var total: Float = 0
+                    for c in 0..<C {
+                        let s = sums[2 * (c * N + n)], t = sums[2 * (c * N + n) + 1]
+                        total += s * s + t * t
+                    }
+                    norms[n] += total
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Testing
+@testable import Kernels
+
+struct PerExampleNormTests {
+    /// Each example's weight gradient from the direct-convolution adjoint of that example alone.
+    static func reference(_ x: [Float], _ dy: [Float], _ g: Conv2DGeometry) -> [Double] {
+        var one = g
+        one.batch = 1
+        let plane = g.height * g.width, outPlane = g.outPlane
+        return (0..<g.batch).map { n in
+            var xi = [Float](), dyi = [Float]()
+            for c in 0..<g.inChannels { xi += x[((c * g.batch + n) * plane)..<((c * g.batch + n + 1) * plane)] }
+            for k in 0..<g.outChannels { dyi += dy[((k * g.batch + n) * outPlane)..<((k * g.batch + n + 1) * outPlane)] }
+            let w = [Float](repeating: 0, count: g.weightShape.reduce(1, *))
+            return referenceConvBackward(xi, w, dyi, one).dw.map { $0 * $0 }.reduce(0, +)
+        }
+    }
+
+    @Test(arguments: ConvolutionTests.geometries)
+    func convolutionExplicitAndGhostMatchReference(_ g: Conv2DGeometry) {
+        let device = CPUDevice()
+        var rng = TestRandom(UInt64(g.hashValue & 0xfff) + 3)
+        let x = rng.array(g.inputShape.reduce(1, *)), dy = rng.array(g.outputShape.reduce(1, *))
+        let ref = Self.reference(x, dy, g)
+        for method in [PerExampleNormMethod.explicit, .ghost] {
+            let norms = device.tensor([Float](repeating: 0.5, count: g.batch), [g.batch])   // accumulates
+            device.conv2dPerExampleGradNormsSquared(input: device.tensor(x, g.inputShape), gradOutput: device.tensor(dy, g.outputShape),
+                                                    geometry: g, squaredNorms: norms, method: method)
+            #expect(relativeError(device.download(norms), ref.map { $0 + 0.5 }) < 1e-4, "\(method) \(g)")
+        }
+    }
+
+    @Test func cheaperMethodFollowsFLOPs() {
+        func g(_ c: Int, _ hw: Int, _ k: Int) -> Conv2DGeometry {
+            Conv2DGeometry(batch: 128, inChannels: c, height: hw, width: hw, outChannels: k, kernel: 3, stride: 1, padding: 1)
+        }
+        // CIFAR ResNet-18 width 64: explicit for layer1, ghost for layer3 and layer4.
+        #expect(PerExampleNormMethod.cheaper(for: g(64, 32, 64)) == .explicit)
+        #expect(PerExampleNormMethod.cheaper(for: g(256, 8, 256)) == .ghost)
+        #expect(PerExampleNormMethod.cheaper(for: g(512, 4, 512)) == .ghost)
+    }
+
+    @Test func linearNorms() {
+        let device = CPUDevice()
+        var rng = TestRandom(17)
+        let (inF, outF, N) = (13, 5, 7)
+        let x = rng.array(inF * N), dy = rng.array(outF * N)
+        let norms = device.makeTensor([N])
+        device.linearPerExampleGradNormsSquared(input: device.tensor(x, [inF, N]), gradOutput: device.tensor(dy, [outF, N]),
+                                                inFeatures: inF, outFeatures: outF, batch: N, squaredNorms: norms)
+        let ref = (0..<N).map { n -> Double in
+            var w = 0.0, b = 0.0
+            for o in 0..<outF {
+                let g = Double(dy[o * N + n])
+                b += g * g
+                for i in 0..<inF { let v = g * Double(x[i * N + n]); w += v * v }
+            }
+            return w + b
+        }
+        #expect(relativeError(device.download(norms), ref) < 1e-5)
+    }
+
+    @Test func batchNormEvaluationBackwardAndNorms() {
+        let device = CPUDevice()
+        var rng = TestRandom(23)
+        let (C, N, S) = (3, 4, 5)
+        let x = rng.array(C * N * S), dy = rng.array(C * N * S), gamma = rng.array(C), mean = rng.array(C)
+        let variance = rng.array(C).map { abs($0) + 0.2 }
+        let dx = device.makeTensor([C, N, S]), dg = device.makeTensor([C]), db = device.makeTensor([C])
+        let norms = device.makeTensor([N])
+        device.batchNormInferenceBackward(gradOutput: device.tensor(dy, [C, N, S]), input: device.tensor(x, [C, N, S]),
+                                          gamma: device.tensor(gamma, [C]), runningMean: device.tensor(mean, [C]),
+                                          runningVar: device.tensor(variance, [C]), gradInput: dx, gradGamma: dg, gradBeta: db,
+                                          squaredNorms: norms, channels: C, batch: N, epsilon: 1e-5)
+        var dxRef = [Double](repeating: 0, count: C * N * S), dgRef = [Double](repeating: 0, count: C)
+        var dbRef = [Double](repeating: 0, count: C), nRef = [Double](repeating: 0, count: N)
+        for c in 0..<C {
+            let inv = 1 / (Double(variance[c]) + 1e-5).squareRoot()
+            for n in 0..<N {
+                var s = 0.0, t = 0.0
+                for j in 0..<S {
+                    let i = (c * N + n) * S + j
+                    dxRef[i] = Double(dy[i]) * Double(gamma[c]) * inv
+                    s += Double(dy[i]) * (Double(x[i]) - Double(mean[c])) * inv
+                    t += Double(dy[i])
+                }
+                dgRef[c] += s; dbRef[c] += t; nRef[n] += s * s + t * t
+            }
+        }
+        #expect(relativeError(device.download(dx), dxRef) < 1e-5)
+        #expect(relativeError(device.download(dg), dgRef) < 1e-5)
+        #expect(relativeError(device.download(db), dbRef) < 1e-5)
+        #expect(relativeError(device.download(norms), nRef) < 1e-5)
+    }
+}
