@@ -69,3 +69,32 @@ public final class ExampleStatsNPYWriter: ExampleStatsSink {
 extension Int32 {
     var bitPattern: UInt32 { UInt32(bitPattern: self) }
 }
+
+extension NPYFormat {
+    /// Writes a float64 array (scores keep full precision, infinities included).
+    public static func write(_ values: [Double], shape: [Int], to path: String) throws {
+        precondition(shape.reduce(1, *) == values.count, "shape does not match values")
+        let f = try OutputFile(path: path)
+        try header(descr: "'<f8'", shape: shape).withUnsafeBytes { try f.write($0) }
+        try values.withUnsafeBytes { try f.write($0) }
+        try f.commit()
+    }
+
+    /// Writes an int32 array.
+    public static func write(_ values: [Int32], shape: [Int], to path: String) throws {
+        precondition(shape.reduce(1, *) == values.count, "shape does not match values")
+        let f = try OutputFile(path: path)
+        try header(descr: "'<i4'", shape: shape).withUnsafeBytes { try f.write($0) }
+        try values.withUnsafeBytes { try f.write($0) }
+        try f.commit()
+    }
+
+    /// Writes a uint8 array (correctness matrices).
+    public static func write(_ values: [UInt8], shape: [Int], to path: String) throws {
+        precondition(shape.reduce(1, *) == values.count, "shape does not match values")
+        let f = try OutputFile(path: path)
+        try header(descr: "'|u1'", shape: shape).withUnsafeBytes { try f.write($0) }
+        try values.withUnsafeBytes { try f.write($0) }
+        try f.commit()
+    }
+}

@@ -62,6 +62,11 @@ public final class TrainingSession {
     var hostOutputs: [Float]
     var records: [ExampleStats]
     public private(set) var step = 0
+    /// The training examples an epoch presents (all by default; a pruned subset, or one
+    /// half of the two-split protocol). Indices stay those of the data set.
+    public var trainingIndices: [Int32] {
+        didSet { precondition(!trainingIndices.isEmpty && trainingIndices.allSatisfy { $0 >= 0 && Int($0) < data.train.count }) }
+    }
     /// Called after every training step with (epoch, examples done this epoch, examples per epoch).
     public var onStep: ((Int, Int, Int) -> Void)?
 
@@ -93,9 +98,17 @@ public final class TrainingSession {
         hostOutputs = [Float](repeating: 0, count: ExampleOutput.rows * b)
         records = []
         records.reserveCapacity(b)
+        trainingIndices = (0..<data.train.count).map { Int32($0) }
     }
 
-    public var stepsPerEpoch: Int { (data.train.count + configuration.batchSize - 1) / configuration.batchSize }
+    /// A fresh optimiser and schedule (zero momentum, step 0), keeping the weights: the
+    /// start of the second split.
+    public func resetOptimizer() {
+        for p in model.parameters { device.fill(p.momentum, with: 0) }
+        step = 0
+    }
+
+    public var stepsPerEpoch: Int { (trainingIndices.count + configuration.batchSize - 1) / configuration.batchSize }
     public var totalSteps: Int { stepsPerEpoch * configuration.epochs }
 
     /// Runs every epoch, calling `onEpoch` after each; sinks get `finish()` at the end.
@@ -114,7 +127,7 @@ public final class TrainingSession {
     /// One pass over the training set in a seeded order, then (optionally) the test set.
     public func trainEpoch(_ epoch: Int, sinks: [ExampleStatsSink]) throws -> EpochSummary {
         var rng = SeededRandom(seed: configuration.seed, purpose: "shuffle", epoch: epoch)
-        let order = rng.permutation(data.train.count)
+        let order = rng.permutation(trainingIndices.count).map { trainingIndices[Int($0)] }
         let b = configuration.batchSize
         var lossSum = 0.0, correct = 0
         var lr: Float = 0
@@ -183,6 +196,25 @@ public final class TrainingSession {
     public func evaluate(_ dataset: Dataset) -> Evaluation {
         evaluate(using: Batcher(dataset: dataset, normalization: normalization, device: device,
                                 maxBatch: configuration.batchSize))
+    }
+
+    /// Whether each of `indices` (training examples, with the training labels) is
+    /// classified correctly by the current model: evaluation mode, no augmentation.
+    public func correctness(of indices: [Int32]) -> [Bool] {
+        var result: [Bool] = []
+        result.reserveCapacity(indices.count)
+        let b = configuration.batchSize
+        for first in stride(from: 0, to: indices.count, by: b) {
+            let batch = indices[first..<min(first + b, indices.count)]
+            let m = batch.count
+            trainBatcher.load(batch, augmentation: .none, seed: 0, epoch: 0, labelOverride: trainLabels)
+            model.evaluate(images: trainBatcher.images, labels: trainBatcher.labels, batch: m, errors: errors, outputs: outputs)
+            hostOutputs.withUnsafeMutableBufferPointer {
+                device.download(outputs, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(ExampleOutput.rows * m)]))
+            }
+            for j in 0..<m { result.append(hostOutputs[ExampleOutput.correct * m + j] > 0.5) }
+        }
+        return result
     }
 
     /// ``evaluate(_:)`` on the test set, reusing its buffers.

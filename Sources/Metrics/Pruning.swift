@@ -1,0 +1,194 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a score chooses the examples that are kept.
+public enum PruneStrategy: Sendable, Equatable {
+    /// Keep the `count` largest scores (Data Diet's rule: keep the hardest examples).
+    case highest
+    /// Keep the `count` smallest scores (keep the easiest).
+    case lowest
+    /// Sliding window counted from the TOP: sort descending and keep ranks
+    /// `[offset, offset + count)`, i.e. drop the `offset` highest-scored examples
+    /// first (the very highest are often mislabeled), then keep the next `count`.
+    /// `.window(offset: 0)` is `.highest`. (Data Diet's code sorts ascending and
+    /// counts its offset from the bottom; its window that drops the `k` highest is
+    /// Sieve's `.window(offset: k)`.)
+    case window(offset: Int)
+    /// A uniformly random subset of the same size (the baseline every score is
+    /// compared against), drawn from a SplitMix64 stream seeded by `seed`.
+    case random(seed: UInt64)
+}
+
+/// Subset selection by a per-example score, and the index-list files that carry a
+/// subset from `sieve prune` to a training run.
+public enum Pruning {
+    /// The indices (ascending) of the examples kept when a fraction of a data set of
+    /// `scores.count` examples is kept according to `strategy`.
+    ///
+    /// - `count = Int((fraction * N).rounded())`; `fraction` must be in (0, 1].
+    /// - Ties are broken by index: among equal scores the smaller index ranks first,
+    ///   in the descending order (`.highest`, `.window`) and in the ascending order
+    ///   (`.lowest`) alike, so the result is deterministic.
+    /// - `+infinity` / `-infinity` rank as the largest / smallest scores; NaN throws.
+    /// - `alwaysKeep` (one flag per example; e.g. never-learned examples, whose
+    ///   forgetting count is +infinity) are kept in any case and count toward `count`:
+    ///   they take the first places, and the strategy fills the remaining
+    ///   `count - k` places from the other examples only (a `.window` offset counts
+    ///   ranks among those other examples). Throws if more than `count` are flagged.
+    /// - `.window(offset:)` throws if `offset + places` exceeds the number of
+    ///   examples it ranks (`offset + count > N` without `alwaysKeep`).
+    public static func keep(scores: [Double], fraction: Double, strategy: PruneStrategy,
+                            alwaysKeep: [Bool]? = nil) throws -> [Int] {
+        let n = scores.count
+        guard fraction > 0 && fraction <= 1 else {
+            throw MetricsError.invalidInput("prune fraction must be in (0, 1], got \(fraction)")
+        }
+        if let i = scores.firstIndex(where: { $0.isNaN }) {
+            throw MetricsError.invalidInput("cannot rank examples by a NaN score (example \(i))")
+        }
+        if let alwaysKeep, alwaysKeep.count != n {
+            throw MetricsError.invalidInput("alwaysKeep has \(alwaysKeep.count) flags for \(n) examples")
+        }
+        let count = Int((fraction * Double(n)).rounded())
+        let forced = alwaysKeep.map { flags in (0..<n).filter { flags[$0] } } ?? []
+        guard forced.count <= count else {
+            throw MetricsError.invalidInput(
+                "\(forced.count) examples must always be kept, more than the \(count) kept at fraction \(fraction)")
+        }
+        let candidates = alwaysKeep.map { flags in (0..<n).filter { !flags[$0] } } ?? Array(0..<n)
+        let places = count - forced.count
+
+        var chosen: [Int]
+        switch strategy {
+        case .highest:
+            chosen = Array(descending(candidates, scores).prefix(places))
+        case .lowest:
+            chosen = Array(candidates.sorted { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
+                .prefix(places))
+        case .window(let offset):
+            guard offset >= 0 else {
+                throw MetricsError.invalidInput("window offset must be non-negative, got \(offset)")
+            }
+            guard offset + places <= candidates.count else {
+                throw MetricsError.invalidInput(
+                    "window offset \(offset) + \(places) kept exceeds the \(candidates.count) ranked examples")
+            }
+            chosen = Array(descending(candidates, scores)[offset..<(offset + places)])
+        case .random(let seed):
+            var rng = SplitMix64(seed: seed)
+            var pool = candidates
+            // Partial Fisher-Yates: the first `places` entries become a uniform sample.
+            for i in 0..<places {
+                let j = i + Int(rng.below(UInt64(pool.count - i)))
+                pool.swapAt(i, j)
+            }
+            chosen = Array(pool.prefix(places))
+        }
+        return (forced + chosen).sorted()
+    }
+
+    /// `indices` sorted by descending score, ties by ascending index.
+    static func descending(_ indices: [Int], _ scores: [Double]) -> [Int] {
+        indices.sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
+    }
+
+    /// Writes a plain text file with one 0-based example index per line (atomically).
+    /// Throws on negative or duplicate indices, which ``readIndexList(_:)`` would reject.
+    public static func writeIndexList(_ indices: [Int], to path: String) throws {
+        var seen = Set<Int>()
+        var text = ""
+        text.reserveCapacity(indices.count * 7)
+        for i in indices {
+            guard i >= 0 else { throw MetricsError.invalidInput("cannot write \(path): negative index \(i)") }
+            guard seen.insert(i).inserted else {
+                throw MetricsError.invalidInput("cannot write \(path): duplicate index \(i)")
+            }
+            text += String(i)
+            text += "\n"
+        }
+        try OutputFile.write(text, to: path)
+    }
+
+    /// Reads an index list: one non-negative integer per line, surrounding blanks
+    /// ignored; empty lines and lines starting with `#` are skipped. Returns the
+    /// indices in file order. Throws ``MetricsError/invalidInput(_:)`` naming the
+    /// file and line for anything else, and for a repeated index.
+    public static func readIndexList(_ path: String) throws -> [Int] {
+        guard let f = fopen(path, "rb") else {
+            throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(f) }
+        var buffer: UnsafeMutablePointer<CChar>? = nil
+        var capacity = 0
+        defer { free(buffer) }
+        var result: [Int] = []
+        var seen = Set<Int>()
+        var lineNumber = 0
+        while true {
+            let length = getline(&buffer, &capacity, f)
+            if length < 0 {
+                if ferror(f) != 0 {
+                    throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno)))")
+                }
+                break
+            }
+            lineNumber += 1
+            guard let buffer else { break }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(buffer).assumingMemoryBound(to: UInt8.self),
+                                            count: length)
+            var lo = 0, hi = bytes.count
+            func isBlank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0a || c == 0x0d }
+            while lo < hi && isBlank(bytes[lo]) { lo += 1 }
+            while hi > lo && isBlank(bytes[hi - 1]) { hi -= 1 }
+            if lo == hi || bytes[lo] == UInt8(ascii: "#") { continue }
+            var value = 0
+            var valid = true
+            for k in lo..<hi {
+                let c = bytes[k]
+                guard c >= 0x30 && c <= 0x39 else { valid = false; break }
+                let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, o2) = times10.addingReportingOverflow(Int(c - 0x30))
+                guard !o1 && !o2 else { valid = false; break }
+                value = sum
+            }
+            guard valid else {
+                let shown = String(decoding: UnsafeBufferPointer(rebasing: bytes[lo..<hi]).prefix(40), as: UTF8.self)
+                throw MetricsError.invalidInput(
+                    "\(path):\(lineNumber): expected a non-negative example index, got \"\(shown)\"")
+            }
+            guard seen.insert(value).inserted else {
+                throw MetricsError.invalidInput("\(path):\(lineNumber): duplicate index \(value)")
+            }
+            result.append(value)
+        }
+        return result
+    }
+}
+
+/// SplitMix64 (Steele, Lea and Flood): a small, fast, fully deterministic generator,
+/// so a `.random(seed:)` subset is the same on every platform and Swift version.
+struct SplitMix64: RandomNumberGenerator, Sendable {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..<bound` without modulo bias (Lemire's multiply-and-reject).
+    mutating func below(_ bound: UInt64) -> UInt64 {
+        precondition(bound > 0)
+        var m = next().multipliedFullWidth(by: bound)
+        if m.low < bound {
+            let threshold = (0 &- bound) % bound
+            while m.low < threshold { m = next().multipliedFullWidth(by: bound) }
+        }
+        return m.high
+    }
+}

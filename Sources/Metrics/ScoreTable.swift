@@ -1,0 +1,66 @@
+/// One named per-example score with the direction that means "important / suspicious".
+public struct Score: Sendable {
+    public var name: String
+    public var values: [Double]
+    /// Which end ranks an example as suspicious (likely mislabeled) or important.
+    public var direction: ScoreDirection
+    /// One line for `meta.json`: what the score is and how it was taken.
+    public var note: String
+
+    public init(name: String, values: [Double], direction: ScoreDirection, note: String) {
+        self.name = name; self.values = values; self.direction = direction; self.note = note
+    }
+}
+
+/// Every score of a run for every example, indexed by the position of the example in
+/// the input files, written as `scores.csv`, one `<score>.npy` per score (float64),
+/// and `meta.json`.
+public struct ScoreTable: Sendable {
+    public var givenLabels: [Int32]
+    /// Labels before noise was injected (nil when no noise).
+    public var originalLabels: [Int32]?
+    public private(set) var scores: [Score] = []
+
+    public init(givenLabels: [Int32], originalLabels: [Int32]? = nil) {
+        self.givenLabels = givenLabels
+        self.originalLabels = originalLabels
+    }
+
+    public var count: Int { givenLabels.count }
+
+    public mutating func add(_ score: Score) {
+        precondition(score.values.count == count, "\(score.name) has \(score.values.count) values for \(count) examples")
+        scores.removeAll { $0.name == score.name }
+        scores.append(score)
+    }
+
+    public subscript(name: String) -> Score? { scores.first { $0.name == name } }
+
+    /// Writes `scores.csv`, `<name>.npy` for each score and `meta.json` (with `meta`
+    /// merged in first) into `directory`.
+    public func write(to directory: String, meta: [(String, JSON)]) throws {
+        var csv = "index,label" + (originalLabels != nil ? ",original_label" : "")
+        for s in scores { csv += "," + s.name }
+        csv += "\n"
+        for i in 0..<count {
+            csv += "\(i),\(givenLabels[i])"
+            if let originalLabels { csv += ",\(originalLabels[i])" }
+            for s in scores { csv += "," + ScoreTable.format(s.values[i]) }
+            csv += "\n"
+        }
+        try OutputFile.write(csv, to: directory + "/scores.csv")
+        for s in scores { try NPYFormat.write(s.values, shape: [count], to: directory + "/\(s.name).npy") }
+        let described = JSON.object(scores.map { s in
+            (s.name, JSON.object([("direction", .string(s.direction.rawValue)), ("meaning", .string(s.note))]))
+        })
+        let all = JSON.object(meta + [("examples", .int(count)), ("scores", described)])
+        try OutputFile.write(all.rendered + "\n", to: directory + "/meta.json")
+    }
+
+    /// Shortest text that reads back to the same Double (`inf`, `-inf`, `nan` as NumPy spells them).
+    static func format(_ v: Double) -> String {
+        if v.isNaN { return "nan" }
+        if v.isInfinite { return v > 0 ? "inf" : "-inf" }
+        return "\(v)"
+    }
+}

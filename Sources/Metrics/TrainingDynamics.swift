@@ -1,0 +1,108 @@
+/// Scores from the training pass itself (science.md, "Scores from the first split"),
+/// accumulated from the ``ExampleStats`` stream of one training run: forgetting
+/// events, first-learned epoch, AUM, dataset cartography, and the per-epoch
+/// correctness matrix they all derive from.
+///
+/// Every presentation counts (one per example per epoch in ordinary training).
+/// Epochs are 0-based in the stream; reported epochs are 1-based.
+public final class TrainingDynamics: ExampleStatsSink {
+    public let exampleCount: Int
+    public let epochs: Int
+    /// First 0-based epoch whose margins enter AUM (the reference starts at epoch 2, i.e. 1).
+    public let aumFirstEpoch: Int
+
+    /// `correct[e * N + i]`: 1 if example i was classified correctly at its presentation
+    /// in epoch e, 0 if not, 255 if it was not presented.
+    public private(set) var correctness: [UInt8]
+    var previousCorrect: [UInt8]      // 255 = no presentation yet
+    var forgettingEvents: [Int32]
+    var everCorrect: [Bool]
+    var marginSum: [Double], marginCount: [Int32]
+    var probabilitySum: [Double], probabilitySquares: [Double], presentations: [Int32], correctCount: [Int32]
+
+    public init(exampleCount: Int, epochs: Int, aumFirstEpoch: Int = 1) {
+        precondition(exampleCount > 0 && epochs > 0)
+        self.exampleCount = exampleCount
+        self.epochs = epochs
+        self.aumFirstEpoch = aumFirstEpoch
+        correctness = [UInt8](repeating: 255, count: exampleCount * epochs)
+        previousCorrect = [UInt8](repeating: 255, count: exampleCount)
+        forgettingEvents = [Int32](repeating: 0, count: exampleCount)
+        everCorrect = [Bool](repeating: false, count: exampleCount)
+        marginSum = [Double](repeating: 0, count: exampleCount)
+        marginCount = [Int32](repeating: 0, count: exampleCount)
+        probabilitySum = [Double](repeating: 0, count: exampleCount)
+        probabilitySquares = [Double](repeating: 0, count: exampleCount)
+        presentations = [Int32](repeating: 0, count: exampleCount)
+        correctCount = [Int32](repeating: 0, count: exampleCount)
+    }
+
+    public func consume(_ records: UnsafeBufferPointer<ExampleStats>) throws {
+        for r in records {
+            let i = Int(r.index), e = Int(r.epoch)
+            guard i >= 0 && i < exampleCount && e >= 0 && e < epochs else {
+                throw MetricsError.invalidInput("record for example \(i), epoch \(e) outside \(exampleCount) examples x \(epochs) epochs")
+            }
+            let c: UInt8 = r.correct ? 1 : 0
+            correctness[e * exampleCount + i] = c
+            // Toneva et al.: an event is a transition from correct to incorrect between
+            // consecutive presentations; the first presentation is never an event.
+            if previousCorrect[i] == 1 && c == 0 { forgettingEvents[i] += 1 }
+            previousCorrect[i] = c
+            if r.correct { everCorrect[i] = true; correctCount[i] += 1 }
+            if e >= aumFirstEpoch { marginSum[i] += Double(r.margin); marginCount[i] += 1 }
+            let p = Double(r.probability)
+            probabilitySum[i] += p
+            probabilitySquares[i] += p * p
+            presentations[i] += 1
+        }
+    }
+
+    public func finish() {}
+
+    /// Forgetting events per example; +infinity for examples never classified correctly.
+    /// High = forgettable (important / possibly mislabeled).
+    public var forgetting: [Double] {
+        (0..<exampleCount).map { everCorrect[$0] ? Double(forgettingEvents[$0]) : .infinity }
+    }
+
+    /// Learned at some presentation and never forgotten afterwards.
+    public var unforgettable: [Bool] { (0..<exampleCount).map { everCorrect[$0] && forgettingEvents[$0] == 0 } }
+
+    /// First-learned epoch (1-based): the first epoch from which the example is correct
+    /// at every later epoch; `epochs + 1` when it is not correct at the last epoch.
+    /// High = learned late (hard or mislabeled).
+    public var firstLearnedEpoch: [Double] { TrainingDynamics.firstStableEpoch(correctness, examples: exampleCount, epochs: epochs, value: 1) }
+
+    /// Area under the margin: mean of `z_y - max_{k != y} z_k` over presentations from
+    /// ``aumFirstEpoch`` on. Low / negative = likely mislabeled. NaN when no epoch counted.
+    public var aum: [Double] { (0..<exampleCount).map { marginCount[$0] > 0 ? marginSum[$0] / Double(marginCount[$0]) : .nan } }
+
+    /// Cartography confidence: mean `p_y` over presentations.
+    public var confidence: [Double] { (0..<exampleCount).map { probabilitySum[$0] / Double(max(presentations[$0], 1)) } }
+
+    /// Cartography variability: population standard deviation of `p_y`.
+    public var variability: [Double] {
+        (0..<exampleCount).map { i in
+            let n = Double(max(presentations[i], 1)), m = probabilitySum[i] / n
+            return max(probabilitySquares[i] / n - m * m, 0).squareRoot()
+        }
+    }
+
+    /// Cartography correctness: fraction of presentations classified correctly.
+    public var correctFraction: [Double] { (0..<exampleCount).map { Double(correctCount[$0]) / Double(max(presentations[$0], 1)) } }
+
+    /// The first 1-based epoch `e` such that `matrix[e' * N + i] == value` for every
+    /// `e' >= e`; `epochs + 1` when the last epoch differs (never settled).
+    public static func firstStableEpoch(_ matrix: [UInt8], examples N: Int, epochs E: Int, value: UInt8) -> [Double] {
+        (0..<N).map { i in
+            var first = E + 1
+            var e = E - 1
+            while e >= 0 && matrix[e * N + i] == value {
+                first = e + 1
+                e -= 1
+            }
+            return Double(first)
+        }
+    }
+}
