@@ -117,7 +117,8 @@ extension ScoreCommand {
         func run() throws {
             guard inits >= 1 else { throw badInput("--inits must be at least 1") }
             guard atEpoch >= 0 else { throw badInput("--at-epoch must not be negative") }
-            let device = try options.model.makeDevice()
+            try options.check()
+        let device = try options.model.makeDevice()
             let t0 = monotonicSeconds()
             let loaded = try options.loadData(quiet: output.quiet)
             let runs = try checkpointScores(options: options, loaded: loaded, device: device, runs: inits, seed: seed,
@@ -166,7 +167,8 @@ extension ScoreCommand {
         func run() throws {
             guard seeds >= 1 else { throw badInput("--seeds must be at least 1") }
             guard atEpoch >= 0 else { throw badInput("--at-epoch must not be negative") }
-            let device = try options.model.makeDevice()
+            try options.check()
+        let device = try options.model.makeDevice()
             let t0 = monotonicSeconds()
             let loaded = try options.loadData(quiet: output.quiet)
             let runs = try checkpointScores(options: options, loaded: loaded, device: device, runs: seeds, seed: seed,
@@ -206,7 +208,8 @@ extension ScoreCommand {
         func run() throws {
             guard epochs >= 1 else { throw badInput("--epochs must be at least 1") }
             guard aumFrom >= 1 && aumFrom <= epochs else { throw badInput("--aum-from must lie in 1...\(epochs)") }
-            let device = try options.model.makeDevice()
+            try options.check()
+        let device = try options.model.makeDevice()
             let t0 = monotonicSeconds()
             let loaded = try options.loadData(quiet: output.quiet)
             let config = try options.configuration(epochs: epochs, seed: seed, examples: loaded.split.train.count)
@@ -277,7 +280,8 @@ extension ScoreCommand {
         func run() throws {
             guard epochs >= 1 else { throw badInput("--epochs must be at least 1") }
             guard seeds >= 1 else { throw badInput("--seeds must be at least 1") }
-            let device = try options.model.makeDevice()
+            try options.check()
+        let device = try options.model.makeDevice()
             let t0 = monotonicSeconds()
             let loaded = try options.loadData(quiet: output.quiet)
             let n = loaded.split.train.count

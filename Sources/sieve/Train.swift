@@ -41,6 +41,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         guard epochs >= 1 else { throw badInput("--epochs must be at least 1") }
+        try options.check()
         let device = try options.model.makeDevice()
         let t0 = monotonicSeconds()
         let loaded = try options.loadData(quiet: quiet)

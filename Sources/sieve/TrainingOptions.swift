@@ -66,6 +66,18 @@ struct TrainingOptions: ParsableArguments {
         return a
     }
 
+    /// Checks every option that needs no data, so bad input fails before loading.
+    func check() throws {
+        _ = try model.architecture()
+        _ = try model.makeDevice()
+        _ = try parsedSchedule()
+        _ = try parsedAugmentation()
+        guard lr > 0 else { throw badInput("--lr must be positive") }
+        guard warmup >= 0 else { throw badInput("--warmup must not be negative") }
+        if let noise { _ = try reportingErrors { try LabelNoise(parsing: noise) } }
+        if let limit, limit < 2 { throw badInput("--limit must be at least 2") }
+    }
+
     /// Validated configuration (seed and epochs are the caller's).
     func configuration(epochs: Int, seed: UInt64, examples: Int) throws -> TrainingConfiguration {
         guard lr > 0 else { throw badInput("--lr must be positive") }

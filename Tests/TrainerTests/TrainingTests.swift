@@ -137,3 +137,46 @@ struct TrainingTests {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+struct LabelNoiseTests {
+    @Test func symmetricFlipsExactlyTheRateToOtherClasses() throws {
+        let labels = (0..<1000).map { Int32($0 % 10) }
+        let noise = try LabelNoise(parsing: "symmetric:0.2")
+        let (noisy, flipped) = noise.apply(to: labels, classes: 10, seed: 4)
+        #expect(flipped.count == 200)
+        #expect(zip(labels, noisy).filter { $0 != $1 }.count == 200)
+        for i in flipped { #expect(noisy[i] != labels[i] && noisy[i] >= 0 && noisy[i] < 10) }
+        #expect(noise.apply(to: labels, classes: 10, seed: 4).flipped == flipped)
+        #expect(noise.apply(to: labels, classes: 10, seed: 5).flipped != flipped)
+        // every other class is reachable
+        #expect(Set(flipped.map { (Int(noisy[$0]) - Int(labels[$0]) + 10) % 10 }).count == 9)
+    }
+
+    @Test func pairsFlipToTheNextClass() throws {
+        let labels = (0..<100).map { Int32($0 % 4) }
+        let (noisy, flipped) = try LabelNoise(parsing: "pairs:0.3").apply(to: labels, classes: 4, seed: 1)
+        #expect(flipped.count == 30)
+        for i in flipped { #expect(noisy[i] == (labels[i] + 1) % 4) }
+    }
+
+    @Test(arguments: ["symmetric", "symmetric:1.5", "gaussian:0.2", "pairs:-0.1"])
+    func badSpecificationsAreRejected(_ text: String) {
+        #expect(throws: TrainerError.self) { try LabelNoise(parsing: text) }
+    }
+}
+
+struct ScoringPassTests {
+    @Test func scoringPassIsDeterministicAndMatchesEvaluate() throws {
+        let data = DataSplit(train: bandDataset(count: 50, seed: 1), test: bandDataset(count: 20, seed: 2))
+        var c = TrainingTests.config(.cnn, epochs: 1, lr: 0.05)
+        c.augmentation = Augmentation()
+        let session = try TrainingSession(configuration: c, data: data, device: CPUDevice())
+        try session.run()
+        let a = session.scoreTrainingSet(gradNorms: true), b = session.scoreTrainingSet(gradNorms: false)
+        #expect(a.el2n == b.el2n && a.loss == b.loss)          // augmentation never applies while scoring
+        #expect(a.gradNorm!.allSatisfy { $0 > 0 && $0.isFinite })
+        let accuracy = Double(a.correct.filter { $0 }.count) / 50
+        #expect(abs(accuracy - session.evaluate(data.train).accuracy) < 1e-12)
+        #expect(session.correctness(of: (0..<50).map { Int32($0) }) == a.correct)
+    }
+}

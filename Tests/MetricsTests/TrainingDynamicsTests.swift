@@ -1,0 +1,72 @@
+import Testing
+@testable import Metrics
+
+/// Hand-computed scores from a synthetic stream of 4 examples over 4 epochs.
+struct TrainingDynamicsTests {
+    // correctness per epoch (rows: examples 0...3, columns: epochs 0...3)
+    static let pattern: [[Bool]] = [
+        [true, true, true, true],      // learned at once, never forgotten
+        [false, true, false, true],    // one forgetting event, learned for good at epoch 4
+        [false, false, false, false],  // never learned
+        [true, false, true, false],    // forgotten twice, not correct at the end
+    ]
+
+    static func feed(_ d: TrainingDynamics) throws {
+        for e in 0..<4 {
+            // one batch per epoch, in reverse order to show order does not matter
+            let records = (0..<4).reversed().map { i in
+                ExampleStats(index: Int32(i), epoch: Int32(e), step: Int32(e), loss: 0,
+                             correct: pattern[i][e], margin: Float(e * 10 + i) - 15,
+                             probability: Float(e + 1) / 8, el2n: 0)
+            }
+            try records.withUnsafeBufferPointer { try d.consume($0) }
+        }
+    }
+
+    @Test func scoresMatchHandComputation() throws {
+        let d = TrainingDynamics(exampleCount: 4, epochs: 4, aumFirstEpoch: 1)
+        try Self.feed(d)
+        #expect(d.forgetting == [0, 1, .infinity, 2])
+        #expect(d.unforgettable == [true, false, false, false])
+        #expect(d.firstLearnedEpoch == [1, 4, 5, 5])
+        // AUM over epochs 1...3: mean of (10e + i - 15) for e = 1, 2, 3 = 5 + i
+        #expect(d.aum == [5, 6, 7, 8])
+        // p = 1/8, 2/8, 3/8, 4/8: mean 0.3125, population std sqrt(0.078125 / 4)... = 0.1397542
+        for c in d.confidence { #expect(abs(c - 0.3125) < 1e-12) }
+        for v in d.variability { #expect(abs(v - 0.13975424859373686) < 1e-9) }
+        #expect(d.correctFraction == [1, 0.5, 0, 0.5])
+        #expect(d.correctness[0 * 4 + 3] == 1 && d.correctness[1 * 4 + 3] == 0)
+    }
+
+    @Test func firstStableEpochOfForgetting() {
+        // SSFT reads the same helper with value 0: first epoch from which always wrong.
+        let matrix: [UInt8] = [1, 1, 1,   // epoch 1 (examples 0, 1, 2)
+                               0, 1, 0,   // epoch 2
+                               0, 1, 1]   // epoch 3
+        #expect(TrainingDynamics.firstStableEpoch(matrix, examples: 3, epochs: 3, value: 0) == [2, 4, 4])
+        #expect(TrainingDynamics.firstStableEpoch(matrix, examples: 3, epochs: 3, value: 1) == [4, 1, 3])
+    }
+
+    @Test func rejectsRecordsOutsideTheRun() {
+        let d = TrainingDynamics(exampleCount: 2, epochs: 1)
+        let bad = [ExampleStats(index: 5, epoch: 0, step: 0, loss: 0, correct: true, margin: 0, probability: 1, el2n: 0)]
+        #expect(throws: MetricsError.self) { try bad.withUnsafeBufferPointer { try d.consume($0) } }
+    }
+
+    @Test func scoreTableWritesCSVNPYAndMeta() throws {
+        let dir = temporaryDirectory()
+        var t = ScoreTable(givenLabels: [1, 0, 2], originalLabels: [1, 1, 2])
+        t.add(Score(name: "aum", values: [0.5, -1, .infinity], direction: .lowerIsSuspicious, note: "margin"))
+        t.add(Score(name: "el2n", values: [0.1, 0.9, 0.2], direction: .higherIsSuspicious, note: "error"))
+        try t.write(to: dir, meta: [("model", .string("cnn"))])
+        let csv = String(decoding: readAll(dir + "/scores.csv"), as: UTF8.self)
+        #expect(csv == "index,label,original_label,aum,el2n\n0,1,1,0.5,0.1\n1,0,1,-1.0,0.9\n2,2,2,inf,0.2\n")
+        let npy = readAll(dir + "/aum.npy")
+        #expect(npy.count == 128 + 24)
+        #expect(String(decoding: npy[10..<128], as: UTF8.self).contains("'descr': '<f8'"))
+        let meta = String(decoding: readAll(dir + "/meta.json"), as: UTF8.self)
+        #expect(meta.contains("\"model\": \"cnn\""))
+        #expect(meta.contains("\"aum\": {\"direction\": \"lower\""))
+        #expect(meta.contains("\"examples\": 3"))
+    }
+}
