@@ -10,6 +10,12 @@ public struct Score: Sendable {
     public init(name: String, values: [Double], direction: ScoreDirection, note: String) {
         self.name = name; self.values = values; self.direction = direction; self.note = note
     }
+
+    /// A score from ``ScoreCatalog``, which knows its direction.
+    public init(name: String, values: [Double], note: String) {
+        guard let direction = ScoreCatalog.direction(of: name) else { preconditionFailure("\(name) is not in ScoreCatalog") }
+        self.init(name: name, values: values, direction: direction, note: note)
+    }
 }
 
 /// Every score of a run for every example, indexed by the position of the example in

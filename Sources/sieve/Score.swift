@@ -126,14 +126,10 @@ extension ScoreCommand {
             let grand = meanAndStd(runs.map { $0.gradNorm! })
             let el2n = meanAndStd(runs.map(\.el2n))
             var table = ScoreTable(givenLabels: loaded.labels, originalLabels: loaded.flipped == nil ? nil : loaded.split.train.labels)
-            table.add(Score(name: "grand", values: grand.mean, direction: .higherIsSuspicious,
-                            note: "mean over \(inits) inits of ||grad_w loss_i|| at epoch \(atEpoch), BN in eval mode"))
-            table.add(Score(name: "grand_std", values: grand.std, direction: .higherIsSuspicious,
-                            note: "population std over inits of the per-init GraNd"))
-            table.add(Score(name: "el2n", values: el2n.mean, direction: .higherIsSuspicious,
-                            note: "mean over \(inits) inits of ||softmax - onehot|| at epoch \(atEpoch) (same checkpoints)"))
-            table.add(Score(name: "input_norm", values: runs[0].inputNorm, direction: .higherIsSuspicious,
-                            note: "||x_i|| of the normalised input: the baseline GraNd at init tracks"))
+            table.add(Score(name: "grand", values: grand.mean, note: "mean over \(inits) inits of ||grad_w loss_i|| at epoch \(atEpoch), BN in eval mode"))
+            table.add(Score(name: "grand_std", values: grand.std, note: "population std over inits of the per-init GraNd"))
+            table.add(Score(name: "el2n", values: el2n.mean, note: "mean over \(inits) inits of ||softmax - onehot|| at epoch \(atEpoch) (same checkpoints)"))
+            table.add(Score(name: "input_norm", values: runs[0].inputNorm, note: "||x_i|| of the normalised input: the baseline GraNd at init tracks"))
             let rho = Evaluation.spearman(grand.mean, runs[0].inputNorm)
             let seconds = monotonicSeconds() - t0
             try output.finish(table, loaded: loaded, command: "score grand", meta: options.meta + [
@@ -175,13 +171,10 @@ extension ScoreCommand {
                                             atEpoch: atEpoch, gradNorms: false, quiet: output.quiet)
             let el2n = meanAndStd(runs.map(\.el2n))
             var table = ScoreTable(givenLabels: loaded.labels, originalLabels: loaded.flipped == nil ? nil : loaded.split.train.labels)
-            table.add(Score(name: "el2n", values: el2n.mean, direction: .higherIsSuspicious,
-                            note: "mean over \(seeds) seeds of ||softmax - onehot|| after \(atEpoch) epochs, eval mode, no augmentation"))
-            table.add(Score(name: "el2n_std", values: el2n.std, direction: .higherIsSuspicious, note: "std over seeds"))
-            table.add(Score(name: "loss", values: meanAndStd(runs.map(\.loss)).mean, direction: .higherIsSuspicious,
-                            note: "mean over seeds of the cross-entropy at the same checkpoints"))
-            table.add(Score(name: "margin", values: meanAndStd(runs.map(\.margin)).mean, direction: .lowerIsSuspicious,
-                            note: "mean over seeds of z_y - max_{k!=y} z_k at the same checkpoints"))
+            table.add(Score(name: "el2n", values: el2n.mean, note: "mean over \(seeds) seeds of ||softmax - onehot|| after \(atEpoch) epochs, eval mode, no augmentation"))
+            table.add(Score(name: "el2n_std", values: el2n.std, note: "std over seeds"))
+            table.add(Score(name: "loss", values: meanAndStd(runs.map(\.loss)).mean, note: "mean over seeds of the cross-entropy at the same checkpoints"))
+            table.add(Score(name: "margin", values: meanAndStd(runs.map(\.margin)).mean, note: "mean over seeds of z_y - max_{k!=y} z_k at the same checkpoints"))
             try output.finish(table, loaded: loaded, command: "score el2n", meta: options.meta + [
                 ("seeds", .int(seeds)), ("at_epoch", .int(atEpoch)), ("first_seed", .int(Int(seed)))],
                 device: device, seconds: monotonicSeconds() - t0)
@@ -226,22 +219,14 @@ extension ScoreCommand {
             }
             let final = session.scoreTrainingSet(gradNorms: false)
             var table = ScoreTable(givenLabels: loaded.labels, originalLabels: loaded.flipped == nil ? nil : loaded.split.train.labels)
-            table.add(Score(name: "forgetting", values: dynamics.forgetting, direction: .higherIsSuspicious,
-                            note: "forgetting events over training presentations; +inf = never learned"))
-            table.add(Score(name: "first_learned_epoch", values: dynamics.firstLearnedEpoch, direction: .higherIsSuspicious,
-                            note: "first epoch (1-based) from which the example is correct at every later presentation; epochs+1 = not learned"))
-            table.add(Score(name: "aum", values: dynamics.aum, direction: .lowerIsSuspicious,
-                            note: "mean margin z_y - max_{k!=y} z_k over presentations from epoch \(aumFrom)"))
-            table.add(Score(name: "confidence", values: dynamics.confidence, direction: .lowerIsSuspicious,
-                            note: "cartography: mean p_y over presentations"))
-            table.add(Score(name: "variability", values: dynamics.variability, direction: .lowerIsSuspicious,
-                            note: "cartography: population std of p_y over presentations (low with low confidence = hard to learn, often mislabeled)"))
-            table.add(Score(name: "correctness", values: dynamics.correctFraction, direction: .lowerIsSuspicious,
-                            note: "cartography: fraction of presentations classified correctly"))
-            table.add(Score(name: "unforgettable", values: dynamics.unforgettable.map { $0 ? 1 : 0 }, direction: .lowerIsSuspicious,
-                            note: "1 = learned and never forgotten"))
-            table.add(Score(name: "el2n_final", values: final.el2n, direction: .higherIsSuspicious,
-                            note: "||softmax - onehot|| of the final model (eval mode, no augmentation)"))
+            table.add(Score(name: "forgetting", values: dynamics.forgetting, note: "forgetting events over training presentations; +inf = never learned"))
+            table.add(Score(name: "first_learned_epoch", values: dynamics.firstLearnedEpoch, note: "first epoch (1-based) from which the example is correct at every later presentation; epochs+1 = not learned"))
+            table.add(Score(name: "aum", values: dynamics.aum, note: "mean margin z_y - max_{k!=y} z_k over presentations from epoch \(aumFrom)"))
+            table.add(Score(name: "confidence", values: dynamics.confidence, note: "cartography: mean p_y over presentations"))
+            table.add(Score(name: "variability", values: dynamics.variability, note: "cartography: population std of p_y over presentations (low with low confidence = hard to learn, often mislabeled)"))
+            table.add(Score(name: "correctness", values: dynamics.correctFraction, note: "cartography: fraction of presentations classified correctly"))
+            table.add(Score(name: "unforgettable", values: dynamics.unforgettable.map { $0 ? 1 : 0 }, note: "1 = learned and never forgotten"))
+            table.add(Score(name: "el2n_final", values: final.el2n, note: "||softmax - onehot|| of the final model (eval mode, no augmentation)"))
             try output.finish(table, loaded: loaded, command: "score dynamics", meta: options.meta + [
                 ("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("aum_from_epoch", .int(aumFrom)),
                 ("test_accuracy", .double(summaries.last?.testAccuracy ?? 0))],
@@ -325,10 +310,8 @@ extension ScoreCommand {
                 ssftRuns.append(ssft)
             }
             var table = ScoreTable(givenLabels: loaded.labels, originalLabels: loaded.flipped == nil ? nil : loaded.split.train.labels)
-            table.add(Score(name: "ssft", values: meanAndStd(ssftRuns).mean, direction: .lowerIsSuspicious,
-                            note: "second-split forgetting time, mean over \(seeds) seeds; \(epochs + 1) = never forgotten"))
-            table.add(Score(name: "fslt", values: meanAndStd(fsltRuns).mean, direction: .higherIsSuspicious,
-                            note: "first-split learning time, mean over \(seeds) seeds; \(epochs + 1) = never learned"))
+            table.add(Score(name: "ssft", values: meanAndStd(ssftRuns).mean, note: "second-split forgetting time, mean over \(seeds) seeds; \(epochs + 1) = never forgotten"))
+            table.add(Score(name: "fslt", values: meanAndStd(fsltRuns).mean, note: "first-split learning time, mean over \(seeds) seeds; \(epochs + 1) = never learned"))
             try output.finish(table, loaded: loaded, command: "score ssft", meta: options.meta + [
                 ("epochs_per_split", .int(epochs)), ("seeds", .int(seeds)), ("first_seed", .int(Int(seed))),
                 ("batch_norm_while_recording", .string("eval (running statistics)"))],
