@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""PyTorch references for Sieve's GraNd scoring pass: per-example gradient norms over
+all parameters of CIFAR ResNet-18 (BN in eval mode, loss per example), computed
+(1) with torch.func vmap(grad) -- the common way, materialising B x P gradients --
+and (2) with hand-written hooks: one batched backward, per-layer norms from
+(activation, output gradient) pairs by the mixed ghost-norm rule, no weight gradients
+stored per example. Prints one JSON line with examples/s and the max relative
+difference between the two methods."""
+import argparse, copy, json, os, time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call, grad, vmap
+
+from pytorch_resnet18 import ResNet18
+
+
+def vmap_norms(model, x, y, chunk):
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+    def loss(p, xi, yi):
+        out = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
+        return F.cross_entropy(out, yi.unsqueeze(0))
+
+    g = vmap(grad(loss), in_dims=(None, 0, 0), chunk_size=chunk)(params, x, y)
+    return torch.sqrt(sum(t.flatten(1).pow(2).sum(1) for t in g.values()))
+
+
+class GhostNorms:
+    """Per-example squared gradient norms from hooks (Opacus-style, ghost or explicit per layer)."""
+
+    def __init__(self, model):
+        self.model, self.acts, self.sq = model, {}, None
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d)):
+                m.register_forward_hook(self.save)
+                m.register_full_backward_hook(self.norm)
+
+    def save(self, m, inp, out):
+        self.acts[m] = inp[0].detach()
+
+    def norm(self, m, grad_in, grad_out):
+        a, g = self.acts[m], grad_out[0].detach()
+        if isinstance(m, nn.Linear):
+            s = a.pow(2).sum(1) * g.pow(2).sum(1) + g.pow(2).sum(1)
+        elif isinstance(m, nn.BatchNorm2d):
+            xhat = (a - m.running_mean[None, :, None, None]) / torch.sqrt(m.running_var[None, :, None, None] + m.eps)
+            s = (g * xhat).sum((2, 3)).pow(2).sum(1) + g.sum((2, 3)).pow(2).sum(1)
+        else:
+            A = F.unfold(a, m.kernel_size, padding=m.padding, stride=m.stride)   # B x CRS x T
+            G = g.flatten(2)                                                       # B x K x T
+            T, d, p = A.shape[2], A.shape[1], G.shape[1]
+            if T * T * (d + p) < T * d * p:                                        # ghost
+                s = (torch.bmm(A.transpose(1, 2), A) * torch.bmm(G.transpose(1, 2), G)).sum((1, 2))
+            else:                                                                  # explicit
+                s = torch.bmm(G, A.transpose(1, 2)).pow(2).sum((1, 2))
+        self.sq = s if self.sq is None else self.sq + s
+
+    def __call__(self, x, y):
+        self.sq = None
+        x = x.clone().requires_grad_(True)   # so the first layer's backward hook fires
+        loss = F.cross_entropy(self.model(x), y, reduction="sum")
+        torch.autograd.grad(loss, [x], retain_graph=False)
+        return self.sq.sqrt()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--chunk", type=int, default=32, help="vmap chunk size (memory)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--skip-vmap", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = ResNet18(3, 10, args.width).eval()
+    x = torch.randn(args.batch, 3, 32, 32)
+    y = torch.randint(0, 10, (args.batch,))
+    ghost = GhostNorms(copy.deepcopy(model))   # hooks on a copy: vmap must see a hook-free model
+
+    def rate(fn):
+        fn()
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            fn()
+        return args.steps * args.batch / (time.perf_counter() - t0)
+
+    result = {"framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
+              "width": args.width, "batch": args.batch}
+    result["ghost_hooks_examples_per_second"] = rate(lambda: ghost(x, y))
+    if not args.skip_vmap:
+        result["vmap_examples_per_second"] = rate(lambda: vmap_norms(model, x, y, args.chunk))
+        a, b = ghost(x, y), vmap_norms(model, x, y, args.chunk)
+        result["max_relative_difference_ghost_vs_vmap"] = float(((a - b).abs() / b).max())
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
