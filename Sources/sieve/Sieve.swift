@@ -14,7 +14,7 @@ struct Sieve: ParsableCommand {
         commandName: "sieve",
         abstract: "Train image classifiers and score every training example.",
         version: version,
-        subcommands: [Train.self, ScoreCommand.self, Evaluate.self, Prune.self, PruneCurve.self, Bench.self, DevicesCommand.self])
+        subcommands: [Train.self, ScoreCommand.self, Evaluate.self, Prune.self, PruneCurve.self, Bench.self, CrossCheck.self, DevicesCommand.self])
 }
 
 /// Writes one line to standard error.

@@ -96,3 +96,21 @@ struct WriterTests {
         #expect(access(dir + "/x.csv.partial", F_OK) != 0)
     }
 }
+
+struct SafeTensorsTests {
+    @Test func headerAndDataFollowTheFormat() throws {
+        let dir = temporaryDirectory()
+        var w = SafeTensorsWriter()
+        w.add("a.weight", [1, 2, 3, 4, 5, 6], shape: [2, 3])
+        w.add("labels", [7, -1] as [Int32], shape: [2])
+        try w.write(to: dir + "/t.safetensors")
+        let bytes = readAll(dir + "/t.safetensors")
+        let n = Int(word(bytes, 0)) | Int(word(bytes, 4)) << 32
+        #expect(n % 8 == 0 && bytes.count == 8 + n + 24 + 8)
+        let header = String(decoding: bytes[8..<(8 + n)], as: UTF8.self)
+        #expect(header.contains("\"a.weight\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]}"))
+        #expect(header.contains("\"labels\": {\"dtype\": \"I32\", \"shape\": [2], \"data_offsets\": [24, 32]}"))
+        #expect(Float(bitPattern: word(bytes, 8 + n + 20)) == 6)
+        #expect(Int32(bitPattern: word(bytes, 8 + n + 28)) == -1)
+    }
+}
