@@ -259,6 +259,18 @@ extension Model {
         _ = body.backwardNorms(errors, squaredNorms: squaredNorms)
     }
 
+    /// VoG's input gradients: for each example, the gradient of its given-label logit
+    /// `z_y` w.r.t. its input, `[C, N, H, W]`, from an evaluation-mode forward.
+    /// `oneHot` must hold `onehot(y)` as `[classes, N]`. Overwrites the parameter
+    /// gradients (harmless between steps).
+    public func inputGradientsOfLabelLogit(images: Tensor, oneHot: Tensor, batch n: Int) -> Tensor {
+        _ = forward(images, batch: n, mode: .evaluation)
+        oneHot.resize(axis: 1, to: n)
+        body.needsInputGradient = true
+        defer { body.needsInputGradient = false }
+        return body.backward(oneHot)!
+    }
+
     /// Evaluation-mode forward with the per-example outputs (EL2N, loss, correctness).
     public func evaluate(images: Tensor, labels: Tensor, batch n: Int, errors: Tensor, outputs: Tensor) {
         let logits = forward(images, batch: n, mode: .evaluation)

@@ -70,3 +70,37 @@ extension Batcher {
         }
     }
 }
+
+extension TrainingSession {
+    /// For every training example, the gradient of its given-label logit w.r.t. the
+    /// normalised input, averaged over colour channels: `[N * H * W]`, example-major
+    /// (VoG's per-checkpoint input; no augmentation, evaluation mode).
+    public func labelLogitInputGradients() -> [Float] {
+        let n = data.train.count, b = configuration.batchSize, K = model.classes
+        let C = data.train.channels, plane = data.train.height * data.train.width
+        var result = [Float](repeating: 0, count: n * plane)
+        let oneHot = device.makeTensor([K, b])
+        var host = [Float](repeating: 0, count: K * b)
+        var grads = [Float](repeating: 0, count: C * b * plane)
+        let all = (0..<n).map { Int32($0) }
+        for first in stride(from: 0, to: n, by: b) {
+            let batch = all[first..<min(first + b, n)]
+            let m = batch.count
+            trainBatcher.load(batch, augmentation: .none, seed: 0, epoch: 0, labelOverride: trainLabels)
+            for k in 0..<(K * m) { host[k] = 0 }
+            for j in 0..<m { host[Int(trainLabels[first + j]) * m + j] = 1 }
+            oneHot.resize(axis: 1, to: m)
+            host.withUnsafeBufferPointer { device.upload(UnsafeBufferPointer(rebasing: $0[0..<(K * m)]), to: oneHot) }
+            let dx = model.inputGradientsOfLabelLogit(images: trainBatcher.images, oneHot: oneHot, batch: m)
+            grads.withUnsafeMutableBufferPointer { device.download(dx, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(C * m * plane)])) }
+            for j in 0..<m {
+                let dst = (first + j) * plane
+                for c in 0..<C {
+                    let src = (c * m + j) * plane
+                    for p in 0..<plane { result[dst + p] += grads[src + p] / Float(C) }
+                }
+            }
+        }
+        return result
+    }
+}

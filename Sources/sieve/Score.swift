@@ -198,6 +198,9 @@ extension ScoreCommand {
         @Option(help: "First epoch (1-based) whose margins enter AUM (the reference starts at 2).")
         var aumFrom: Int = 2
 
+        @Flag(help: "Also compute VoG from input gradients at the end of every epoch (one forward and backward over the training set per epoch).")
+        var vog: Bool = false
+
         func run() throws {
             guard epochs >= 1 else { throw badInput("--epochs must be at least 1") }
             guard aumFrom >= 1 && aumFrom <= epochs else { throw badInput("--aum-from must lie in 1...\(epochs)") }
@@ -214,8 +217,12 @@ extension ScoreCommand {
             let dynamics = TrainingDynamics(exampleCount: n, epochs: epochs, aumFirstEpoch: aumFrom - 1)
             try makeDirectory(output.out)
             let stream = try reportingErrors { try ExampleStatsNPYWriter(path: output.out + "/examples.npy") }
+            let vogAccumulator = vog ? VarianceOfGradients(exampleCount: n, pixels: loaded.split.train.height * loaded.split.train.width) : nil
             let summaries = try reportingErrors {
-                try session.run(sinks: [dynamics, stream]) { s in if !output.quiet { log(describe(s, of: epochs)) } }
+                try session.run(sinks: [dynamics, stream]) { s in
+                    if !output.quiet { log(describe(s, of: epochs)) }
+                    vogAccumulator?.add(session.labelLogitInputGradients())
+                }
             }
             let final = session.scoreTrainingSet(gradNorms: false)
             var table = ScoreTable(givenLabels: loaded.labels, originalLabels: loaded.flipped == nil ? nil : loaded.split.train.labels)
@@ -226,6 +233,12 @@ extension ScoreCommand {
             table.add(Score(name: "variability", values: dynamics.variability, note: "cartography: population std of p_y over presentations (low with low confidence = hard to learn, often mislabeled)"))
             table.add(Score(name: "correctness", values: dynamics.correctFraction, note: "cartography: fraction of presentations classified correctly"))
             table.add(Score(name: "unforgettable", values: dynamics.unforgettable.map { $0 ? 1 : 0 }, note: "1 = learned and never forgotten"))
+            if let v = vogAccumulator, v.checkpoints >= 2 {
+                table.add(Score(name: "vog", values: v.scores,
+                                note: "VoG over \(v.checkpoints) end-of-epoch checkpoints: mean over pixels of the std of d z_y / d x"))
+                table.add(Score(name: "vog_class_normalized", values: v.classNormalized(labels: loaded.labels),
+                                note: "VoG z-scored within each given class"))
+            }
             table.add(Score(name: "el2n_final", values: final.el2n, note: "||softmax - onehot|| of the final model (eval mode, no augmentation)"))
             try output.finish(table, loaded: loaded, command: "score dynamics", meta: options.meta + [
                 ("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("aum_from_epoch", .int(aumFrom)),

@@ -70,3 +70,18 @@ struct TrainingDynamicsTests {
         #expect(meta.contains("\"examples\": 3"))
     }
 }
+
+struct VarianceOfGradientsTests {
+    @Test func perPixelStdAveragedOverPixels() {
+        // 2 examples x 2 pixels, 3 checkpoints.
+        let v = VarianceOfGradients(exampleCount: 2, pixels: 2)
+        v.add([1, 0, 5, 5])
+        v.add([2, 0, 5, 5])
+        v.add([3, 0, 5, 5])
+        // example 0: pixel stds sqrt(2/3) and 0 -> mean sqrt(2/3)/2; example 1: constant -> 0
+        #expect(abs(v.scores[0] - (2.0 / 3).squareRoot() / 2) < 1e-6)
+        #expect(v.scores[1] == 0)
+        let z = v.classNormalized(labels: [0, 0])
+        #expect(abs(z[0] - 1) < 1e-6 && abs(z[1] + 1) < 1e-6)
+    }
+}
