@@ -126,7 +126,7 @@ struct PruneCurve: ParsableCommand {
     @Option(help: "A scores.csv, or the directory holding it (from `sieve score ...` on the same --data/--limit).")
     var scores: String
 
-    @Option(help: "Score column to rank by.")
+    @Option(help: "Score columns to rank by, comma-separated (they share the random baseline).")
     var score: String
 
     @Option(help: "Fractions to prune, comma-separated (0.3 = drop 30%).")
@@ -156,23 +156,27 @@ struct PruneCurve: ParsableCommand {
         let device = try options.model.makeDevice()
         let loaded = try options.loadData(quiet: quiet)
         let file = try reportingErrors { try ScoreFile(path: scoresPath(scores)) }
-        let v = try reportingErrors { try file.values(score) }
-        guard v.count == loaded.split.train.count else {
-            throw badInput("\(scoresPath(scores)) scores \(v.count) examples but --data/--limit give \(loaded.split.train.count)")
+        let names = score.split(separator: ",").map(String.init)
+        var columns: [String: [Double]] = [:]
+        for name in names { columns[name] = try reportingErrors { try file.values(name) } }
+        let n = file.count, b = options.model.batch
+        guard n == loaded.split.train.count else {
+            throw badInput("\(scoresPath(scores)) scores \(n) examples but --data/--limit give \(loaded.split.train.count)")
         }
-        let n = v.count, b = options.model.batch
         let fullSteps = epochs * ((n + b - 1) / b)
         try makeDirectory(out)
         var csv = "pruned,kept,selection,seed,epochs,test_accuracy\n"
         var rows: [(Double, String, [Double])] = []
         for f in fractions {
             let keep = 1 - f
-            for selection in [strategy, "random"] {
+            for name in names + ["random"] {
+                let v = columns[name] ?? columns[names[0]]!
+                let selection = name == "random" ? "random" : strategy
                 var accuracies: [Double] = []
                 for s in 0..<seeds {
                     let kept = try reportingErrors {
                         try Pruning.keep(scores: v, fraction: keep, strategy: try parseStrategy(selection, seed: UInt64(s)),
-                                         alwaysKeep: v.map { $0 == .infinity })
+                                         alwaysKeep: name == "random" ? nil : v.map { $0 == .infinity })
                     }
                     let stepsPerEpoch = (kept.count + b - 1) / b
                     let subsetEpochs = (fullSteps + stepsPerEpoch - 1) / stepsPerEpoch
@@ -185,10 +189,10 @@ struct PruneCurve: ParsableCommand {
                     let summaries = try reportingErrors { try session.run() }
                     let acc = summaries.last!.testAccuracy!
                     accuracies.append(acc)
-                    csv += "\(f),\(kept.count),\(selection),\(s),\(subsetEpochs),\(acc)\n"
-                    if !quiet { log("pruned \(format(100 * f, 0))% by \(selection), seed \(s): test accuracy \(format(100 * acc, 2))% (\(subsetEpochs) epochs)") }
+                    csv += "\(f),\(kept.count),\(name) \(selection),\(s),\(subsetEpochs),\(acc)\n"
+                    if !quiet { log("pruned \(format(100 * f, 0))% by \(name) \(selection), seed \(s): test accuracy \(format(100 * acc, 2))% (\(subsetEpochs) epochs)") }
                 }
-                rows.append((f, selection, accuracies))
+                rows.append((f, name == "random" ? "random" : "\(name) \(selection)", accuracies))
             }
         }
         try reportingErrors { try OutputFile.write(csv, to: out + "/prune_curve.csv") }
@@ -196,7 +200,7 @@ struct PruneCurve: ParsableCommand {
         for (f, selection, acc) in rows {
             let mean = acc.reduce(0, +) / Double(acc.count)
             let std = (acc.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(acc.count)).squareRoot()
-            print("\(format(100 * f, 0).padding(6))% \((selection == "random" ? "random" : "\(score) \(selection)").padding(20)) "
+            print("\(format(100 * f, 0).padding(6))% \(selection.padding(20)) "
                   + "\(format(100 * mean, 2))% ± \(format(100 * std, 2))")
         }
     }
