@@ -14,11 +14,12 @@ public enum NPYFormat {
             + Array(dict.utf8)
     }
 
-    /// Writes a 1-D or N-D float32 array.
-    public static func write(_ values: [Float], shape: [Int], to path: String) throws {
+    /// Writes an array of float32 (`'<f4'`), float64 (`'<f8'`), int32 (`'<i4'`) or
+    /// uint8 (`'|u1'`) values with the given shape.
+    public static func write<T: NPYElement>(_ values: [T], shape: [Int], to path: String) throws {
         precondition(shape.reduce(1, *) == values.count, "shape does not match values")
         let f = try OutputFile(path: path)
-        try header(descr: "'<f4'", shape: shape).withUnsafeBytes { try f.write($0) }
+        try header(descr: T.npyDescr, shape: shape).withUnsafeBytes { try f.write($0) }
         try values.withUnsafeBytes { try f.write($0) }
         try f.commit()
     }
@@ -70,31 +71,9 @@ extension Int32 {
     var bitPattern: UInt32 { UInt32(bitPattern: self) }
 }
 
-extension NPYFormat {
-    /// Writes a float64 array (scores keep full precision, infinities included).
-    public static func write(_ values: [Double], shape: [Int], to path: String) throws {
-        precondition(shape.reduce(1, *) == values.count, "shape does not match values")
-        let f = try OutputFile(path: path)
-        try header(descr: "'<f8'", shape: shape).withUnsafeBytes { try f.write($0) }
-        try values.withUnsafeBytes { try f.write($0) }
-        try f.commit()
-    }
-
-    /// Writes an int32 array.
-    public static func write(_ values: [Int32], shape: [Int], to path: String) throws {
-        precondition(shape.reduce(1, *) == values.count, "shape does not match values")
-        let f = try OutputFile(path: path)
-        try header(descr: "'<i4'", shape: shape).withUnsafeBytes { try f.write($0) }
-        try values.withUnsafeBytes { try f.write($0) }
-        try f.commit()
-    }
-
-    /// Writes a uint8 array (correctness matrices).
-    public static func write(_ values: [UInt8], shape: [Int], to path: String) throws {
-        precondition(shape.reduce(1, *) == values.count, "shape does not match values")
-        let f = try OutputFile(path: path)
-        try header(descr: "'|u1'", shape: shape).withUnsafeBytes { try f.write($0) }
-        try values.withUnsafeBytes { try f.write($0) }
-        try f.commit()
-    }
-}
+/// Element types ``NPYFormat`` writes, with their NumPy dtype literal (little-endian hosts).
+public protocol NPYElement { static var npyDescr: String { get } }
+extension Float: NPYElement { public static var npyDescr: String { "'<f4'" } }
+extension Double: NPYElement { public static var npyDescr: String { "'<f8'" } }
+extension Int32: NPYElement { public static var npyDescr: String { "'<i4'" } }
+extension UInt8: NPYElement { public static var npyDescr: String { "'|u1'" } }

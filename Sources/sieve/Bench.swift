@@ -8,13 +8,7 @@ struct Bench: ParsableCommand {
         abstract: "Measure training-step and evaluation-forward throughput on random data.",
         discussion: "Prints examples/s; benchmarks/compare_pytorch_cpu.sh puts them beside PyTorch's in one run.")
 
-    @OptionGroup var model: ModelOptions
-
-    @Option(help: "Input shape CxHxW.")
-    var input: String = "3x32x32"
-
-    @Option(help: "Classes.")
-    var classes: Int = 10
+    @OptionGroup var synthetic: SyntheticOptions
 
     @Option(help: "Timed steps (after one warm-up step).")
     var steps: Int = 5
@@ -23,22 +17,11 @@ struct Bench: ParsableCommand {
     var json: String?
 
     func run() throws {
-        let arch = try model.architecture()
-        let dims = input.split(separator: "x").compactMap { Int($0) }
-        guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else { throw badInput("--input \(input) is not CxHxW") }
         guard steps >= 1 else { throw badInput("--steps must be at least 1") }
-        let device = try model.makeDevice()
-        let shape = FeatureShape(dims[0], dims[1], dims[2])
-        let n = model.batch
-        let net = Model(arch, input: shape, classes: classes, width: model.width, device: device, maxBatch: n)
-        net.initialize(seed: 0)
-        var rng = SeededRandom(seed: 0, purpose: "bench")
-        let images = device.makeTensor(shape.batched(n))
-        device.upload((0..<images.count).map { _ in rng.normal() }, to: images)
-        let labels = device.makeTensor([n], dtype: .int32)
-        let hostLabels = (0..<n).map { _ in Int32(rng.next() % UInt64(classes)) }
-        hostLabels.withUnsafeBufferPointer { device.upload($0, to: labels) }
-        let errors = device.makeTensor([classes, n]), outputs = device.makeTensor([ExampleOutput.rows, n])
+        let setup = try synthetic.make()
+        let (net, device, n) = (setup.net, setup.device, setup.batch)
+        let (images, labels, errors, outputs) = (setup.images, setup.labels, setup.errors, setup.outputs)
+        let model = synthetic.model, input = synthetic.input, arch = net.architecture
         let hyper = SGDHyperparameters(learningRate: 0.01, momentum: 0.9, nesterov: true, weightDecay: 5e-4)
 
         func time(_ body: () -> Void) -> Double {

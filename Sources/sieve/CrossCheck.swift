@@ -14,16 +14,7 @@ struct CrossCheck: ParsableCommand {
         in PyTorch and prints the largest relative differences.
         """)
 
-    @OptionGroup var model: ModelOptions
-
-    @Option(help: "Input shape CxHxW.")
-    var input: String = "3x32x32"
-
-    @Option(help: "Classes.")
-    var classes: Int = 10
-
-    @Option(help: "Seed of the initialisation and the random batch.")
-    var seed: UInt64 = 0
+    @OptionGroup var synthetic: SyntheticOptions
 
     @Option(help: "Training-mode steps on random data before exporting (non-trivial weights and BN statistics).")
     var steps: Int = 3
@@ -32,30 +23,16 @@ struct CrossCheck: ParsableCommand {
     var out: String = "cross-check"
 
     func run() throws {
-        let arch = try model.architecture()
-        let dims = input.split(separator: "x").compactMap { Int($0) }
-        guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else { throw badInput("--input \(input) is not CxHxW") }
-        let device = try model.makeDevice()
-        let shape = FeatureShape(dims[0], dims[1], dims[2])
-        let n = model.batch
-        let net = Model(arch, input: shape, classes: classes, width: model.width, device: device, maxBatch: n)
-        net.initialize(seed: seed)
-        var rng = SeededRandom(seed: seed, purpose: "cross-check")
-        let images = device.makeTensor(shape.batched(n)), labels = device.makeTensor([n], dtype: .int32)
-        let errors = device.makeTensor([classes, n]), outputs = device.makeTensor([ExampleOutput.rows, n])
+        let setup = try synthetic.make()
+        let (net, device, n, shape) = (setup.net, setup.device, setup.batch, setup.shape)
         let hyper = SGDHyperparameters(learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4)
-        var hostImages: [Float] = [], hostLabels: [Int32] = []
-        func randomBatch() {
-            hostImages = (0..<images.count).map { _ in rng.normal() }
-            hostLabels = (0..<n).map { _ in Int32(rng.next() % UInt64(classes)) }
-            device.upload(hostImages, to: images)
-            hostLabels.withUnsafeBufferPointer { device.upload($0, to: labels) }
-        }
         for _ in 0..<steps {
-            randomBatch()
-            net.trainStep(images: images, labels: labels, batch: n, hyper: hyper, errors: errors, outputs: outputs)
+            net.trainStep(images: setup.images, labels: setup.labels, batch: n, hyper: hyper, errors: setup.errors,
+                          outputs: setup.outputs)
+            setup.refill()
         }
-        randomBatch()   // the exported batch
+        let (images, labels, errors, outputs) = (setup.images, setup.labels, setup.errors, setup.outputs)
+        let (hostImages, hostLabels) = (setup.hostImages, setup.hostLabels)
         let norms = device.makeTensor([n])
         net.perExampleGradNormsSquared(images: images, labels: labels, batch: n, errors: errors, outputs: outputs, squaredNorms: norms)
         let o = device.download(outputs)
@@ -80,6 +57,6 @@ struct CrossCheck: ParsableCommand {
         scores.add("el2n", (0..<n).map { o[ExampleOutput.el2n * n + $0] }, shape: [n])
         scores.add("loss", (0..<n).map { o[ExampleOutput.loss * n + $0] }, shape: [n])
         try reportingErrors { try scores.write(to: out + "/sieve.safetensors") }
-        print("wrote \(out)/model.safetensors, batch.safetensors, sieve.safetensors (\(arch.rawValue) width \(model.width), batch \(n))")
+        print("wrote \(out)/model.safetensors, batch.safetensors, sieve.safetensors (\(net.architecture.rawValue) width \(net.width), batch \(n))")
     }
 }

@@ -189,8 +189,9 @@ struct PruneCurve: ParsableCommand {
                     let summaries = try reportingErrors { try session.run() }
                     let acc = summaries.last!.testAccuracy!
                     accuracies.append(acc)
-                    csv += "\(f),\(kept.count),\(name) \(selection),\(s),\(subsetEpochs),\(acc)\n"
-                    if !quiet { log("pruned \(format(100 * f, 0))% by \(name) \(selection), seed \(s): test accuracy \(format(100 * acc, 2))% (\(subsetEpochs) epochs)") }
+                    let label = name == "random" ? "random" : "\(name) \(selection)"
+                    csv += "\(f),\(kept.count),\(label),\(s),\(subsetEpochs),\(acc)\n"
+                    if !quiet { log("pruned \(format(100 * f, 0))% by \(label), seed \(s): test accuracy \(format(100 * acc, 2))% (\(subsetEpochs) epochs)") }
                 }
                 rows.append((f, name == "random" ? "random" : "\(name) \(selection)", accuracies))
             }
@@ -200,7 +201,7 @@ struct PruneCurve: ParsableCommand {
         for (f, selection, acc) in rows {
             let mean = acc.reduce(0, +) / Double(acc.count)
             let std = (acc.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(acc.count)).squareRoot()
-            print("\(format(100 * f, 0).padding(6))% \(selection.padding(20)) "
+            print("\((format(100 * f, 0) + "%").padding(7)) \(selection.padding(20)) "
                   + "\(format(100 * mean, 2))% ± \(format(100 * std, 2))")
         }
     }

@@ -63,10 +63,17 @@ func meanAndStd(_ runs: [[Double]]) -> (mean: [Double], std: [Double]) {
     return (mean, std.map { $0.squareRoot() })
 }
 
-/// Trains `runs` independent models (seeds `seed`, `seed+1`, ...) for `atEpoch` epochs
-/// each and takes a scoring pass over the training set from each.
-func checkpointScores(options: TrainingOptions, loaded: LoadedData, device: Device, runs: Int, seed: UInt64,
-                      atEpoch: Int, gradNorms: Bool, quiet: Bool) throws -> [CheckpointScores] {
+/// Checks the options, loads the data, then trains `runs` independent models (seeds
+/// `seed`, `seed+1`, ...) for `atEpoch` epochs each and takes a scoring pass over the
+/// training set from each. Returns the device, the data, the passes and the start time.
+func checkpointScores(options: TrainingOptions, output: ScoreOutput, runs: Int, seed: UInt64, atEpoch: Int,
+                      gradNorms: Bool) throws -> (Device, LoadedData, [CheckpointScores], Double) {
+    guard atEpoch >= 0 else { throw badInput("--at-epoch must not be negative") }
+    try options.check()
+    let device = try options.model.makeDevice()
+    let t0 = monotonicSeconds()
+    let quiet = output.quiet
+    let loaded = try options.loadData(quiet: quiet)
     var result: [CheckpointScores] = []
     for k in 0..<runs {
         var config = try options.configuration(epochs: atEpoch, seed: seed + UInt64(k), examples: loaded.split.train.count)
@@ -87,7 +94,7 @@ func checkpointScores(options: TrainingOptions, loaded: LoadedData, device: Devi
                 + "scoring pass \(format(monotonicSeconds() - t1, 1)) s (\(format(rate, 1)) ex/s)")
         }
     }
-    return result
+    return (device, loaded, result, t0)
 }
 
 extension ScoreCommand {
@@ -116,16 +123,11 @@ extension ScoreCommand {
 
         func run() throws {
             guard inits >= 1 else { throw badInput("--inits must be at least 1") }
-            guard atEpoch >= 0 else { throw badInput("--at-epoch must not be negative") }
-            try options.check()
-        let device = try options.model.makeDevice()
-            let t0 = monotonicSeconds()
-            let loaded = try options.loadData(quiet: output.quiet)
-            let runs = try checkpointScores(options: options, loaded: loaded, device: device, runs: inits, seed: seed,
-                                            atEpoch: atEpoch, gradNorms: true, quiet: output.quiet)
+            let (device, loaded, runs, t0) = try checkpointScores(options: options, output: output, runs: inits, seed: seed,
+                                                                  atEpoch: atEpoch, gradNorms: true)
             let grand = meanAndStd(runs.map { $0.gradNorm! })
             let el2n = meanAndStd(runs.map(\.el2n))
-            var table = ScoreTable(givenLabels: loaded.labels, originalLabels: loaded.flipped == nil ? nil : loaded.split.train.labels)
+            var table = loaded.scoreTable()
             table.add(Score(name: "grand", values: grand.mean, note: "mean over \(inits) inits of ||grad_w loss_i|| at epoch \(atEpoch), BN in eval mode"))
             table.add(Score(name: "grand_std", values: grand.std, note: "population std over inits of the per-init GraNd"))
             table.add(Score(name: "el2n", values: el2n.mean, note: "mean over \(inits) inits of ||softmax - onehot|| at epoch \(atEpoch) (same checkpoints)"))
@@ -162,15 +164,10 @@ extension ScoreCommand {
 
         func run() throws {
             guard seeds >= 1 else { throw badInput("--seeds must be at least 1") }
-            guard atEpoch >= 0 else { throw badInput("--at-epoch must not be negative") }
-            try options.check()
-        let device = try options.model.makeDevice()
-            let t0 = monotonicSeconds()
-            let loaded = try options.loadData(quiet: output.quiet)
-            let runs = try checkpointScores(options: options, loaded: loaded, device: device, runs: seeds, seed: seed,
-                                            atEpoch: atEpoch, gradNorms: false, quiet: output.quiet)
+            let (device, loaded, runs, t0) = try checkpointScores(options: options, output: output, runs: seeds, seed: seed,
+                                                                  atEpoch: atEpoch, gradNorms: false)
             let el2n = meanAndStd(runs.map(\.el2n))
-            var table = ScoreTable(givenLabels: loaded.labels, originalLabels: loaded.flipped == nil ? nil : loaded.split.train.labels)
+            var table = loaded.scoreTable()
             table.add(Score(name: "el2n", values: el2n.mean, note: "mean over \(seeds) seeds of ||softmax - onehot|| after \(atEpoch) epochs, eval mode, no augmentation"))
             table.add(Score(name: "el2n_std", values: el2n.std, note: "std over seeds"))
             table.add(Score(name: "loss", values: meanAndStd(runs.map(\.loss)).mean, note: "mean over seeds of the cross-entropy at the same checkpoints"))
@@ -205,7 +202,7 @@ extension ScoreCommand {
             guard epochs >= 1 else { throw badInput("--epochs must be at least 1") }
             guard aumFrom >= 1 && aumFrom <= epochs else { throw badInput("--aum-from must lie in 1...\(epochs)") }
             try options.check()
-        let device = try options.model.makeDevice()
+            let device = try options.model.makeDevice()
             let t0 = monotonicSeconds()
             let loaded = try options.loadData(quiet: output.quiet)
             let config = try options.configuration(epochs: epochs, seed: seed, examples: loaded.split.train.count)
@@ -225,7 +222,7 @@ extension ScoreCommand {
                 }
             }
             let final = session.scoreTrainingSet(gradNorms: false)
-            var table = ScoreTable(givenLabels: loaded.labels, originalLabels: loaded.flipped == nil ? nil : loaded.split.train.labels)
+            var table = loaded.scoreTable()
             table.add(Score(name: "forgetting", values: dynamics.forgetting, note: "forgetting events over training presentations; +inf = never learned"))
             table.add(Score(name: "first_learned_epoch", values: dynamics.firstLearnedEpoch, note: "first epoch (1-based) from which the example is correct at every later presentation; epochs+1 = not learned"))
             table.add(Score(name: "aum", values: dynamics.aum, note: "mean margin z_y - max_{k!=y} z_k over presentations from epoch \(aumFrom)"))
@@ -279,7 +276,7 @@ extension ScoreCommand {
             guard epochs >= 1 else { throw badInput("--epochs must be at least 1") }
             guard seeds >= 1 else { throw badInput("--seeds must be at least 1") }
             try options.check()
-        let device = try options.model.makeDevice()
+            let device = try options.model.makeDevice()
             let t0 = monotonicSeconds()
             let loaded = try options.loadData(quiet: output.quiet)
             let n = loaded.split.train.count
@@ -322,7 +319,7 @@ extension ScoreCommand {
                 fsltRuns.append(fslt)
                 ssftRuns.append(ssft)
             }
-            var table = ScoreTable(givenLabels: loaded.labels, originalLabels: loaded.flipped == nil ? nil : loaded.split.train.labels)
+            var table = loaded.scoreTable()
             table.add(Score(name: "ssft", values: meanAndStd(ssftRuns).mean, note: "second-split forgetting time, mean over \(seeds) seeds; \(epochs + 1) = never forgotten"))
             table.add(Score(name: "fslt", values: meanAndStd(fsltRuns).mean, note: "first-split learning time, mean over \(seeds) seeds; \(epochs + 1) = never learned"))
             try output.finish(table, loaded: loaded, command: "score ssft", meta: options.meta + [

@@ -146,6 +146,11 @@ struct LoadedData {
         try reportingErrors { try Pruning.writeIndexList(flipped, to: directory + "/flipped.txt") }
     }
 
+    /// An empty score table for the training labels used (and the originals when noised).
+    func scoreTable() -> ScoreTable {
+        ScoreTable(givenLabels: labels, originalLabels: flipped == nil ? nil : split.train.labels)
+    }
+
     var flippedMask: [Bool]? {
         flipped.map { f in
             var mask = [Bool](repeating: false, count: labels.count)
