@@ -101,7 +101,7 @@ struct SafeTensorsTests {
     @Test func headerAndDataFollowTheFormat() throws {
         let dir = temporaryDirectory()
         var w = SafeTensorsWriter()
-        w.add("a.weight", [1, 2, 3, 4, 5, 6], shape: [2, 3])
+        w.add("a.weight", [1, 2, 3, 4, 5, 6] as [Float], shape: [2, 3])
         w.add("labels", [7, -1] as [Int32], shape: [2])
         try w.write(to: dir + "/t.safetensors")
         let bytes = readAll(dir + "/t.safetensors")
