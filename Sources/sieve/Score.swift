@@ -129,7 +129,7 @@ extension ScoreCommand {
             let el2n = meanAndStd(runs.map(\.el2n))
             var table = loaded.scoreTable()
             table.add(Score(name: "grand", values: grand.mean, note: "mean over \(inits) inits of ||grad_w loss_i|| at epoch \(atEpoch), BN in eval mode"))
-            table.add(Score(name: "grand_std", values: grand.std, note: "population std over inits of the per-init GraNd"))
+            if inits > 1 { table.add(Score(name: "grand_std", values: grand.std, note: "population std over inits of the per-init GraNd")) }
             table.add(Score(name: "el2n", values: el2n.mean, note: "mean over \(inits) inits of ||softmax - onehot|| at epoch \(atEpoch) (same checkpoints)"))
             table.add(Score(name: "input_norm", values: runs[0].inputNorm, note: "||x_i|| of the normalised input: the baseline GraNd at init tracks"))
             let rho = Evaluation.spearman(grand.mean, runs[0].inputNorm)
@@ -169,7 +169,7 @@ extension ScoreCommand {
             let el2n = meanAndStd(runs.map(\.el2n))
             var table = loaded.scoreTable()
             table.add(Score(name: "el2n", values: el2n.mean, note: "mean over \(seeds) seeds of ||softmax - onehot|| after \(atEpoch) epochs, eval mode, no augmentation"))
-            table.add(Score(name: "el2n_std", values: el2n.std, note: "std over seeds"))
+            if seeds > 1 { table.add(Score(name: "el2n_std", values: el2n.std, note: "std over seeds")) }
             table.add(Score(name: "loss", values: meanAndStd(runs.map(\.loss)).mean, note: "mean over seeds of the cross-entropy at the same checkpoints"))
             table.add(Score(name: "margin", values: meanAndStd(runs.map(\.margin)).mean, note: "mean over seeds of z_y - max_{k!=y} z_k at the same checkpoints"))
             try output.finish(table, loaded: loaded, command: "score el2n", meta: options.meta + [
