@@ -32,7 +32,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
-        .target(name: "Kernels", dependencies: ["CBLAS", "COpenCL"], swiftSettings: fastMath),
+        .target(name: "Kernels", dependencies: ["CBLAS", "COpenCL"],
+                // OpenCL C sources compiled into the binary (never Bundle.module: it breaks
+                // for copied or static binaries); one op family per file.
+                resources: [.embedInCode("OpenCL/elementwise.cl"), .embedInCode("OpenCL/gemm.cl")],
+                swiftSettings: fastMath),
         .target(name: "Metrics", swiftSettings: fastMath),
         .target(name: "Trainer", dependencies: ["Kernels", "Metrics", "CZlib"], swiftSettings: fastMath),
         .executableTarget(

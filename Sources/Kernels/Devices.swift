@@ -57,6 +57,24 @@ public enum Devices {
         return (found, nil)
     }
 
+    /// Every OpenCL device id, in the order of ``openCL()``.
+    static func openCLDeviceIDs() -> [(platform: cl_platform_id?, id: cl_device_id)] {
+        var platformCount: cl_uint = 0
+        guard clGetPlatformIDs(0, nil, &platformCount) == CL_SUCCESS, platformCount > 0 else { return [] }
+        var platforms = [cl_platform_id?](repeating: nil, count: Int(platformCount))
+        clGetPlatformIDs(platformCount, &platforms, nil)
+        var result: [(platform: cl_platform_id?, id: cl_device_id)] = []
+        for platform in platforms {
+            var deviceCount: cl_uint = 0
+            guard clGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), 0, nil, &deviceCount) == CL_SUCCESS,
+                  deviceCount > 0 else { continue }
+            var ids = [cl_device_id?](repeating: nil, count: Int(deviceCount))
+            clGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), deviceCount, &ids, nil)
+            for id in ids { if let id { result.append((platform, id)) } }
+        }
+        return result
+    }
+
     private static func infoString(_ query: (Int, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?) -> cl_int) -> String {
         var size = 0
         guard query(0, nil, &size) == CL_SUCCESS, size > 0 else { return "?" }

@@ -14,8 +14,11 @@ struct CLITests {
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let p = Process()
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = arguments
         let out = Pipe(), err = Pipe()
@@ -88,6 +91,14 @@ struct CLITests {
         #expect(r.status == 2, "stderr: \(r.stderr)")
         #expect(r.stderr.contains(mention), "stderr: \(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func noOpenCLPlatformIsOneLineNotACrash() throws {
+        let empty = Self.tempDir()
+        let r = try Self.run(["devices"], environment: ["OCL_ICD_VENDORS": empty])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stdout.contains("no OpenCL platform found"))
+        #expect(r.stdout.hasPrefix("cpu:"))
     }
 
     @Test func devicesAndBench() throws {
