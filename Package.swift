@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CBLAS", "COpenCL"],
                 // OpenCL C sources compiled into the binary (never Bundle.module: it breaks
                 // for copied or static binaries); one op family per file.
-                resources: [.embedInCode("OpenCL/elementwise.cl"), .embedInCode("OpenCL/gemm.cl")],
+                resources: ["elementwise", "gemm", "conv", "norm", "layers"].map { .embedInCode("OpenCL/\($0).cl") },
                 swiftSettings: fastMath),
         .target(name: "Metrics", swiftSettings: fastMath),
         .target(name: "Trainer", dependencies: ["Kernels", "Metrics", "CZlib"], swiftSettings: fastMath),

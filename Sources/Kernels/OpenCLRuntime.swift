@@ -157,6 +157,8 @@ public enum KernelArgument {
     case buffer(OpenCLMemory)
     case int(Int32)
     case float(Float)
+    /// `__local` memory of this many bytes.
+    case local(Int)
 
     func set(_ kernel: cl_kernel, _ index: Int) throws {
         let status: cl_int
@@ -170,6 +172,8 @@ public enum KernelArgument {
         case .float(let v):
             var x = v
             status = clSetKernelArg(kernel, cl_uint(index), 4, &x)
+        case .local(let bytes):
+            status = clSetKernelArg(kernel, cl_uint(index), bytes, nil)
         }
         try check(status, "clSetKernelArg(\(index))")
     }

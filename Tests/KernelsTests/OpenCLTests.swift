@@ -1,76 +1,158 @@
 import Testing
 @testable import Kernels
 
-/// OpenCL kernels against CPUDevice on the first OpenCL device (PoCL in CI: a CPU device).
+/// Every OpenCL op against CPUDevice, on the first OpenCL device (PoCL in CI: a CPU
+/// OpenCL device). Bounds are relative to the output's scale: 1e-5 for ops whose
+/// Float32 sums only change order, 1e-4 for reductions over long rows.
 @Suite(.enabled(if: !Devices.openCL().devices.isEmpty, "needs an OpenCL platform (Debian: pocl-opencl-icd)"))
 struct OpenCLTests {
-    let cl: OpenCLKernels
+    let cl: OpenCLDevice
     let cpu = CPUDevice()
 
-    init() throws { cl = try OpenCLKernels() }
+    init() throws { cl = try OpenCLDevice() }
 
-    func tensor(_ v: [Float]) throws -> Tensor {
-        let t = try cl.makeTensor([v.count])
-        try cl.upload(v, to: t)
-        return t
+    /// Runs `body` on both devices with the same inputs; returns (opencl, cpu) outputs.
+    func both(_ body: (Device) -> [[Float]]) -> [([Float], [Float])] {
+        Array(zip(body(cl), body(cpu)))
+    }
+
+    func expectClose(_ pairs: [([Float], [Float])], _ bound: Double, _ what: String) {
+        for (k, (a, b)) in pairs.enumerated() {
+            #expect(relativeError(a, b.map(Double.init)) < bound, "\(what) output \(k)")
+        }
     }
 
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
-    func gemmMatchesCPU(_ ta: Bool, _ tb: Bool) throws {
+    func gemm(_ ta: Bool, _ tb: Bool) {
         var rng = TestRandom(ta ? 7 : 9)
-        // odd sizes, sizes below and above a tile, and ResNet-18 layer shapes (K x CRS x N*PQ)
+        // odd sizes, below and above a tile, ResNet-18 layer shapes (K x N*PQ x CRS), and offsets
         for (m, n, k) in [(1, 1, 1), (7, 13, 5), (33, 17, 65), (64, 1024, 576), (128, 256, 1152), (10, 128, 512)] {
-            let a = rng.array(m * k), b = rng.array(k * n), c0 = rng.array(m * n)
+            let a = rng.array(m * k + 3), b = rng.array(k * n + 5), c0 = rng.array(m * n + 2)
             let lda = ta ? m : k, ldb = tb ? k : n
-            let c = try tensor(c0), expected = cpu.tensor(c0, [m * n])
-            try cl.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: try tensor(a), aOffset: 0, lda: lda,
-                        b: try tensor(b), bOffset: 0, ldb: ldb, beta: 2, c: c, cOffset: 0, ldc: n)
-            cpu.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: cpu.tensor(a, [a.count]), aOffset: 0,
-                     lda: lda, b: cpu.tensor(b, [b.count]), bOffset: 0, ldb: ldb, beta: 2, c: expected, cOffset: 0, ldc: n)
-            // relative to the output scale; bound: Float32 sums of k products in a different order
-            #expect(relativeError(try cl.download(c), cpu.download(expected).map(Double.init)) < 1e-5, "\(m)x\(n)x\(k)")
+            expectClose(both { d in
+                let c = d.tensor(c0, [c0.count])
+                d.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: d.tensor(a, [a.count]), aOffset: 3,
+                       lda: lda, b: d.tensor(b, [b.count]), bOffset: 5, ldb: ldb, beta: 2, c: c, cOffset: 2, ldc: n)
+                return [d.download(c)]
+            }, 1e-5, "gemm \(m)x\(n)x\(k) \(ta) \(tb)")
         }
     }
 
-    @Test func gemmWithOffsetsWritesOnlyItsBlock() throws {
-        var rng = TestRandom(5)
-        let a = rng.array(40), b = rng.array(60), c0 = rng.array(50)
-        let c = try tensor(c0), expected = cpu.tensor(c0, [50])
-        // C[2..5, 1..4] (ldc 10) = A[rows of 6, offset 4] * B[offset 3, ldb 7]
-        try cl.gemm(transposeA: false, transposeB: false, m: 3, n: 3, k: 6, alpha: 1, a: try tensor(a), aOffset: 4, lda: 6,
-                    b: try tensor(b), bOffset: 3, ldb: 7, beta: 0, c: c, cOffset: 21, ldc: 10)
-        cpu.gemm(transposeA: false, transposeB: false, m: 3, n: 3, k: 6, alpha: 1, a: cpu.tensor(a, [40]), aOffset: 4, lda: 6,
-                 b: cpu.tensor(b, [60]), bOffset: 3, ldb: 7, beta: 0, c: expected, cOffset: 21, ldc: 10)
-        #expect(relativeError(try cl.download(c), cpu.download(expected).map(Double.init)) < 1e-6)
-    }
-
-    @Test func elementwiseAndSGDMatchCPU() throws {
+    @Test func elementwiseAndSGD() {
         var rng = TestRandom(3)
-        let n = 1000 + 33
+        let n = 1033
         let a = rng.array(n), b = rng.array(n), m0 = rng.array(n)
-        let (ca, cb, out) = (try tensor(a), try tensor(b), try cl.makeTensor([n]))
-        let (pa, pb, pout) = (cpu.tensor(a, [n]), cpu.tensor(b, [n]), cpu.makeTensor([n]))
-        try cl.add(ca, cb, into: out); cpu.add(pa, pb, into: pout)
-        #expect(try cl.download(out) == cpu.download(pout))
-        try cl.accumulate(ca, into: out); cpu.accumulate(pa, into: pout)
-        #expect(try cl.download(out) == cpu.download(pout))
-        try cl.reluForward(ca, output: out); cpu.reluForward(pa, output: pout)
-        #expect(try cl.download(out) == cpu.download(pout))
-        try cl.reluBackward(output: out, gradOutput: cb, gradInput: cb); cpu.reluBackward(output: pout, gradOutput: pb, gradInput: pb)
-        #expect(try cl.download(cb) == cpu.download(pb))
-        try cl.copy(ca, to: out); cpu.copy(pa, to: pout)
-        #expect(try cl.download(out) == a)
-        try cl.fill(out, with: -2)
-        #expect(try cl.download(out).allSatisfy { $0 == -2 })
-        for nesterov in [false, true] {
-            let h = SGDHyperparameters(learningRate: 0.1, momentum: 0.9, nesterov: nesterov, weightDecay: 5e-4)
-            let (w, g, mom) = (try tensor(a), try tensor(b), try tensor(m0))
-            let (pw, pg, pm) = (cpu.tensor(a, [n]), cpu.tensor(b, [n]), cpu.tensor(m0, [n]))
-            try cl.sgdStep(parameter: w, gradient: g, momentum: mom, hyper: h)
-            cpu.sgdStep(parameter: pw, gradient: pg, momentum: pm, hyper: h)
-            #expect(relativeError(try cl.download(w), cpu.download(pw).map(Double.init)) < 1e-6)
-            #expect(relativeError(try cl.download(mom), cpu.download(pm).map(Double.init)) < 1e-6)
-        }
+        expectClose(both { d in
+            let (x, y, out) = (d.tensor(a, [n]), d.tensor(b, [n]), d.makeTensor([n]))
+            var r: [[Float]] = []
+            d.add(x, y, into: out); r.append(d.download(out))
+            d.accumulate(x, into: out); r.append(d.download(out))
+            d.reluForward(x, output: out); r.append(d.download(out))
+            d.reluBackward(output: out, gradOutput: y, gradInput: y); r.append(d.download(y))
+            d.copy(x, to: out); r.append(d.download(out))
+            d.fill(out, with: -2); r.append(d.download(out))
+            for nesterov in [false, true] {
+                let (w, g, m) = (d.tensor(a, [n]), d.tensor(b, [n]), d.tensor(m0, [n]))
+                d.sgdStep(parameter: w, gradient: g, momentum: m,
+                          hyper: SGDHyperparameters(learningRate: 0.1, momentum: 0.9, nesterov: nesterov, weightDecay: 5e-4))
+                r += [d.download(w), d.download(m)]
+            }
+            return r
+        }, 1e-6, "elementwise")
+    }
+
+    @Test(arguments: ConvolutionTests.geometries)
+    func convolution(_ g: Conv2DGeometry) {
+        var rng = TestRandom(UInt64(g.hashValue & 0xffff))
+        let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
+        let dy = rng.array(g.outputShape.reduce(1, *))
+        expectClose(both { d in
+            let (xt, wt, dyt) = (d.tensor(x, g.inputShape), d.tensor(w, g.weightShape), d.tensor(dy, g.outputShape))
+            let (y, dx, dw, norms) = (d.makeTensor(g.outputShape), d.makeTensor(g.inputShape), d.makeTensor(g.weightShape),
+                                      d.makeTensor([g.batch]))
+            d.conv2dForward(input: xt, weight: wt, output: y, geometry: g)
+            d.conv2dBackwardData(gradOutput: dyt, weight: wt, gradInput: dx, geometry: g)
+            d.conv2dBackwardWeight(input: xt, gradOutput: dyt, gradWeight: dw, geometry: g)
+            d.fill(norms, with: 0)
+            d.conv2dPerExampleGradNormsSquared(input: xt, gradOutput: dyt, geometry: g, squaredNorms: norms)
+            return [d.download(y), d.download(dx), d.download(dw), d.download(norms)]
+        }, 1e-4, "\(g)")
+    }
+
+    @Test(arguments: [(3, 2, 5), (16, 4, 9), (8, 3, 64)])
+    func batchNorm(_ C: Int, _ N: Int, _ S: Int) {
+        var rng = TestRandom(UInt64(C * N * S))
+        let x = rng.array(C * N * S).map { 3 * $0 + 1 }, dy = rng.array(C * N * S), gamma = rng.array(C), beta = rng.array(C)
+        let rm = rng.array(C), rv = rng.array(C).map { abs($0) + 0.3 }
+        expectClose(both { d in
+            let shape = [C, N, S]
+            let (xt, dyt, gt, bt) = (d.tensor(x, shape), d.tensor(dy, shape), d.tensor(gamma, [C]), d.tensor(beta, [C]))
+            let (rmt, rvt) = (d.tensor(rm, [C]), d.tensor(rv, [C]))
+            let (y, mean, inv, dx, dg, db) = (d.makeTensor(shape), d.makeTensor([C]), d.makeTensor([C]), d.makeTensor(shape),
+                                              d.makeTensor([C]), d.makeTensor([C]))
+            var r: [[Float]] = []
+            d.batchNormTrainingForward(input: xt, gamma: gt, beta: bt, output: y, savedMean: mean, savedInvStd: inv,
+                                       runningMean: rmt, runningVar: rvt, channels: C, momentum: 0.1, epsilon: 1e-5)
+            r += [d.download(y), d.download(mean), d.download(inv), d.download(rmt), d.download(rvt)]
+            d.batchNormBackward(gradOutput: dyt, input: xt, gamma: gt, savedMean: mean, savedInvStd: inv, gradInput: dx,
+                                gradGamma: dg, gradBeta: db, channels: C)
+            r += [d.download(dx), d.download(dg), d.download(db)]
+            d.batchNormInferenceForward(input: xt, gamma: gt, beta: bt, output: y, runningMean: rmt, runningVar: rvt,
+                                        channels: C, epsilon: 1e-5)
+            let norms = d.makeTensor([N])
+            d.fill(norms, with: 1)
+            d.batchNormInferenceBackward(gradOutput: dyt, input: xt, gamma: gt, runningMean: rmt, runningVar: rvt,
+                                         gradInput: dx, gradGamma: dg, gradBeta: db, squaredNorms: norms,
+                                         channels: C, batch: N, epsilon: 1e-5)
+            r += [d.download(y), d.download(dx), d.download(dg), d.download(db), d.download(norms)]
+            return r
+        }, 1e-4, "batch norm \(C)x\(N)x\(S)")
+    }
+
+    @Test(arguments: [(2, 3, 8, 8, 2, 2), (3, 1, 7, 5, 3, 2), (1, 2, 6, 6, 2, 1)])
+    func poolingFlattenAndGlobalPool(_ C: Int, _ N: Int, _ H: Int, _ W: Int, _ k: Int, _ s: Int) {
+        let g = Pool2DGeometry(channels: C, batch: N, height: H, width: W, window: k, stride: s)
+        var rng = TestRandom(UInt64(C + 10 * H))
+        let x = rng.array(C * N * H * W), dy = rng.array(C * N * g.outHeight * g.outWidth), dg = rng.array(C * N)
+        expectClose(both { d in
+            let (xt, dyt) = (d.tensor(x, g.inputShape), d.tensor(dy, g.outputShape))
+            let (y, dx) = (d.makeTensor(g.outputShape), d.makeTensor(g.inputShape))
+            var r: [[Float]] = []
+            d.maxPoolForward(input: xt, output: y, geometry: g); r.append(d.download(y))
+            d.maxPoolBackward(input: xt, gradOutput: dyt, gradInput: dx, geometry: g); r.append(d.download(dx))
+            d.avgPoolForward(input: xt, output: y, geometry: g); r.append(d.download(y))
+            d.avgPoolBackward(gradOutput: dyt, gradInput: dx, geometry: g); r.append(d.download(dx))
+            let pooled = d.makeTensor([C, N])
+            d.globalAvgPoolForward(input: xt, output: pooled, channels: C, batch: N, plane: H * W); r.append(d.download(pooled))
+            d.globalAvgPoolBackward(gradOutput: d.tensor(dg, [C, N]), gradInput: dx, channels: C, batch: N, plane: H * W)
+            r.append(d.download(dx))
+            let flat = d.makeTensor([C * H * W, N])
+            d.flattenForward(input: xt, output: flat, channels: C, batch: N, plane: H * W); r.append(d.download(flat))
+            d.flattenBackward(gradOutput: flat, gradInput: dx, channels: C, batch: N, plane: H * W); r.append(d.download(dx))
+            return r
+        }, 1e-6, "pooling")
+    }
+
+    @Test(arguments: [(7, 3, 5), (64, 10, 33)])
+    func linearAndLoss(_ inF: Int, _ outF: Int, _ N: Int) {
+        var rng = TestRandom(UInt64(inF * outF + N))
+        let x = rng.array(inF * N), w = rng.array(outF * inF), b = rng.array(outF), dy = rng.array(outF * N)
+        let labels = (0..<N).map { _ in Int32(rng.int(0...(outF - 1))) }
+        expectClose(both { d in
+            let (xt, wt, dyt) = (d.tensor(x, [inF, N]), d.tensor(w, [outF, inF]), d.tensor(dy, [outF, N]))
+            let (y, dx, dw, db, norms) = (d.makeTensor([outF, N]), d.makeTensor([inF, N]), d.makeTensor([outF, inF]),
+                                          d.makeTensor([outF]), d.makeTensor([N]))
+            d.linearForward(input: xt, weight: wt, bias: d.tensor(b, [outF]), output: y, inFeatures: inF, outFeatures: outF, batch: N)
+            d.linearBackward(input: xt, weight: wt, gradOutput: dyt, gradInput: dx, gradWeight: dw, gradBias: db,
+                             inFeatures: inF, outFeatures: outF, batch: N)
+            d.fill(norms, with: 0)
+            d.linearPerExampleGradNormsSquared(input: xt, gradOutput: dyt, inFeatures: inF, outFeatures: outF, batch: N,
+                                               squaredNorms: norms)
+            let errors = d.makeTensor([outF, N]), outputs = d.makeTensor([ExampleOutput.rows, N])
+            d.softmaxCrossEntropy(logits: y, labels: d.labels(labels), gradScale: 0.5, errors: errors, outputs: outputs)
+            return [d.download(y), d.download(dx), d.download(dw), d.download(db), d.download(norms),
+                    d.download(errors), d.download(outputs)]
+        }, 1e-5, "linear \(inF)x\(outF)x\(N)")
     }
 
     @Test func buildErrorsCarryTheLogAndName() throws {
