@@ -93,3 +93,51 @@ extension String {
         return String(s)
     }
 }
+
+extension Devices {
+    /// The device for a `--device` / `SIEVE_DEVICE` value: `cpu`, `opencl` (= `opencl:0`),
+    /// `opencl:N`, or nil/`auto` for ``best(note:)``. An OpenCL device that cannot be used
+    /// (no platform, failed build) falls back to the CPU with one line through `note`.
+    /// Throws only for a value that names no device kind.
+    public static func make(_ spec: String?, note: (String) -> Void) throws -> Device {
+        switch spec {
+        case nil, "auto": return best(note: note)
+        case "cpu": return CPUDevice()
+        case let s? where s == "opencl" || s.hasPrefix("opencl:"):
+            let index = s == "opencl" ? 0 : Int(s.dropFirst(7))
+            guard let index, index >= 0 else { throw DeviceError.unknown(s) }
+            do {
+                return try OpenCLDevice(index: index)
+            } catch {
+                note("opencl:\(index) is not usable (\(firstLine(of: error))); using the CPU")
+                return CPUDevice()
+            }
+        case let s?:
+            throw DeviceError.unknown(s)
+        }
+    }
+
+    /// The first OpenCL GPU, else the CPU.
+    public static func best(note: (String) -> Void) -> Device {
+        let (devices, _) = openCL()
+        guard let gpu = devices.firstIndex(where: { $0.type == .gpu }) else { return CPUDevice() }
+        do {
+            return try OpenCLDevice(index: gpu)
+        } catch {
+            note("opencl:\(gpu) (\(devices[gpu].name)) is not usable (\(firstLine(of: error))); using the CPU")
+            return CPUDevice()
+        }
+    }
+
+    private static func firstLine(of error: Error) -> String {
+        String("\(error)".split(separator: "\n").first ?? "")
+    }
+}
+
+/// A `--device` value that names no device.
+public enum DeviceError: Error, CustomStringConvertible {
+    case unknown(String)
+    public var description: String {
+        switch self { case .unknown(let s): "--device \(s) is unknown; use cpu, opencl or opencl:N (see `sieve devices`)" }
+    }
+}

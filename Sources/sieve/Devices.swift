@@ -11,5 +11,7 @@ struct DevicesCommand: ParsableCommand {
         let (devices, problem) = Devices.openCL()
         if let problem { print("opencl: \(problem)") }
         for (i, d) in devices.enumerated() { print("opencl:\(i): \(d)") }
+        let best = Devices.best { print("note: " + $0) }
+        print("default device: \(best.name)")
     }
 }

@@ -55,7 +55,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Mini-batch size.")
     var batch: Int = 128
 
-    @Option(help: "Compute device: cpu (OpenCL arrives with a later release).")
+    @Option(help: "Compute device: cpu, opencl or opencl:N (default: SIEVE_DEVICE, else the first GPU, else cpu).")
     var device: String?
 
     func architecture() throws -> Architecture {
@@ -68,15 +68,12 @@ struct ModelOptions: ParsableArguments {
     }
 
     func makeDevice() throws -> Device {
-        let choice = device ?? String(cString: getenv("SIEVE_DEVICE") ?? strdup("cpu"))
-        switch choice {
-        case "cpu": return CPUDevice()
-        default:
-            if choice.hasPrefix("opencl") {
-                log("note: the OpenCL device is not built yet; using the CPU")
-                return CPUDevice()
-            }
-            throw badInput("--device \(choice) is unknown; use cpu or opencl[:N]")
+        let spec = device ?? getenv("SIEVE_DEVICE").map { String(cString: $0) }
+        do {
+            return try Devices.make(spec) { log("note: " + $0) }
+        } catch let e as DeviceError {
+            throw badInput(e.description)
         }
     }
+
 }

@@ -25,6 +25,7 @@ func bandDataset(count: Int, classes: Int = 4, size: Int = 8, seed: UInt64) -> D
 
 struct TrainingTests {
     static func config(_ arch: Architecture, epochs: Int, lr: Float, seed: UInt64 = 0) -> TrainingConfiguration {
+        precondition(epochs >= 0)
         var c = TrainingConfiguration()
         c.architecture = arch
         c.width = 4
