@@ -100,6 +100,7 @@ extension Devices {
     /// (no platform, failed build) falls back to the CPU with one line through `note`.
     /// Throws only for a value that names no device kind.
     public static func make(_ spec: String?, note: (String) -> Void) throws -> Device {
+        try validate(spec)
         switch spec {
         case nil, "auto": return best(note: note)
         case "cpu": return CPUDevice()
@@ -115,6 +116,12 @@ extension Devices {
         case let s?:
             throw DeviceError.unknown(s)
         }
+    }
+
+    /// Throws ``DeviceError`` when `spec` names no device kind (without creating one).
+    public static func validate(_ spec: String?) throws {
+        guard let s = spec, s != "auto", s != "cpu", s != "opencl" else { return }
+        guard s.hasPrefix("opencl:"), let i = Int(s.dropFirst(7)), i >= 0 else { throw DeviceError.unknown(s) }
     }
 
     /// The first OpenCL GPU, else the CPU.

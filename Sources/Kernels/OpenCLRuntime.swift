@@ -61,7 +61,8 @@ public final class OpenCLContext {
     public init(index: Int = 0) throws {
         let all = Devices.openCLDeviceIDs()
         guard index >= 0 && index < all.count else {
-            throw OpenCLError(call: "opencl:\(index) (\(all.count) OpenCL devices found)", code: -1, log: nil)
+            let why = Devices.openCL().problem ?? "\(all.count) OpenCL devices found"
+            throw OpenCLError(call: "opencl:\(index): \(why); device lookup", code: -1, log: nil)
         }
         let id = all[index].id
         device = id

@@ -67,8 +67,15 @@ struct ModelOptions: ParsableArguments {
         return a
     }
 
+    var deviceSpec: String? { device ?? getenv("SIEVE_DEVICE").map { String(cString: $0) } }
+
+    /// Checks `--device` without creating the device.
+    func checkDevice() throws {
+        do { try Devices.validate(deviceSpec) } catch let e as DeviceError { throw badInput(e.description) }
+    }
+
     func makeDevice() throws -> Device {
-        let spec = device ?? getenv("SIEVE_DEVICE").map { String(cString: $0) }
+        let spec = deviceSpec
         do {
             return try Devices.make(spec) { log("note: " + $0) }
         } catch let e as DeviceError {

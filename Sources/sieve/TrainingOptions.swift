@@ -69,7 +69,7 @@ struct TrainingOptions: ParsableArguments {
     /// Checks every option that needs no data, so bad input fails before loading.
     func check() throws {
         _ = try model.architecture()
-        _ = try model.makeDevice()
+        try model.checkDevice()
         _ = try parsedSchedule()
         _ = try parsedAugmentation()
         guard lr > 0 else { throw badInput("--lr must be positive") }
