@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 
 /// The CPU device: OpenBLAS `sgemm` for every matrix product (convolution is
 /// im2col + sgemm per chunk of images), vectorisable Swift loops for everything else.
@@ -40,7 +41,7 @@ public final class CPUDevice: Device {
             if count > 0 { body(0, 0..<count) }
             return
         }
-        DispatchQueueShim.concurrentPerform(iterations: w) { i in
+        DispatchQueue.concurrentPerform(iterations: w) { i in
             let lo = count * i / w, hi = count * (i + 1) / w
             if lo < hi { body(i, lo..<hi) }
         }

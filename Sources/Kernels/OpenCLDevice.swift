@@ -95,14 +95,19 @@ public final class OpenCLDevice: Device {
         return .buffer(m)
     }
 
+    /// One of two growable scratch buffers (im2col columns; per-example norm work).
     private func scratchBuffer(_ floats: Int, second: Bool = false) -> OpenCLMemory {
         let bytes = floats * 4
-        if second {
-            if scratch2.byteCount < bytes { scratch2 = try! cl.allocate(bytes) }
-            return scratch2
+        do {
+            if second {
+                if scratch2.byteCount < bytes { scratch2 = try cl.allocate(bytes) }
+                return scratch2
+            }
+            if scratch.byteCount < bytes { scratch = try cl.allocate(bytes) }
+            return scratch
+        } catch {
+            fatalError("OpenCL scratch of \(bytes) bytes on \(name): \(error)")
         }
-        if scratch.byteCount < bytes { scratch = try! cl.allocate(bytes) }
-        return scratch
     }
 
     // MARK: Memory

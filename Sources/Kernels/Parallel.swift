@@ -13,13 +13,6 @@ public let workerCount: Int = {
     #endif
 }()
 
-enum DispatchQueueShim {
-    @inline(__always)
-    static func concurrentPerform(iterations: Int, execute work: (Int) -> Void) {
-        DispatchQueue.concurrentPerform(iterations: iterations, execute: work)
-    }
-}
-
 /// Runs `body` over `0..<count` split into contiguous ranges, one per core, on
 /// Dispatch's pool. Runs inline when the work is small (`count < 2 * grain`).
 @inline(__always)
