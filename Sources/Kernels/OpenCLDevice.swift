@@ -45,7 +45,7 @@ public final class OpenCLDevice: Device {
     static let kernelsBySource: [String: [String]] = [
         "elementwise.cl": ["fill", "copy_buffer", "accumulate", "add", "relu_forward", "relu_backward", "sgd_step"],
         "gemm.cl": ["gemm"],
-        "conv.cl": ["im2col", "col2im", "sum_squares_into", "dot_into"],
+        "conv.cl": ["im2col", "col2im", "dot_into"],
         "norm.cl": ["bn_train_forward", "bn_infer_forward", "bn_backward", "bn_infer_backward", "bn_param_grads", "bn_norms"],
         "layers.cl": ["maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward", "gap_forward",
                       "gap_backward", "flatten", "broadcast_bias", "row_sums", "linear_norms", "softmax_cross_entropy"],
@@ -264,7 +264,8 @@ public final class OpenCLDevice: Device {
                 switch method {
                 case .explicit:   // dw_i[K, CRS] = G_i A_i^T, then its sum of squares
                     gemm(false, true, K, CRS, PQ, 1, mem(dy), i * PQ, N * PQ, a, first + b * PQ, ldA, 0, .buffer(buffer), 0, CRS)
-                    perGroup("sum_squares_into", groups: 1, [.buffer(buffer), .int(Int32(K * CRS)), mem(squaredNorms), .int(Int32(i))])
+                    perGroup("dot_into", groups: 1, [.buffer(buffer), .buffer(buffer), .int(0), .int(Int32(K * CRS)),
+                                                      mem(squaredNorms), .int(Int32(i))])
                 case .ghost:      // <A_i^T A_i, G_i^T G_i>, both [PQ, PQ]
                     gemm(true, false, PQ, PQ, CRS, 1, a, first + b * PQ, ldA, a, first + b * PQ, ldA, 0, .buffer(buffer), 0, PQ)
                     gemm(true, false, PQ, PQ, K, 1, mem(dy), i * PQ, N * PQ, mem(dy), i * PQ, N * PQ, 0,

@@ -40,22 +40,8 @@ __kernel void col2im(__global const float* cols, __global float* dx,
     dx[((c * N + n0 + b) * H + ih) * W + iw] = sum;
 }
 
-// norms[i] += sum of squares of x[0..n) (one work-group of LOCAL items).
-__kernel void sum_squares_into(__global const float* x, const int n, __global float* norms, const int i,
-                               __local float* scratch) {
-    const int lid = get_local_id(0), size = get_local_size(0);
-    float s = 0.0f;
-    for (int j = lid; j < n; j += size) s += x[j] * x[j];
-    scratch[lid] = s;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int step = size / 2; step > 0; step >>= 1) {
-        if (lid < step) scratch[lid] += scratch[lid + step];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0) norms[i] += scratch[0];
-}
-
-// norms[i] += <a, b + bOffset> over n elements (ghost norm of two Gram matrices).
+// norms[i] += <a, b + bOffset> over n elements, one work-group: the ghost norm of two Gram
+// matrices, or with b = a a sum of squares (the explicit per-example gradient).
 __kernel void dot_into(__global const float* a, __global const float* b, const int bOffset, const int n,
                        __global float* norms, const int i, __local float* scratch) {
     const int lid = get_local_id(0), size = get_local_size(0);
