@@ -78,6 +78,69 @@ struct CLITests {
         #expect(FileManager.default.fileExists(atPath: dir + "/out/run.json"))
     }
 
+    /// Every score command end to end on a small generated data set with label noise,
+    /// then evaluate, prune, train --subset and prune-curve on their outputs.
+    @Test func scoreEvaluatePruneRetrain() throws {
+        let dir = Self.tempDir()
+        try Self.makeIDX(dir + "/data", train: 120, test: 40)
+        let common = ["--data", dir + "/data", "--model", "mlp", "--batch", "16", "--lr", "0.05", "--augment", "none",
+                      "--noise", "symmetric:0.25", "--noise-seed", "3", "--quiet"]
+        func run(_ args: [String]) throws -> Result {
+            let r = try Self.run(args)
+            #expect(r.status == 0, "\(args.prefix(2)): \(r.stderr)")
+            return r
+        }
+        let dyn = try run(["score", "dynamics", "--epochs", "3", "--vog", "--out", dir + "/dyn"] + common)
+        #expect(dyn.stdout.contains("aum"))
+        let csv = try String(contentsOfFile: dir + "/dyn/scores.csv", encoding: .utf8)
+        let header = csv.split(separator: "\n").first.map(String.init) ?? ""
+        for column in ["index", "label", "original_label", "forgetting", "first_learned_epoch", "aum", "confidence",
+                       "variability", "correctness", "vog", "el2n_final"] {
+            #expect(header.split(separator: ",").contains(Substring(column)), "missing \(column) in \(header)")
+        }
+        #expect(csv.split(separator: "\n").count == 121)
+        let flipped = try String(contentsOfFile: dir + "/dyn/flipped.txt", encoding: .utf8).split(separator: "\n")
+        #expect(flipped.count == 30)
+        let aum = try Data(contentsOf: URL(fileURLWithPath: dir + "/dyn/aum.npy"))
+        #expect(aum.count == 128 + 120 * 8)
+        let matrix = try Data(contentsOf: URL(fileURLWithPath: dir + "/dyn/correctness_by_epoch.npy"))
+        #expect(String(decoding: matrix[10..<100], as: UTF8.self).contains("(3, 120)"))
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/dyn/meta.json"))) as? [String: Any]
+        #expect((meta?["scores"] as? [String: Any])?["aum"] != nil)
+        #expect(meta?["noise"] as? String == "symmetric:0.25")
+
+        _ = try run(["score", "ssft", "--epochs", "2", "--out", dir + "/ssft"] + common)
+        _ = try run(["score", "grand", "--inits", "2", "--out", dir + "/grand"] + common)
+        _ = try run(["score", "el2n", "--seeds", "2", "--at-epoch", "1", "--out", dir + "/el2n"] + common)
+        for (sub, column) in [("ssft", "ssft"), ("grand", "grand"), ("grand", "input_norm"), ("el2n", "el2n_std")] {
+            let text = try String(contentsOfFile: dir + "/\(sub)/scores.csv", encoding: .utf8)
+            #expect(text.hasPrefix("index,label,original_label,") && text.contains(column), "\(sub): \(column)")
+        }
+        let grandPerInit = try Data(contentsOf: URL(fileURLWithPath: dir + "/grand/grand_per_init.npy"))
+        #expect(String(decoding: grandPerInit[10..<100], as: UTF8.self).contains("(2, 120)"))
+
+        let evaluation = try run(["evaluate", "--scores", dir + "/dyn", "--json", dir + "/eval.json"])
+        #expect(evaluation.stdout.contains("30 flipped of 120"))
+        let figures = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/eval.json"))) as? [String: Any]
+        let auroc = try #require((figures?["aum"] as? [String: Any])?["auroc"] as? Double)
+        #expect(auroc > 0.5 && auroc <= 1)
+
+        _ = try run(["prune", "--scores", dir + "/dyn", "--score", "el2n_final", "--keep", "0.5", "--strategy", "window:10",
+                     "--out", dir + "/keep.txt"])
+        let kept = try String(contentsOfFile: dir + "/keep.txt", encoding: .utf8).split(separator: "\n")
+        #expect(kept.count == 60)
+        let sub = try run(["train", "--subset", dir + "/keep.txt", "--epochs", "1", "--out", dir + "/sub"] + common)
+        #expect(sub.stdout.contains("test accuracy"))
+        let stream = try Data(contentsOf: URL(fileURLWithPath: dir + "/sub/examples.npy"))
+        #expect(stream.count == 256 + 60 * 29)   // only the subset is presented
+
+        let curve = try run(["prune-curve", "--scores", dir + "/dyn", "--score", "aum", "--strategy", "window:5",
+                             "--prune", "0.5", "--seeds", "1", "--epochs", "1", "--out", dir + "/curve"] + common)
+        #expect(curve.stdout.contains("random"))
+        let rows = try String(contentsOfFile: dir + "/curve/prune_curve.csv", encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 3)
+    }
+
     @Test(arguments: [
         (["train", "--model", "vgg"], "--model vgg"),
         (["train", "--data", "/nonexistent/sieve-data"], "/nonexistent/sieve-data"),
