@@ -41,8 +41,12 @@ int main(int argc, char** argv) {
     cl_context ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err); CHECK(err);
     cl_command_queue q = clCreateCommandQueue(ctx, dev, 0, &err); CHECK(err);
     // the same tuning table as OpenCLTuning.forDevice
-    int gpu = (type & CL_DEVICE_TYPE_GPU) != 0, tile = gpu ? 32 : 16, wpt = gpu ? 8 : 4;
-    char options[128]; snprintf(options, sizeof options, "-cl-std=CL1.2 -DTILE=%d -DWPT=%d", tile, wpt);
+    int gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
+    int tsm = 64, tsn = 64, tsk = 16, wptm = 8, wptn = 8;   // OpenCLTuning.forDevice (same for both kinds today)
+    // SIEVE_GEMM="TSM TSN TSK WPTM WPTN" overrides the table, for tuning sweeps
+    if (getenv("SIEVE_GEMM")) sscanf(getenv("SIEVE_GEMM"), "%d %d %d %d %d", &tsm, &tsn, &tsk, &wptm, &wptn);
+    char options[160];
+    snprintf(options, sizeof options, "-cl-std=CL1.2 -DTSM=%d -DTSN=%d -DTSK=%d -DWPTM=%d -DWPTN=%d", tsm, tsn, tsk, wptm, wptn);
     const char* src = slurp(kernelPath);
     cl_program prog = clCreateProgramWithSource(ctx, 1, &src, NULL, &err); CHECK(err);
     CHECK(clBuildProgram(prog, 1, &dev, options, NULL, NULL));
@@ -70,8 +74,8 @@ int main(int argc, char** argv) {
         CHECK(clSetKernelArg(k, 10, 4, &ldb)); CHECK(clSetKernelArg(k, 11, 4, &zero));
         CHECK(clSetKernelArg(k, 12, 4, &beta)); CHECK(clSetKernelArg(k, 13, sizeof(cl_mem), &C));
         CHECK(clSetKernelArg(k, 14, 4, &zero)); CHECK(clSetKernelArg(k, 15, 4, &ldc));
-        size_t local[2] = {tile / wpt, tile};
-        size_t global[2] = {(size_t)((n + tile - 1) / tile) * (tile / wpt), (size_t)((m + tile - 1) / tile) * tile};
+        size_t local[2] = {tsn / wptn, tsm / wptm};
+        size_t global[2] = {(size_t)((n + tsn - 1) / tsn) * local[0], (size_t)((m + tsm - 1) / tsm) * local[1]};
         int reps = gpu ? 20 : 2;
         double flops = 2.0 * m * n * kk;
         CHECK(clEnqueueNDRangeKernel(q, k, 2, NULL, global, local, 0, NULL, NULL)); clFinish(q);
