@@ -26,32 +26,6 @@ public struct NPYHeader: Equatable, Sendable {
         return total
     }
 
-    /// The header dictionary as NumPy writes it, e.g.
-    /// `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`.
-    public var dictionaryText: String {
-        let dims = shape.map(String.init)
-        let tuple = shape.count == 1 ? "(\(dims[0]),)" : "(" + dims.joined(separator: ", ") + ")"
-        return "{'descr': '\(descr)', 'fortran_order': \(fortranOrder ? "True" : "False"), 'shape': \(tuple), }"
-    }
-
-    /// The whole preamble of a file holding this array: magic, version, header length and
-    /// the dictionary padded with spaces and a newline so the data starts at a multiple of 64.
-    /// Version 1.0 unless the header needs more than 65535 bytes (then 2.0).
-    public func encoded() -> [UInt8] {
-        let text = Array(dictionaryText.utf8)
-        func padded(_ fixed: Int) -> Int { (fixed + text.count + 1 + 63) / 64 * 64 - fixed }
-        let v1 = padded(10) <= 65535
-        let fixed = v1 ? 10 : 12
-        let headerLength = padded(fixed)
-        var out = NPYHeader.magic + [v1 ? 1 : 2, 0]
-        let lengthBytes = v1 ? 2 : 4
-        for i in 0..<lengthBytes { out.append(UInt8(truncatingIfNeeded: headerLength >> (8 * i))) }
-        out += text
-        out += [UInt8](repeating: 0x20, count: headerLength - text.count - 1)
-        out.append(0x0a)
-        return out
-    }
-
     /// Parses the preamble at the start of `bytes`.
     ///
     /// - Returns: the header and the offset of the first data byte.
