@@ -85,7 +85,7 @@ public enum ScoreCatalog {
         "forgetting": .higherIsSuspicious, "first_learned_epoch": .higherIsSuspicious, "fslt": .higherIsSuspicious,
         "aum": .lowerIsSuspicious, "confidence": .lowerIsSuspicious, "variability": .lowerIsSuspicious,
         "correctness": .lowerIsSuspicious, "unforgettable": .lowerIsSuspicious, "ssft": .lowerIsSuspicious,
-        "vog": .higherIsSuspicious, "vog_class_normalized": .higherIsSuspicious,
+        "vog": .higherIsSuspicious, "aum_flagged": .higherIsSuspicious, "vog_class_normalized": .higherIsSuspicious,
     ]
 
     public static func direction(of name: String) -> ScoreDirection? { directions[name] }

@@ -70,8 +70,12 @@ public final class TrainingSession {
     /// Called after every training step with (epoch, examples done this epoch, examples per epoch).
     public var onStep: ((Int, Int, Int) -> Void)?
 
+    /// - Parameters:
+    ///   - trainLabels: labels to train with instead of the data set's (label noise, AUM's
+    ///     threshold examples).
+    ///   - extraClasses: output classes beyond the data set's (AUM's fake class).
     public init(configuration: TrainingConfiguration, data: DataSplit, device: Device,
-                trainLabels: [Int32]? = nil) throws {
+                trainLabels: [Int32]? = nil, extraClasses: Int = 0) throws {
         guard configuration.batchSize >= 2 else { throw TrainerError.invalid("--batch must be at least 2 (batch norm needs it)") }
         guard configuration.epochs >= 0 else { throw TrainerError.invalid("--epochs must not be negative") }
         guard data.train.count > 0 else { throw TrainerError.invalid("the training set is empty") }
@@ -80,11 +84,15 @@ public final class TrainingSession {
         if let trainLabels, trainLabels.count != data.train.count {
             throw TrainerError.invalid("\(trainLabels.count) labels for \(data.train.count) training examples")
         }
+        let outputClasses = max(data.train.classes, data.test.classes) + extraClasses
+        if let trainLabels, let bad = trainLabels.first(where: { $0 < 0 || Int($0) >= outputClasses }) {
+            throw TrainerError.invalid("training label \(bad) outside 0..<\(outputClasses)")
+        }
         self.configuration = configuration
         self.device = device
         self.data = data
         self.trainLabels = trainLabels ?? data.train.labels
-        let classes = max(data.train.classes, data.test.classes)
+        let classes = max(data.train.classes, data.test.classes) + extraClasses
         let input = FeatureShape(data.train.channels, data.train.height, data.train.width)
         let b = configuration.batchSize
         model = Model(configuration.architecture, input: input, classes: classes, width: configuration.width,

@@ -195,6 +195,9 @@ extension ScoreCommand {
         @Option(help: "First epoch (1-based) whose margins enter AUM (the reference starts at 2).")
         var aumFrom: Int = 2
 
+        @Flag(help: "Also run AUM's threshold-example procedure: two more trainings, each with a disjoint N/(K+1) examples moved to a fake class; writes aum_flagged.")
+        var aumThreshold: Bool = false
+
         @Flag(help: "Also compute VoG from input gradients at the end of every epoch (one forward and backward over the training set per epoch).")
         var vog: Bool = false
 
@@ -236,6 +239,12 @@ extension ScoreCommand {
                 table.add(Score(name: "vog_class_normalized", values: v.classNormalized(labels: loaded.labels),
                                 note: "VoG z-scored within each given class"))
             }
+            if aumThreshold {
+                let (flags, thresholds) = try thresholdRuns(loaded: loaded, device: device, n: n)
+                table.add(Score(name: "aum_flagged", values: flags.map { $0 ? 1 : 0 },
+                                note: "1 = AUM at or below the 99th percentile of fake-class threshold examples in every run where "
+                                    + "it was not one (2 runs, thresholds \(thresholds.map { format($0, 3) }.joined(separator: ", ")))"))
+            }
             table.add(Score(name: "el2n_final", values: final.el2n, note: "||softmax - onehot|| of the final model (eval mode, no augmentation)"))
             try output.finish(table, loaded: loaded, command: "score dynamics", meta: options.meta + [
                 ("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("aum_from_epoch", .int(aumFrom)),
@@ -245,7 +254,35 @@ extension ScoreCommand {
                 try NPYFormat.write(dynamics.correctness, shape: [epochs, n], to: output.out + "/correctness_by_epoch.npy")
             }
         }
+
+        /// AUM's threshold runs: two trainings, each with a disjoint set of N/(K+1) examples
+        /// relabelled to the fake class K (0-based), same epochs and seed.
+        func thresholdRuns(loaded: LoadedData, device: Device, n: Int) throws -> ([Bool], [Double]) {
+            let classes = max(loaded.split.train.classes, loaded.split.test.classes)
+            let size = n / (classes + 1)
+            guard size >= 1 else { throw badInput("--aum-threshold needs at least \(classes + 1) training examples") }
+            var rng = SeededRandom(seed: seed, purpose: "aum-threshold")
+            let order = rng.permutation(n).map(Int.init)
+            let sets = [Array(order[0..<size]), Array(order[size..<(2 * size)])]
+            var runs: [[Double]] = []
+            for (r, set) in sets.enumerated() {
+                var labels = loaded.labels
+                for i in set { labels[i] = Int32(classes) }
+                var config = try options.configuration(epochs: epochs, seed: seed, examples: n)
+                config.evaluateEveryEpoch = false
+                let session = try reportingErrors {
+                    try TrainingSession(configuration: config, data: loaded.split, device: device, trainLabels: labels, extraClasses: 1)
+                }
+                let d = TrainingDynamics(exampleCount: n, epochs: epochs, aumFirstEpoch: aumFrom - 1)
+                try reportingErrors {
+                    try session.run(sinks: [d]) { s in if !output.quiet { log("  threshold run \(r + 1)/2 " + describe(s, of: epochs)) } }
+                }
+                runs.append(d.aum)
+            }
+            return AUMThreshold.flag(aum: runs, thresholdSets: sets)
+        }
     }
+
 
     struct SSFT: ParsableCommand {
         static let configuration = CommandConfiguration(

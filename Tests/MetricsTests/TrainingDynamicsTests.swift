@@ -85,3 +85,23 @@ struct VarianceOfGradientsTests {
         #expect(abs(z[0] - 1) < 1e-6 && abs(z[1] + 1) < 1e-6)
     }
 }
+
+struct AUMThresholdTests {
+    @Test func percentileMatchesNumPy() {
+        // numpy.percentile([1, 2, 3, 4], 99) = 3.97; [5] -> 5
+        #expect(abs(AUMThreshold.percentile([4, 1, 3, 2], 99) - 3.97) < 1e-12)
+        #expect(AUMThreshold.percentile([5], 50) == 5)
+    }
+
+    @Test func flaggedOnlyWhenFlaggedInEveryRunWhereNotAThresholdExample() {
+        // 6 examples; run 0 uses {0, 1} as threshold examples, run 1 uses {2, 3}.
+        let run0: [Double] = [-1, 0, -2, 5, -3, 2]     // threshold = pct99 of {-1, 0} = -0.01
+        let run1: [Double] = [-4, 1, -1, -2, -5, -6]   // threshold = pct99 of {-1, -2} = -1.01
+        let (flags, t) = AUMThreshold.flag(aum: [run0, run1], thresholdSets: [[0, 1], [2, 3]])
+        #expect(abs(t[0] + 0.01) < 1e-12 && abs(t[1] + 1.01) < 1e-12)
+        // 0: only run 1 counts (-4 <= -1.01) -> flagged; 1: run 1: 1 > -1.01 -> no
+        // 2: run 0: -2 <= -0.01 -> flagged; 3: run 0: 5 -> no
+        // 4: both runs: -3, -5 -> flagged; 5: run 0: 2 -> no
+        #expect(flags == [true, false, true, false, true, false])
+    }
+}

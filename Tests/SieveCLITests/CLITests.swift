@@ -90,12 +90,12 @@ struct CLITests {
             #expect(r.status == 0, "\(args.prefix(2)): \(r.stderr)")
             return r
         }
-        let dyn = try run(["score", "dynamics", "--epochs", "3", "--vog", "--out", dir + "/dyn"] + common)
+        let dyn = try run(["score", "dynamics", "--epochs", "3", "--vog", "--aum-threshold", "--out", dir + "/dyn"] + common)
         #expect(dyn.stdout.contains("aum"))
         let csv = try String(contentsOfFile: dir + "/dyn/scores.csv", encoding: .utf8)
         let header = csv.split(separator: "\n").first.map(String.init) ?? ""
         for column in ["index", "label", "original_label", "forgetting", "first_learned_epoch", "aum", "confidence",
-                       "variability", "correctness", "vog", "el2n_final"] {
+                       "variability", "correctness", "vog", "aum_flagged", "el2n_final"] {
             #expect(header.split(separator: ",").contains(Substring(column)), "missing \(column) in \(header)")
         }
         #expect(csv.split(separator: "\n").count == 121)
