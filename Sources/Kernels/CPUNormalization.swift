@@ -8,7 +8,7 @@ extension CPUDevice {
     public func batchNormTrainingForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
                                          savedMean: Tensor, savedInvStd: Tensor,
                                          runningMean: Tensor, runningVar: Tensor,
-                                         channels C: Int, momentum: Float, epsilon: Float) {
+                                         channels C: Int, momentum: Float, epsilon: Float, relu: Bool) {
         let M = x.count / C
         precondition(M * C == x.count && M > 1, "batch norm needs more than one value per channel")
         let xs = x.floats, ys = y.floats, gs = gamma.floats, bs = beta.floats
@@ -30,13 +30,18 @@ extension CPUDevice {
                 rv[c] = (1 - momentum) * rv[c] + momentum * Float(variance * Double(M) / Double(M - 1))
                 let scale = gs[c] * invStd, shift = bs[c] - m32 * scale
                 let out = ys + c * M
-                for i in 0..<M { out[i] = row[i] * scale + shift }
+                if relu {
+                    for i in 0..<M { out[i] = max(row[i] * scale + shift, 0) }
+                } else {
+                    for i in 0..<M { out[i] = row[i] * scale + shift }
+                }
             }
         }
     }
 
     public func batchNormInferenceForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
-                                          runningMean: Tensor, runningVar: Tensor, channels C: Int, epsilon: Float) {
+                                          runningMean: Tensor, runningVar: Tensor, channels C: Int, epsilon: Float,
+                                          relu: Bool) {
         let M = x.count / C
         let xs = x.floats, ys = y.floats, gs = gamma.floats, bs = beta.floats
         let rm = runningMean.floats, rv = runningVar.floats
@@ -45,16 +50,22 @@ extension CPUDevice {
                 let scale = gs[c] / (rv[c] + epsilon).squareRoot()
                 let shift = bs[c] - rm[c] * scale
                 let row = xs + c * M, out = ys + c * M
-                for i in 0..<M { out[i] = row[i] * scale + shift }
+                if relu {
+                    for i in 0..<M { out[i] = max(row[i] * scale + shift, 0) }
+                } else {
+                    for i in 0..<M { out[i] = row[i] * scale + shift }
+                }
             }
         }
     }
 
     public func batchNormBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
                                   savedMean: Tensor, savedInvStd: Tensor,
-                                  gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor, channels C: Int) {
+                                  gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor, channels C: Int,
+                                  reluOutput: Tensor?) {
         let M = x.count / C
         let xs = x.floats, dys = dy.floats, dxs = dx.floats, gs = gamma.floats
+        let mask = reluOutput?.floats
         let sm = savedMean.floats, si = savedInvStd.floats, dg = gradGamma.floats, db = gradBeta.floats
         split(C) { _, range in
             for c in range {
@@ -62,8 +73,9 @@ extension CPUDevice {
                 let mean = sm[c], invStd = si[c]
                 // dbeta = sum dy, dgamma = sum dy * xhat
                 var sumDy = 0.0, sumDyXhat = 0.0
+                let maskRow = mask.map { $0 + c * M }
                 for i in 0..<M {
-                    let g = grad[i]
+                    let g = maskRow.map { $0[i] > 0 ? grad[i] : 0 } ?? grad[i]
                     sumDy += Double(g)
                     sumDyXhat += Double(g * ((row[i] - mean) * invStd))
                 }
@@ -75,7 +87,8 @@ extension CPUDevice {
                 let out = dxs + c * M
                 for i in 0..<M {
                     let xhat = (row[i] - mean) * invStd
-                    out[i] = k * (grad[i] - meanDy - xhat * meanDyXhat)
+                    let g = maskRow.map { $0[i] > 0 ? grad[i] : 0 } ?? grad[i]
+                    out[i] = k * (g - meanDy - xhat * meanDyXhat)
                 }
             }
         }

@@ -89,8 +89,9 @@ extension CPUDevice {
     public func batchNormInferenceBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
                                            runningMean: Tensor, runningVar: Tensor, gradInput dx: Tensor?,
                                            gradGamma: Tensor?, gradBeta: Tensor?, squaredNorms: Tensor?,
-                                           channels C: Int, batch N: Int, epsilon: Float) {
+                                           channels C: Int, batch N: Int, epsilon: Float, reluOutput: Tensor?) {
         let M = x.count / C, plane = M / N
+        let mask = reluOutput?.floats
         let xs = x.floats, dys = dy.floats, gs = gamma.floats, rm = runningMean.floats, rv = runningVar.floats
         let dxs = dx?.floats, dg = gradGamma?.floats, db = gradBeta?.floats
         // Per (channel, example): s = sum_hw dy*xhat, t = sum_hw dy.
@@ -104,7 +105,7 @@ extension CPUDevice {
                     let base = (c * N + n) * plane
                     var s: Float = 0, t: Float = 0
                     for j in 0..<plane {
-                        let g = dys[base + j]
+                        let g = mask.map { $0[base + j] > 0 ? dys[base + j] : 0 } ?? dys[base + j]
                         s += g * (xs[base + j] - mean) * invStd
                         t += g
                         if let dxs { dxs[base + j] = g * k }

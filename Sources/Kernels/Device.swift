@@ -61,23 +61,26 @@ public protocol Device: AnyObject {
     func batchNormTrainingForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
                                   savedMean: Tensor, savedInvStd: Tensor,
                                   runningMean: Tensor, runningVar: Tensor,
-                                  channels: Int, momentum: Float, epsilon: Float)
+                                  channels: Int, momentum: Float, epsilon: Float, relu: Bool)
     /// Evaluation mode: running statistics.
     func batchNormInferenceForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
-                                   runningMean: Tensor, runningVar: Tensor, channels: Int, epsilon: Float)
-    /// Backward of the training-mode forward: `dx`, `dgamma`, `dbeta`.
+                                   runningMean: Tensor, runningVar: Tensor, channels: Int, epsilon: Float, relu: Bool)
+    /// Backward of the training-mode forward: `dx`, `dgamma`, `dbeta`. With `reluOutput`
+    /// (the output of a forward with `relu`), `dy` is taken as `dy * [reluOutput > 0]`.
     func batchNormBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
                            savedMean: Tensor, savedInvStd: Tensor,
-                           gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor, channels: Int)
+                           gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor, channels: Int,
+                           reluOutput: Tensor?)
 
     /// Backward of the evaluation-mode forward (running statistics, examples
     /// independent): `dx = dy * gamma / sqrt(runningVar + eps)`; writes `dgamma`, `dbeta`
     /// when given, and adds each example's squared gamma/beta gradient norm
-    /// (`sum_c (sum_hw dy*xhat)^2 + (sum_hw dy)^2`) to `squaredNorms[N]` when given.
+    /// (`sum_c (sum_hw dy*xhat)^2 + (sum_hw dy)^2`) to `squaredNorms[N]` when given;
+    /// `reluOutput` masks `dy` as in ``batchNormBackward``.
     func batchNormInferenceBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
                                     runningMean: Tensor, runningVar: Tensor, gradInput dx: Tensor?,
                                     gradGamma: Tensor?, gradBeta: Tensor?, squaredNorms: Tensor?,
-                                    channels: Int, batch: Int, epsilon: Float)
+                                    channels: Int, batch: Int, epsilon: Float, reluOutput: Tensor?)
 
     // MARK: Per-example gradient norms (batched; never one backward per example)
     /// Adds `||dw_i||_F^2` to `squaredNorms[i]` for every example, where `dw_i` is the
@@ -129,6 +132,36 @@ public protocol Device: AnyObject {
 
 extension Device {
     public func makeTensor(_ shape: [Int]) -> Tensor { makeTensor(shape, dtype: .float32) }
+
+    // Batch norm without the fused ReLU.
+    public func batchNormTrainingForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
+                                         savedMean: Tensor, savedInvStd: Tensor, runningMean: Tensor, runningVar: Tensor,
+                                         channels: Int, momentum: Float, epsilon: Float) {
+        batchNormTrainingForward(input: x, gamma: gamma, beta: beta, output: y, savedMean: savedMean, savedInvStd: savedInvStd,
+                                 runningMean: runningMean, runningVar: runningVar, channels: channels, momentum: momentum,
+                                 epsilon: epsilon, relu: false)
+    }
+
+    public func batchNormInferenceForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
+                                          runningMean: Tensor, runningVar: Tensor, channels: Int, epsilon: Float) {
+        batchNormInferenceForward(input: x, gamma: gamma, beta: beta, output: y, runningMean: runningMean,
+                                  runningVar: runningVar, channels: channels, epsilon: epsilon, relu: false)
+    }
+
+    public func batchNormBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor, savedMean: Tensor,
+                                  savedInvStd: Tensor, gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor, channels: Int) {
+        batchNormBackward(gradOutput: dy, input: x, gamma: gamma, savedMean: savedMean, savedInvStd: savedInvStd,
+                          gradInput: dx, gradGamma: gradGamma, gradBeta: gradBeta, channels: channels, reluOutput: nil)
+    }
+
+    public func batchNormInferenceBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
+                                           runningMean: Tensor, runningVar: Tensor, gradInput dx: Tensor?,
+                                           gradGamma: Tensor?, gradBeta: Tensor?, squaredNorms: Tensor?,
+                                           channels: Int, batch: Int, epsilon: Float) {
+        batchNormInferenceBackward(gradOutput: dy, input: x, gamma: gamma, runningMean: runningMean, runningVar: runningVar,
+                                   gradInput: dx, gradGamma: gradGamma, gradBeta: gradBeta, squaredNorms: squaredNorms,
+                                   channels: channels, batch: batch, epsilon: epsilon, reluOutput: nil)
+    }
 
     /// Uploads a Swift array.
     public func upload(_ values: [Float], to tensor: Tensor) {

@@ -288,31 +288,34 @@ public final class OpenCLDevice: Device {
 
     public func batchNormTrainingForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
                                          savedMean: Tensor, savedInvStd: Tensor, runningMean: Tensor, runningVar: Tensor,
-                                         channels: Int, momentum: Float, epsilon: Float) {
+                                         channels: Int, momentum: Float, epsilon: Float, relu: Bool) {
         perGroup("bn_train_forward", groups: channels, [mem(x), mem(gamma), mem(beta), mem(y), mem(savedMean), mem(savedInvStd),
                                                         mem(runningMean), mem(runningVar), .int(Int32(x.count / channels)),
-                                                        .float(momentum), .float(epsilon)])
+                                                        .float(momentum), .float(epsilon), .int(relu ? 1 : 0)])
     }
 
     public func batchNormInferenceForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
-                                          runningMean: Tensor, runningVar: Tensor, channels: Int, epsilon: Float) {
+                                          runningMean: Tensor, runningVar: Tensor, channels: Int, epsilon: Float, relu: Bool) {
         perElement("bn_infer_forward", x.count, [mem(x), mem(gamma), mem(beta), mem(y), mem(runningMean), mem(runningVar),
-                                                 .int(Int32(x.count / channels)), .float(epsilon)])
+                                                 .int(Int32(x.count / channels)), .float(epsilon), .int(relu ? 1 : 0)])
     }
 
     public func batchNormBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor, savedMean: Tensor,
-                                  savedInvStd: Tensor, gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor, channels: Int) {
+                                  savedInvStd: Tensor, gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor, channels: Int,
+                                  reluOutput: Tensor?) {
         perGroup("bn_backward", groups: channels, [mem(dy), mem(x), mem(gamma), mem(savedMean), mem(savedInvStd), mem(dx),
-                                                   mem(gradGamma), mem(gradBeta), .int(Int32(x.count / channels))])
+                                                   mem(gradGamma), mem(gradBeta), mem(reluOutput ?? dy),
+                                                   .int(reluOutput == nil ? 0 : 1), .int(Int32(x.count / channels))])
     }
 
     public func batchNormInferenceBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
                                            runningMean: Tensor, runningVar: Tensor, gradInput dx: Tensor?,
                                            gradGamma: Tensor?, gradBeta: Tensor?, squaredNorms: Tensor?,
-                                           channels C: Int, batch N: Int, epsilon: Float) {
+                                           channels C: Int, batch N: Int, epsilon: Float, reluOutput: Tensor?) {
         let sums = scratchBuffer(2 * C * N, second: true)
         perGroup("bn_infer_backward", groups: C * N, [mem(dy), mem(x), mem(gamma), mem(runningMean), mem(runningVar),
-                                                      dx.map(mem) ?? mem(dy), .int(dx == nil ? 0 : 1), .buffer(sums),
+                                                      dx.map(mem) ?? mem(dy), .int(dx == nil ? 0 : 1),
+                                                      mem(reluOutput ?? dy), .int(reluOutput == nil ? 0 : 1), .buffer(sums),
                                                       .int(Int32(N)), .int(Int32(x.count / (C * N))), .float(epsilon)])
         if let gradGamma, let gradBeta {
             launch("bn_param_grads", global: [(C + 63) / 64 * 64], local: [64],

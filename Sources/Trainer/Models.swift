@@ -72,8 +72,7 @@ public final class BasicBlock: Layer {
         let conv2 = Conv2D(device, name: name + ".conv2", input: mid, outChannels: planes,
                            kernel: 3, stride: 1, padding: 1, maxBatch: maxBatch)
         main = Sequential([
-            conv1, BatchNorm2D(device, name: name + ".bn1", shape: mid, maxBatch: maxBatch),
-            ReLU(device, shape: mid, maxBatch: maxBatch),
+            conv1, BatchNorm2D(device, name: name + ".bn1", shape: mid, maxBatch: maxBatch, fusedReLU: true),
             conv2, BatchNorm2D(device, name: name + ".bn2", shape: mid, maxBatch: maxBatch),
         ])
         if stride != 1 || input.channels != planes {
@@ -176,10 +175,8 @@ public final class Model {
             let c2 = Conv2D(device, name: "conv2", input: c1.outputShape, outChannels: 64, kernel: 3, maxBatch: b)
             let pool = MaxPool2D(device, shape: c2.outputShape, window: 2, stride: 2, maxBatch: b)
             layers = [
-                c1, BatchNorm2D(device, name: "bn1", shape: c1.outputShape, maxBatch: b),
-                ReLU(device, shape: c1.outputShape, maxBatch: b),
-                c2, BatchNorm2D(device, name: "bn2", shape: c2.outputShape, maxBatch: b),
-                ReLU(device, shape: c2.outputShape, maxBatch: b),
+                c1, BatchNorm2D(device, name: "bn1", shape: c1.outputShape, maxBatch: b, fusedReLU: true),
+                c2, BatchNorm2D(device, name: "bn2", shape: c2.outputShape, maxBatch: b, fusedReLU: true),
                 pool, Flatten(device, shape: pool.outputShape, maxBatch: b),
                 Linear(device, name: "fc1", inFeatures: pool.outputShape.count, outFeatures: 128, maxBatch: b),
                 ReLU(device, shape: FeatureShape(128), maxBatch: b),
@@ -189,8 +186,7 @@ public final class Model {
             precondition(width >= 1, "width must be positive")
             let stem = Conv2D(device, name: "conv1", input: input, outChannels: width, kernel: 3,
                               stride: 1, padding: 1, maxBatch: b)
-            layers = [stem, BatchNorm2D(device, name: "bn1", shape: stem.outputShape, maxBatch: b),
-                      ReLU(device, shape: stem.outputShape, maxBatch: b)]
+            layers = [stem, BatchNorm2D(device, name: "bn1", shape: stem.outputShape, maxBatch: b, fusedReLU: true)]
             var shape = stem.outputShape
             for (stage, multiplier) in [1, 2, 4, 8].enumerated() {
                 for blockIndex in 0..<2 {

@@ -75,6 +75,23 @@ struct BatchNormTests {
             return (Double(x[i]) - Double(rm0[c])) / (Double(rv0[c]) + 1e-5).squareRoot() * Double(gamma[c]) + Double(beta[c])
         }
         #expect(relativeError(device.download(ye), yeRef) < 1e-5)
+
+        // Fused ReLU: the forward is relu(BN(x)); the backward is BN's backward of dy * [y > 0].
+        let yr = device.makeTensor([C * M])
+        device.batchNormTrainingForward(input: xt, gamma: gt, beta: device.tensor(beta, [C]), output: yr,
+                                        savedMean: mean, savedInvStd: inv, runningMean: device.makeTensor([C]),
+                                        runningVar: device.makeTensor([C]), channels: C, momentum: 0.1, epsilon: 1e-5, relu: true)
+        let fusedY = device.download(yr)
+        #expect(relativeError(fusedY, yRef.map { max($0, 0) }) < 1e-5)
+        let masked = zip(dy, fusedY).map { $1 > 0 ? $0 : 0 }
+        let (dxF, dgF, dbF) = (device.makeTensor([C * M]), device.makeTensor([C]), device.makeTensor([C]))
+        let (dxM, dgM, dbM) = (device.makeTensor([C * M]), device.makeTensor([C]), device.makeTensor([C]))
+        device.batchNormBackward(gradOutput: device.tensor(dy, [C * M]), input: xt, gamma: gt, savedMean: mean,
+                                 savedInvStd: inv, gradInput: dxF, gradGamma: dgF, gradBeta: dbF, channels: C, reluOutput: yr)
+        device.batchNormBackward(gradOutput: device.tensor(masked, [C * M]), input: xt, gamma: gt, savedMean: mean,
+                                 savedInvStd: inv, gradInput: dxM, gradGamma: dgM, gradBeta: dbM, channels: C)
+        #expect(device.download(dxF) == device.download(dxM))
+        #expect(device.download(dgF) == device.download(dgM) && device.download(dbF) == device.download(dbM))
     }
 }
 

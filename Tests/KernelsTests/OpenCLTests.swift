@@ -105,6 +105,18 @@ struct OpenCLTests {
                                          gradInput: dx, gradGamma: dg, gradBeta: db, squaredNorms: norms,
                                          channels: C, batch: N, epsilon: 1e-5)
             r += [d.download(y), d.download(dx), d.download(dg), d.download(db), d.download(norms)]
+            // the fused ReLU variants
+            d.batchNormTrainingForward(input: xt, gamma: gt, beta: bt, output: y, savedMean: mean, savedInvStd: inv,
+                                       runningMean: rmt, runningVar: rvt, channels: C, momentum: 0.1, epsilon: 1e-5, relu: true)
+            d.batchNormBackward(gradOutput: dyt, input: xt, gamma: gt, savedMean: mean, savedInvStd: inv, gradInput: dx,
+                                gradGamma: dg, gradBeta: db, channels: C, reluOutput: y)
+            r += [d.download(y), d.download(dx), d.download(dg), d.download(db)]
+            d.batchNormInferenceForward(input: xt, gamma: gt, beta: bt, output: y, runningMean: rmt, runningVar: rvt,
+                                        channels: C, epsilon: 1e-5, relu: true)
+            d.batchNormInferenceBackward(gradOutput: dyt, input: xt, gamma: gt, runningMean: rmt, runningVar: rvt,
+                                         gradInput: dx, gradGamma: dg, gradBeta: db, squaredNorms: norms,
+                                         channels: C, batch: N, epsilon: 1e-5, reluOutput: y)
+            r += [d.download(y), d.download(dx), d.download(dg), d.download(db), d.download(norms)]
             return r
         }, 1e-4, "batch norm \(C)x\(N)x\(S)")
     }

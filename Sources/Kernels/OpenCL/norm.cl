@@ -10,7 +10,8 @@
 __kernel void bn_train_forward(__global const float* x, __global const float* gamma, __global const float* beta,
                                __global float* y, __global float* savedMean, __global float* savedInvStd,
                                __global float* runningMean, __global float* runningVar,
-                               const int M, const float momentum, const float eps, __local float* scratch) {
+                               const int M, const float momentum, const float eps, const int relu,
+                               __local float* scratch) {
     const int c = get_group_id(0), lid = get_local_id(0), size = get_local_size(0);
     __global const float* row = x + (long)c * M;
     float s = 0.0f;
@@ -28,50 +29,58 @@ __kernel void bn_train_forward(__global const float* x, __global const float* ga
     }
     const float scale = gamma[c] * invStd, shift = beta[c] - mean * scale;
     __global float* out = y + (long)c * M;
-    for (int i = lid; i < M; i += size) out[i] = row[i] * scale + shift;
+    for (int i = lid; i < M; i += size) { const float v = row[i] * scale + shift; out[i] = relu ? fmax(v, 0.0f) : v; }
 }
 
 __kernel void bn_infer_forward(__global const float* x, __global const float* gamma, __global const float* beta,
                                __global float* y, __global const float* runningMean, __global const float* runningVar,
-                               const int M, const float eps, const int total) {
+                               const int M, const float eps, const int relu, const int total) {
     const int i = get_global_id(0);
     if (i >= total) return;
     const int c = i / M;
     const float scale = gamma[c] * rsqrt(runningVar[c] + eps);
-    y[i] = x[i] * scale + (beta[c] - runningMean[c] * scale);
+    const float v = x[i] * scale + (beta[c] - runningMean[c] * scale);
+    y[i] = relu ? fmax(v, 0.0f) : v;
 }
 
-// Backward of the training-mode forward.
+// Backward of the training-mode forward; with hasMask, dy is taken as dy * [mask > 0]
+// (mask = the output of a forward with the fused ReLU).
+#define MASKED(g, mask, hasMask, i) ((hasMask && mask[i] <= 0.0f) ? 0.0f : g[i])
 __kernel void bn_backward(__global const float* dy, __global const float* x, __global const float* gamma,
                           __global const float* savedMean, __global const float* savedInvStd,
                           __global float* dx, __global float* dgamma, __global float* dbeta,
-                          const int M, __local float* scratch) {
+                          __global const float* maskAll, const int hasMask, const int M, __local float* scratch) {
     const int c = get_group_id(0), lid = get_local_id(0), size = get_local_size(0);
     __global const float* row = x + (long)c * M;
     __global const float* g = dy + (long)c * M;
+    __global const float* mask = maskAll + (long)c * M;
     const float mean = savedMean[c], invStd = savedInvStd[c];
     float sdy = 0.0f, sdx = 0.0f;
-    for (int i = lid; i < M; i += size) { sdy += g[i]; sdx += g[i] * (row[i] - mean) * invStd; }
+    for (int i = lid; i < M; i += size) {
+        const float gi = MASKED(g, mask, hasMask, i);
+        sdy += gi; sdx += gi * (row[i] - mean) * invStd;
+    }
     REDUCE(scratch, sdy, lid, size)
     REDUCE(scratch, sdx, lid, size)
     if (lid == 0) { dbeta[c] = sdy; dgamma[c] = sdx; }
     const float k = gamma[c] * invStd, mdy = sdy / M, mdx = sdx / M;
     __global float* out = dx + (long)c * M;
-    for (int i = lid; i < M; i += size) out[i] = k * (g[i] - mdy - (row[i] - mean) * invStd * mdx);
+    for (int i = lid; i < M; i += size) out[i] = k * (MASKED(g, mask, hasMask, i) - mdy - (row[i] - mean) * invStd * mdx);
 }
 
 // Evaluation-mode backward, per (channel, example): s = sum dy*xhat, t = sum dy over the plane;
 // dx = dy * gamma / sqrt(rv + eps) when hasDx. One work-group per (c, n).
 __kernel void bn_infer_backward(__global const float* dy, __global const float* x, __global const float* gamma,
                                 __global const float* runningMean, __global const float* runningVar,
-                                __global float* dx, const int hasDx, __global float* sums,
+                                __global float* dx, const int hasDx, __global const float* mask, const int hasMask,
+                                __global float* sums,
                                 const int N, const int plane, const float eps, __local float* scratch) {
     const int cn = get_group_id(0), c = cn / N, lid = get_local_id(0), size = get_local_size(0);
     const long base = (long)cn * plane;
     const float invStd = rsqrt(runningVar[c] + eps), mean = runningMean[c], k = gamma[c] * invStd;
     float s = 0.0f, t = 0.0f;
     for (int j = lid; j < plane; j += size) {
-        const float g = dy[base + j];
+        const float g = MASKED(dy, mask, hasMask, base + j);
         s += g * (x[base + j] - mean) * invStd;
         t += g;
         if (hasDx) dx[base + j] = g * k;
