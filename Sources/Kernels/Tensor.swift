@@ -38,7 +38,7 @@ public final class HostMemory: DeviceMemory {
 /// - **Parameters use PyTorch's layout**: convolution weights `[K, C, R, S]`, linear
 ///   weights `[out, in]`, so exported weights load into PyTorch unchanged.
 ///
-/// A tensor's capacity is fixed at creation; ``reshape(_:)`` changes the logical shape
+/// A tensor's capacity is fixed at creation; ``resize(axis:to:)`` changes one dimension
 /// within it (for instance a smaller last batch) without allocating device memory.
 public final class Tensor {
     /// The logical shape.
@@ -60,15 +60,6 @@ public final class Tensor {
         self.capacity = memory.byteCount / dtype.size
         self.dtype = dtype
         self.memory = memory
-    }
-
-    /// Changes the logical shape; the element count must fit the capacity.
-    public func reshape(_ newShape: [Int]) {
-        if newShape == shape { return }
-        let n = newShape.reduce(1, *)
-        precondition(n <= capacity, "reshape \(newShape) exceeds capacity \(capacity)")
-        shape = newShape
-        count = n
     }
 
     /// Sets one dimension (typically the batch) in place; allocation-free, for the

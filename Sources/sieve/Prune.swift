@@ -199,8 +199,8 @@ struct PruneCurve: ParsableCommand {
         try reportingErrors { try OutputFile.write(csv, to: out + "/prune_curve.csv") }
         print("pruned  selection            test accuracy (mean ± std over \(seeds) seeds)")
         for (f, selection, acc) in rows {
-            let mean = acc.reduce(0, +) / Double(acc.count)
-            let std = (acc.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(acc.count)).squareRoot()
+            let stats = meanAndStd(acc.map { [$0] })   // over seeds, population std
+            let (mean, std) = (stats.mean[0], stats.std[0])
             print("\((format(100 * f, 0) + "%").padding(7)) \(selection.padding(20)) "
                   + "\(format(100 * mean, 2))% ± \(format(100 * std, 2))")
         }
