@@ -27,10 +27,9 @@ extension CPUDevice {
     }
 
     public func conv2dForward(input x: Tensor, weight w: Tensor, output y: Tensor, geometry g: Conv2DGeometry) {
-        precondition(x.count == g.inputShape.reduce(1, *) && y.count == g.outputShape.reduce(1, *),
-                     "conv2dForward shapes do not match \(g)")
+        Check.conv("conv2dForward", input: x, weight: w, output: y, g)
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
-        let xs = x.floats, ws = w.floats, ys = y.floats
+        let xs = x.hostFloats, ws = w.hostFloats, ys = y.hostFloats
         if g.isPointwise {
             forEachChunk(g, chunk: N) { _, n0, nb in
                 sgemm(false, false, K, nb * PQ, CRS, 1, ws, CRS, xs + n0 * PQ, N * PQ, 0, ys + n0 * PQ, N * PQ)
@@ -47,8 +46,9 @@ extension CPUDevice {
     }
 
     public func conv2dBackwardData(gradOutput dy: Tensor, weight w: Tensor, gradInput dx: Tensor, geometry g: Conv2DGeometry) {
+        Check.conv("conv2dBackwardData", input: dx, weight: w, output: dy, g)
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
-        let dys = dy.floats, ws = w.floats, dxs = dx.floats
+        let dys = dy.hostFloats, ws = w.hostFloats, dxs = dx.hostFloats
         if g.isPointwise {
             forEachChunk(g, chunk: N) { _, n0, nb in
                 sgemm(true, false, CRS, nb * PQ, K, 1, ws, CRS, dys + n0 * PQ, N * PQ, 0, dxs + n0 * PQ, N * PQ)
@@ -65,8 +65,9 @@ extension CPUDevice {
     }
 
     public func conv2dBackwardWeight(input x: Tensor, gradOutput dy: Tensor, gradWeight dw: Tensor, geometry g: Conv2DGeometry) {
+        Check.conv("conv2dBackwardWeight", input: x, weight: dw, output: dy, g)
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
-        let xs = x.floats, dys = dy.floats, dws = dw.floats
+        let xs = x.hostFloats, dys = dy.hostFloats, dws = dw.hostFloats
         let chunk = g.isPointwise ? N : imagesPerChunk(g)
         let active = min(workers, N)
         for s in partials.prefix(active) { _ = s.reserve(K * CRS) }

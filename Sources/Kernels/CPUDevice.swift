@@ -55,18 +55,21 @@ public final class CPUDevice: Device {
     }
 
     public func upload(_ values: UnsafeBufferPointer<Float>, to tensor: Tensor) {
-        precondition(values.count <= tensor.capacity)
-        tensor.floats.update(from: values.baseAddress!, count: values.count)
+        guard values.count > 0 else { return }
+        tensor.requireCapacity(values.count, .float32, "upload")
+        tensor.hostFloats.update(from: values.baseAddress!, count: values.count)
     }
 
     public func upload(_ values: UnsafeBufferPointer<Int32>, to tensor: Tensor) {
-        precondition(values.count <= tensor.capacity)
-        tensor.ints.update(from: values.baseAddress!, count: values.count)
+        guard values.count > 0 else { return }
+        tensor.requireCapacity(values.count, .int32, "upload")
+        tensor.hostInts.update(from: values.baseAddress!, count: values.count)
     }
 
     public func download(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>) {
-        precondition(values.count <= tensor.capacity)
-        values.baseAddress!.update(from: tensor.floats, count: values.count)
+        guard values.count > 0 else { return }
+        tensor.requireCapacity(values.count, .float32, "download")
+        values.baseAddress!.update(from: tensor.hostFloats, count: values.count)
     }
 
     public func synchronize() {}
@@ -74,42 +77,48 @@ public final class CPUDevice: Device {
     // MARK: Elementwise
 
     public func fill(_ tensor: Tensor, with value: Float) {
-        let p = tensor.floats
+        Check.elements("fill", tensor.count, tensor)
+        let p = tensor.hostFloats
         split(tensor.count, grain: 1 << 16) { _, r in
             for i in r { p[i] = value }
         }
     }
 
     public func copy(_ x: Tensor, to y: Tensor) {
-        let xs = x.floats, ys = y.floats
+        Check.elements("copy", x.count, x, y)
+        let xs = x.hostFloats, ys = y.hostFloats
         split(x.count, grain: 1 << 16) { _, r in
             (ys + r.lowerBound).update(from: xs + r.lowerBound, count: r.count)
         }
     }
 
     public func accumulate(_ x: Tensor, into y: Tensor) {
-        let xs = x.floats, ys = y.floats
+        Check.elements("accumulate", x.count, x, y)
+        let xs = x.hostFloats, ys = y.hostFloats
         split(x.count, grain: 1 << 16) { _, r in
             for i in r { ys[i] += xs[i] }
         }
     }
 
     public func add(_ a: Tensor, _ b: Tensor, into out: Tensor) {
-        let ap = a.floats, bp = b.floats, op = out.floats
+        Check.elements("add", a.count, a, b, out)
+        let ap = a.hostFloats, bp = b.hostFloats, op = out.hostFloats
         split(a.count, grain: 1 << 16) { _, r in
             for i in r { op[i] = ap[i] + bp[i] }
         }
     }
 
     public func reluForward(_ x: Tensor, output y: Tensor) {
-        let xs = x.floats, ys = y.floats
+        Check.elements("reluForward", x.count, x, y)
+        let xs = x.hostFloats, ys = y.hostFloats
         split(x.count, grain: 1 << 16) { _, r in
             for i in r { ys[i] = max(xs[i], 0) }
         }
     }
 
     public func reluBackward(output y: Tensor, gradOutput dy: Tensor, gradInput dx: Tensor) {
-        let ys = y.floats, dys = dy.floats, dxs = dx.floats
+        Check.elements("reluBackward", y.count, y, dy, dx)
+        let ys = y.hostFloats, dys = dy.hostFloats, dxs = dx.hostFloats
         split(y.count, grain: 1 << 16) { _, r in
             for i in r { dxs[i] = ys[i] > 0 ? dys[i] : 0 }
         }
@@ -121,8 +130,9 @@ public final class CPUDevice: Device {
                      alpha: Float, a: Tensor, aOffset: Int, lda: Int,
                      b: Tensor, bOffset: Int, ldb: Int,
                      beta: Float, c: Tensor, cOffset: Int, ldc: Int) {
-        parallelSgemm(transposeA, transposeB, m, n, k, alpha, a.floats + aOffset, lda,
-                      b.floats + bOffset, ldb, beta, c.floats + cOffset, ldc)
+        Check.gemm(transposeA, transposeB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc)
+        parallelSgemm(transposeA, transposeB, m, n, k, alpha, a.hostFloats + aOffset, lda,
+                      b.hostFloats + bOffset, ldb, beta, c.hostFloats + cOffset, ldc)
     }
 
     /// Row-major `C = alpha * op(A) * op(B) + beta * C`, split over the workers along
@@ -156,6 +166,30 @@ public final class CPUDevice: Device {
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
                     beta, c, Int32(ldc))
+    }
+}
+
+extension Tensor {
+    /// Host pointer to the float32 elements of a CPU tensor. The memory type and dtype
+    /// are checked here, once per op and tensor (never per element), in every build
+    /// configuration: a tensor of another device stops the program with a message.
+    @inline(__always)
+    var hostFloats: UnsafeMutablePointer<Float> { host(.float32).assumingMemoryBound(to: Float.self) }
+
+    /// Host pointer to the int32 elements of a CPU tensor (labels), checked like ``hostFloats``.
+    @inline(__always)
+    var hostInts: UnsafeMutablePointer<Int32> { host(.int32).assumingMemoryBound(to: Int32.self) }
+
+    @inline(__always)
+    private func host(_ type: DType) -> UnsafeMutableRawPointer {
+        guard let m = memory as? HostMemory, dtype == type else { notHost(type) }
+        return m.raw
+    }
+
+    @inline(never)
+    private func notHost(_ type: DType) -> Never {
+        fatalError("CPUDevice: a \(shape) \(dtype) tensor in \(Swift.type(of: memory)) is not \(type) host memory "
+                   + "(a tensor of another device?)")
     }
 }
 

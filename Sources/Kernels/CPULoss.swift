@@ -3,13 +3,11 @@
 extension CPUDevice {
     public func softmaxCrossEntropy(logits: Tensor, labels: Tensor, gradScale: Float,
                                     errors: Tensor, outputs: Tensor) {
-        let N = labels.count
-        let K = logits.count / N
-        precondition(K * N == logits.count && K >= 2, "logits must be [classes, N]")
-        let z = logits.floats, y = labels.ints, e = errors.floats, out = outputs.floats
+        let (K, N) = Check.loss(logits: logits, labels: labels, errors: errors, outputs: outputs)
+        let z = logits.hostFloats, y = labels.hostInts, e = errors.hostFloats, out = outputs.hostFloats
         for n in 0..<N {
             let label = Int(y[n])
-            precondition(label >= 0 && label < K, "label \(label) outside 0..<\(K)")
+            guard label >= 0 && label < K else { Check.fail("softmaxCrossEntropy", "label \(label) outside 0..<\(K)") }
             var top = -Float.infinity, argmax = 0, other = -Float.infinity
             for k in 0..<K {
                 let v = z[k * N + n]
@@ -27,17 +25,18 @@ extension CPUDevice {
                 e[k * N + n] = gradScale * err
             }
             let zy = z[label * N + n]
-            out[ExampleOutput.loss * N + n] = top + logSum - zy
-            out[ExampleOutput.correct * N + n] = argmax == label ? 1 : 0
-            out[ExampleOutput.margin * N + n] = zy - other
-            out[ExampleOutput.probability * N + n] = (zy - top - logSum).exp()
-            out[ExampleOutput.el2n * N + n] = squared.squareRoot()
-            out[ExampleOutput.predicted * N + n] = Float(argmax)
+            out[ExampleOutput.loss.rawValue * N + n] = top + logSum - zy
+            out[ExampleOutput.correct.rawValue * N + n] = argmax == label ? 1 : 0
+            out[ExampleOutput.margin.rawValue * N + n] = zy - other
+            out[ExampleOutput.probability.rawValue * N + n] = (zy - top - logSum).exp()
+            out[ExampleOutput.el2n.rawValue * N + n] = squared.squareRoot()
+            out[ExampleOutput.predicted.rawValue * N + n] = Float(argmax)
         }
     }
 
     public func sgdStep(parameter w: Tensor, gradient g: Tensor, momentum m: Tensor, hyper h: SGDHyperparameters) {
-        let ws = w.floats, gs = g.floats, ms = m.floats
+        Check.elements("sgdStep", w.count, w, g, m)
+        let ws = w.hostFloats, gs = g.hostFloats, ms = m.hostFloats
         let lr = h.learningRate, mu = h.momentum, wd = h.weightDecay, nesterov = h.nesterov
         split(w.count, grain: 1 << 15) { _, r in
             for i in r {

@@ -31,8 +31,10 @@ extension CPUDevice {
     /// chosen method (both are tested against each other).
     public func conv2dPerExampleGradNormsSquared(input x: Tensor, gradOutput dy: Tensor, geometry g: Conv2DGeometry,
                                                  squaredNorms: Tensor, method: PerExampleNormMethod) {
+        Check.conv("conv2dPerExampleGradNormsSquared", input: x, weight: nil, output: dy, g)
+        squaredNorms.require(g.batch, .float32, "conv2dPerExampleGradNormsSquared", "squaredNorms [N]")
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
-        let xs = x.floats, dys = dy.floats, out = squaredNorms.floats
+        let xs = x.hostFloats, dys = dy.hostFloats, out = squaredNorms.hostFloats
         let chunk = g.isPointwise ? N : imagesPerChunk(g)
         let work = method == .explicit ? K * CRS : 2 * PQ * PQ
         for s in partials { _ = s.reserve(work) }
@@ -75,7 +77,9 @@ extension CPUDevice {
 
     public func linearPerExampleGradNormsSquared(input x: Tensor, gradOutput dy: Tensor, inFeatures: Int, outFeatures: Int,
                                                  batch N: Int, squaredNorms: Tensor) {
-        let xs = x.floats, dys = dy.floats, out = squaredNorms.floats
+        Check.linear("linearPerExampleGradNormsSquared", x, dy, inFeatures: inFeatures, outFeatures: outFeatures, batch: N)
+        squaredNorms.require(N, .float32, "linearPerExampleGradNormsSquared", "squaredNorms [N]")
+        let xs = x.hostFloats, dys = dy.hostFloats, out = squaredNorms.hostFloats
         split(N) { _, examples in
             for n in examples {
                 var a2: Float = 0, g2: Float = 0
@@ -86,48 +90,66 @@ extension CPUDevice {
         }
     }
 
-    public func batchNormInferenceBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
-                                           runningMean: Tensor, runningVar: Tensor, gradInput dx: Tensor?,
-                                           gradGamma: Tensor?, gradBeta: Tensor?, squaredNorms: Tensor?,
-                                           channels C: Int, batch N: Int, epsilon: Float, reluOutput: Tensor?) {
-        let M = x.count / C, plane = M / N
-        let mask = reluOutput?.floats
-        let xs = x.floats, dys = dy.floats, gs = gamma.floats, rm = runningMean.floats, rv = runningVar.floats
-        let dxs = dx?.floats, dg = gradGamma?.floats, db = gradBeta?.floats
-        // Per (channel, example): s = sum_hw dy*xhat, t = sum_hw dy.
+    public func batchNormPerExampleGradNormsSquared(gradOutput dy: Tensor, input x: Tensor, output y: Tensor,
+                                                    parameters p: BatchNormParameters, batch N: Int, squaredNorms: Tensor) {
+        batchNormNorms("batchNormPerExampleGradNormsSquared", dy, x, y, p, N, nil, squaredNorms)
+    }
+
+    public func batchNormScoringBackward(gradOutput dy: Tensor, input x: Tensor, output y: Tensor,
+                                         parameters p: BatchNormParameters, batch N: Int, gradInput dx: Tensor,
+                                         squaredNorms: Tensor) {
+        dx.require(x.count, .float32, "batchNormScoringBackward", "gradInput [C, N, plane]")
+        batchNormNorms("batchNormScoringBackward", dy, x, y, p, N, dx.hostFloats, squaredNorms)
+    }
+
+    /// Per (channel, example) `s = sum_hw dy*xhat`, `t = sum_hw dy`, then `norms[n] += sum_c s^2 + t^2`;
+    /// with `dxs`, also `dx = dy * gamma / sqrt(rv + eps)` in the same pass.
+    private func batchNormNorms(_ op: StaticString, _ dy: Tensor, _ x: Tensor, _ y: Tensor, _ p: BatchNormParameters,
+                                _ N: Int, _ dxs: UnsafeMutablePointer<Float>?, _ squaredNorms: Tensor) {
+        _ = Check.batchNorm(op, x, p, dy, y)
+        let C = p.channels
+        let plane = Check.examples(op, x, channels: C, batch: N)
+        squaredNorms.require(N, .float32, op, "squaredNorms [N]")
+        let xs = x.hostFloats, dys = dy.hostFloats, ys = y.hostFloats, out = squaredNorms.hostFloats
+        let gs = p.gamma.hostFloats, rm = p.runningMean.hostFloats, rv = p.runningVar.hostFloats
+        let epsilon = p.epsilon, relu = p.fusedReLU
+        // [C, N, 2]
         let sums = partials[0].reserve(2 * C * N)
         split(C) { _, channels in
             for c in channels {
-                let invStd = 1 / (rv[c] + epsilon).squareRoot(), mean = rm[c]
-                let k = gs[c] * invStd
-                var totalS: Float = 0, totalT: Float = 0
+                let invStd = 1 / (rv[c] + epsilon).squareRoot(), mean = rm[c], k = gs[c] * invStd
                 for n in 0..<N {
                     let base = (c * N + n) * plane
+                    let row = xs + base, grad = dys + base, mask = ys + base
                     var s: Float = 0, t: Float = 0
-                    for j in 0..<plane {
-                        let g = mask.map { $0[base + j] > 0 ? dys[base + j] : 0 } ?? dys[base + j]
-                        s += g * (xs[base + j] - mean) * invStd
-                        t += g
-                        if let dxs { dxs[base + j] = g * k }
+                    if let dxs {
+                        let d = dxs + base
+                        for j in 0..<plane {
+                            let g = relu && mask[j] <= 0 ? 0 : grad[j]
+                            s += g * (row[j] - mean) * invStd
+                            t += g
+                            d[j] = g * k
+                        }
+                    } else {
+                        for j in 0..<plane {
+                            let g = relu && mask[j] <= 0 ? 0 : grad[j]
+                            s += g * (row[j] - mean) * invStd
+                            t += g
+                        }
                     }
                     sums[2 * (c * N + n)] = s
                     sums[2 * (c * N + n) + 1] = t
-                    totalS += s; totalT += t
                 }
-                dg?[c] = totalS
-                db?[c] = totalT
             }
         }
-        if let norms = squaredNorms?.floats {
-            split(N) { _, examples in
-                for n in examples {
-                    var total: Float = 0
-                    for c in 0..<C {
-                        let s = sums[2 * (c * N + n)], t = sums[2 * (c * N + n) + 1]
-                        total += s * s + t * t
-                    }
-                    norms[n] += total
+        split(N) { _, examples in
+            for n in examples {
+                var total: Float = 0
+                for c in 0..<C {
+                    let s = sums[2 * (c * N + n)], t = sums[2 * (c * N + n) + 1]
+                    total += s * s + t * t
                 }
+                out[n] += total
             }
         }
     }

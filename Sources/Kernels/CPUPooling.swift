@@ -3,8 +3,9 @@
 
 extension CPUDevice {
     public func maxPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry) {
+        Check.pool("maxPoolForward", input: x, output: y, g)
         let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
-        let xs = x.floats, ys = y.floats
+        let xs = x.hostFloats, ys = y.hostFloats
         split(g.channels * g.batch, grain: 8) { _, planes in
             for plane in planes {
                 let src = xs + plane * H * W, dst = ys + plane * P * Q
@@ -20,8 +21,10 @@ extension CPUDevice {
     }
 
     public func maxPoolBackward(input x: Tensor, gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry) {
+        Check.pool("maxPoolBackward", input: x, output: dy, g)
+        Check.pool("maxPoolBackward", input: dx, output: dy, g)
         let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
-        let xs = x.floats, dys = dy.floats, dxs = dx.floats
+        let xs = x.hostFloats, dys = dy.hostFloats, dxs = dx.hostFloats
         split(g.channels * g.batch, grain: 8) { _, planes in
             for plane in planes {
                 let src = xs + plane * H * W, grad = dys + plane * P * Q, out = dxs + plane * H * W
@@ -43,8 +46,9 @@ extension CPUDevice {
     }
 
     public func avgPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry) {
+        Check.pool("avgPoolForward", input: x, output: y, g)
         let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
-        let xs = x.floats, ys = y.floats, scale = 1 / Float(k * k)
+        let xs = x.hostFloats, ys = y.hostFloats, scale = 1 / Float(k * k)
         split(g.channels * g.batch, grain: 8) { _, planes in
             for plane in planes {
                 let src = xs + plane * H * W, dst = ys + plane * P * Q
@@ -60,8 +64,9 @@ extension CPUDevice {
     }
 
     public func avgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry) {
+        Check.pool("avgPoolBackward", input: dx, output: dy, g)
         let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
-        let dys = dy.floats, dxs = dx.floats, scale = 1 / Float(k * k)
+        let dys = dy.hostFloats, dxs = dx.hostFloats, scale = 1 / Float(k * k)
         split(g.channels * g.batch, grain: 8) { _, planes in
             for plane in planes {
                 let grad = dys + plane * P * Q, out = dxs + plane * H * W
@@ -77,7 +82,8 @@ extension CPUDevice {
     }
 
     public func globalAvgPoolForward(input x: Tensor, output y: Tensor, channels: Int, batch: Int, plane: Int) {
-        let xs = x.floats, ys = y.floats, scale = 1 / Float(plane)
+        Check.planes("globalAvgPoolForward", x, y, channels: channels, batch: batch, plane: plane)
+        let xs = x.hostFloats, ys = y.hostFloats, scale = 1 / Float(plane)
         split(channels * batch, grain: 64) { _, planes in
             for i in planes {
                 let src = xs + i * plane
@@ -89,14 +95,17 @@ extension CPUDevice {
     }
 
     public func globalAvgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, channels: Int, batch: Int, plane: Int) {
-        let dys = dy.floats, dxs = dx.floats, scale = 1 / Float(plane)
+        Check.planes("globalAvgPoolBackward", dx, dy, channels: channels, batch: batch, plane: plane)
+        let dys = dy.hostFloats, dxs = dx.hostFloats, scale = 1 / Float(plane)
         split(channels * batch, grain: 64) { _, planes in
             for i in planes { (dxs + i * plane).update(repeating: dys[i] * scale, count: plane) }
         }
     }
 
     public func flattenForward(input x: Tensor, output y: Tensor, channels: Int, batch: Int, plane: Int) {
-        let xs = x.floats, ys = y.floats
+        Check.planes("flattenForward", x, y, channels: channels, batch: batch, plane: plane)
+        Check.elements("flattenForward", channels * batch * plane, x, y)
+        let xs = x.hostFloats, ys = y.hostFloats
         split(channels) { _, cs in
             for c in cs {
                 for n in 0..<batch {
@@ -108,7 +117,9 @@ extension CPUDevice {
     }
 
     public func flattenBackward(gradOutput dy: Tensor, gradInput dx: Tensor, channels: Int, batch: Int, plane: Int) {
-        let dys = dy.floats, dxs = dx.floats
+        Check.planes("flattenBackward", dx, dy, channels: channels, batch: batch, plane: plane)
+        Check.elements("flattenBackward", channels * batch * plane, dx, dy)
+        let dys = dy.hostFloats, dxs = dx.hostFloats
         split(channels) { _, cs in
             for c in cs {
                 for n in 0..<batch {

@@ -5,32 +5,48 @@ public enum DeviceKind: String, Sendable {
     case accelerator
 }
 
-/// A compute device: memory plus the explicit batched operations Sieve's layers use.
+/// A compute device: memory plus the explicit batched operations Sieve's layers use,
+/// one small protocol per op family (``MemoryOps``, ``ElementwiseOps``,
+/// ``ConvolutionOps``, ``BatchNormOps``, ``PoolingAndLinearOps``, ``LossAndNormOps``,
+/// ``OptimizerOps``).
 ///
 /// There is no graph and no autodiff: each layer calls the forward op and, in its
 /// backward, the matching backward op. Activations are channel-major `[C, N, H, W]`
 /// (see ``Tensor``). Ops that produce gradients overwrite their outputs unless the
-/// name says `accumulate`.
-public protocol Device: AnyObject {
+/// name or the documentation says they add. Every op checks the tensors it is given
+/// against the shapes it will touch (in release builds too) and stops with a message
+/// naming the op when they do not fit.
+public protocol Device: MemoryOps, ElementwiseOps, ConvolutionOps, BatchNormOps, PoolingAndLinearOps,
+                        LossAndNormOps, OptimizerOps {
     /// Human-readable name, for logs and `meta.json`.
     var name: String { get }
     var kind: DeviceKind { get }
+}
 
-    // MARK: Memory
+/// Tensors on the device, transfers, and the two ops every other family relies on.
+/// Reading a tensor is always an explicit ``download(_:into:)``: no tensor gives out
+/// host pointers.
+public protocol MemoryOps: AnyObject {
+    /// A zero-initialised tensor of `shape`; its capacity is fixed (see ``Tensor/resize(axis:to:)``).
     func makeTensor(_ shape: [Int], dtype: DType) -> Tensor
-    /// Copies `values` into the first `values.count` elements of `tensor`.
+    /// Copies `values` into the first `values.count` elements of a float32 `tensor`.
     func upload(_ values: UnsafeBufferPointer<Float>, to tensor: Tensor)
+    /// Copies `values` into the first `values.count` elements of an int32 `tensor`.
     func upload(_ values: UnsafeBufferPointer<Int32>, to tensor: Tensor)
-    /// Copies the first `values.count` elements of `tensor` out.
+    /// Copies the first `values.count` elements of a float32 `tensor` out (waits for
+    /// queued work that writes it).
     func download(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>)
     /// Waits for all queued work (a no-op on the CPU).
     func synchronize()
-
-    // MARK: Elementwise
+    /// `tensor[i] = value` over `tensor.count` elements.
     func fill(_ tensor: Tensor, with value: Float)
     /// `y = x` over `x.count` elements.
     func copy(_ x: Tensor, to y: Tensor)
-    /// `y += x` over `x.count` elements.
+}
+
+/// Elementwise arithmetic over `x.count` elements.
+public protocol ElementwiseOps: AnyObject {
+    /// `y += x`.
     func accumulate(_ x: Tensor, into y: Tensor)
     /// `out = a + b` (residual connections).
     func add(_ a: Tensor, _ b: Tensor, into out: Tensor)
@@ -38,51 +54,87 @@ public protocol Device: AnyObject {
     func reluForward(_ x: Tensor, output y: Tensor)
     /// `dx = dy * [y > 0]` (uses the forward *output*, so it can run in place on `dy`).
     func reluBackward(output y: Tensor, gradOutput dy: Tensor, gradInput dx: Tensor)
+}
 
-    // MARK: GEMM (row-major, offsets in elements)
-    /// `C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C`.
+/// Matrix products and convolutions (no bias; batch norm follows every convolution).
+public protocol ConvolutionOps: AnyObject {
+    /// Row-major `C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C`, offsets in
+    /// elements, `op(X) = X^T` when transposed.
     func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
               alpha: Float, a: Tensor, aOffset: Int, lda: Int,
               b: Tensor, bOffset: Int, ldb: Int,
               beta: Float, c: Tensor, cOffset: Int, ldc: Int)
-
-    // MARK: Convolution (no bias; batch norm follows every convolution)
     /// `y[K,N,P,Q] = conv(x[C,N,H,W], w[K,C,R,S])`.
     func conv2dForward(input x: Tensor, weight w: Tensor, output y: Tensor, geometry g: Conv2DGeometry)
     /// `dx[C,N,H,W] = conv^T(dy[K,N,P,Q], w)`.
     func conv2dBackwardData(gradOutput dy: Tensor, weight w: Tensor, gradInput dx: Tensor, geometry g: Conv2DGeometry)
     /// `dw[K,C,R,S] = sum_n dy_n (*) x_n`.
     func conv2dBackwardWeight(input x: Tensor, gradOutput dy: Tensor, gradWeight dw: Tensor, geometry g: Conv2DGeometry)
+}
 
-    // MARK: Batch norm over `[C, M]` rows (M = N*H*W)
-    /// Training mode: batch statistics (biased variance) normalise `x`; saves `mean` and
-    /// `invStd` for the backward and updates the running averages (unbiased variance,
-    /// PyTorch's `momentum` convention: `r = (1 - momentum) * r + momentum * batch`).
-    func batchNormTrainingForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
-                                  savedMean: Tensor, savedInvStd: Tensor,
-                                  runningMean: Tensor, runningVar: Tensor,
-                                  channels: Int, momentum: Float, epsilon: Float, relu: Bool)
-    /// Evaluation mode: running statistics.
-    func batchNormInferenceForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
-                                   runningMean: Tensor, runningVar: Tensor, channels: Int, epsilon: Float, relu: Bool)
-    /// Backward of the training-mode forward: `dx`, `dgamma`, `dbeta`. With `reluOutput`
-    /// (the output of a forward with `relu`), `dy` is taken as `dy * [reluOutput > 0]`.
-    func batchNormBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
-                           savedMean: Tensor, savedInvStd: Tensor,
-                           gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor, channels: Int,
-                           reluOutput: Tensor?)
+/// Batch norm over `[C, M]` rows (`M = N*H*W`), with an optional fused ReLU chosen by
+/// ``BatchNormParameters/fusedReLU``: the forward then writes `max(BN(x), 0)` and the
+/// backward ops take `dy * [y > 0]` for `dy` (`y` = that forward's output).
+public protocol BatchNormOps: AnyObject {
+    /// Training mode: batch statistics (biased variance) normalise `x[C, M]` into
+    /// `y[C, M]`; writes `saved` for the backward and updates the running averages
+    /// (unbiased variance, PyTorch's `momentum` convention:
+    /// `r = (1 - momentum) * r + momentum * batch`). Needs `M > 1`.
+    func batchNormTrainingForward(input x: Tensor, output y: Tensor, parameters p: BatchNormParameters,
+                                  saved: BatchNormSavedStatistics)
+    /// Evaluation mode: `y[C, M] = gamma * (x - runningMean) / sqrt(runningVar + eps) + beta`.
+    func batchNormInferenceForward(input x: Tensor, output y: Tensor, parameters p: BatchNormParameters)
+    /// Backward of the training-mode forward: `dx[C, M]`, `dgamma[C] = sum dy*xhat`,
+    /// `dbeta[C] = sum dy`. `y` is the forward's output (read only with the fused ReLU).
+    func batchNormTrainingBackward(gradOutput dy: Tensor, input x: Tensor, output y: Tensor,
+                                   parameters p: BatchNormParameters, saved: BatchNormSavedStatistics,
+                                   gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor)
+    /// Backward of the evaluation-mode forward (running statistics, so examples are
+    /// independent): `dx = dy * gamma / sqrt(runningVar + eps)`, `dgamma[C] = sum dy*xhat`,
+    /// `dbeta[C] = sum dy`.
+    func batchNormInferenceBackward(gradOutput dy: Tensor, input x: Tensor, output y: Tensor,
+                                    parameters p: BatchNormParameters,
+                                    gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor)
+    /// Only the `dx` of ``batchNormInferenceBackward(gradOutput:input:output:parameters:gradInput:gradGamma:gradBeta:)``
+    /// (the scoring pass needs no parameter gradients).
+    func batchNormInferenceBackwardData(gradOutput dy: Tensor, output y: Tensor, parameters p: BatchNormParameters,
+                                        gradInput dx: Tensor)
+}
 
-    /// Backward of the evaluation-mode forward (running statistics, examples
-    /// independent): `dx = dy * gamma / sqrt(runningVar + eps)`; writes `dgamma`, `dbeta`
-    /// when given, and adds each example's squared gamma/beta gradient norm
-    /// (`sum_c (sum_hw dy*xhat)^2 + (sum_hw dy)^2`) to `squaredNorms[N]` when given;
-    /// `reluOutput` masks `dy` as in ``batchNormBackward``.
-    func batchNormInferenceBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
-                                    runningMean: Tensor, runningVar: Tensor, gradInput dx: Tensor?,
-                                    gradGamma: Tensor?, gradBeta: Tensor?, squaredNorms: Tensor?,
-                                    channels: Int, batch: Int, epsilon: Float, reluOutput: Tensor?)
+/// Pooling, flatten and fully connected layers.
+public protocol PoolingAndLinearOps: AnyObject {
+    /// `y[C,N,P,Q]` = the maximum of each window of `x[C,N,H,W]`.
+    func maxPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry)
+    /// Routes each output gradient to the first maximum of its window.
+    func maxPoolBackward(input x: Tensor, gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry)
+    /// `y[C,N,P,Q]` = the mean of each window of `x[C,N,H,W]`.
+    func avgPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry)
+    func avgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry)
+    /// `y[C,N] = mean_hw x[C,N,H,W]` (`plane = H*W`).
+    func globalAvgPoolForward(input x: Tensor, output y: Tensor, channels: Int, batch: Int, plane: Int)
+    func globalAvgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, channels: Int, batch: Int, plane: Int)
+    /// `y[C*S, N] = x[C, N, S]` (feature index `c*S + s`, PyTorch's flatten order).
+    func flattenForward(input x: Tensor, output y: Tensor, channels: Int, batch: Int, plane: Int)
+    func flattenBackward(gradOutput dy: Tensor, gradInput dx: Tensor, channels: Int, batch: Int, plane: Int)
+    /// `y[out,N] = w[out,in] * x[in,N] + b[out]`.
+    func linearForward(input x: Tensor, weight w: Tensor, bias b: Tensor, output y: Tensor,
+                       inFeatures: Int, outFeatures: Int, batch: Int)
+    /// `dw = dy x^T`, `db = sum_n dy`, and `dx = w^T dy` when `dx` is given (the first
+    /// layer of a model needs no input gradient).
+    func linearBackward(input x: Tensor, weight w: Tensor, gradOutput dy: Tensor,
+                        gradInput dx: Tensor?, gradWeight dw: Tensor, gradBias db: Tensor,
+                        inFeatures: Int, outFeatures: Int, batch: Int)
+}
 
-    // MARK: Per-example gradient norms (batched; never one backward per example)
+/// The loss and the per-example gradient norms (batched; never one backward per example).
+/// The norm ops *add* each example's squared norm to `squaredNorms[N]`.
+public protocol LossAndNormOps: AnyObject {
+    /// Batched softmax cross-entropy on logits `[K, N]` with labels `[N]` (int32).
+    /// Writes the softmax error vectors `errors[K, N] = gradScale * (softmax(z) - onehot(y))`
+    /// (`gradScale = 1/N` gives the gradient of the mean loss) and the per-example
+    /// outputs `[ExampleOutput.rows, N]` (decode them with ``ExampleOutputs``).
+    func softmaxCrossEntropy(logits: Tensor, labels: Tensor, gradScale: Float,
+                             errors: Tensor, outputs: Tensor)
     /// Adds `||dw_i||_F^2` to `squaredNorms[i]` for every example, where `dw_i` is the
     /// weight gradient of example i alone: `dw_i = G_i A_i^T` with `A_i = im2col(x_i)`
     /// `[CRS, PQ]` and `G_i = dy_i` `[K, PQ]`. Per layer, whichever needs fewer FLOPs:
@@ -94,81 +146,81 @@ public protocol Device: AnyObject {
     /// `squaredNorms[i]`, with `a = x[in, N]`, `g = dy[out, N]`.
     func linearPerExampleGradNormsSquared(input x: Tensor, gradOutput dy: Tensor, inFeatures: Int, outFeatures: Int,
                                           batch: Int, squaredNorms: Tensor)
+    /// Evaluation-mode batch norm on `x[C, N, plane]`: adds each example's squared
+    /// gamma/beta gradient norm `sum_c (sum_hw dy*xhat)^2 + (sum_hw dy)^2` to
+    /// `squaredNorms[N]` (`dy` masked by `y > 0` with the fused ReLU).
+    func batchNormPerExampleGradNormsSquared(gradOutput dy: Tensor, input x: Tensor, output y: Tensor,
+                                             parameters p: BatchNormParameters, batch: Int, squaredNorms: Tensor)
+    /// The scoring pass's evaluation-mode batch-norm backward: writes `dx` as
+    /// ``BatchNormOps/batchNormInferenceBackwardData(gradOutput:output:parameters:gradInput:)``
+    /// and adds the squared norms as
+    /// ``batchNormPerExampleGradNormsSquared(gradOutput:input:output:parameters:batch:squaredNorms:)``,
+    /// reading `dy` once (on the CPU one memory pass instead of two).
+    func batchNormScoringBackward(gradOutput dy: Tensor, input x: Tensor, output y: Tensor,
+                                  parameters p: BatchNormParameters, batch: Int, gradInput dx: Tensor, squaredNorms: Tensor)
+}
 
-    // MARK: Pooling
-    func maxPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry)
-    /// Routes each output gradient to the first maximum of its window.
-    func maxPoolBackward(input x: Tensor, gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry)
-    func avgPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry)
-    func avgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry)
-    /// `y[C,N] = mean_hw x[C,N,H,W]`.
-    func globalAvgPoolForward(input x: Tensor, output y: Tensor, channels: Int, batch: Int, plane: Int)
-    func globalAvgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, channels: Int, batch: Int, plane: Int)
-    /// `y[C*S, N] = x[C, N, S]` (feature index `c*S + s`, PyTorch's flatten order).
-    func flattenForward(input x: Tensor, output y: Tensor, channels: Int, batch: Int, plane: Int)
-    func flattenBackward(gradOutput dy: Tensor, gradInput dx: Tensor, channels: Int, batch: Int, plane: Int)
-
-    // MARK: Linear
-    /// `y[out,N] = w[out,in] * x[in,N] + b[out]`.
-    func linearForward(input x: Tensor, weight w: Tensor, bias b: Tensor, output y: Tensor,
-                       inFeatures: Int, outFeatures: Int, batch: Int)
-    /// `dw = dy x^T`, `db = sum_n dy`, and `dx = w^T dy` when `dx` is given.
-    func linearBackward(input x: Tensor, weight w: Tensor, gradOutput dy: Tensor,
-                        gradInput dx: Tensor?, gradWeight dw: Tensor, gradBias db: Tensor,
-                        inFeatures: Int, outFeatures: Int, batch: Int)
-
-    // MARK: Loss
-    /// Batched softmax cross-entropy on logits `[K, N]` with labels `[N]` (int32).
-    /// Writes the softmax error vectors `errors = gradScale * (softmax(z) - onehot(y))`
-    /// (`gradScale = 1/N` gives the gradient of the mean loss) and the per-example
-    /// outputs `[ExampleOutput.rows, N]`.
-    func softmaxCrossEntropy(logits: Tensor, labels: Tensor, gradScale: Float,
-                             errors: Tensor, outputs: Tensor)
-
-    // MARK: Optimiser
+/// The parameter update.
+public protocol OptimizerOps: AnyObject {
     /// One SGD step in place: `g += wd*w; m = mu*m + g; w -= lr * (nesterov ? g + mu*m : m)`.
     func sgdStep(parameter w: Tensor, gradient g: Tensor, momentum m: Tensor, hyper: SGDHyperparameters)
 }
 
-extension Device {
+/// A batch-norm layer's state as the batch-norm ops see it: learned scale and shift,
+/// running statistics (all `[C]` float tensors on the device) and constants.
+public struct BatchNormParameters {
+    /// Scale `[C]`.
+    public var gamma: Tensor
+    /// Shift `[C]`.
+    public var beta: Tensor
+    /// Running mean `[C]`, updated by the training-mode forward.
+    public var runningMean: Tensor
+    /// Running (unbiased) variance `[C]`, updated by the training-mode forward.
+    public var runningVar: Tensor
+    /// `C`.
+    public var channels: Int
+    /// Added to the variance before the square root.
+    public var epsilon: Float
+    /// Weight of the batch statistics in the running averages.
+    public var momentum: Float
+    /// The forward applies `max(., 0)` after the normalisation; the backward ops mask `dy`
+    /// by the forward's output.
+    public var fusedReLU: Bool
+
+    public init(gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, channels: Int,
+                epsilon: Float = 1e-5, momentum: Float = 0.1, fusedReLU: Bool = false) {
+        self.gamma = gamma; self.beta = beta; self.runningMean = runningMean; self.runningVar = runningVar
+        self.channels = channels; self.epsilon = epsilon; self.momentum = momentum; self.fusedReLU = fusedReLU
+    }
+}
+
+/// The batch statistics a training-mode batch-norm forward saves for its backward: `[C]` each.
+public struct BatchNormSavedStatistics {
+    /// Batch mean per channel.
+    public var mean: Tensor
+    /// `1 / sqrt(biased batch variance + eps)` per channel.
+    public var invStd: Tensor
+
+    public init(mean: Tensor, invStd: Tensor) {
+        self.mean = mean; self.invStd = invStd
+    }
+}
+
+extension MemoryOps {
+    /// A float32 tensor of `shape`.
     public func makeTensor(_ shape: [Int]) -> Tensor { makeTensor(shape, dtype: .float32) }
-
-    // Batch norm without the fused ReLU.
-    public func batchNormTrainingForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
-                                         savedMean: Tensor, savedInvStd: Tensor, runningMean: Tensor, runningVar: Tensor,
-                                         channels: Int, momentum: Float, epsilon: Float) {
-        batchNormTrainingForward(input: x, gamma: gamma, beta: beta, output: y, savedMean: savedMean, savedInvStd: savedInvStd,
-                                 runningMean: runningMean, runningVar: runningVar, channels: channels, momentum: momentum,
-                                 epsilon: epsilon, relu: false)
-    }
-
-    public func batchNormInferenceForward(input x: Tensor, gamma: Tensor, beta: Tensor, output y: Tensor,
-                                          runningMean: Tensor, runningVar: Tensor, channels: Int, epsilon: Float) {
-        batchNormInferenceForward(input: x, gamma: gamma, beta: beta, output: y, runningMean: runningMean,
-                                  runningVar: runningVar, channels: channels, epsilon: epsilon, relu: false)
-    }
-
-    public func batchNormBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor, savedMean: Tensor,
-                                  savedInvStd: Tensor, gradInput dx: Tensor, gradGamma: Tensor, gradBeta: Tensor, channels: Int) {
-        batchNormBackward(gradOutput: dy, input: x, gamma: gamma, savedMean: savedMean, savedInvStd: savedInvStd,
-                          gradInput: dx, gradGamma: gradGamma, gradBeta: gradBeta, channels: channels, reluOutput: nil)
-    }
-
-    public func batchNormInferenceBackward(gradOutput dy: Tensor, input x: Tensor, gamma: Tensor,
-                                           runningMean: Tensor, runningVar: Tensor, gradInput dx: Tensor?,
-                                           gradGamma: Tensor?, gradBeta: Tensor?, squaredNorms: Tensor?,
-                                           channels: Int, batch: Int, epsilon: Float) {
-        batchNormInferenceBackward(gradOutput: dy, input: x, gamma: gamma, runningMean: runningMean, runningVar: runningVar,
-                                   gradInput: dx, gradGamma: gradGamma, gradBeta: gradBeta, squaredNorms: squaredNorms,
-                                   channels: channels, batch: batch, epsilon: epsilon, reluOutput: nil)
-    }
 
     /// Uploads a Swift array.
     public func upload(_ values: [Float], to tensor: Tensor) {
         values.withUnsafeBufferPointer { upload($0, to: tensor) }
     }
 
-    /// Downloads the logical contents of a float tensor.
+    /// Uploads a Swift array of int32 values (labels).
+    public func upload(_ values: [Int32], to tensor: Tensor) {
+        values.withUnsafeBufferPointer { upload($0, to: tensor) }
+    }
+
+    /// Downloads the logical contents (`tensor.count` elements) of a float tensor.
     public func download(_ tensor: Tensor) -> [Float] {
         [Float](unsafeUninitializedCapacity: tensor.count) { buf, n in
             download(tensor, into: buf)

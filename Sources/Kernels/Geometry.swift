@@ -11,10 +11,14 @@ public struct Conv2DGeometry: Hashable, Sendable, CustomStringConvertible {
 
     public init(batch: Int, inChannels: Int, height: Int, width: Int,
                 outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
-        precondition(kernel > 0 && stride > 0 && padding >= 0, "bad convolution geometry")
+        guard batch >= 0 && inChannels > 0 && height > 0 && width > 0 && outChannels > 0
+                && kernel > 0 && stride > 0 && padding >= 0 else {
+            fatalError("Conv2DGeometry: bad geometry: batch \(batch), \(inChannels)x\(height)x\(width) -> \(outChannels), "
+                       + "kernel \(kernel), stride \(stride), padding \(padding)")
+        }
         self.batch = batch; self.inChannels = inChannels; self.height = height; self.width = width
         self.outChannels = outChannels; self.kernel = kernel; self.stride = stride; self.padding = padding
-        precondition(outHeight > 0 && outWidth > 0, "convolution output is empty for \(self)")
+        guard outHeight > 0 && outWidth > 0 else { fatalError("Conv2DGeometry: the output of \(self) is empty") }
     }
 
     public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
@@ -48,7 +52,10 @@ public struct Pool2DGeometry: Hashable, Sendable {
     public var stride: Int
 
     public init(channels: Int, batch: Int, height: Int, width: Int, window: Int, stride: Int) {
-        precondition(window > 0 && stride > 0 && window <= height && window <= width, "bad pooling geometry")
+        guard channels > 0 && batch >= 0 && window > 0 && stride > 0 && window <= height && window <= width else {
+            fatalError("Pool2DGeometry: bad geometry: \(channels) channels, batch \(batch), \(height)x\(width), "
+                       + "window \(window), stride \(stride)")
+        }
         self.channels = channels; self.batch = batch; self.height = height; self.width = width
         self.window = window; self.stride = stride
     }
@@ -73,19 +80,37 @@ public struct SGDHyperparameters: Sendable {
 }
 
 /// Rows of the per-example output tensor `[ExampleOutput.rows, N]` written by
-/// ``Device/softmaxCrossEntropy(logits:labels:gradScale:errors:outputs:)``.
-public enum ExampleOutput {
+/// ``LossAndNormOps/softmaxCrossEntropy(logits:labels:gradScale:errors:outputs:)``:
+/// row `r` of example `n` is element `r.rawValue * N + n`. This declaration is the only
+/// place the rows are numbered: the OpenCL kernels get them as `-D` constants
+/// (``openCLBuildOptions``: `EX_LOSS`, ..., `EX_ROWS`), and ``ExampleOutputs`` decodes
+/// a downloaded batch by name.
+public enum ExampleOutput: Int, CaseIterable, Sendable {
     /// Cross-entropy `-log p_y`.
-    public static let loss = 0
+    case loss
     /// 1 if `argmax z == y` (first maximum wins), else 0.
-    public static let correct = 1
+    case correct
     /// `z_y - max_{k != y} z_k` on the raw logits.
-    public static let margin = 2
+    case margin
     /// Softmax probability of the given label, `p_y`.
-    public static let probability = 3
+    case probability
     /// `||p - onehot(y)||_2`.
-    public static let el2n = 4
+    case el2n
     /// Predicted class `argmax z` (as a float).
-    public static let predicted = 5
-    public static let rows = 6
+    case predicted
+
+    /// Number of rows.
+    public static let rows = allCases.count
+
+    /// The name of the row's constant in the OpenCL sources: `EX_LOSS`, `EX_EL2N`, ...
+    public var openCLName: String { "EX_" + "\(self)".uppercased() }
+
+    /// `-DEX_LOSS=0 ... -DEX_ROWS=6`, part of every OpenCL program's build options.
+    public static let openCLBuildOptions: String =
+        (allCases.map { "-D\($0.openCLName)=\($0.rawValue)" } + ["-DEX_ROWS=\(rows)"]).joined(separator: " ")
+
+    /// Element `row * n`: where this row starts in a `[rows, n]` tensor. A bridge for code
+    /// that indexes the host copy by hand; decode with ``ExampleOutputs`` instead.
+    @available(*, deprecated, message: "decode the per-example outputs with ExampleOutputs")
+    public static func * (row: ExampleOutput, n: Int) -> Int { row.rawValue * n }
 }

@@ -47,15 +47,13 @@ public final class OpenCLMemory: DeviceMemory {
     deinit { clReleaseMemObject(buffer) }
 }
 
-/// One OpenCL device with its context, in-order queue, and the programs built for it
-/// (built once per source and options, kernels cached).
+/// One OpenCL device with its context and in-order queue. Programs are built by
+/// ``buildProgram(_:options:)``; ``OpenCLDevice`` keeps the programs and kernels it needs.
 public final class OpenCLContext {
     public let info: OpenCLDeviceInfo
     public let device: cl_device_id
     public let context: cl_context
     public let queue: cl_command_queue
-    private var programs: [String: cl_program] = [:]
-    private var kernels: [String: cl_kernel] = [:]
 
     /// - Parameter index: position in ``Devices/openCL()``'s list (`--device opencl:N`).
     public init(index: Int = 0) throws {
@@ -81,28 +79,14 @@ public final class OpenCLContext {
     }
 
     deinit {
-        for k in kernels.values { clReleaseKernel(k) }
-        for p in programs.values { clReleaseProgram(p) }
         clReleaseCommandQueue(queue)
         clReleaseContext(context)
     }
 
-    /// The kernel `name` from `source` (an embedded `.cl` file) built with `options`.
-    public func kernel(_ name: String, source: (name: String, text: [UInt8]), options: String = "") throws -> cl_kernel {
-        let key = source.name + "|" + options + "|" + name
-        if let k = kernels[key] { return k }
-        let program = try self.program(source, options: options)
-        var status: cl_int = 0
-        guard let k = clCreateKernel(program, name, &status), status == CL_SUCCESS else {
-            throw OpenCLError(call: "clCreateKernel(\(name))", code: status, log: nil)
-        }
-        kernels[key] = k
-        return k
-    }
-
-    private func program(_ source: (name: String, text: [UInt8]), options: String) throws -> cl_program {
-        let key = source.name + "|" + options
-        if let p = programs[key] { return p }
+    /// Builds `source` (a file name for messages and its text) with `-cl-std=CL1.2` and
+    /// `options`; the caller releases the program (`clReleaseProgram`). A failed build
+    /// throws with the compiler's log.
+    public func buildProgram(_ source: (name: String, text: [UInt8]), options: String = "") throws -> cl_program {
         var status: cl_int = 0
         let text = String(decoding: source.text, as: UTF8.self)
         let program: cl_program? = text.withCString { cstr in
@@ -121,25 +105,76 @@ public final class OpenCLContext {
             clReleaseProgram(program)
             throw OpenCLError(call: "clBuildProgram(\(source.name) \(options))", code: built, log: String(cString: log))
         }
-        programs[key] = program
         return program
+    }
+
+    /// The kernel `name` of a built program; the caller releases it (`clReleaseKernel`).
+    public func createKernel(_ name: String, in program: cl_program) throws -> cl_kernel {
+        var status: cl_int = 0
+        guard let k = clCreateKernel(program, name, &status), status == CL_SUCCESS else {
+            throw OpenCLError(call: "clCreateKernel(\(name))", code: status, log: nil)
+        }
+        return k
+    }
+
+    /// `CL_KERNEL_NUM_ARGS` of a kernel.
+    public func argumentCount(of kernel: cl_kernel) throws -> Int {
+        var count: cl_uint = 0
+        try check(clGetKernelInfo(kernel, cl_kernel_info(CL_KERNEL_NUM_ARGS), MemoryLayout<cl_uint>.size, &count, nil),
+                  "clGetKernelInfo(CL_KERNEL_NUM_ARGS)")
+        return Int(count)
+    }
+
+    /// Builds `source` with `options` and `-cl-kernel-arg-info` and lists every kernel it
+    /// defines: its name, `CL_KERNEL_NUM_ARGS`, and the kind of each argument as declared
+    /// (nil for a kind Sieve does not use). For the test that checks ``Kernel``'s declarations.
+    func kernelSignatures(_ source: (name: String, text: [UInt8]), options: String) throws
+        -> [(name: String, argumentCount: Int, arguments: [KernelArgumentKind?])] {
+        let program = try buildProgram(source, options: options + " -cl-kernel-arg-info")
+        defer { clReleaseProgram(program) }
+        var count: cl_uint = 0
+        try check(clCreateKernelsInProgram(program, 0, nil, &count), "clCreateKernelsInProgram")
+        var kernels = [cl_kernel?](repeating: nil, count: Int(count))
+        try check(clCreateKernelsInProgram(program, count, &kernels, nil), "clCreateKernelsInProgram")
+        defer { for k in kernels { if let k { clReleaseKernel(k) } } }
+        return try kernels.compactMap { $0 }.map { k in
+            let name = try infoString { clGetKernelInfo(k, cl_kernel_info(CL_KERNEL_FUNCTION_NAME), $0, $1, $2) }
+            let argumentCount = try self.argumentCount(of: k)
+            var arguments: [KernelArgumentKind?] = []
+            for i in 0..<cl_uint(argumentCount) {
+                var qualifier: cl_kernel_arg_address_qualifier = 0
+                try check(clGetKernelArgInfo(k, i, cl_kernel_arg_info(CL_KERNEL_ARG_ADDRESS_QUALIFIER),
+                                             MemoryLayout<cl_kernel_arg_address_qualifier>.size, &qualifier, nil),
+                          "clGetKernelArgInfo(CL_KERNEL_ARG_ADDRESS_QUALIFIER)")
+                let type = try infoString { clGetKernelArgInfo(k, i, cl_kernel_arg_info(CL_KERNEL_ARG_TYPE_NAME), $0, $1, $2) }
+                switch Int32(qualifier) {
+                case CL_KERNEL_ARG_ADDRESS_GLOBAL: arguments.append(.buffer)
+                case CL_KERNEL_ARG_ADDRESS_LOCAL: arguments.append(.local)
+                case CL_KERNEL_ARG_ADDRESS_PRIVATE where type == "int": arguments.append(.int)
+                case CL_KERNEL_ARG_ADDRESS_PRIVATE where type == "float": arguments.append(.float)
+                default: arguments.append(nil)
+                }
+            }
+            return (name, argumentCount, arguments)
+        }
+    }
+
+    private func infoString(_ query: (Int, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?) -> cl_int) throws -> String {
+        var size = 0
+        try check(query(0, nil, &size), "clGet*Info")
+        var bytes = [UInt8](repeating: 0, count: max(size, 1))
+        try check(bytes.withUnsafeMutableBytes { query(size, $0.baseAddress, nil) }, "clGet*Info")
+        return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
     }
 
     /// A buffer of `byteCount` bytes.
     public func allocate(_ byteCount: Int) throws -> OpenCLMemory { try OpenCLMemory(context: context, byteCount: byteCount) }
 
-    /// Runs a 1-D or 2-D kernel after setting its arguments.
-    public func run(_ kernel: cl_kernel, global: [Int], local: [Int]? = nil, _ arguments: [KernelArgument]) throws {
-        for (i, a) in arguments.enumerated() { try a.set(kernel, i) }
-        let status: cl_int = global.withUnsafeBufferPointer { g in
-            if let local {
-                return local.withUnsafeBufferPointer { l in
-                    clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g.baseAddress, l.baseAddress, 0, nil, nil)
-                }
-            }
-            return clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g.baseAddress, nil, 0, nil, nil)
-        }
-        try check(status, "clEnqueueNDRangeKernel(global \(global), local \(local ?? []))")
+    /// Sets every byte of `memory` to zero (queued).
+    public func zero(_ memory: OpenCLMemory) throws {
+        guard memory.byteCount > 0 else { return }
+        var pattern: UInt8 = 0
+        try check(clEnqueueFillBuffer(queue, memory.buffer, &pattern, 1, 0, memory.byteCount, 0, nil, nil), "clEnqueueFillBuffer")
     }
 
     public func write(_ bytes: UnsafeRawPointer, count: Int, to memory: OpenCLMemory) throws {
@@ -151,33 +186,6 @@ public final class OpenCLContext {
     }
 
     public func finish() throws { try check(clFinish(queue), "clFinish") }
-}
-
-/// A kernel argument: a buffer, an int or a float.
-public enum KernelArgument {
-    case buffer(OpenCLMemory)
-    case int(Int32)
-    case float(Float)
-    /// `__local` memory of this many bytes.
-    case local(Int)
-
-    func set(_ kernel: cl_kernel, _ index: Int) throws {
-        let status: cl_int
-        switch self {
-        case .buffer(let m):
-            var b: cl_mem? = m.buffer
-            status = clSetKernelArg(kernel, cl_uint(index), MemoryLayout<cl_mem>.size, &b)
-        case .int(let v):
-            var x = v
-            status = clSetKernelArg(kernel, cl_uint(index), 4, &x)
-        case .float(let v):
-            var x = v
-            status = clSetKernelArg(kernel, cl_uint(index), 4, &x)
-        case .local(let bytes):
-            status = clSetKernelArg(kernel, cl_uint(index), bytes, nil)
-        }
-        try check(status, "clSetKernelArg(\(index))")
-    }
 }
 
 #if canImport(Glibc)

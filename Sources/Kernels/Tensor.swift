@@ -14,10 +14,11 @@ public protocol DeviceMemory: AnyObject {
     var byteCount: Int { get }
 }
 
-/// Page-aligned host memory, zero-initialised, freed with its owner.
+/// 64-byte aligned host memory, zero-initialised, freed with its owner.
 public final class HostMemory: DeviceMemory {
     public let byteCount: Int
-    public let raw: UnsafeMutableRawPointer
+    /// The allocation (CPUDevice reads it through `Tensor.hostFloats`, checked once per op).
+    let raw: UnsafeMutableRawPointer
 
     public init(byteCount: Int) {
         self.byteCount = byteCount
@@ -51,10 +52,13 @@ public final class Tensor {
     /// Device storage.
     public let memory: DeviceMemory
 
+    /// Wraps `memory` (at least `shape.reduce(1, *) * dtype.size` bytes) as a tensor of `shape`.
     public init(shape: [Int], dtype: DType = .float32, memory: DeviceMemory) {
+        guard shape.allSatisfy({ $0 >= 0 }) else { fatalError("Tensor: negative dimension in \(shape)") }
         let n = shape.reduce(1, *)
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
-        precondition(memory.byteCount >= n * dtype.size, "memory too small for \(shape)")
+        guard memory.byteCount >= n * dtype.size else {
+            fatalError("Tensor: \(memory.byteCount) bytes of memory are too small for \(shape) \(dtype)")
+        }
         self.shape = shape
         self.count = n
         self.capacity = memory.byteCount / dtype.size
@@ -63,27 +67,31 @@ public final class Tensor {
     }
 
     /// Sets one dimension (typically the batch) in place; allocation-free, for the
-    /// per-step shape changes of a training loop.
+    /// per-step shape changes of a training loop. Stops the program when the new shape
+    /// does not fit the capacity.
     public func resize(axis: Int, to n: Int) {
+        guard axis >= 0 && axis < shape.count else { fatalError("Tensor.resize: axis \(axis) of a \(shape.count)-D tensor") }
         if shape[axis] == n { return }
+        guard n >= 0 else { fatalError("Tensor.resize: negative size \(n)") }
+        guard shape[axis] > 0 || count == 0 else { fatalError("Tensor.resize: axis \(axis) of \(shape) is empty") }
         let others = count / max(shape[axis], 1)
-        precondition(shape[axis] > 0 || count == 0, "resize of an empty dimension")
-        precondition(others * n <= capacity, "resize to \(n) exceeds capacity \(capacity)")
+        guard others * n <= capacity else {
+            fatalError("Tensor.resize: axis \(axis) of \(shape) to \(n) needs \(others * n) elements, capacity \(capacity)")
+        }
         shape[axis] = n
         count = others * n
     }
 
-    /// Host pointer to Float32 elements (CPU tensors only).
-    @inlinable public var floats: UnsafeMutablePointer<Float> {
-        guard let host = memory as? HostMemory else { preconditionFailure("tensor is not in host memory") }
-        precondition(dtype == .float32, "tensor is not float32")
-        return host.raw.assumingMemoryBound(to: Float.self)
+    /// Stops the program with a message naming `op` unless the tensor is `dtype` and
+    /// holds at least `elements` elements of its logical shape. Device ops call this
+    /// once per tensor (never per element), in every build configuration.
+    @inline(__always)
+    func require(_ elements: Int, _ dtype: DType = .float32, _ op: StaticString, _ role: StaticString) {
+        if count < elements || self.dtype != dtype { Tensor.mismatch(self, elements, dtype, op, role) }
     }
 
-    /// Host pointer to Int32 elements (CPU tensors only).
-    @inlinable public var ints: UnsafeMutablePointer<Int32> {
-        guard let host = memory as? HostMemory else { preconditionFailure("tensor is not in host memory") }
-        precondition(dtype == .int32, "tensor is not int32")
-        return host.raw.assumingMemoryBound(to: Int32.self)
+    @inline(never)
+    static func mismatch(_ t: Tensor, _ elements: Int, _ dtype: DType, _ op: StaticString, _ role: StaticString) -> Never {
+        fatalError("\(op): \(role) is \(t.shape) \(t.dtype) (\(t.count) elements), needs \(elements) \(dtype) elements")
     }
 }

@@ -1,4 +1,4 @@
-/// AUM's threshold-example procedure (Pleiss et al.; science.md): in each of several runs a
+/// AUM's threshold-example procedure (Pleiss et al. 2020; docs/scores.md): in each of several runs a
 /// disjoint set of N/(K+1) examples is relabelled to a fake class K+1; an example is flagged
 /// in a run when its AUM is at or below the given percentile of the fake-class examples'
 /// AUM, and flagged overall when flagged in every run in which it was not a threshold example.

@@ -20,6 +20,32 @@ public enum PruneStrategy: Sendable, Equatable {
     case random(seed: UInt64)
 }
 
+extension PruneStrategy {
+    /// Parses `highest`, `lowest`, `window:K` or `random` (seeded by `seed`).
+    public init(parsing text: String, seed: UInt64 = 0) throws {
+        switch text {
+        case "highest": self = .highest
+        case "lowest": self = .lowest
+        case "random": self = .random(seed: seed)
+        default:
+            guard text.hasPrefix("window:"), let k = Int(text.dropFirst(7)), k >= 0 else {
+                throw MetricsError.invalidInput("--strategy \(text) is not highest, lowest, window:K (K >= 0) or random")
+            }
+            self = .window(offset: k)
+        }
+    }
+
+    /// The text ``init(parsing:seed:)`` reads (`random` without its seed).
+    public var name: String {
+        switch self {
+        case .highest: "highest"
+        case .lowest: "lowest"
+        case .window(let k): "window:\(k)"
+        case .random: "random"
+        }
+    }
+}
+
 /// Subset selection by a per-example score, and the index-list files that carry a
 /// subset from `sieve prune` to a training run.
 public enum Pruning {
@@ -163,32 +189,5 @@ public enum Pruning {
             result.append(value)
         }
         return result
-    }
-}
-
-/// SplitMix64 (Steele, Lea and Flood): a small, fast, fully deterministic generator,
-/// so a `.random(seed:)` subset is the same on every platform and Swift version.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..<bound` without modulo bias (Lemire's multiply-and-reject).
-    mutating func below(_ bound: UInt64) -> UInt64 {
-        precondition(bound > 0)
-        var m = next().multipliedFullWidth(by: bound)
-        if m.low < bound {
-            let threshold = (0 &- bound) % bound
-            while m.low < threshold { m = next().multipliedFullWidth(by: bound) }
-        }
-        return m.high
     }
 }

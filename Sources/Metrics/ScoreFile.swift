@@ -76,7 +76,7 @@ extension String {
 }
 
 /// The scores Sieve writes and the end of each that flags an example as suspicious
-/// (likely mislabeled) or important (science.md).
+/// (likely mislabeled) or important (docs/scores.md).
 public enum ScoreCatalog {
     public static let directions: [String: ScoreDirection] = [
         "grand": .higherIsSuspicious, "grand_std": .higherIsSuspicious, "el2n": .higherIsSuspicious,

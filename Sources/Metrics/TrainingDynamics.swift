@@ -1,4 +1,4 @@
-/// Scores from the training pass itself (science.md, "Scores from the first split"),
+/// Scores from the training pass itself (docs/scores.md),
 /// accumulated from the ``ExampleStats`` stream of one training run: forgetting
 /// events, first-learned epoch, AUM, dataset cartography, and the per-epoch
 /// correctness matrix they all derive from.

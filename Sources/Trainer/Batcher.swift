@@ -60,8 +60,6 @@ public final class Batcher {
     public let labels: Tensor
     var hostImages: [Float]
     var hostLabels: [Int32]
-    /// Indices of the last loaded batch.
-    public private(set) var lastIndices: ArraySlice<Int32> = []
 
     public init(dataset: Dataset, normalization: Normalization, device: Device, maxBatch: Int) {
         self.dataset = dataset
@@ -78,11 +76,14 @@ public final class Batcher {
     /// Loads the examples `indices` (at most `maxBatch`), augmented with streams keyed
     /// by `(seed, epoch, example index)` so a batch is reproducible on its own.
     /// `labelOverride` replaces the data set's labels (label noise).
+    @discardableResult
     public func load(_ indices: ArraySlice<Int32>, augmentation: Augmentation, seed: UInt64, epoch: Int,
-                     labelOverride: [Int32]? = nil) {
+                     labelOverride: [Int32]? = nil) -> Batch {
         let n = indices.count
-        lastIndices = indices
-        precondition(n > 0 && n <= maxBatch, "batch of \(n) outside 1...\(maxBatch)")
+        guard n > 0 && n <= maxBatch else { fatalError("batch of \(n) outside 1...\(maxBatch)") }
+        if let bad = indices.first(where: { $0 < 0 || Int($0) >= dataset.count }) {
+            fatalError("example \(bad) outside the data set of \(dataset.count)")
+        }
         let C = dataset.channels, H = dataset.height, W = dataset.width, plane = H * W
         let mean = normalization.mean, std = normalization.std
         let pad = augmentation.cropPadding, reflect = augmentation.reflect, flip = augmentation.horizontalFlip
@@ -136,5 +137,20 @@ public final class Batcher {
         labels.resize(axis: 0, to: n)
         hostImages.withUnsafeBufferPointer { device.upload(UnsafeBufferPointer(rebasing: $0[0..<(n * C * plane)]), to: images) }
         hostLabels.withUnsafeBufferPointer { device.upload(UnsafeBufferPointer(rebasing: $0[0..<n]), to: labels) }
+        return Batch(images: images, labels: labels, indices: indices)
+    }
+
+    /// Squared L2 norm of each normalised (and augmented) example of the batch just
+    /// loaded (`n` examples), from the host copy.
+    public func squaredNorms(ofLast n: Int) -> [Double] {
+        let plane = dataset.height * dataset.width, C = dataset.channels
+        return (0..<n).map { b in
+            var s = 0.0
+            for c in 0..<C {
+                let base = (c * n + b) * plane
+                for j in 0..<plane { let v = Double(hostImages[base + j]); s += v * v }
+            }
+            return s
+        }
     }
 }

@@ -1,4 +1,4 @@
-/// Seeded label noise for mislabel-detection experiments (science.md, "Label noise injection").
+/// Seeded label noise for mislabel-detection experiments (docs/scores.md, "Label noise").
 public enum LabelNoise: Sendable, Equatable, CustomStringConvertible {
     /// Flip exactly `round(rate * N)` examples, chosen uniformly, each to a uniformly
     /// random *other* class.

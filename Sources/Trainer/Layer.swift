@@ -23,36 +23,68 @@ public enum Mode: Sendable {
 
 /// A network layer with a hand-written backward. Buffers (outputs, input gradients)
 /// are allocated once for the model's largest batch and reused.
+///
+/// A forward saves what its backward reads in a named field (``Saved``), as llm.c's
+/// named activation structs do: there is no hidden state between the two calls, and
+/// a backward before any forward stops with a message naming the layer.
+///
+/// Layers without parameters conform to ``ParameterFreeLayer``, which supplies the
+/// scoring backward; every layer with parameters must write its own
+/// ``backwardNorms(_:squaredNorms:inputGradient:)`` and say which parameters it covers
+/// (``normedParameters``), so no parameter can silently drop out of GraNd.
 public protocol Layer: AnyObject {
     var inputShape: FeatureShape { get }
     var outputShape: FeatureShape { get }
     var parameters: [Parameter] { get }
     var buffers: [Buffer] { get }
-    /// False for the first layer: its backward then skips the input gradient.
-    var needsInputGradient: Bool { get set }
     /// `x` is `[C, N, H, W]` with `N = batch`; returns the layer's output tensor.
     func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor
-    /// Given the gradient of the loss w.r.t. the output of the last forward, writes
-    /// the parameter gradients and returns the gradient w.r.t. the input (nil when
-    /// ``needsInputGradient`` is false). May overwrite `dy`.
-    func backward(_ dy: Tensor) -> Tensor?
+    /// Given the gradient of the loss w.r.t. the output of the last forward, writes the
+    /// parameter gradients and, when `inputGradient`, returns the gradient w.r.t. the
+    /// input (nil otherwise). May overwrite `dy`.
+    func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor?
+    /// The scoring backward, after an evaluation-mode forward: adds each example's
+    /// squared gradient norm over ``normedParameters`` to `squaredNorms[N]` and returns
+    /// the gradient w.r.t. the input when `inputGradient`. Writes no parameter gradient
+    /// and runs no weight-gradient GEMM.
+    func backwardNorms(_ dy: Tensor, squaredNorms: Tensor, inputGradient: Bool) -> Tensor?
+    /// The parameters whose per-example gradient norms ``backwardNorms(_:squaredNorms:inputGradient:)``
+    /// adds: all of ``parameters`` for a correct layer (a test checks every model).
+    var normedParameters: [Parameter] { get }
     /// Sets the initial parameter values from a seeded stream.
     func initialize(seed: UInt64)
-    /// The scoring backward, after an evaluation-mode forward: adds each example's
-    /// squared gradient norm over this layer's parameters to `squaredNorms[N]` and
-    /// returns the gradient w.r.t. the input (nil when not needed). Writes no
-    /// parameter gradient and runs no weight-gradient GEMM.
-    func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor?
 }
 
 extension Layer {
-    public var parameters: [Parameter] { [] }
     public var buffers: [Buffer] { [] }
     public func initialize(seed: UInt64) {}
-    /// Layers without parameters: the ordinary backward.
-    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
-        precondition(parameters.isEmpty, "\(Self.self) has parameters and must implement backwardNorms")
-        return backward(dy)
+}
+
+/// A layer without parameters: its scoring backward is its ordinary backward.
+public protocol ParameterFreeLayer: Layer {}
+
+extension ParameterFreeLayer {
+    public var parameters: [Parameter] { [] }
+    public var normedParameters: [Parameter] { [] }
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor, inputGradient: Bool) -> Tensor? {
+        backward(dy, inputGradient: inputGradient)
+    }
+}
+
+/// What a layer's forward saved for its backward: set by every forward, read by the
+/// backward of that forward.
+struct Saved<State> {
+    let layer: String
+    private var state: State?
+
+    init(_ layer: String) { self.layer = layer }
+
+    mutating func save(_ s: State) { state = s }
+
+    /// The state of the last forward; a backward before any forward is a bug.
+    var value: State {
+        guard let state else { fatalError("\(layer): backward called before any forward") }
+        return state
     }
 }
 
@@ -68,7 +100,7 @@ struct Workspace {
     }
 
     mutating func get(batch: Int) -> Tensor {
-        precondition(batch <= maxBatch, "batch \(batch) exceeds the model's maximum \(maxBatch)")
+        guard batch >= 1 && batch <= maxBatch else { fatalError("batch of \(batch) outside the model's 1...\(maxBatch)") }
         if tensor == nil { tensor = device.makeTensor(shape.batched(maxBatch)) }
         tensor!.resize(axis: 1, to: batch)   // [C, N, H, W]: the batch is axis 1
         return tensor!

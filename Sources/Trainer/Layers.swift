@@ -9,12 +9,13 @@ public final class Conv2D: Layer {
     public let inputShape: FeatureShape
     public let outputShape: FeatureShape
     public let weight: Parameter
-    public var needsInputGradient = true
     let device: Device
-    var geometry: Conv2DGeometry
+    let geometry: Conv2DGeometry
     var output: Workspace
     var gradInput: Workspace
-    var input: Tensor?
+    /// The forward's input and geometry (its batch), read by the backward.
+    struct Activations { let input: Tensor; let geometry: Conv2DGeometry }
+    var saved: Saved<Activations>
 
     public init(_ device: Device, name: String, input: FeatureShape, outChannels: Int,
                 kernel: Int, stride: Int = 1, padding: Int = 0, maxBatch: Int) {
@@ -27,9 +28,11 @@ public final class Conv2D: Layer {
         weight = Parameter(name: name + ".weight", shape: geometry.weightShape, device: device)
         output = Workspace(device, outputShape, maxBatch: maxBatch)
         gradInput = Workspace(device, input, maxBatch: maxBatch)
+        saved = Saved(name)
     }
 
     public var parameters: [Parameter] { [weight] }
+    public var normedParameters: [Parameter] { [weight] }
 
     public func initialize(seed: UInt64) {
         let std = (2 / Float(geometry.outChannels * geometry.kernel * geometry.kernel)).squareRoot()
@@ -38,28 +41,32 @@ public final class Conv2D: Layer {
 
     // y[K,N,P,Q] = conv(x[C,N,H,W], w[K,C,R,S])
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
-        geometry.batch = batch
-        input = x
+        var g = geometry
+        g.batch = batch
+        saved.save(Activations(input: x, geometry: g))
         let y = output.get(batch: batch)
-        device.conv2dForward(input: x, weight: weight.value, output: y, geometry: geometry)
+        device.conv2dForward(input: x, weight: weight.value, output: y, geometry: g)
         return y
     }
 
     // dw = sum_n dy_n (*) x_n;  dx = conv^T(dy, w)
-    public func backward(_ dy: Tensor) -> Tensor? {
-        device.conv2dBackwardWeight(input: input!, gradOutput: dy, gradWeight: weight.gradient, geometry: geometry)
-        guard needsInputGradient else { return nil }
-        let dx = gradInput.get(batch: geometry.batch)
-        device.conv2dBackwardData(gradOutput: dy, weight: weight.value, gradInput: dx, geometry: geometry)
-        return dx
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
+        let a = saved.value
+        device.conv2dBackwardWeight(input: a.input, gradOutput: dy, gradWeight: weight.gradient, geometry: a.geometry)
+        return inputGradient ? backwardData(dy, a.geometry) : nil
     }
 
     // ||dw_i||^2 per example (explicit or ghost, by FLOPs); dx = conv^T(dy, w)
-    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
-        device.conv2dPerExampleGradNormsSquared(input: input!, gradOutput: dy, geometry: geometry, squaredNorms: squaredNorms)
-        guard needsInputGradient else { return nil }
-        let dx = gradInput.get(batch: geometry.batch)
-        device.conv2dBackwardData(gradOutput: dy, weight: weight.value, gradInput: dx, geometry: geometry)
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor, inputGradient: Bool) -> Tensor? {
+        let a = saved.value
+        device.conv2dPerExampleGradNormsSquared(input: a.input, gradOutput: dy, geometry: a.geometry, squaredNorms: squaredNorms)
+        return inputGradient ? backwardData(dy, a.geometry) : nil
+    }
+
+    // dx[C,N,H,W] = conv^T(dy[K,N,P,Q], w)
+    private func backwardData(_ dy: Tensor, _ g: Conv2DGeometry) -> Tensor {
+        let dx = gradInput.get(batch: g.batch)
+        device.conv2dBackwardData(gradOutput: dy, weight: weight.value, gradInput: dx, geometry: g)
         return dx
     }
 }
@@ -74,16 +81,15 @@ public final class BatchNorm2D: Layer {
     public let beta: Parameter
     public let runningMean: Tensor
     public let runningVar: Tensor
-    public var needsInputGradient = true
     public var epsilon: Float = 1e-5
     public var momentum: Float = 0.1
     let device: Device
+    /// Batch statistics of the last training-mode forward (device tensors `[C]`).
     let savedMean: Tensor, savedInvStd: Tensor
     var output: Workspace, gradInput: Workspace
-    var input: Tensor?
-    var batch = 0
-    var mode = Mode.training
-    var lastOutput: Tensor?
+    /// The forward's input and output (the fused ReLU's mask), batch and mode.
+    struct Activations { let input: Tensor; let output: Tensor; let batch: Int; let mode: Mode }
+    var saved: Saved<Activations>
     let name: String
     /// `y = relu(bn(x))` when true.
     public let fusedReLU: Bool
@@ -102,9 +108,11 @@ public final class BatchNorm2D: Layer {
         savedInvStd = device.makeTensor([c])
         output = Workspace(device, shape, maxBatch: maxBatch)
         gradInput = Workspace(device, shape, maxBatch: maxBatch)
+        saved = Saved(name)
     }
 
     public var parameters: [Parameter] { [gamma, beta] }
+    public var normedParameters: [Parameter] { [gamma, beta] }
     public var buffers: [Buffer] {
         [Buffer(name: name + ".running_mean", value: runningMean), Buffer(name: name + ".running_var", value: runningVar)]
     }
@@ -118,65 +126,65 @@ public final class BatchNorm2D: Layer {
 
     // y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel (then max(y, 0) when fused)
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
-        self.batch = batch
-        self.mode = mode
-        input = x
         let y = output.get(batch: batch)
-        lastOutput = y
+        saved.save(Activations(input: x, output: y, batch: batch, mode: mode))
         switch mode {
         case .training:
-            device.batchNormTrainingForward(input: x, gamma: gamma.value, beta: beta.value, output: y,
-                                            savedMean: savedMean, savedInvStd: savedInvStd,
-                                            runningMean: runningMean, runningVar: runningVar,
-                                            channels: inputShape.channels, momentum: momentum, epsilon: epsilon,
-                                            relu: fusedReLU)
+            device.batchNormTrainingForward(input: x, output: y, parameters: kernelParameters, saved: savedStatistics)
         case .evaluation:
-            device.batchNormInferenceForward(input: x, gamma: gamma.value, beta: beta.value, output: y,
-                                             runningMean: runningMean, runningVar: runningVar,
-                                             channels: inputShape.channels, epsilon: epsilon, relu: fusedReLU)
+            device.batchNormInferenceForward(input: x, output: y, parameters: kernelParameters)
         }
         return y
     }
 
     // backward of the last forward's mode: dx, dgamma = sum dy*xhat, dbeta = sum dy
-    public func backward(_ dy: Tensor) -> Tensor? {
-        let dx = gradInput.get(batch: batch)
-        if mode == .evaluation {
-            device.batchNormInferenceBackward(gradOutput: dy, input: input!, gamma: gamma.value,
-                                              runningMean: runningMean, runningVar: runningVar, gradInput: dx,
-                                              gradGamma: gamma.gradient, gradBeta: beta.gradient, squaredNorms: nil,
-                                              channels: inputShape.channels, batch: batch, epsilon: epsilon,
-                                              reluOutput: fusedReLU ? lastOutput : nil)
-            return dx
+    // (the gradient w.r.t. the input is always computed: batch norm never starts a network)
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
+        let a = saved.value
+        let dx = gradInput.get(batch: a.batch)
+        switch a.mode {
+        case .evaluation:
+            device.batchNormInferenceBackward(gradOutput: dy, input: a.input, output: a.output, parameters: kernelParameters,
+                                              gradInput: dx, gradGamma: gamma.gradient, gradBeta: beta.gradient)
+        case .training:
+            device.batchNormTrainingBackward(gradOutput: dy, input: a.input, output: a.output, parameters: kernelParameters,
+                                             saved: savedStatistics, gradInput: dx, gradGamma: gamma.gradient,
+                                             gradBeta: beta.gradient)
         }
-        device.batchNormBackward(gradOutput: dy, input: input!, gamma: gamma.value,
-                                 savedMean: savedMean, savedInvStd: savedInvStd,
-                                 gradInput: dx, gradGamma: gamma.gradient, gradBeta: beta.gradient,
-                                 channels: inputShape.channels, reluOutput: fusedReLU ? lastOutput : nil)
         return dx
     }
 
     // evaluation mode: per example sum_c (sum_hw dy*xhat)^2 + (sum_hw dy)^2; dx = dy*gamma/sqrt(rv+eps)
-    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
-        precondition(mode == .evaluation, "per-example norms need batch norm in evaluation mode")
-        let dx = needsInputGradient ? gradInput.get(batch: batch) : nil
-        device.batchNormInferenceBackward(gradOutput: dy, input: input!, gamma: gamma.value,
-                                          runningMean: runningMean, runningVar: runningVar, gradInput: dx,
-                                          gradGamma: nil, gradBeta: nil, squaredNorms: squaredNorms,
-                                          channels: inputShape.channels, batch: batch, epsilon: epsilon,
-                                          reluOutput: fusedReLU ? lastOutput : nil)
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor, inputGradient: Bool) -> Tensor? {
+        let a = saved.value
+        guard a.mode == .evaluation else {
+            fatalError("\(name): per-example gradient norms need an evaluation-mode forward (examples are independent only then)")
+        }
+        device.batchNormPerExampleGradNormsSquared(gradOutput: dy, input: a.input, output: a.output,
+                                                   parameters: kernelParameters, batch: a.batch, squaredNorms: squaredNorms)
+        guard inputGradient else { return nil }
+        let dx = gradInput.get(batch: a.batch)
+        device.batchNormInferenceBackwardData(gradOutput: dy, output: a.output, parameters: kernelParameters, gradInput: dx)
         return dx
     }
+
+    /// The layer's state as the batch-norm ops take it.
+    var kernelParameters: BatchNormParameters {
+        BatchNormParameters(gamma: gamma.value, beta: beta.value, runningMean: runningMean, runningVar: runningVar,
+                            channels: inputShape.channels, epsilon: epsilon, momentum: momentum, fusedReLU: fusedReLU)
+    }
+
+    var savedStatistics: BatchNormSavedStatistics { BatchNormSavedStatistics(mean: savedMean, invStd: savedInvStd) }
 }
 
 /// `y = max(x, 0)`; the backward works in place on `dy`.
-public final class ReLU: Layer {
+public final class ReLU: ParameterFreeLayer {
     public let inputShape: FeatureShape
     public var outputShape: FeatureShape { inputShape }
-    public var needsInputGradient = true
     let device: Device
     var output: Workspace
-    var y: Tensor?
+    /// The forward's output (the mask of the backward).
+    var saved = Saved<Tensor>("ReLU")
 
     public init(_ device: Device, shape: FeatureShape, maxBatch: Int) {
         self.device = device
@@ -185,28 +193,30 @@ public final class ReLU: Layer {
     }
 
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
-        let out = output.get(batch: batch)
-        device.reluForward(x, output: out)
-        y = out
-        return out
+        let y = output.get(batch: batch)
+        device.reluForward(x, output: y)
+        saved.save(y)
+        return y
     }
 
-    // dx = dy * [y > 0]
-    public func backward(_ dy: Tensor) -> Tensor? {
-        device.reluBackward(output: y!, gradOutput: dy, gradInput: dy)
+    // dx = dy * [y > 0], in place on dy
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
+        guard inputGradient else { return nil }
+        device.reluBackward(output: saved.value, gradOutput: dy, gradInput: dy)
         return dy
     }
 }
 
 /// Max pooling with a square window.
-public final class MaxPool2D: Layer {
+public final class MaxPool2D: ParameterFreeLayer {
     public let inputShape: FeatureShape
     public let outputShape: FeatureShape
-    public var needsInputGradient = true
     let device: Device
-    var geometry: Pool2DGeometry
+    let geometry: Pool2DGeometry
     var output: Workspace, gradInput: Workspace
-    var input: Tensor?
+    /// The forward's input (where the maxima are) and geometry (its batch).
+    struct Activations { let input: Tensor; let geometry: Pool2DGeometry }
+    var saved = Saved<Activations>("MaxPool2D")
 
     public init(_ device: Device, shape: FeatureShape, window: Int, stride: Int, maxBatch: Int) {
         self.device = device
@@ -219,28 +229,32 @@ public final class MaxPool2D: Layer {
     }
 
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
-        geometry.batch = batch
-        input = x
+        var g = geometry
+        g.batch = batch
+        saved.save(Activations(input: x, geometry: g))
         let y = output.get(batch: batch)
-        device.maxPoolForward(input: x, output: y, geometry: geometry)
+        device.maxPoolForward(input: x, output: y, geometry: g)
         return y
     }
 
-    public func backward(_ dy: Tensor) -> Tensor? {
-        let dx = gradInput.get(batch: geometry.batch)
-        device.maxPoolBackward(input: input!, gradOutput: dy, gradInput: dx, geometry: geometry)
+    // dx: each output gradient routed to the first maximum of its window
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
+        guard inputGradient else { return nil }
+        let a = saved.value
+        let dx = gradInput.get(batch: a.geometry.batch)
+        device.maxPoolBackward(input: a.input, gradOutput: dy, gradInput: dx, geometry: a.geometry)
         return dx
     }
 }
 
 /// `[C, N, H, W] -> [C, N]` by the mean over each plane.
-public final class GlobalAvgPool: Layer {
+public final class GlobalAvgPool: ParameterFreeLayer {
     public let inputShape: FeatureShape
     public var outputShape: FeatureShape { FeatureShape(inputShape.channels) }
-    public var needsInputGradient = true
     let device: Device
     var output: Workspace, gradInput: Workspace
-    var batch = 0
+    /// The forward's batch.
+    var saved = Saved<Int>("GlobalAvgPool")
 
     public init(_ device: Device, shape: FeatureShape, maxBatch: Int) {
         self.device = device
@@ -250,13 +264,16 @@ public final class GlobalAvgPool: Layer {
     }
 
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
-        self.batch = batch
+        saved.save(batch)
         let y = output.get(batch: batch)
         device.globalAvgPoolForward(input: x, output: y, channels: inputShape.channels, batch: batch, plane: inputShape.plane)
         return y
     }
 
-    public func backward(_ dy: Tensor) -> Tensor? {
+    // dx[c,n,:] = dy[c,n] / (H*W)
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
+        guard inputGradient else { return nil }
+        let batch = saved.value
         let dx = gradInput.get(batch: batch)
         device.globalAvgPoolBackward(gradOutput: dy, gradInput: dx, channels: inputShape.channels, batch: batch, plane: inputShape.plane)
         return dx
@@ -264,13 +281,13 @@ public final class GlobalAvgPool: Layer {
 }
 
 /// `[C, N, H, W] -> [C*H*W, N]`, feature index `c*H*W + h*W + w` (PyTorch's flatten).
-public final class Flatten: Layer {
+public final class Flatten: ParameterFreeLayer {
     public let inputShape: FeatureShape
     public var outputShape: FeatureShape { FeatureShape(inputShape.count) }
-    public var needsInputGradient = true
     let device: Device
     var output: Workspace, gradInput: Workspace
-    var batch = 0
+    /// The forward's batch.
+    var saved = Saved<Int>("Flatten")
 
     public init(_ device: Device, shape: FeatureShape, maxBatch: Int) {
         self.device = device
@@ -280,15 +297,17 @@ public final class Flatten: Layer {
     }
 
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
-        self.batch = batch
+        saved.save(batch)
         if inputShape.plane == 1 { return x }   // already [C, N]
         let y = output.get(batch: batch)
         device.flattenForward(input: x, output: y, channels: inputShape.channels, batch: batch, plane: inputShape.plane)
         return y
     }
 
-    public func backward(_ dy: Tensor) -> Tensor? {
-        guard needsInputGradient else { return nil }
+    // dx[C,N,H,W] <- dy[C*H*W, N]
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
+        guard inputGradient else { return nil }
+        let batch = saved.value
         if inputShape.plane == 1 { return dy }
         let dx = gradInput.get(batch: batch)
         device.flattenBackward(gradOutput: dy, gradInput: dx, channels: inputShape.channels, batch: batch, plane: inputShape.plane)
@@ -303,11 +322,11 @@ public final class Linear: Layer {
     public let outputShape: FeatureShape
     public let weight: Parameter
     public let bias: Parameter
-    public var needsInputGradient = true
     let device: Device
     var output: Workspace, gradInput: Workspace
-    var input: Tensor?
-    var batch = 0
+    /// The forward's input and batch.
+    struct Activations { let input: Tensor; let batch: Int }
+    var saved: Saved<Activations>
 
     public init(_ device: Device, name: String, inFeatures: Int, outFeatures: Int, maxBatch: Int) {
         self.device = device
@@ -317,9 +336,11 @@ public final class Linear: Layer {
         bias = Parameter(name: name + ".bias", shape: [outFeatures], device: device)
         output = Workspace(device, outputShape, maxBatch: maxBatch)
         gradInput = Workspace(device, inputShape, maxBatch: maxBatch)
+        saved = Saved(name)
     }
 
     public var parameters: [Parameter] { [weight, bias] }
+    public var normedParameters: [Parameter] { [weight, bias] }
 
     public func initialize(seed: UInt64) {
         let bound = 1 / Float(inputShape.channels).squareRoot()
@@ -328,8 +349,7 @@ public final class Linear: Layer {
     }
 
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
-        self.batch = batch
-        input = x
+        saved.save(Activations(input: x, batch: batch))
         let y = output.get(batch: batch)
         device.linearForward(input: x, weight: weight.value, bias: bias.value, output: y,
                              inFeatures: inputShape.channels, outFeatures: outputShape.channels, batch: batch)
@@ -337,19 +357,21 @@ public final class Linear: Layer {
     }
 
     // dw = dy x^T, db = sum_n dy, dx = w^T dy
-    public func backward(_ dy: Tensor) -> Tensor? {
-        let dx = needsInputGradient ? gradInput.get(batch: batch) : nil
-        device.linearBackward(input: input!, weight: weight.value, gradOutput: dy, gradInput: dx,
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
+        let a = saved.value, batch = a.batch
+        let dx = inputGradient ? gradInput.get(batch: batch) : nil
+        device.linearBackward(input: a.input, weight: weight.value, gradOutput: dy, gradInput: dx,
                               gradWeight: weight.gradient, gradBias: bias.gradient,
                               inFeatures: inputShape.channels, outFeatures: outputShape.channels, batch: batch)
         return dx
     }
 
     // ||a_i||^2 ||g_i||^2 + ||g_i||^2 per example; dx = w^T dy
-    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
-        device.linearPerExampleGradNormsSquared(input: input!, gradOutput: dy, inFeatures: inputShape.channels,
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor, inputGradient: Bool) -> Tensor? {
+        let a = saved.value, batch = a.batch
+        device.linearPerExampleGradNormsSquared(input: a.input, gradOutput: dy, inFeatures: inputShape.channels,
                                                 outFeatures: outputShape.channels, batch: batch, squaredNorms: squaredNorms)
-        guard needsInputGradient else { return nil }
+        guard inputGradient else { return nil }
         let dx = gradInput.get(batch: batch)
         device.gemm(transposeA: true, transposeB: false, m: inputShape.channels, n: batch, k: outputShape.channels,
                     alpha: 1, a: weight.value, aOffset: 0, lda: inputShape.channels, b: dy, bOffset: 0, ldb: batch,

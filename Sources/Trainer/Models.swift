@@ -3,16 +3,11 @@ import Kernels
 /// Layers applied in order.
 public final class Sequential: Layer {
     public let layers: [Layer]
-    public var needsInputGradient: Bool {
-        get { layers.first?.needsInputGradient ?? true }
-        set { layers.first?.needsInputGradient = newValue }
-    }
 
     public init(_ layers: [Layer]) {
-        precondition(!layers.isEmpty)
-        for (a, b) in zip(layers, layers.dropFirst()) {
-            precondition(a.outputShape.count == b.inputShape.count,
-                         "layer output \(a.outputShape) does not feed input \(b.inputShape)")
+        guard !layers.isEmpty else { fatalError("Sequential needs at least one layer") }
+        for (a, b) in zip(layers, layers.dropFirst()) where a.outputShape.count != b.inputShape.count {
+            fatalError("layer output \(a.outputShape) does not feed input \(b.inputShape)")
         }
         self.layers = layers
     }
@@ -20,6 +15,7 @@ public final class Sequential: Layer {
     public var inputShape: FeatureShape { layers[0].inputShape }
     public var outputShape: FeatureShape { layers[layers.count - 1].outputShape }
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    public var normedParameters: [Parameter] { layers.flatMap(\.normedParameters) }
     public var buffers: [Buffer] { layers.flatMap(\.buffers) }
     public func initialize(seed: UInt64) { for l in layers { l.initialize(seed: seed) } }
 
@@ -29,20 +25,21 @@ public final class Sequential: Layer {
         return h
     }
 
-    public func backward(_ dy: Tensor) -> Tensor? {
-        var g: Tensor? = dy
-        for l in layers.reversed() {
-            guard let grad = g else { return nil }
-            g = l.backward(grad)
+    // every layer but the first passes its input gradient on; the first only when asked
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
+        var g = dy
+        for (i, l) in layers.enumerated().reversed() {
+            guard let next = l.backward(g, inputGradient: inputGradient || i > 0) else { return nil }
+            g = next
         }
         return g
     }
 
-    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
-        var g: Tensor? = dy
-        for l in layers.reversed() {
-            guard let grad = g else { return nil }
-            g = l.backwardNorms(grad, squaredNorms: squaredNorms)
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor, inputGradient: Bool) -> Tensor? {
+        var g = dy
+        for (i, l) in layers.enumerated().reversed() {
+            guard let next = l.backwardNorms(g, squaredNorms: squaredNorms, inputGradient: inputGradient || i > 0) else { return nil }
+            g = next
         }
         return g
     }
@@ -55,13 +52,11 @@ public final class Sequential: Layer {
 public final class BasicBlock: Layer {
     public let inputShape: FeatureShape
     public let outputShape: FeatureShape
-    public var needsInputGradient = true
     let device: Device
     let main: Sequential
     let shortcut: Sequential?
     let finalReLU: ReLU
     var sum: Workspace
-    var batch = 0
 
     public init(_ device: Device, name: String, input: FeatureShape, planes: Int, stride: Int, maxBatch: Int) {
         self.device = device
@@ -88,6 +83,7 @@ public final class BasicBlock: Layer {
     }
 
     public var parameters: [Parameter] { main.parameters + (shortcut?.parameters ?? []) }
+    public var normedParameters: [Parameter] { main.normedParameters + (shortcut?.normedParameters ?? []) }
     public var buffers: [Buffer] { main.buffers + (shortcut?.buffers ?? []) }
     public func initialize(seed: UInt64) {
         main.initialize(seed: seed)
@@ -95,7 +91,6 @@ public final class BasicBlock: Layer {
     }
 
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
-        self.batch = batch
         let a = main.forward(x, batch: batch, mode: mode)
         let s = shortcut?.forward(x, batch: batch, mode: mode) ?? x
         let total = sum.get(batch: batch)
@@ -103,21 +98,22 @@ public final class BasicBlock: Layer {
         return finalReLU.forward(total, batch: batch, mode: mode)
     }
 
-    // d(sum) = relu'(dy); dx = main^T(d sum) + shortcut^T(d sum)
-    public func backward(_ dy: Tensor) -> Tensor? {
-        let dSum = finalReLU.backward(dy)!
+    // d(sum) = relu'(dy); dx = main^T(d sum) + shortcut^T(d sum). A block never starts a
+    // network, and its main path needs d(sum) either way, so dx is always computed.
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
+        let dSum = finalReLU.backward(dy, inputGradient: true)!
         // The shortcut reads dSum before the main path (whose ReLU works in place
         // on its own buffers, never on dSum).
-        let dShort = shortcut?.backward(dSum) ?? dSum
-        let dx = main.backward(dSum)!
+        let dShort = shortcut?.backward(dSum, inputGradient: true) ?? dSum
+        let dx = main.backward(dSum, inputGradient: true)!
         device.accumulate(dShort, into: dx)
         return dx
     }
 
-    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor) -> Tensor? {
-        let dSum = finalReLU.backward(dy)!
-        let dShort = shortcut?.backwardNorms(dSum, squaredNorms: squaredNorms) ?? dSum
-        let dx = main.backwardNorms(dSum, squaredNorms: squaredNorms)!
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor, inputGradient: Bool) -> Tensor? {
+        let dSum = finalReLU.backward(dy, inputGradient: true)!
+        let dShort = shortcut?.backwardNorms(dSum, squaredNorms: squaredNorms, inputGradient: true) ?? dSum
+        let dx = main.backwardNorms(dSum, squaredNorms: squaredNorms, inputGradient: true)!
         device.accumulate(dShort, into: dx)
         return dx
     }
@@ -135,6 +131,27 @@ public enum Architecture: String, CaseIterable, Sendable {
     case resnet18
 }
 
+extension Architecture {
+    /// Smallest input height and width the architecture takes: the small CNN's two
+    /// unpadded 3x3 convolutions and 2x2 max-pool need 6x6; ResNet-18's padded, strided
+    /// convolutions and the MLP take any size.
+    public var minimumInputSize: Int { self == .cnn ? 6 : 1 }
+
+    /// Throws when a model of this architecture cannot be built for these sizes.
+    public func check(input: FeatureShape, classes: Int, width: Int, maxBatch: Int) throws {
+        guard input.channels >= 1 && input.height >= 1 && input.width >= 1 else {
+            throw TrainerError.invalid("input shape \(input) has an empty dimension")
+        }
+        guard input.height >= minimumInputSize && input.width >= minimumInputSize else {
+            throw TrainerError.invalid("--model \(rawValue) needs images of at least \(minimumInputSize)x\(minimumInputSize) pixels; "
+                                       + "these are \(input.height)x\(input.width) (use resnet18 or mlp for smaller images)")
+        }
+        guard classes >= 2 else { throw TrainerError.invalid("a classifier needs at least 2 classes, the data has \(classes)") }
+        guard width >= 1 else { throw TrainerError.invalid("--width must be at least 1") }
+        guard maxBatch >= 1 else { throw TrainerError.invalid("--batch must be at least 1") }
+    }
+}
+
 /// A network plus the bookkeeping the trainer needs.
 public final class Model {
     public let architecture: Architecture
@@ -146,12 +163,21 @@ public final class Model {
     public let body: Sequential
     public let parameters: [Parameter]
     public let buffers: [Buffer]
+    /// `[classes, maxBatch]`: the softmax error vectors of the last pass.
+    public let errors: Tensor
+    /// `[ExampleOutput.rows, maxBatch]`: the per-example outputs of the last pass.
+    public let outputs: Tensor
+    /// `[maxBatch]`: the squared per-example gradient norms of the last scoring pass.
+    public let squaredNorms: Tensor
 
     /// - Parameters:
     ///   - width: base width of ResNet-18 (64 is the standard network); hidden width
     ///     multiplier elsewhere is ignored.
-    public init(_ architecture: Architecture, input: FeatureShape, classes: Int, width: Int = 64,
-                device: Device, maxBatch: Int) {
+    /// - Throws: ``TrainerError`` when the input is too small for the architecture (every
+    ///   layer's output must be at least 1x1), or a size is not positive.
+    public init(_ architecture: Architecture, input: FeatureShape, classes: Int, width: Int = TrainingConfiguration.defaultWidth,
+                device: Device, maxBatch: Int) throws {
+        try architecture.check(input: input, classes: classes, width: width, maxBatch: maxBatch)
         self.architecture = architecture
         self.width = width
         self.device = device
@@ -183,7 +209,6 @@ public final class Model {
                 Linear(device, name: "fc2", inFeatures: 128, outFeatures: classes, maxBatch: b),
             ]
         case .resnet18:
-            precondition(width >= 1, "width must be positive")
             let stem = Conv2D(device, name: "conv1", input: input, outChannels: width, kernel: 3,
                               stride: 1, padding: 1, maxBatch: b)
             layers = [stem, BatchNorm2D(device, name: "bn1", shape: stem.outputShape, maxBatch: b, fusedReLU: true)]
@@ -201,9 +226,11 @@ public final class Model {
             layers.append(Linear(device, name: "linear", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
         }
         body = Sequential(layers)
-        body.needsInputGradient = false
         parameters = body.parameters
         buffers = body.buffers
+        errors = device.makeTensor([classes, maxBatch])
+        outputs = device.makeTensor([ExampleOutput.rows, maxBatch])
+        squaredNorms = device.makeTensor([maxBatch])
     }
 
     /// Number of trainable values.
@@ -217,61 +244,88 @@ public final class Model {
         body.forward(x, batch: batch, mode: mode)
     }
 
-    /// Back-propagates the gradient w.r.t. the logits into every parameter's gradient.
+    /// Back-propagates the gradient w.r.t. the logits into every parameter's gradient
+    /// (no gradient w.r.t. the input).
     public func backward(_ gradLogits: Tensor) {
-        _ = body.backward(gradLogits)
+        _ = body.backward(gradLogits, inputGradient: false)
+    }
+}
+
+/// One mini-batch on the device, as ``Batcher`` loads it and every pass reads it.
+public struct Batch {
+    /// `[C, N, H, W]`: normalised (and augmented) images.
+    public let images: Tensor
+    /// `[N]` int32: the labels trained or scored with.
+    public let labels: Tensor
+    /// `[N]`: each example's position in its data set.
+    public let indices: ArraySlice<Int32>
+    /// `N`.
+    public var count: Int { indices.count }
+
+    public init(images: Tensor, labels: Tensor, indices: ArraySlice<Int32>) {
+        guard images.shape.count == 4, images.shape[1] == indices.count, labels.count == indices.count else {
+            fatalError("Batch: images \(images.shape) and labels [\(labels.count)] do not hold \(indices.count) examples")
+        }
+        self.images = images; self.labels = labels; self.indices = indices
     }
 }
 
 extension Model {
-    /// One SGD step: training-mode forward of `images[C, N, H, W]`, softmax error
-    /// vectors and per-example outputs (`outputs[ExampleOutput.rows, N]`), backward,
-    /// and the update of every parameter.
-    public func trainStep(images: Tensor, labels: Tensor, batch n: Int, hyper: SGDHyperparameters,
-                          errors: Tensor, outputs: Tensor) {
-        let logits = forward(images, batch: n, mode: .training)
-        errors.resize(axis: 1, to: n)
-        outputs.resize(axis: 1, to: n)
-        device.softmaxCrossEntropy(logits: logits, labels: labels, gradScale: 1 / Float(n), errors: errors, outputs: outputs)
+    /// Softmax cross-entropy of `logits[classes, N]` against the batch's labels: writes
+    /// ``errors`` (`gradScale * (softmax - onehot)`) and ``outputs``.
+    private func loss(_ logits: Tensor, _ batch: Batch, gradScale: Float) {
+        errors.resize(axis: 1, to: batch.count)
+        outputs.resize(axis: 1, to: batch.count)
+        device.softmaxCrossEntropy(logits: logits, labels: batch.labels, gradScale: gradScale, errors: errors, outputs: outputs)
+    }
+
+    /// One SGD step: training-mode forward, softmax error vectors of the mean loss and
+    /// per-example outputs, backward, and the update of every parameter. Returns
+    /// ``outputs`` `[ExampleOutput.rows, N]`.
+    @discardableResult
+    public func trainStep(_ batch: Batch, hyper: SGDHyperparameters) -> Tensor {
+        let logits = forward(batch.images, batch: batch.count, mode: .training)
+        loss(logits, batch, gradScale: 1 / Float(batch.count))
         backward(errors)
         for p in parameters {
             device.sgdStep(parameter: p.value, gradient: p.gradient, momentum: p.momentum, hyper: hyper)
         }
+        return outputs
     }
 
     /// The scoring pass: evaluation-mode forward (batch norm on running statistics, so
     /// examples are independent), softmax error vectors of each example's own loss,
-    /// and a backward to the activations that adds every example's squared gradient
-    /// norm over all parameters into `squaredNorms[N]` (overwritten). No weight-gradient
-    /// GEMM, no update; `outputs` gets the per-example outputs as in ``evaluate``.
-    public func perExampleGradNormsSquared(images: Tensor, labels: Tensor, batch n: Int, errors: Tensor,
-                                           outputs: Tensor, squaredNorms: Tensor) {
-        let logits = forward(images, batch: n, mode: .evaluation)
-        errors.resize(axis: 1, to: n)
-        outputs.resize(axis: 1, to: n)
-        squaredNorms.resize(axis: 0, to: n)
-        device.softmaxCrossEntropy(logits: logits, labels: labels, gradScale: 1, errors: errors, outputs: outputs)
+    /// and a backward to the activations that writes every example's squared gradient
+    /// norm over all parameters into ``squaredNorms`` `[N]`. No weight-gradient GEMM, no
+    /// update; ``outputs`` gets the per-example outputs as in ``evaluate(_:)``.
+    /// Returns ``squaredNorms``.
+    @discardableResult
+    public func perExampleGradNormsSquared(_ batch: Batch) -> Tensor {
+        let logits = forward(batch.images, batch: batch.count, mode: .evaluation)
+        loss(logits, batch, gradScale: 1)
+        squaredNorms.resize(axis: 0, to: batch.count)
         device.fill(squaredNorms, with: 0)
-        _ = body.backwardNorms(errors, squaredNorms: squaredNorms)
+        _ = body.backwardNorms(errors, squaredNorms: squaredNorms, inputGradient: false)
+        return squaredNorms
     }
 
     /// VoG's input gradients: for each example, the gradient of its given-label logit
     /// `z_y` w.r.t. its input, `[C, N, H, W]`, from an evaluation-mode forward.
     /// `oneHot` must hold `onehot(y)` as `[classes, N]`. Overwrites the parameter
     /// gradients (harmless between steps).
-    public func inputGradientsOfLabelLogit(images: Tensor, oneHot: Tensor, batch n: Int) -> Tensor {
-        _ = forward(images, batch: n, mode: .evaluation)
-        oneHot.resize(axis: 1, to: n)
-        body.needsInputGradient = true
-        defer { body.needsInputGradient = false }
-        return body.backward(oneHot)!
+    public func inputGradientsOfLabelLogit(_ batch: Batch, oneHot: Tensor) -> Tensor {
+        _ = forward(batch.images, batch: batch.count, mode: .evaluation)
+        oneHot.resize(axis: 1, to: batch.count)
+        guard let dx = body.backward(oneHot, inputGradient: true) else { fatalError("the model returned no input gradient") }
+        return dx
     }
 
-    /// Evaluation-mode forward with the per-example outputs (EL2N, loss, correctness).
-    public func evaluate(images: Tensor, labels: Tensor, batch n: Int, errors: Tensor, outputs: Tensor) {
-        let logits = forward(images, batch: n, mode: .evaluation)
-        errors.resize(axis: 1, to: n)
-        outputs.resize(axis: 1, to: n)
-        device.softmaxCrossEntropy(logits: logits, labels: labels, gradScale: 1, errors: errors, outputs: outputs)
+    /// Evaluation-mode forward with the per-example outputs (EL2N, loss, correctness);
+    /// returns ``outputs``.
+    @discardableResult
+    public func evaluate(_ batch: Batch) -> Tensor {
+        let logits = forward(batch.images, batch: batch.count, mode: .evaluation)
+        loss(logits, batch, gradScale: 1)
+        return outputs
     }
 }

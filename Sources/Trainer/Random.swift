@@ -1,37 +1,25 @@
+import Metrics
+
 /// A seeded random stream derived from `(seed, purpose, epoch)`, so that every use
 /// of randomness (initialisation, shuffling, augmentation, label noise) is
 /// independent and any epoch can be replayed on its own. SplitMix64 underneath.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    private var stream: SplitMix64
 
     public init(seed: UInt64, purpose: String, epoch: Int = 0) {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325          // FNV-1a of the purpose
         for b in purpose.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        state = SeededRandom.mix(seed &+ SeededRandom.mix(h &+ UInt64(bitPattern: Int64(epoch)) &* 0x9e37_79b9_7f4a_7c15))
+        stream = SplitMix64(seed: SplitMix64.mix(seed &+ SplitMix64.mix(h &+ UInt64(bitPattern: Int64(epoch)) &* 0x9e37_79b9_7f4a_7c15)))
     }
 
     /// A stream for one sub-purpose (for example one example index) of this stream's key.
     public init(seed: UInt64, purpose: String, epoch: Int, item: Int) {
         self.init(seed: seed, purpose: purpose, epoch: epoch)
-        state = SeededRandom.mix(state ^ (UInt64(item) &* 0xd1b5_4a32_d192_ed03))
+        stream.state = SplitMix64.mix(stream.state ^ (UInt64(item) &* 0xd1b5_4a32_d192_ed03))
     }
 
     @inline(__always)
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9e37_79b9_7f4a_7c15
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    @inline(__always)
-    public mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { stream.next() }
 
     /// Uniform in [0, 1).
     @inline(__always)

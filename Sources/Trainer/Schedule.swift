@@ -12,15 +12,17 @@ public enum ScheduleKind: Sendable, Equatable {
 public struct LearningRateSchedule: Sendable, Equatable {
     public var peak: Float
     public var kind: ScheduleKind
-    /// Steps of linear warm-up from `peak / warmupSteps` to `peak`.
-    public var warmupSteps: Int
+    /// Epochs of linear warm-up: the rate rises from `peak / W` to `peak` over the
+    /// first `W = warmupEpochs * stepsPerEpoch` steps.
+    public var warmupEpochs: Int
 
-    public init(peak: Float, kind: ScheduleKind = .cosine, warmupSteps: Int = 0) {
-        self.peak = peak; self.kind = kind; self.warmupSteps = warmupSteps
+    public init(peak: Float, kind: ScheduleKind = .cosine, warmupEpochs: Int = 0) {
+        self.peak = peak; self.kind = kind; self.warmupEpochs = warmupEpochs
     }
 
     /// Learning rate of step `step` (0-based) of `totalSteps`, `stepsPerEpoch` per epoch.
     public func rate(step: Int, totalSteps: Int, stepsPerEpoch: Int) -> Float {
+        let warmupSteps = warmupEpochs * stepsPerEpoch
         if step < warmupSteps { return peak * Float(step + 1) / Float(warmupSteps) }
         switch kind {
         case .constant:

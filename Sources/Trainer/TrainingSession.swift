@@ -5,11 +5,12 @@ import Metrics
 import Glibc
 #endif
 
-/// Everything that defines a training run.
+/// Everything that defines a training run. ``init()`` gives the library's defaults
+/// for a ResNet-18; ``defaults(for:input:)`` the per-model defaults the CLI uses.
 public struct TrainingConfiguration: Sendable {
     public var architecture: Architecture = .resnet18
-    /// ResNet-18 base width (64 = standard).
-    public var width: Int = 64
+    /// ResNet-18 base width (64 = the standard network; Sieve's default is 16).
+    public var width: Int = TrainingConfiguration.defaultWidth
     public var epochs: Int = 10
     public var batchSize: Int = 128
     public var schedule = LearningRateSchedule(peak: 0.1, kind: .cosine)
@@ -21,7 +22,54 @@ public struct TrainingConfiguration: Sendable {
     /// Evaluate test accuracy after every epoch (else only after the last).
     public var evaluateEveryEpoch = true
 
+    /// ResNet-18 base width unless set: a quarter of the standard 64, which trains in
+    /// minutes per epoch on a CPU.
+    public static let defaultWidth = 16
+
     public init() {}
+
+    /// Defaults that train `architecture` well on inputs of shape `input` in a few epochs
+    /// (SGD with Nesterov momentum 0.9, weight decay 5e-4, cosine decay):
+    /// - `mlp`: peak learning rate 0.05, no augmentation;
+    /// - `cnn`: 0.02, no augmentation (a small network learns fastest without it);
+    /// - `resnet18`: 0.1, random crops (padding 1/8 of the image side: 4 pixels at 32x32,
+    ///   3 at 28x28) and, for colour
+    ///   images only, horizontal flips (digits and letters are not mirror-symmetric).
+    /// Checks every value (finite, in range) before any work; the one place options are
+    /// validated. Messages name the CLI flag.
+    public func validate() throws {
+        func bad(_ m: String) -> TrainerError { .invalid(m) }
+        guard width >= 1 else { throw bad("--width must be at least 1") }
+        guard batchSize >= 2 else { throw bad("--batch must be at least 2 (batch norm needs two examples)") }
+        guard epochs >= 0 else { throw bad("--epochs must not be negative") }
+        guard schedule.peak.isFinite && schedule.peak > 0 else { throw bad("--lr must be a positive finite number, not \(schedule.peak)") }
+        guard schedule.warmupEpochs >= 0 else { throw bad("--warmup must not be negative") }
+        if case .step(let milestones, let factor) = schedule.kind {
+            guard factor.isFinite && factor > 0 else { throw bad("--schedule step factor must be a positive finite number, not \(factor)") }
+            guard milestones.allSatisfy({ $0 >= 0 }) else { throw bad("--schedule step milestones must not be negative") }
+        }
+        guard momentum.isFinite && momentum >= 0 && momentum < 1 else { throw bad("--momentum must lie in [0, 1), not \(momentum)") }
+        guard weightDecay.isFinite && weightDecay >= 0 else { throw bad("--weight-decay must be a finite number >= 0, not \(weightDecay)") }
+        guard augmentation.cropPadding >= 0 else { throw bad("crop padding must not be negative") }
+    }
+
+    public static func defaults(for architecture: Architecture, input: FeatureShape) -> TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.architecture = architecture
+        switch architecture {
+        case .mlp:
+            c.schedule.peak = 0.05
+            c.augmentation = .none
+        case .cnn:
+            c.schedule.peak = 0.02
+            c.augmentation = .none
+        case .resnet18:
+            c.schedule.peak = 0.1
+            c.augmentation = Augmentation(cropPadding: max(1, min(input.height, input.width) / 8), reflect: false,
+                                          horizontalFlip: input.channels == 3)
+        }
+        return c
+    }
 }
 
 /// Results of one epoch.
@@ -40,7 +88,7 @@ public struct EpochSummary: Sendable {
 }
 
 /// Accuracy and mean loss over a data set.
-public struct Evaluation: Sendable {
+public struct EvaluationSummary: Sendable {
     public var loss: Double
     public var accuracy: Double
     public var count: Int
@@ -57,16 +105,13 @@ public final class TrainingSession {
     public let trainLabels: [Int32]
     let trainBatcher: Batcher
     let testBatcher: Batcher
-    let errors: Tensor
-    let outputs: Tensor
-    var hostOutputs: [Float]
+    /// Host copy of the last pass's per-example outputs.
+    var decoded: ExampleOutputs
     var records: [ExampleStats]
     public private(set) var step = 0
     /// The training examples an epoch presents (all by default; a pruned subset, or one
     /// half of the two-split protocol). Indices stay those of the data set.
-    public var trainingIndices: [Int32] {
-        didSet { precondition(!trainingIndices.isEmpty && trainingIndices.allSatisfy { $0 >= 0 && Int($0) < data.train.count }) }
-    }
+    public private(set) var trainingIndices: [Int32]
     /// Called after every training step with (epoch, examples done this epoch, examples per epoch).
     public var onStep: ((Int, Int, Int) -> Void)?
 
@@ -76,8 +121,7 @@ public final class TrainingSession {
     ///   - extraClasses: output classes beyond the data set's (AUM's fake class).
     public init(configuration: TrainingConfiguration, data: DataSplit, device: Device,
                 trainLabels: [Int32]? = nil, extraClasses: Int = 0) throws {
-        guard configuration.batchSize >= 2 else { throw TrainerError.invalid("--batch must be at least 2 (batch norm needs it)") }
-        guard configuration.epochs >= 0 else { throw TrainerError.invalid("--epochs must not be negative") }
+        try configuration.validate()
         guard data.train.count > 0 else { throw TrainerError.invalid("the training set is empty") }
         guard (data.train.channels, data.train.height, data.train.width) == (data.test.channels, data.test.height, data.test.width)
         else { throw TrainerError.invalid("train and test images differ in shape") }
@@ -95,15 +139,13 @@ public final class TrainingSession {
         let classes = max(data.train.classes, data.test.classes) + extraClasses
         let input = FeatureShape(data.train.channels, data.train.height, data.train.width)
         let b = configuration.batchSize
-        model = Model(configuration.architecture, input: input, classes: classes, width: configuration.width,
+        model = try Model(configuration.architecture, input: input, classes: classes, width: configuration.width,
                       device: device, maxBatch: b)
         model.initialize(seed: configuration.seed)
         normalization = Normalization(fitting: data.train)
         trainBatcher = Batcher(dataset: data.train, normalization: normalization, device: device, maxBatch: b)
         testBatcher = Batcher(dataset: data.test, normalization: normalization, device: device, maxBatch: b)
-        errors = device.makeTensor([classes, b])
-        outputs = device.makeTensor([ExampleOutput.rows, b])
-        hostOutputs = [Float](repeating: 0, count: ExampleOutput.rows * b)
+        decoded = ExampleOutputs(maxBatch: b)
         records = []
         records.reserveCapacity(b)
         trainingIndices = (0..<data.train.count).map { Int32($0) }
@@ -116,36 +158,67 @@ public final class TrainingSession {
         step = 0
     }
 
+    /// Presents only `indices` (positions in the training set) from now on.
+    public func setTrainingIndices(_ indices: [Int32]) throws {
+        guard !indices.isEmpty else { throw TrainerError.invalid("the subset of training examples is empty") }
+        if let bad = indices.first(where: { $0 < 0 || Int($0) >= data.train.count }) {
+            throw TrainerError.invalid("the subset lists example \(bad), but the training set has \(data.train.count)")
+        }
+        trainingIndices = indices
+    }
+
     public var stepsPerEpoch: Int { (trainingIndices.count + configuration.batchSize - 1) / configuration.batchSize }
     public var totalSteps: Int { stepsPerEpoch * configuration.epochs }
 
     /// Runs every epoch, calling `onEpoch` after each; sinks get `finish()` at the end.
     @discardableResult
-    public func run(sinks: [ExampleStatsSink] = [], onEpoch: (EpochSummary) -> Void = { _ in }) throws -> [EpochSummary] {
+    public func run(sinks: [ExampleStatsSink] = [], onEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
         var summaries: [EpochSummary] = []
         for epoch in 0..<configuration.epochs {
             let s = try trainEpoch(epoch, sinks: sinks)
             summaries.append(s)
-            onEpoch(s)
+            try onEpoch(s)
         }
         for sink in sinks { try sink.finish() }
         return summaries
+    }
+
+    /// The batch size: the configuration's, the one place it is set (the model, the
+    /// batchers and every pass take it from there).
+    public var batchSize: Int { configuration.batchSize }
+
+    /// Runs `body` over `indices` in batches of ``batchSize``, loaded without
+    /// augmentation with the training labels (`labels`: the session's when nil) from
+    /// `batcher` (the training set's when nil).
+    func forEachBatch(of indices: [Int32], from batcher: Batcher? = nil, labels: [Int32]? = nil,
+                      _ body: (_ first: Int, _ batch: Batch) throws -> Void) rethrows {
+        let batcher = batcher ?? trainBatcher
+        for first in stride(from: 0, to: indices.count, by: batchSize) {
+            let slice = indices[first..<min(first + batchSize, indices.count)]
+            let batch = batcher.load(slice, augmentation: .none, seed: 0, epoch: 0,
+                                     labelOverride: batcher === trainBatcher ? (labels ?? trainLabels) : nil)
+            try body(first, batch)
+        }
     }
 
     /// One pass over the training set in a seeded order, then (optionally) the test set.
     public func trainEpoch(_ epoch: Int, sinks: [ExampleStatsSink]) throws -> EpochSummary {
         var rng = SeededRandom(seed: configuration.seed, purpose: "shuffle", epoch: epoch)
         let order = rng.permutation(trainingIndices.count).map { trainingIndices[Int($0)] }
-        let b = configuration.batchSize
+        let b = batchSize
         var lossSum = 0.0, correct = 0
         var lr: Float = 0
         let start = monotonicSeconds()
+        let hyper = { (lr: Float) in
+            SGDHyperparameters(learningRate: lr, momentum: self.configuration.momentum, nesterov: self.configuration.nesterov,
+                               weightDecay: self.configuration.weightDecay)
+        }
         for first in stride(from: 0, to: order.count, by: b) {
-            let batch = order[first..<min(first + b, order.count)]
             lr = configuration.schedule.rate(step: step, totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
-            trainBatcher.load(batch, augmentation: configuration.augmentation, seed: configuration.seed,
-                              epoch: epoch, labelOverride: trainLabels)
-            let (l, c) = try trainStep(batch: batch.count, learningRate: lr, epoch: epoch, sinks: sinks)
+            let batch = trainBatcher.load(order[first..<min(first + b, order.count)], augmentation: configuration.augmentation,
+                                          seed: configuration.seed, epoch: epoch, labelOverride: trainLabels)
+            let outputs = model.trainStep(batch, hyper: hyper(lr))
+            let (l, c) = try emit(outputs, batch: batch, epoch: epoch, sinks: sinks)
             lossSum += l
             correct += c
             step += 1
@@ -165,32 +238,16 @@ public final class TrainingSession {
         return summary
     }
 
-    /// One SGD step on the batch already in `trainBatcher`: forward (training mode),
-    /// softmax error vectors, backward, update; returns the summed loss and the number
-    /// correct, and streams the per-example records.
-    func trainStep(batch n: Int, learningRate: Float, epoch: Int, sinks: [ExampleStatsSink]) throws -> (Double, Int) {
-        let hyper = SGDHyperparameters(learningRate: learningRate, momentum: configuration.momentum,
-                                       nesterov: configuration.nesterov, weightDecay: configuration.weightDecay)
-        model.trainStep(images: trainBatcher.images, labels: trainBatcher.labels, batch: n, hyper: hyper,
-                        errors: errors, outputs: outputs)
-        return try emit(n: n, epoch: epoch, indices: trainBatcher.lastIndices, sinks: sinks)
-    }
-
-    /// Downloads the per-example outputs of the last step and hands them to the sinks.
-    func emit(n: Int, epoch: Int, indices: ArraySlice<Int32>, sinks: [ExampleStatsSink]) throws -> (Double, Int) {
-        hostOutputs.withUnsafeMutableBufferPointer {
-            device.download(outputs, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(ExampleOutput.rows * n)]))
-        }
+    /// Downloads the per-example outputs of a training step and hands one record per
+    /// example to the sinks; returns the summed loss and the number correct.
+    func emit(_ outputs: Tensor, batch: Batch, epoch: Int, sinks: [ExampleStatsSink]) throws -> (Double, Int) {
+        decoded.download(outputs, count: batch.count, from: device)
         records.removeAll(keepingCapacity: true)
         var loss = 0.0, correct = 0
-        let first = indices.startIndex
-        for i in 0..<n {
-            let r = ExampleStats(index: indices[first + i], epoch: Int32(epoch), step: Int32(step),
-                                 loss: hostOutputs[ExampleOutput.loss * n + i],
-                                 correct: hostOutputs[ExampleOutput.correct * n + i] > 0.5,
-                                 margin: hostOutputs[ExampleOutput.margin * n + i],
-                                 probability: hostOutputs[ExampleOutput.probability * n + i],
-                                 el2n: hostOutputs[ExampleOutput.el2n * n + i])
+        for (i, index) in batch.indices.enumerated() {
+            let r = ExampleStats(index: index, epoch: Int32(epoch), step: Int32(step), loss: decoded.loss(i),
+                                 correct: decoded.correct(i), margin: decoded.margin(i),
+                                 probability: decoded.probability(i), el2n: decoded.el2n(i))
             loss += Double(r.loss)
             if r.correct { correct += 1 }
             records.append(r)
@@ -201,9 +258,8 @@ public final class TrainingSession {
 
     /// Accuracy and mean loss of the current model on a data set (evaluation mode,
     /// no augmentation), in batches of the training batch size.
-    public func evaluate(_ dataset: Dataset) -> Evaluation {
-        evaluate(using: Batcher(dataset: dataset, normalization: normalization, device: device,
-                                maxBatch: configuration.batchSize))
+    public func evaluate(_ dataset: Dataset) -> EvaluationSummary {
+        evaluate(using: Batcher(dataset: dataset, normalization: normalization, device: device, maxBatch: batchSize))
     }
 
     /// Whether each of `indices` (training examples, with the training labels) is
@@ -211,43 +267,27 @@ public final class TrainingSession {
     public func correctness(of indices: [Int32]) -> [Bool] {
         var result: [Bool] = []
         result.reserveCapacity(indices.count)
-        let b = configuration.batchSize
-        for first in stride(from: 0, to: indices.count, by: b) {
-            let batch = indices[first..<min(first + b, indices.count)]
-            let m = batch.count
-            trainBatcher.load(batch, augmentation: .none, seed: 0, epoch: 0, labelOverride: trainLabels)
-            model.evaluate(images: trainBatcher.images, labels: trainBatcher.labels, batch: m, errors: errors, outputs: outputs)
-            hostOutputs.withUnsafeMutableBufferPointer {
-                device.download(outputs, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(ExampleOutput.rows * m)]))
-            }
-            for j in 0..<m { result.append(hostOutputs[ExampleOutput.correct * m + j] > 0.5) }
+        forEachBatch(of: indices) { _, batch in
+            decoded.download(model.evaluate(batch), count: batch.count, from: device)
+            for j in 0..<batch.count { result.append(decoded.correct(j)) }
         }
         return result
     }
 
     /// ``evaluate(_:)`` on the test set, reusing its buffers.
-    public func evaluateTest() -> Evaluation { evaluate(using: testBatcher) }
+    public func evaluateTest() -> EvaluationSummary { evaluate(using: testBatcher) }
 
-    func evaluate(using batcher: Batcher) -> Evaluation {
-        let dataset = batcher.dataset
-        let b = configuration.batchSize
-        let all = (0..<dataset.count).map { Int32($0) }
+    func evaluate(using batcher: Batcher) -> EvaluationSummary {
+        let count = batcher.dataset.count
         var loss = 0.0, correct = 0
-        for first in stride(from: 0, to: all.count, by: b) {
-            let batch = all[first..<min(first + b, all.count)]
-            let n = batch.count
-            batcher.load(batch, augmentation: .none, seed: 0, epoch: 0)
-            model.evaluate(images: batcher.images, labels: batcher.labels, batch: n, errors: errors, outputs: outputs)
-            hostOutputs.withUnsafeMutableBufferPointer {
-                device.download(outputs, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(ExampleOutput.rows * n)]))
-            }
-            for i in 0..<n {
-                loss += Double(hostOutputs[ExampleOutput.loss * n + i])
-                if hostOutputs[ExampleOutput.correct * n + i] > 0.5 { correct += 1 }
+        forEachBatch(of: (0..<count).map { Int32($0) }, from: batcher) { _, batch in
+            decoded.download(model.evaluate(batch), count: batch.count, from: device)
+            for i in 0..<batch.count {
+                loss += Double(decoded.loss(i))
+                if decoded.correct(i) { correct += 1 }
             }
         }
-        return Evaluation(loss: loss / Double(max(1, dataset.count)),
-                          accuracy: Double(correct) / Double(max(1, dataset.count)), count: dataset.count)
+        return EvaluationSummary(loss: loss / Double(max(1, count)), accuracy: Double(correct) / Double(max(1, count)), count: count)
     }
 }
 

@@ -27,21 +27,19 @@ struct CrossCheck: ParsableCommand {
         let (net, device, n, shape) = (setup.net, setup.device, setup.batch, setup.shape)
         let hyper = SGDHyperparameters(learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4)
         for _ in 0..<steps {
-            net.trainStep(images: setup.images, labels: setup.labels, batch: n, hyper: hyper, errors: setup.errors,
-                          outputs: setup.outputs)
+            net.trainStep(setup.value, hyper: hyper)
             setup.refill()
         }
-        let (images, labels, errors, outputs) = (setup.images, setup.labels, setup.errors, setup.outputs)
         let (hostImages, hostLabels) = (setup.hostImages, setup.hostLabels)
-        let norms = device.makeTensor([n])
-        net.perExampleGradNormsSquared(images: images, labels: labels, batch: n, errors: errors, outputs: outputs, squaredNorms: norms)
-        let o = device.download(outputs)
+        let norms = net.perExampleGradNormsSquared(setup.value)
+        var o = ExampleOutputs(maxBatch: n)
+        o.download(net.outputs, count: n, from: device)
 
         try makeDirectory(out)
         var weights = SafeTensorsWriter()
         for p in net.parameters { weights.add(p.name, device.download(p.value), shape: p.shape) }
         for b in net.buffers { weights.add(b.name, device.download(b.value), shape: b.value.shape) }
-        try reportingErrors { try weights.write(to: out + "/model.safetensors") }
+        try weights.write(to: out + "/model.safetensors")
         // channel-major [C, N, H, W] -> NCHW
         var nchw = [Float](repeating: 0, count: hostImages.count)
         let plane = shape.plane
@@ -51,12 +49,12 @@ struct CrossCheck: ParsableCommand {
         var batch = SafeTensorsWriter()
         batch.add("images", nchw, shape: [n, shape.channels, shape.height, shape.width])
         batch.add("labels", hostLabels, shape: [n])
-        try reportingErrors { try batch.write(to: out + "/batch.safetensors") }
+        try batch.write(to: out + "/batch.safetensors")
         var scores = SafeTensorsWriter()
         scores.add("grad_norm", device.download(norms).map { $0.squareRoot() }, shape: [n])
-        scores.add("el2n", (0..<n).map { o[ExampleOutput.el2n * n + $0] }, shape: [n])
-        scores.add("loss", (0..<n).map { o[ExampleOutput.loss * n + $0] }, shape: [n])
-        try reportingErrors { try scores.write(to: out + "/sieve.safetensors") }
+        scores.add("el2n", (0..<n).map { o.el2n($0) }, shape: [n])
+        scores.add("loss", (0..<n).map { o.loss($0) }, shape: [n])
+        try scores.write(to: out + "/sieve.safetensors")
         print("wrote \(out)/model.safetensors, batch.safetensors, sieve.safetensors (\(net.architecture.rawValue) width \(net.width), batch \(n))")
     }
 }

@@ -1,3 +1,4 @@
+import COpenCL
 import Testing
 @testable import Kernels
 
@@ -86,37 +87,37 @@ struct OpenCLTests {
         let rm = rng.array(C), rv = rng.array(C).map { abs($0) + 0.3 }
         expectClose(both { d in
             let shape = [C, N, S]
-            let (xt, dyt, gt, bt) = (d.tensor(x, shape), d.tensor(dy, shape), d.tensor(gamma, [C]), d.tensor(beta, [C]))
-            let (rmt, rvt) = (d.tensor(rm, [C]), d.tensor(rv, [C]))
-            let (y, mean, inv, dx, dg, db) = (d.makeTensor(shape), d.makeTensor([C]), d.makeTensor([C]), d.makeTensor(shape),
-                                              d.makeTensor([C]), d.makeTensor([C]))
-            var r: [[Float]] = []
-            d.batchNormTrainingForward(input: xt, gamma: gt, beta: bt, output: y, savedMean: mean, savedInvStd: inv,
-                                       runningMean: rmt, runningVar: rvt, channels: C, momentum: 0.1, epsilon: 1e-5)
-            r += [d.download(y), d.download(mean), d.download(inv), d.download(rmt), d.download(rvt)]
-            d.batchNormBackward(gradOutput: dyt, input: xt, gamma: gt, savedMean: mean, savedInvStd: inv, gradInput: dx,
-                                gradGamma: dg, gradBeta: db, channels: C)
-            r += [d.download(dx), d.download(dg), d.download(db)]
-            d.batchNormInferenceForward(input: xt, gamma: gt, beta: bt, output: y, runningMean: rmt, runningVar: rvt,
-                                        channels: C, epsilon: 1e-5)
+            let (xt, dyt) = (d.tensor(x, shape), d.tensor(dy, shape))
+            var p = BatchNormParameters(gamma: d.tensor(gamma, [C]), beta: d.tensor(beta, [C]), runningMean: d.tensor(rm, [C]),
+                                        runningVar: d.tensor(rv, [C]), channels: C, epsilon: 1e-5, momentum: 0.1)
+            let saved = BatchNormSavedStatistics(mean: d.makeTensor([C]), invStd: d.makeTensor([C]))
+            let (y, dx, dg, db) = (d.makeTensor(shape), d.makeTensor(shape), d.makeTensor([C]), d.makeTensor([C]))
             let norms = d.makeTensor([N])
-            d.fill(norms, with: 1)
-            d.batchNormInferenceBackward(gradOutput: dyt, input: xt, gamma: gt, runningMean: rmt, runningVar: rvt,
-                                         gradInput: dx, gradGamma: dg, gradBeta: db, squaredNorms: norms,
-                                         channels: C, batch: N, epsilon: 1e-5)
-            r += [d.download(y), d.download(dx), d.download(dg), d.download(db), d.download(norms)]
-            // the fused ReLU variants
-            d.batchNormTrainingForward(input: xt, gamma: gt, beta: bt, output: y, savedMean: mean, savedInvStd: inv,
-                                       runningMean: rmt, runningVar: rvt, channels: C, momentum: 0.1, epsilon: 1e-5, relu: true)
-            d.batchNormBackward(gradOutput: dyt, input: xt, gamma: gt, savedMean: mean, savedInvStd: inv, gradInput: dx,
-                                gradGamma: dg, gradBeta: db, channels: C, reluOutput: y)
-            r += [d.download(y), d.download(dx), d.download(dg), d.download(db)]
-            d.batchNormInferenceForward(input: xt, gamma: gt, beta: bt, output: y, runningMean: rmt, runningVar: rvt,
-                                        channels: C, epsilon: 1e-5, relu: true)
-            d.batchNormInferenceBackward(gradOutput: dyt, input: xt, gamma: gt, runningMean: rmt, runningVar: rvt,
-                                         gradInput: dx, gradGamma: dg, gradBeta: db, squaredNorms: norms,
-                                         channels: C, batch: N, epsilon: 1e-5, reluOutput: y)
-            r += [d.download(y), d.download(dx), d.download(dg), d.download(db), d.download(norms)]
+            var r: [[Float]] = []
+            for fused in [false, true] {
+                p.fusedReLU = fused
+                d.batchNormTrainingForward(input: xt, output: y, parameters: p, saved: saved)
+                r += [d.download(y), d.download(saved.mean), d.download(saved.invStd), d.download(p.runningMean),
+                      d.download(p.runningVar)]
+                d.batchNormTrainingBackward(gradOutput: dyt, input: xt, output: y, parameters: p, saved: saved, gradInput: dx,
+                                            gradGamma: dg, gradBeta: db)
+                r += [d.download(dx), d.download(dg), d.download(db)]
+                d.batchNormInferenceForward(input: xt, output: y, parameters: p)
+                r.append(d.download(y))
+                d.batchNormInferenceBackward(gradOutput: dyt, input: xt, output: y, parameters: p, gradInput: dx,
+                                             gradGamma: dg, gradBeta: db)
+                r += [d.download(dx), d.download(dg), d.download(db)]
+                d.fill(dx, with: 7)
+                d.batchNormInferenceBackwardData(gradOutput: dyt, output: y, parameters: p, gradInput: dx)
+                r.append(d.download(dx))
+                d.fill(norms, with: 1)
+                d.batchNormPerExampleGradNormsSquared(gradOutput: dyt, input: xt, output: y, parameters: p, batch: N,
+                                                      squaredNorms: norms)
+                r.append(d.download(norms))
+                d.batchNormScoringBackward(gradOutput: dyt, input: xt, output: y, parameters: p, batch: N, gradInput: dx,
+                                           squaredNorms: norms)
+                r += [d.download(dx), d.download(norms)]
+            }
             return r
         }, 1e-4, "batch norm \(C)x\(N)x\(S)")
     }
@@ -167,10 +168,156 @@ struct OpenCLTests {
         }, 1e-5, "linear \(inF)x\(outF)x\(N)")
     }
 
+    @Test func perExampleOutputsDecodeAlikeOnBothDevices() {
+        let (K, N) = (10, 37)
+        var rng = TestRandom(41)
+        let z = rng.array(K * N).map { $0 * 6 }
+        let labels = (0..<N).map { _ in Int32(rng.int(0...(K - 1))) }
+        var decoded: [ExampleOutputs] = []
+        for d in [cl as Device, cpu] {
+            let outputs = d.makeTensor([ExampleOutput.rows, N + 5]), errors = d.makeTensor([K, N])
+            outputs.resize(axis: 1, to: N)   // as the training loop does for a short last batch
+            d.softmaxCrossEntropy(logits: d.tensor(z, [K, N]), labels: d.labels(labels), gradScale: 1, errors: errors,
+                                  outputs: outputs)
+            var o = ExampleOutputs(maxBatch: N + 5)
+            o.download(outputs, count: N, from: d)
+            decoded.append(o)
+        }
+        let (a, b) = (decoded[0], decoded[1])
+        #expect(a.count == N && b.count == N)
+        for i in 0..<N {
+            #expect(abs(a.loss(i) - b.loss(i)) < 1e-5 * max(1, abs(b.loss(i))))
+            #expect(abs(a.margin(i) - b.margin(i)) < 1e-5 * max(1, abs(b.margin(i))))
+            #expect(abs(a.probability(i) - b.probability(i)) < 1e-5)
+            #expect(abs(a.el2n(i) - b.el2n(i)) < 1e-5)
+            #expect(a.correct(i) == b.correct(i) && a.predicted(i) == b.predicted(i))
+            #expect(a.correct(i) == (a.predicted(i) == Int(labels[i])))
+            // the margin is positive exactly when the given label wins
+            #expect((b.margin(i) > 0) == b.correct(i))
+        }
+        #expect((0..<N).contains { a.correct($0) } && (0..<N).contains { !a.correct($0) })
+    }
+
+    @Test func exampleOutputRowsReachTheKernelsAsConstants() {
+        #expect(ExampleOutput.rows == ExampleOutput.allCases.count)
+        #expect(ExampleOutput.allCases.map(\.rawValue) == Array(0..<ExampleOutput.rows))
+        #expect(ExampleOutput.openCLBuildOptions
+            == "-DEX_LOSS=0 -DEX_CORRECT=1 -DEX_MARGIN=2 -DEX_PROBABILITY=3 -DEX_EL2N=4 -DEX_PREDICTED=5 -DEX_ROWS=6")
+        #expect(cl.programOptions.contains(ExampleOutput.openCLBuildOptions))
+        // layers.cl refuses to build without them
+        let source = (KernelSource.layers.fileName, KernelSource.layers.text)
+        #expect(throws: OpenCLError.self) { try cl.cl.buildProgram(source, options: cl.tuning.buildOptions) }
+        // and every row name appears in the source
+        let text = String(decoding: KernelSource.layers.text, as: UTF8.self)
+        for row in ExampleOutput.allCases { #expect(text.contains(row.openCLName + " * N + n")) }
+    }
+
+    @Test func everyKernelIsDeclaredWithItsArguments() throws {
+        for source in KernelSource.allCases {
+            let found = try cl.cl.kernelSignatures((source.fileName, source.text), options: cl.programOptions)
+            let declared = Kernel.allCases.filter { $0.source == source }
+            // every declared kernel is in its file, and no kernel in the file is undeclared
+            #expect(Set(found.map(\.name)) == Set(declared.map(\.name)), "\(source.fileName)")
+            for k in declared {
+                guard let f = found.first(where: { $0.name == k.name }) else { continue }
+                #expect(f.argumentCount == k.arguments.count, "\(k.name): CL_KERNEL_NUM_ARGS")
+                #expect(f.arguments == k.arguments.map(Optional.some), "\(k.name): argument kinds")
+            }
+        }
+        #expect(Set(Kernel.allCases.map(\.name)).count == Kernel.allCases.count)
+    }
+
+    /// Heap allocations per op, counted per thread by the LD_PRELOAD library of
+    /// `scripts/count-launch-allocations.sh` (skipped without it). The OpenCL driver
+    /// allocates in `clEnqueueNDRangeKernel` itself (PoCL: a fixed number per enqueue plus
+    /// one per non-`__local` argument); two raw `clSetKernelArg` + `clEnqueueNDRangeKernel`
+    /// sequences of different arity measure those two numbers, and every op must allocate
+    /// exactly what its launches cost the driver: Sieve's launch path adds nothing.
+    @Test(.enabled(if: mallocCalls != nil, "counts allocations under scripts/count-launch-allocations.sh only"))
+    func launchesAllocateNothing() {
+        let calls = mallocCalls!, repeats = 2000
+        func perCall(_ body: () -> Void) -> Double {
+            body()
+            cl.synchronize()   // first use: scratch buffers grow once
+            let before = calls()
+            for _ in 0..<repeats { body() }
+            let after = calls()
+            cl.synchronize()
+            return Double(after - before) / Double(repeats)
+        }
+        let n = 4096
+        let (x, y, z) = (cl.makeTensor([n]), cl.makeTensor([n]), cl.makeTensor([n]))
+        guard let bx = (x.memory as? OpenCLMemory)?.buffer, let by = (y.memory as? OpenCLMemory)?.buffer,
+              let bz = (z.memory as? OpenCLMemory)?.buffer else { Issue.record("not OpenCL memory"); return }
+        // the driver alone: fill (3 arguments) and sgd_step (8 arguments), set and enqueued by hand
+        let fill = cl.kernel(.fill), sgd = cl.kernel(.sgdStep)
+        let rawFill = perCall {
+            var b: cl_mem? = bx, value: Float = 1, total = Int32(n)
+            var global = n, local = 64
+            clSetKernelArg(fill, 0, MemoryLayout<cl_mem>.size, &b)
+            clSetKernelArg(fill, 1, 4, &value)
+            clSetKernelArg(fill, 2, 4, &total)
+            clEnqueueNDRangeKernel(cl.cl.queue, fill, 1, nil, &global, &local, 0, nil, nil)
+        }
+        let rawSGD = perCall {
+            var w: cl_mem? = bx, g: cl_mem? = by, m: cl_mem? = bz, lr: Float = 0.1, mu: Float = 0.9, wd: Float = 0
+            var nesterov: Int32 = 1, total = Int32(n), global = n, local = 64
+            clSetKernelArg(sgd, 0, MemoryLayout<cl_mem>.size, &w)
+            clSetKernelArg(sgd, 1, MemoryLayout<cl_mem>.size, &g)
+            clSetKernelArg(sgd, 2, MemoryLayout<cl_mem>.size, &m)
+            clSetKernelArg(sgd, 3, 4, &lr)
+            clSetKernelArg(sgd, 4, 4, &mu)
+            clSetKernelArg(sgd, 5, 4, &wd)
+            clSetKernelArg(sgd, 6, 4, &nesterov)
+            clSetKernelArg(sgd, 7, 4, &total)
+            clEnqueueNDRangeKernel(cl.cl.queue, sgd, 1, nil, &global, &local, 0, nil, nil)
+        }
+        let perArgument = (rawSGD - rawFill) / 5, perEnqueue = rawFill - 3 * perArgument
+        /// What the driver allocates for one launch of each kernel.
+        func driver(_ kernels: Kernel...) -> Double {
+            kernels.map { k in perEnqueue + perArgument * Double(k.arguments.filter { $0 != .local }.count) }.reduce(0, +)
+        }
+        let g = Conv2DGeometry(batch: 2, inChannels: 4, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1)
+        let (cx, cw, cy) = (cl.makeTensor(g.inputShape), cl.makeTensor(g.weightShape), cl.makeTensor(g.outputShape))
+        let bn = BatchNormParameters(gamma: cl.makeTensor([8]), beta: cl.makeTensor([8]), runningMean: cl.makeTensor([8]),
+                                     runningVar: cl.makeTensor([8]), channels: 8, fusedReLU: true)
+        let saved = BatchNormSavedStatistics(mean: cl.makeTensor([8]), invStd: cl.makeTensor([8]))
+        let (logits, labels) = (cl.makeTensor([10, 64]), cl.makeTensor([64], dtype: .int32))
+        let (errors, outputs, norms) = (cl.makeTensor([10, 64]), cl.makeTensor([ExampleOutput.rows, 64]), cl.makeTensor([2]))
+        let pool = Pool2DGeometry(channels: 8, batch: 2, height: 8, width: 8, window: 2, stride: 2)
+        let pooled = cl.makeTensor(pool.outputShape)
+        let hyper = SGDHyperparameters(learningRate: 0.1, nesterov: true, weightDecay: 5e-4)
+        let ops: [(name: String, driver: Double, perCall: Double)] = [
+            ("fill", driver(.fill), perCall { cl.fill(x, with: 1) }),
+            ("add", driver(.add), perCall { cl.add(x, y, into: z) }),
+            ("sgdStep", driver(.sgdStep), perCall { cl.sgdStep(parameter: x, gradient: y, momentum: z, hyper: hyper) }),
+            ("gemm", driver(.gemm), perCall {
+                cl.gemm(transposeA: true, transposeB: false, m: 64, n: 64, k: 64, alpha: 1, a: x, aOffset: 0, lda: 64,
+                        b: y, bOffset: 0, ldb: 64, beta: 0, c: z, cOffset: 0, ldc: 64)
+            }),
+            ("conv2dForward", driver(.im2col, .gemm), perCall { cl.conv2dForward(input: cx, weight: cw, output: cy, geometry: g) }),
+            ("batchNormTrainingForward", driver(.bnTrainForward), perCall { cl.batchNormTrainingForward(input: cy, output: cy, parameters: bn, saved: saved) }),
+            ("batchNormPerExampleGradNormsSquared", driver(.bnInferSums, .bnNorms), perCall {
+                cl.batchNormPerExampleGradNormsSquared(gradOutput: cy, input: cy, output: cy, parameters: bn, batch: 2,
+                                                       squaredNorms: norms)
+            }),
+            ("maxPoolForward", driver(.maxpoolForward), perCall { cl.maxPoolForward(input: cy, output: pooled, geometry: pool) }),
+            ("softmaxCrossEntropy", driver(.softmaxCrossEntropy), perCall {
+                cl.softmaxCrossEntropy(logits: logits, labels: labels, gradScale: 1, errors: errors, outputs: outputs)
+            }),
+        ]
+        print("heap allocations per call (\(repeats) calls each): raw fill \(rawFill), raw sgd_step \(rawSGD) "
+              + "(driver: \(perEnqueue) per enqueue + \(perArgument) per argument); "
+              + ops.map { "\($0.name) \($0.perCall) (driver \($0.driver))" }.joined(separator: ", "))
+        for op in ops {
+            #expect(abs(op.perCall - op.driver) < 0.01, "\(op.name): \(op.perCall) allocations per call, the driver's \(op.driver)")
+        }
+    }
+
     @Test func buildErrorsCarryTheLogAndName() throws {
         let bad = (name: "bad.cl", text: Array("__kernel void k(__global float* x) { x[0] = undefined_name; }".utf8))
         do {
-            _ = try cl.cl.kernel("k", source: bad)
+            _ = try cl.cl.kernelSignatures(bad, options: "")
             Issue.record("a broken kernel built")
         } catch let e as OpenCLError {
             #expect(e.code == -11 && e.name == "CL_BUILD_PROGRAM_FAILURE")
@@ -178,3 +325,14 @@ struct OpenCLTests {
         }
     }
 }
+
+/// The calling thread's allocation count from `scripts/count-launch-allocations.sh`'s
+/// LD_PRELOAD library, nil without it.
+let mallocCalls: (@convention(c) () -> UInt)? = {
+    guard let symbol = dlsym(nil, "sieve_malloc_calls") else { return nil }   // nil handle: RTLD_DEFAULT
+    return unsafeBitCast(symbol, to: (@convention(c) () -> UInt).self)
+}()
+
+#if canImport(Glibc)
+import Glibc
+#endif

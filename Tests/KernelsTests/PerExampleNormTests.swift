@@ -60,34 +60,52 @@ struct PerExampleNormTests {
         #expect(relativeError(device.download(norms), ref) < 1e-5)
     }
 
-    @Test func batchNormEvaluationBackwardAndNorms() {
+    @Test(arguments: [false, true])
+    func batchNormEvaluationBackwardAndNorms(_ fusedReLU: Bool) {
         let device = CPUDevice()
-        var rng = TestRandom(23)
+        var rng = TestRandom(fusedReLU ? 29 : 23)
         let (C, N, S) = (3, 4, 5)
-        let x = rng.array(C * N * S), dy = rng.array(C * N * S), gamma = rng.array(C), mean = rng.array(C)
-        let variance = rng.array(C).map { abs($0) + 0.2 }
-        let dx = device.makeTensor([C, N, S]), dg = device.makeTensor([C]), db = device.makeTensor([C])
-        let norms = device.makeTensor([N])
-        device.batchNormInferenceBackward(gradOutput: device.tensor(dy, [C, N, S]), input: device.tensor(x, [C, N, S]),
-                                          gamma: device.tensor(gamma, [C]), runningMean: device.tensor(mean, [C]),
-                                          runningVar: device.tensor(variance, [C]), gradInput: dx, gradGamma: dg, gradBeta: db,
-                                          squaredNorms: norms, channels: C, batch: N, epsilon: 1e-5)
+        let x = rng.array(C * N * S), dy = rng.array(C * N * S), gamma = rng.array(C), beta = rng.array(C)
+        let mean = rng.array(C), variance = rng.array(C).map { abs($0) + 0.2 }
+        let shape = [C, N, S]
+        let p = BatchNormParameters(gamma: device.tensor(gamma, [C]), beta: device.tensor(beta, [C]),
+                                    runningMean: device.tensor(mean, [C]), runningVar: device.tensor(variance, [C]),
+                                    channels: C, epsilon: 1e-5, fusedReLU: fusedReLU)
+        let xt = device.tensor(x, shape), dyt = device.tensor(dy, shape), y = device.makeTensor(shape)
+        device.batchNormInferenceForward(input: xt, output: y, parameters: p)
+        let yv = device.download(y)
+        let dx = device.makeTensor(shape), dg = device.makeTensor([C]), db = device.makeTensor([C])
+        let dxOnly = device.makeTensor(shape), norms = device.tensor([Float](repeating: 0.25, count: N), [N])   // adds
+        device.batchNormInferenceBackward(gradOutput: dyt, input: xt, output: y, parameters: p, gradInput: dx,
+                                          gradGamma: dg, gradBeta: db)
+        device.batchNormInferenceBackwardData(gradOutput: dyt, output: y, parameters: p, gradInput: dxOnly)
+        device.batchNormPerExampleGradNormsSquared(gradOutput: dyt, input: xt, output: y, parameters: p, batch: N,
+                                                   squaredNorms: norms)
         var dxRef = [Double](repeating: 0, count: C * N * S), dgRef = [Double](repeating: 0, count: C)
-        var dbRef = [Double](repeating: 0, count: C), nRef = [Double](repeating: 0, count: N)
+        var dbRef = [Double](repeating: 0, count: C), nRef = [Double](repeating: 0.25, count: N)
         for c in 0..<C {
             let inv = 1 / (Double(variance[c]) + 1e-5).squareRoot()
             for n in 0..<N {
                 var s = 0.0, t = 0.0
                 for j in 0..<S {
                     let i = (c * N + n) * S + j
-                    dxRef[i] = Double(dy[i]) * Double(gamma[c]) * inv
-                    s += Double(dy[i]) * (Double(x[i]) - Double(mean[c])) * inv
-                    t += Double(dy[i])
+                    let g = fusedReLU && yv[i] <= 0 ? 0 : Double(dy[i])
+                    dxRef[i] = g * Double(gamma[c]) * inv
+                    s += g * (Double(x[i]) - Double(mean[c])) * inv
+                    t += g
                 }
                 dgRef[c] += s; dbRef[c] += t; nRef[n] += s * s + t * t
             }
         }
+        // the scoring pass's fused form: the same dx and norms in one pass
+        let dxScoring = device.makeTensor(shape), normsScoring = device.tensor([Float](repeating: 0.25, count: N), [N])
+        device.batchNormScoringBackward(gradOutput: dyt, input: xt, output: y, parameters: p, batch: N, gradInput: dxScoring,
+                                        squaredNorms: normsScoring)
+        #expect(device.download(dxScoring) == device.download(dxOnly))
+        #expect(device.download(normsScoring) == device.download(norms))
+        if fusedReLU { #expect(yv.contains { $0 == 0 } && yv.contains { $0 > 0 }) }
         #expect(relativeError(device.download(dx), dxRef) < 1e-5)
+        #expect(device.download(dxOnly) == device.download(dx))
         #expect(relativeError(device.download(dg), dgRef) < 1e-5)
         #expect(relativeError(device.download(db), dbRef) < 1e-5)
         #expect(relativeError(device.download(norms), nRef) < 1e-5)

@@ -6,9 +6,9 @@ import Kernels
 /// of each example alone, batch of one), as GraNd defines them: loss per example,
 /// batch norm in evaluation mode, every trainable parameter.
 struct PerExampleGradNormTests {
-    static func check(_ arch: Architecture, input: FeatureShape, width: Int, batch: Int) {
+    static func check(_ arch: Architecture, input: FeatureShape, width: Int, batch: Int) throws {
         let device = CPUDevice()
-        let model = Model(arch, input: input, classes: 7, width: width, device: device, maxBatch: batch)
+        let model = try Model(arch, input: input, classes: 7, width: width, device: device, maxBatch: batch)
         model.initialize(seed: 3)
         var rng = SeededRandom(seed: 4, purpose: "test")
         let x = device.makeTensor(input.batched(batch))
@@ -19,14 +19,12 @@ struct PerExampleGradNormTests {
         let labels = (0..<batch).map { _ in Int32(rng.next() % 7) }
         let labelTensor = device.makeTensor([batch], dtype: .int32)
         labels.withUnsafeBufferPointer { device.upload($0, to: labelTensor) }
-        let errors = device.makeTensor([7, batch]), outputs = device.makeTensor([ExampleOutput.rows, batch])
-        let norms = device.makeTensor([batch])
-        model.perExampleGradNormsSquared(images: x, labels: labelTensor, batch: batch, errors: errors,
-                                         outputs: outputs, squaredNorms: norms)
+        let norms = model.perExampleGradNormsSquared(Batch(images: x, labels: labelTensor,
+                                                           indices: ArraySlice((0..<Int32(batch)).map { $0 })))
         let batched = device.download(norms).map { Double($0).squareRoot() }
 
         // Reference: each example alone, evaluation-mode forward and full backward.
-        let one = Model(arch, input: input, classes: 7, width: width, device: device, maxBatch: 1)
+        let one = try Model(arch, input: input, classes: 7, width: width, device: device, maxBatch: 1)
         for (p, q) in zip(one.parameters, model.parameters) { device.copy(q.value, to: p.value) }
         for (p, q) in zip(one.buffers, model.buffers) { device.copy(q.value, to: p.value) }
         let x1 = device.makeTensor(input.batched(1)), l1 = device.makeTensor([1], dtype: .int32)
@@ -49,7 +47,18 @@ struct PerExampleGradNormTests {
         #expect(worst < 1e-4, "\(arch): max relative difference \(worst)")
     }
 
-    @Test func mlp() { Self.check(.mlp, input: FeatureShape(2, 6, 5), width: 1, batch: 5) }
-    @Test func cnn() { Self.check(.cnn, input: FeatureShape(1, 10, 10), width: 1, batch: 5) }
-    @Test func tinyResNet18() { Self.check(.resnet18, input: FeatureShape(3, 12, 12), width: 2, batch: 6) }
+    @Test func mlp() throws { try Self.check(.mlp, input: FeatureShape(2, 6, 5), width: 1, batch: 5) }
+    @Test func cnn() throws { try Self.check(.cnn, input: FeatureShape(1, 10, 10), width: 1, batch: 5) }
+    @Test func tinyResNet18() throws { try Self.check(.resnet18, input: FeatureShape(3, 12, 12), width: 2, batch: 6) }
+
+    /// Every parameter of every model is covered by the scoring backward: a layer with
+    /// parameters but no per-example norms can never silently drop out of GraNd.
+    @Test(arguments: Architecture.allCases)
+    func scoringPassCoversEveryParameter(_ arch: Architecture) throws {
+        let model = try Model(arch, input: FeatureShape(3, 12, 12), classes: 5, width: 2, device: CPUDevice(), maxBatch: 2)
+        let covered = model.body.normedParameters
+        #expect(covered.map(\.name) == model.parameters.map(\.name))
+        #expect(covered.reduce(0) { $0 + $1.count } == model.parameterCount)
+        #expect(Set(covered.map(\.name)).count == covered.count)
+    }
 }

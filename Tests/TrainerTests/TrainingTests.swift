@@ -87,7 +87,7 @@ struct TrainingTests {
     }
 
     @Test func schedules() {
-        let cosine = LearningRateSchedule(peak: 0.1, kind: .cosine, warmupSteps: 10)
+        let cosine = LearningRateSchedule(peak: 0.1, kind: .cosine, warmupEpochs: 1)
         #expect(abs(cosine.rate(step: 0, totalSteps: 110, stepsPerEpoch: 10) - 0.01) < 1e-7)
         #expect(abs(cosine.rate(step: 9, totalSteps: 110, stepsPerEpoch: 10) - 0.1) < 1e-7)
         #expect(abs(cosine.rate(step: 60, totalSteps: 110, stepsPerEpoch: 10) - 0.05) < 1e-6)

@@ -110,12 +110,23 @@ __kernel void linear_norms(__global const float* x, __global const float* dy, __
 }
 
 // Softmax cross-entropy on logits z[K, N]: errors = scale * (p - onehot), and the
-// per-example outputs [6, N]: loss, correct, margin, p_y, el2n, predicted.
+// per-example outputs out[EX_ROWS, N], row EX_* of example n at EX_* * N + n. The EX_*
+// constants come from the build options (Swift's ExampleOutput declares the rows).
+// A label outside 0..K-1 writes NaN everywhere (never reads outside z).
+#if !defined(EX_LOSS) || !defined(EX_CORRECT) || !defined(EX_MARGIN) || !defined(EX_PROBABILITY) \
+    || !defined(EX_EL2N) || !defined(EX_PREDICTED) || !defined(EX_ROWS)
+#error "build with ExampleOutput.openCLBuildOptions (-DEX_LOSS=... -DEX_ROWS=...)"
+#endif
 __kernel void softmax_cross_entropy(__global const float* z, __global const int* labels, const float scale,
                                     __global float* errors, __global float* out, const int K, const int N) {
     const int n = get_global_id(0);
     if (n >= N) return;
     const int y = labels[n];
+    if (y < 0 || y >= K) {
+        for (int k = 0; k < K; k++) errors[k * N + n] = NAN;
+        for (int r = 0; r < EX_ROWS; r++) out[r * N + n] = NAN;
+        return;
+    }
     float top = -INFINITY, other = -INFINITY; int argmax = 0;
     for (int k = 0; k < K; k++) {
         const float v = z[k * N + n];
@@ -132,10 +143,10 @@ __kernel void softmax_cross_entropy(__global const float* z, __global const int*
         errors[k * N + n] = scale * e;
     }
     const float zy = z[y * N + n];
-    out[0 * N + n] = top + logSum - zy;
-    out[1 * N + n] = argmax == y ? 1.0f : 0.0f;
-    out[2 * N + n] = zy - other;
-    out[3 * N + n] = exp(zy - top - logSum);
-    out[4 * N + n] = sqrt(sq);
-    out[5 * N + n] = (float)argmax;
+    out[EX_LOSS * N + n] = top + logSum - zy;
+    out[EX_CORRECT * N + n] = argmax == y ? 1.0f : 0.0f;
+    out[EX_MARGIN * N + n] = zy - other;
+    out[EX_PROBABILITY * N + n] = exp(zy - top - logSum);
+    out[EX_EL2N * N + n] = sqrt(sq);
+    out[EX_PREDICTED * N + n] = (float)argmax;
 }

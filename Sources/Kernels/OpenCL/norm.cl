@@ -43,21 +43,23 @@ __kernel void bn_infer_forward(__global const float* x, __global const float* ga
     y[i] = relu ? fmax(v, 0.0f) : v;
 }
 
-// Backward of the training-mode forward; with hasMask, dy is taken as dy * [mask > 0]
-// (mask = the output of a forward with the fused ReLU).
-#define MASKED(g, mask, hasMask, i) ((hasMask && mask[i] <= 0.0f) ? 0.0f : g[i])
-__kernel void bn_backward(__global const float* dy, __global const float* x, __global const float* gamma,
-                          __global const float* savedMean, __global const float* savedInvStd,
-                          __global float* dx, __global float* dgamma, __global float* dbeta,
-                          __global const float* maskAll, const int hasMask, const int M, __local float* scratch) {
+// With the fused ReLU (relu != 0) the backward kernels take dy * [y > 0] for dy, where
+// y is the output of the forward.
+#define MASKED(g, y, relu, i) ((relu && y[i] <= 0.0f) ? 0.0f : g[i])
+
+// Backward of the training-mode forward: dx, dgamma = sum dy*xhat, dbeta = sum dy.
+__kernel void bn_train_backward(__global const float* dy, __global const float* x, __global const float* y,
+                                __global const float* gamma, __global const float* savedMean,
+                                __global const float* savedInvStd, __global float* dx, __global float* dgamma,
+                                __global float* dbeta, const int relu, const int M, __local float* scratch) {
     const int c = get_group_id(0), lid = get_local_id(0), size = get_local_size(0);
     __global const float* row = x + (long)c * M;
     __global const float* g = dy + (long)c * M;
-    __global const float* mask = maskAll + (long)c * M;
+    __global const float* mask = y + (long)c * M;
     const float mean = savedMean[c], invStd = savedInvStd[c];
     float sdy = 0.0f, sdx = 0.0f;
     for (int i = lid; i < M; i += size) {
-        const float gi = MASKED(g, mask, hasMask, i);
+        const float gi = MASKED(g, mask, relu, i);
         sdy += gi; sdx += gi * (row[i] - mean) * invStd;
     }
     REDUCE(scratch, sdy, lid, size)
@@ -65,25 +67,33 @@ __kernel void bn_backward(__global const float* dy, __global const float* x, __g
     if (lid == 0) { dbeta[c] = sdy; dgamma[c] = sdx; }
     const float k = gamma[c] * invStd, mdy = sdy / M, mdx = sdx / M;
     __global float* out = dx + (long)c * M;
-    for (int i = lid; i < M; i += size) out[i] = k * (MASKED(g, mask, hasMask, i) - mdy - (row[i] - mean) * invStd * mdx);
+    for (int i = lid; i < M; i += size) out[i] = k * (MASKED(g, mask, relu, i) - mdy - (row[i] - mean) * invStd * mdx);
 }
 
-// Evaluation-mode backward, per (channel, example): s = sum dy*xhat, t = sum dy over the plane;
-// dx = dy * gamma / sqrt(rv + eps) when hasDx. One work-group per (c, n).
-__kernel void bn_infer_backward(__global const float* dy, __global const float* x, __global const float* gamma,
-                                __global const float* runningMean, __global const float* runningVar,
-                                __global float* dx, const int hasDx, __global const float* mask, const int hasMask,
-                                __global float* sums,
-                                const int N, const int plane, const float eps, __local float* scratch) {
+// Evaluation mode, input gradient only: dx = dy * gamma / sqrt(rv + eps), one work-item per element.
+__kernel void bn_infer_backward_data(__global const float* dy, __global const float* y, __global const float* gamma,
+                                     __global const float* runningVar, __global float* dx,
+                                     const int M, const float eps, const int relu, const int total) {
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int c = i / M;
+    dx[i] = MASKED(dy, y, relu, i) * gamma[c] * rsqrt(runningVar[c] + eps);
+}
+
+// Evaluation mode, per (channel, example): s = sum dy*xhat, t = sum dy over the plane, into
+// sums[2 * (c*N + n) + {0, 1}]. One work-group per (c, n).
+__kernel void bn_infer_sums(__global const float* dy, __global const float* x, __global const float* y,
+                            __global const float* runningMean, __global const float* runningVar,
+                            __global float* sums, const int relu, const int N, const int plane, const float eps,
+                            __local float* scratch) {
     const int cn = get_group_id(0), c = cn / N, lid = get_local_id(0), size = get_local_size(0);
     const long base = (long)cn * plane;
-    const float invStd = rsqrt(runningVar[c] + eps), mean = runningMean[c], k = gamma[c] * invStd;
+    const float invStd = rsqrt(runningVar[c] + eps), mean = runningMean[c];
     float s = 0.0f, t = 0.0f;
     for (int j = lid; j < plane; j += size) {
-        const float g = MASKED(dy, mask, hasMask, base + j);
+        const float g = MASKED(dy, y, relu, base + j);
         s += g * (x[base + j] - mean) * invStd;
         t += g;
-        if (hasDx) dx[base + j] = g * k;
     }
     REDUCE(scratch, s, lid, size)
     REDUCE(scratch, t, lid, size)

@@ -13,7 +13,7 @@ public enum ScoreDirection: String, Sendable {
 /// Scores may contain `+infinity` / `-infinity` (never-learned examples, never-forgotten
 /// examples); they rank as the largest / smallest values and tie with each other.
 /// NaN is a precondition failure everywhere: a NaN score is a bug upstream.
-public enum Evaluation {
+public enum Ranking {
     /// 1-based ranks, tied values sharing the average of the ranks they span
     /// (`ranks([10, 20, 20, 5]) == [2, 3.5, 3.5, 1]`). The order is ascending:
     /// the smallest value has rank 1.

@@ -23,14 +23,14 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
     return nil
 }
 
-@Suite struct EvaluationTests {
+@Suite struct RankingTests {
     // MARK: ranks
 
     @Test func averageRanks() {
-        #expect(Evaluation.ranks([10, 20, 20, 5]) == [2, 3.5, 3.5, 1])
-        #expect(Evaluation.ranks([3, 3, 3]) == [2, 2, 2])
-        #expect(Evaluation.ranks([.infinity, 0, -.infinity, .infinity]) == [3.5, 2, 1, 3.5])
-        #expect(Evaluation.ranks([]) == [])
+        #expect(Ranking.ranks([10, 20, 20, 5]) == [2, 3.5, 3.5, 1])
+        #expect(Ranking.ranks([3, 3, 3]) == [2, 2, 2])
+        #expect(Ranking.ranks([.infinity, 0, -.infinity, .infinity]) == [3.5, 2, 1, 3.5])
+        #expect(Ranking.ranks([]) == [])
     }
 
     // MARK: AUROC
@@ -38,11 +38,11 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
     @Test func aurocPerfectReversedTies() {
         let s: [Double] = [0.1, 0.2, 0.3, 0.4]
         let p = [false, false, true, true]
-        #expect(Evaluation.auroc(scores: s, positives: p, direction: .higherIsSuspicious) == 1.0)
-        #expect(Evaluation.auroc(scores: s, positives: p, direction: .lowerIsSuspicious) == 0.0)
-        #expect(Evaluation.auroc(scores: [1, 1, 1, 1], positives: p, direction: .higherIsSuspicious) == 0.5)
-        #expect(Evaluation.auroc(scores: s, positives: [false, false, false, false], direction: .higherIsSuspicious).isNaN)
-        #expect(Evaluation.auroc(scores: s, positives: [true, true, true, true], direction: .higherIsSuspicious).isNaN)
+        #expect(Ranking.auroc(scores: s, positives: p, direction: .higherIsSuspicious) == 1.0)
+        #expect(Ranking.auroc(scores: s, positives: p, direction: .lowerIsSuspicious) == 0.0)
+        #expect(Ranking.auroc(scores: [1, 1, 1, 1], positives: p, direction: .higherIsSuspicious) == 0.5)
+        #expect(Ranking.auroc(scores: s, positives: [false, false, false, false], direction: .higherIsSuspicious).isNaN)
+        #expect(Ranking.auroc(scores: s, positives: [true, true, true, true], direction: .higherIsSuspicious).isNaN)
     }
 
     @Test func aurocWithTiesByHand() {
@@ -50,9 +50,9 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
         // (0.8, 0.4) = 1  ->  3.5 / 4 = 0.875.
         let s: [Double] = [0.1, 0.4, 0.4, 0.8]
         let p = [false, true, false, true]
-        let up = Evaluation.auroc(scores: s, positives: p, direction: .higherIsSuspicious)
+        let up = Ranking.auroc(scores: s, positives: p, direction: .higherIsSuspicious)
         #expect(near(up, 0.875))
-        let down = Evaluation.auroc(scores: s, positives: p, direction: .lowerIsSuspicious)
+        let down = Ranking.auroc(scores: s, positives: p, direction: .lowerIsSuspicious)
         #expect(near(down, 1 - up))
     }
 
@@ -60,8 +60,8 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
         // Pairs: (+inf, +inf) = 1/2, (+inf, -inf) = 1, (1, +inf) = 0, (1, -inf) = 1 -> 2.5 / 4.
         let s: [Double] = [.infinity, .infinity, 1, -.infinity]
         let p = [true, false, true, false]
-        #expect(near(Evaluation.auroc(scores: s, positives: p, direction: .higherIsSuspicious), 0.625))
-        #expect(near(Evaluation.auroc(scores: s, positives: p, direction: .lowerIsSuspicious), 0.375))
+        #expect(near(Ranking.auroc(scores: s, positives: p, direction: .higherIsSuspicious), 0.625))
+        #expect(near(Ranking.auroc(scores: s, positives: p, direction: .lowerIsSuspicious), 0.375))
     }
 
     @Test func aurocMatchesPairCounting() {
@@ -78,8 +78,8 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
                     wins += s[i] > s[j] ? 1 : (s[i] == s[j] ? 0.5 : 0)
                 }
             }
-            #expect(near(Evaluation.auroc(scores: s, positives: p, direction: .higherIsSuspicious), wins / pairs))
-            #expect(near(Evaluation.auroc(scores: s, positives: p, direction: .lowerIsSuspicious), 1 - wins / pairs))
+            #expect(near(Ranking.auroc(scores: s, positives: p, direction: .higherIsSuspicious), wins / pairs))
+            #expect(near(Ranking.auroc(scores: s, positives: p, direction: .lowerIsSuspicious), 1 - wins / pairs))
         }
     }
 
@@ -87,15 +87,15 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
 
     @Test func averagePrecisionByHand() {
         // Hits at ranks 1 and 3: (1 + 2/3) / 2 = 0.8333...
-        let ap = Evaluation.averagePrecision(scores: [0.9, 0.8, 0.7, 0.6], positives: [true, false, true, false],
+        let ap = Ranking.averagePrecision(scores: [0.9, 0.8, 0.7, 0.6], positives: [true, false, true, false],
                                              direction: .higherIsSuspicious)
         #expect(near(ap, (1.0 + 2.0 / 3.0) / 2))
-        let apLow = Evaluation.averagePrecision(scores: [0.1, 0.2, 0.3, 0.4], positives: [true, false, true, false],
+        let apLow = Ranking.averagePrecision(scores: [0.1, 0.2, 0.3, 0.4], positives: [true, false, true, false],
                                                 direction: .lowerIsSuspicious)
         #expect(near(apLow, (1.0 + 2.0 / 3.0) / 2))
-        #expect(Evaluation.averagePrecision(scores: [0.9, 0.8, 0.1], positives: [true, true, false],
+        #expect(Ranking.averagePrecision(scores: [0.9, 0.8, 0.1], positives: [true, true, false],
                                             direction: .higherIsSuspicious) == 1.0)
-        #expect(Evaluation.averagePrecision(scores: [1, 2], positives: [false, false],
+        #expect(Ranking.averagePrecision(scores: [1, 2], positives: [false, false],
                                             direction: .higherIsSuspicious).isNaN)
     }
 
@@ -104,17 +104,17 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
         // thresholds 0.9: R=1/3 P=1/1; 0.8 (two examples enter together): R=2/3 P=2/3;
         // 0.5: R=2/3 (no step); 0.3: R=1 P=3/5
         // AP = 1/3*1 + 1/3*2/3 + 0 + 1/3*3/5 = 15/45 + 10/45 + 9/45 = 34/45 = 0.755555...
-        let ap = Evaluation.averagePrecision(scores: [0.9, 0.8, 0.8, 0.5, 0.3],
+        let ap = Ranking.averagePrecision(scores: [0.9, 0.8, 0.8, 0.5, 0.3],
                                              positives: [true, false, true, false, true],
                                              direction: .higherIsSuspicious)
         #expect(near(ap, 34.0 / 45.0))
         // All tied: one threshold, AP = prevalence (sklearn gives 0.4 for 2 of 5).
-        let flat = Evaluation.averagePrecision(scores: [1, 1, 1, 1, 1], positives: [true, false, true, false, false],
+        let flat = Ranking.averagePrecision(scores: [1, 1, 1, 1, 1], positives: [true, false, true, false, false],
                                                direction: .higherIsSuspicious)
         #expect(near(flat, 0.4))
         // Infinities tie with each other: +inf group {pos, neg} R=1/2 P=1/2; then 0 (pos): R=1 P=2/3.
         // AP = 1/4 + 1/3 = 7/12.
-        let inf = Evaluation.averagePrecision(scores: [.infinity, .infinity, 0, -.infinity],
+        let inf = Ranking.averagePrecision(scores: [.infinity, .infinity, 0, -.infinity],
                                               positives: [true, false, true, false], direction: .higherIsSuspicious)
         #expect(near(inf, 7.0 / 12.0))
     }
@@ -122,15 +122,15 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
     // MARK: Spearman
 
     @Test func spearmanValues() {
-        #expect(near(Evaluation.spearman([1, 2, 3, 4], [10, 20, 30, 400]), 1))
-        #expect(near(Evaluation.spearman([1, 2, 3, 4], [4, 3, 2, 1]), -1))
+        #expect(near(Ranking.spearman([1, 2, 3, 4], [10, 20, 30, 400]), 1))
+        #expect(near(Ranking.spearman([1, 2, 3, 4], [4, 3, 2, 1]), -1))
         // No ties: 1 - 6 * sum d^2 / (n (n^2 - 1)) = 1 - 6 * 4 / 120 = 0.8.
-        #expect(near(Evaluation.spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]), 0.8))
+        #expect(near(Ranking.spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]), 0.8))
         // Ties: ranks b = [1, 2, 3.5, 5, 3.5]; sxy = 8, sxx = 10, syy = 9.5 -> 8 / sqrt(95).
-        #expect(near(Evaluation.spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]), 8 / (95.0).squareRoot()))
-        #expect(Evaluation.spearman([1, 1, 1], [1, 2, 3]).isNaN)
-        #expect(Evaluation.spearman([1, 2, 3], [2, 2, 2]).isNaN)
-        #expect(Evaluation.spearman([1], [2]).isNaN)
+        #expect(near(Ranking.spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]), 8 / (95.0).squareRoot()))
+        #expect(Ranking.spearman([1, 1, 1], [1, 2, 3]).isNaN)
+        #expect(Ranking.spearman([1, 2, 3], [2, 2, 2]).isNaN)
+        #expect(Ranking.spearman([1], [2]).isNaN)
     }
 
     // MARK: pruning

@@ -1,0 +1,76 @@
+import Metrics
+
+/// Scores taken at a training checkpoint over several independent runs: GraNd (Paul
+/// et al. 2021) over initialisations and EL2N over seeds. Unit = one seed: train
+/// `atEpoch` epochs from it (none for GraNd at initialisation), then one scoring pass
+/// over the training set (evaluation-mode batch norm, no augmentation).
+public struct CheckpointEnsemble: ExperimentProtocol {
+    public var setup: ExperimentSetup
+    /// One seed per run.
+    public var seeds: [UInt64]
+    /// Epochs of training before the scoring pass (0 = at initialisation).
+    public var atEpoch: Int
+    /// Also compute per-example gradient norms (GraNd); EL2N alone otherwise.
+    public var gradNorms: Bool
+
+    public init(setup: ExperimentSetup, seeds: [UInt64], atEpoch: Int, gradNorms: Bool) throws {
+        guard !seeds.isEmpty else { throw TrainerError.invalid("at least one seed (--inits / --seeds) is needed") }
+        guard atEpoch >= 0 else { throw TrainerError.invalid("--at-epoch must not be negative") }
+        self.setup = setup; self.seeds = seeds; self.atEpoch = atEpoch; self.gradNorms = gradNorms
+    }
+
+    public var units: [UInt64] { seeds }
+
+    public func run(_ seed: UInt64, progress: ProtocolProgress) throws -> CheckpointScores {
+        let label = "seed \(seed)"
+        let session = try setup.session(epochs: atEpoch, seed: seed)
+        try setup.train(session, unit: label, progress: progress)
+        progress.note?("\(label): scoring pass over \(setup.data.count) examples" + (gradNorms ? " (per-example gradient norms)" : ""))
+        return session.scoreTrainingSet(gradNorms: gradNorms)
+    }
+
+    public func combine(_ runs: [CheckpointScores]) throws -> Output {
+        guard runs.count == seeds.count, let first = runs.first else { throw TrainerError.invalid("one result per seed is needed") }
+        let el2n = Summary.meanAndStd(runs.map(\.el2n))
+        let grand = gradNorms ? Summary.meanAndStd(runs.map { $0.gradNorm ?? [] }) : nil
+        return Output(runs: runs.count, atEpoch: atEpoch, el2n: el2n.mean, el2nStd: el2n.std,
+                      loss: Summary.meanAndStd(runs.map(\.loss)).mean, margin: Summary.meanAndStd(runs.map(\.margin)).mean,
+                      grand: grand?.mean, grandStd: grand?.std, gradNormPerRun: gradNorms ? runs.map { $0.gradNorm ?? [] } : nil,
+                      inputNorm: first.inputNorm)
+    }
+
+    /// Per-example means (and standard deviations) over the runs.
+    public struct Output: Sendable {
+        public var runs: Int
+        public var atEpoch: Int
+        public var el2n: [Double], el2nStd: [Double]
+        public var loss: [Double], margin: [Double]
+        public var grand: [Double]?, grandStd: [Double]?
+        /// `[runs][N]`: each run's gradient norms.
+        public var gradNormPerRun: [[Double]]?
+        /// `||x_i||` of the normalised input: the baseline GraNd at initialisation tracks.
+        public var inputNorm: [Double]
+
+        /// Spearman correlation of GraNd with the input norm (nil without GraNd).
+        public var grandInputNormCorrelation: Double? { grand.map { Ranking.spearman($0, inputNorm) } }
+
+        /// The scores of `sieve score grand`.
+        public var grandScores: [Score] {
+            guard let grand, let grandStd else { return [] }
+            var s = [Score(name: "grand", values: grand, note: "mean over \(runs) inits of ||grad_w loss_i|| at epoch \(atEpoch), BN in eval mode")]
+            if runs > 1 { s.append(Score(name: "grand_std", values: grandStd, note: "population std over inits of the per-init GraNd")) }
+            s.append(Score(name: "el2n", values: el2n, note: "mean over \(runs) inits of ||softmax - onehot|| at epoch \(atEpoch) (same checkpoints)"))
+            s.append(Score(name: "input_norm", values: inputNorm, note: "||x_i|| of the normalised input: the baseline GraNd at init tracks"))
+            return s
+        }
+
+        /// The scores of `sieve score el2n`.
+        public var el2nScores: [Score] {
+            var s = [Score(name: "el2n", values: el2n, note: "mean over \(runs) seeds of ||softmax - onehot|| after \(atEpoch) epochs, eval mode, no augmentation")]
+            if runs > 1 { s.append(Score(name: "el2n_std", values: el2nStd, note: "std over seeds")) }
+            s.append(Score(name: "loss", values: loss, note: "mean over seeds of the cross-entropy at the same checkpoints"))
+            s.append(Score(name: "margin", values: margin, note: "mean over seeds of z_y - max_{k!=y} z_k at the same checkpoints"))
+            return s
+        }
+    }
+}

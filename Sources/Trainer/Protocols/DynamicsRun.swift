@@ -1,0 +1,96 @@
+import Metrics
+
+/// Training-dynamics scores from one training run: forgetting events (Toneva et al.
+/// 2019), first-learned epoch, AUM (Pleiss et al. 2020), data-map cartography
+/// (Swayamdipta et al. 2020), optionally VoG (Agarwal et al. 2022) from input gradients
+/// at every end-of-epoch checkpoint, and EL2N of the final model. One unit: the training.
+public struct DynamicsRun: ExperimentProtocol {
+    public var setup: ExperimentSetup
+    public var epochs: Int
+    public var seed: UInt64
+    /// First epoch (1-based) whose margins enter AUM.
+    public var aumFromEpoch: Int
+    /// Also compute VoG (one forward and backward over the training set per epoch).
+    public var vog: Bool
+    /// More consumers of the per-example stream (e.g. a writer of every record).
+    public var sinks: [ExampleStatsSink]
+
+    public init(setup: ExperimentSetup, epochs: Int, seed: UInt64, aumFromEpoch: Int = 2, vog: Bool = false,
+                sinks: [ExampleStatsSink] = []) throws {
+        guard epochs >= 1 else { throw TrainerError.invalid("--epochs must be at least 1") }
+        guard aumFromEpoch >= 1 && aumFromEpoch <= epochs else {
+            throw TrainerError.invalid("--aum-from \(aumFromEpoch) must lie in 1...\(epochs) (the epochs of the run)")
+        }
+        self.setup = setup; self.epochs = epochs; self.seed = seed; self.aumFromEpoch = aumFromEpoch
+        self.vog = vog; self.sinks = sinks
+    }
+
+    public var units: [UInt64] { [seed] }
+
+    public func run(_ seed: UInt64, progress: ProtocolProgress) throws -> Result {
+        let data = setup.data, n = data.count
+        let session = try setup.session(epochs: epochs, seed: seed)
+        let dynamics = TrainingDynamics(exampleCount: n, epochs: epochs, aumFirstEpoch: aumFromEpoch - 1)
+        let vogAccumulator = vog ? VarianceOfGradients(exampleCount: n, pixels: data.train.height * data.train.width) : nil
+        let summaries = try setup.train(session, unit: "seed \(seed)", progress: progress, sinks: [dynamics] + sinks) { _ in
+            if let vogAccumulator {
+                progress.note?("VoG checkpoint \(vogAccumulator.checkpoints + 1)/\(epochs): input gradients of \(n) examples")
+                vogAccumulator.add(session.labelLogitInputGradients())
+            }
+        }
+        progress.note?("scoring pass over \(n) examples (EL2N of the final model)")
+        let final = session.scoreTrainingSet(gradNorms: false)
+        var vogScores: (raw: [Double], classNormalized: [Double], checkpoints: Int)?
+        if let v = vogAccumulator, v.checkpoints >= 2 {
+            vogScores = (v.scores, v.classNormalized(labels: data.labels), v.checkpoints)
+        }
+        return Result(epochs: epochs, aumFromEpoch: aumFromEpoch, forgetting: dynamics.forgetting,
+                      firstLearnedEpoch: dynamics.firstLearnedEpoch, aum: dynamics.aum, confidence: dynamics.confidence,
+                      variability: dynamics.variability, correctFraction: dynamics.correctFraction,
+                      unforgettable: dynamics.unforgettable, correctness: dynamics.correctness,
+                      vog: vogScores?.raw, vogClassNormalized: vogScores?.classNormalized,
+                      vogCheckpoints: vogScores?.checkpoints ?? 0, el2nFinal: final.el2n, epochSummaries: summaries)
+    }
+
+    public func combine(_ results: [Result]) throws -> Result {
+        guard results.count == 1 else { throw TrainerError.invalid("a dynamics run has exactly one unit") }
+        return results[0]
+    }
+
+    /// Every per-example value of the run.
+    public struct Result: Sendable {
+        public var epochs: Int
+        public var aumFromEpoch: Int
+        public var forgetting: [Double], firstLearnedEpoch: [Double], aum: [Double]
+        public var confidence: [Double], variability: [Double], correctFraction: [Double]
+        public var unforgettable: [Bool]
+        /// `[epochs, N]` row-major: 1 where the example was classified correctly when
+        /// presented in that epoch.
+        public var correctness: [UInt8]
+        public var vog: [Double]?, vogClassNormalized: [Double]?
+        public var vogCheckpoints: Int
+        public var el2nFinal: [Double]
+        public var epochSummaries: [EpochSummary]
+
+        public var testAccuracy: Double? { epochSummaries.last?.testAccuracy }
+
+        /// The scores of `sieve score dynamics`.
+        public var scores: [Score] {
+            var s = [
+                Score(name: "forgetting", values: forgetting, note: "forgetting events over training presentations; +inf = never learned"),
+                Score(name: "first_learned_epoch", values: firstLearnedEpoch, note: "first epoch (1-based) from which the example is correct at every later presentation; epochs+1 = not learned"),
+                Score(name: "aum", values: aum, note: "mean margin z_y - max_{k!=y} z_k over presentations from epoch \(aumFromEpoch)"),
+                Score(name: "confidence", values: confidence, note: "cartography: mean p_y over presentations"),
+                Score(name: "variability", values: variability, note: "cartography: population std of p_y over presentations (low with low confidence = hard to learn, often mislabeled)"),
+                Score(name: "correctness", values: correctFraction, note: "cartography: fraction of presentations classified correctly"),
+                Score(name: "unforgettable", values: unforgettable.map { $0 ? 1 : 0 }, note: "1 = learned and never forgotten"),
+            ]
+            if let vog, let vogClassNormalized {
+                s.append(Score(name: "vog", values: vog, note: "VoG over \(vogCheckpoints) end-of-epoch checkpoints: mean over pixels of the std of d z_y / d x"))
+                s.append(Score(name: "vog_class_normalized", values: vogClassNormalized, note: "VoG z-scored within each given class"))
+            }
+            s.append(Score(name: "el2n_final", values: el2nFinal, note: "||softmax - onehot|| of the final model (eval mode, no augmentation)"))
+            return s
+        }
+    }
+}

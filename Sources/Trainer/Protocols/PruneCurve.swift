@@ -1,0 +1,113 @@
+import Metrics
+
+/// Score -> prune -> retrain -> test accuracy (Data Diet, Paul et al. 2021): for each
+/// pruned fraction, each score and a random baseline, train from scratch on the kept
+/// examples and measure test accuracy. Subsets train for the same number of optimiser
+/// steps as the full data set (not the same number of epochs). Examples never learned
+/// (`+inf`, e.g. forgetting) are always kept by score selections.
+/// Unit = one (fraction, selection, seed) training.
+public struct PruneCurve: ExperimentProtocol {
+    public var setup: ExperimentSetup
+    /// Score columns by name, each `[N]` over the training set.
+    public var scores: [(name: String, values: [Double])]
+    /// Fractions to prune, each in (0, 1).
+    public var fractions: [Double]
+    /// How a score selects what is kept (`.highest` or `.window`).
+    public var strategy: PruneStrategy
+    /// Seeds per point (`0..<seeds`).
+    public var seeds: Int
+    /// Epochs of a full-data training.
+    public var epochs: Int
+
+    public init(setup: ExperimentSetup, scores: [(name: String, values: [Double])], fractions: [Double],
+                strategy: PruneStrategy, seeds: Int, epochs: Int) throws {
+        guard !scores.isEmpty else { throw TrainerError.invalid("--score must name at least one score column") }
+        for s in scores where s.values.count != setup.data.count {
+            throw TrainerError.invalid("score \(s.name) has \(s.values.count) values but --data/--limit give \(setup.data.count) examples")
+        }
+        guard !fractions.isEmpty, fractions.allSatisfy({ $0 > 0 && $0 < 1 }) else {
+            throw TrainerError.invalid("--prune must list fractions in (0, 1)")
+        }
+        guard seeds >= 1 else { throw TrainerError.invalid("--seeds must be at least 1") }
+        guard epochs >= 1 else { throw TrainerError.invalid("--epochs must be at least 1") }
+        if case .random = strategy { throw TrainerError.invalid("--strategy random is the baseline every curve has; choose highest or window:K") }
+        self.setup = setup; self.scores = scores; self.fractions = fractions; self.strategy = strategy
+        self.seeds = seeds; self.epochs = epochs
+    }
+
+    public struct Unit: Sendable, Hashable {
+        public var fraction: Double
+        /// Index into ``scores``, or nil for the random baseline.
+        public var score: Int?
+        public var seed: Int
+    }
+
+    public var units: [Unit] {
+        fractions.flatMap { f in
+            (Array(scores.indices).map(Optional.some) + [nil]).flatMap { s in (0..<seeds).map { Unit(fraction: f, score: s, seed: $0) } }
+        }
+    }
+
+    /// The selection's label: `NAME STRATEGY` or `random`.
+    public func label(_ unit: Unit) -> String { unit.score.map { "\(scores[$0].name) \(strategy.name)" } ?? "random" }
+
+    /// The examples a unit keeps (ascending).
+    public func kept(_ unit: Unit) throws -> [Int] {
+        let values = scores[unit.score ?? 0].values
+        let strategy = unit.score == nil ? PruneStrategy.random(seed: UInt64(unit.seed)) : self.strategy
+        return try Pruning.keep(scores: values, fraction: 1 - unit.fraction, strategy: strategy,
+                                alwaysKeep: unit.score == nil ? nil : values.map { $0 == .infinity })
+    }
+
+    public struct UnitResult: Sendable {
+        public var kept: Int
+        public var epochs: Int
+        public var testAccuracy: Double
+    }
+
+    public func run(_ unit: Unit, progress: ProtocolProgress) throws -> UnitResult {
+        let kept = try self.kept(unit)
+        let b = setup.configuration.batchSize, n = setup.data.count
+        let fullSteps = epochs * ((n + b - 1) / b)
+        let stepsPerEpoch = (kept.count + b - 1) / b
+        let subsetEpochs = (fullSteps + stepsPerEpoch - 1) / stepsPerEpoch
+        let session = try setup.session(epochs: subsetEpochs, seed: UInt64(unit.seed), indices: kept.map { Int32($0) })
+        let label = "pruned \(Int((100 * unit.fraction).rounded()))% by \(self.label(unit)), seed \(unit.seed)"
+        let summaries = try setup.train(session, unit: label, progress: progress)
+        guard let accuracy = summaries.last?.testAccuracy else { throw TrainerError.invalid("no test accuracy after training") }
+        progress.note?("\(label): test accuracy \(accuracy) after \(subsetEpochs) epochs")
+        return UnitResult(kept: kept.count, epochs: subsetEpochs, testAccuracy: accuracy)
+    }
+
+    public func combine(_ results: [UnitResult]) throws -> Output {
+        let units = self.units
+        guard results.count == units.count else { throw TrainerError.invalid("one result per prune-curve unit is needed") }
+        var csv = "pruned,kept,selection,seed,epochs,test_accuracy\n"
+        var points: [Output.Point] = []
+        for (u, r) in zip(units, results) {
+            csv += "\(u.fraction),\(r.kept),\(label(u)),\(u.seed),\(r.epochs),\(r.testAccuracy)\n"
+            if let last = points.last, last.fraction == u.fraction, last.selection == label(u) {
+                points[points.count - 1].accuracies.append(r.testAccuracy)
+            } else {
+                points.append(Output.Point(fraction: u.fraction, selection: label(u), accuracies: [r.testAccuracy]))
+            }
+        }
+        return Output(csv: csv, points: points)
+    }
+
+    public struct Output: Sendable {
+        /// `prune_curve.csv`: one row per unit.
+        public var csv: String
+        /// One point per (fraction, selection), over the seeds.
+        public var points: [Point]
+
+        public struct Point: Sendable {
+            public var fraction: Double
+            public var selection: String
+            public var accuracies: [Double]
+            public var mean: Double { Summary.meanAndStd(accuracies).mean }
+            /// Population standard deviation over seeds.
+            public var std: Double { Summary.meanAndStd(accuracies).std }
+        }
+    }
+}

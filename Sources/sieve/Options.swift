@@ -1,0 +1,217 @@
+import ArgumentParser
+import Kernels
+import Metrics
+import Trainer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Bad input or usage found by the CLI itself: exit code 2 (mapped in main.swift).
+struct UsageError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Options shared by commands that build a model.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Architecture: mlp, cnn or resnet18.")
+    var model: String = "resnet18"
+
+    @Option(help: "ResNet-18 base width (64 is the standard network).")
+    var width: Int = TrainingConfiguration.defaultWidth
+
+    @Option(help: "Mini-batch size.")
+    var batch: Int = 128
+
+    @Option(help: "Compute device: cpu, opencl or opencl:N (default: SIEVE_DEVICE, else the first GPU, else cpu).")
+    var device: String?
+
+    func architecture() throws -> Architecture {
+        guard let a = Architecture(rawValue: model) else {
+            throw UsageError("--model \(model) is unknown; choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return a
+    }
+
+    /// `--device`, else `SIEVE_DEVICE`, with the name of where it came from.
+    var deviceSpec: (spec: String?, source: String) {
+        if let device { return (device, "--device") }
+        return (getenv("SIEVE_DEVICE").map { String(cString: $0) }, "SIEVE_DEVICE")
+    }
+
+    /// Checks the device choice without creating the device.
+    func checkDevice() throws {
+        let (spec, source) = deviceSpec
+        do { try Devices.validate(spec) } catch let e as DeviceError { throw UsageError("\(source): \(e.description)") }
+    }
+
+    func makeDevice() throws -> Device {
+        try checkDevice()
+        return try Devices.make(deviceSpec.spec) { log("note: " + $0) }
+    }
+}
+
+/// Data and optimisation options shared by `train`, every `score` command and
+/// `prune-curve`. Options left unset take the model's defaults
+/// (``TrainingConfiguration/defaults(for:input:)``).
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Data set: fashion-mnist (Debian's dataset-fashion-mnist), mnist, or a directory with IDX, CIFAR binary or NPY files.")
+    var data: String = "fashion-mnist"
+
+    @Option(help: "Use only the first N training examples.")
+    var limit: Int?
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Peak learning rate (default: 0.05 mlp, 0.02 cnn, 0.1 resnet18).")
+    var lr: Float?
+
+    @Option(help: "Learning-rate schedule: cosine, constant, or step:E1,E2,...[@FACTOR] (default factor 0.2).")
+    var schedule: String = "cosine"
+
+    @Option(help: "Epochs of linear learning-rate warm-up.")
+    var warmup: Int = 0
+
+    @Option(help: "SGD momentum.")
+    var momentum: Float = 0.9
+
+    @Flag(inversion: .prefixedNo, help: "Nesterov momentum.")
+    var nesterov: Bool = true
+
+    @Option(help: "Weight decay (on all parameters).")
+    var weightDecay: Float = 5e-4
+
+    @Option(help: "Augmentation: comma-separated crop, flip, reflect (mirror padding for crop), or none (default: none for mlp and cnn; crop for resnet18, plus flip on colour images).")
+    var augment: String?
+
+    @Option(help: "Label noise injected into the training labels: symmetric:RATE or pairs:RATE.")
+    var noise: String?
+
+    @Option(help: "Seed of the label noise.")
+    var noiseSeed: UInt64 = 0
+
+    func parsedSchedule() throws -> ScheduleKind {
+        if schedule == "cosine" { return .cosine }
+        if schedule == "constant" { return .constant }
+        if schedule.hasPrefix("step:") {
+            let spec = schedule.dropFirst(5).split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+            let parts = spec.first.map { $0.split(separator: ",", omittingEmptySubsequences: false) } ?? []
+            let milestones = parts.compactMap { Int($0) }
+            let factor = spec.count > 1 ? Float(spec[1]) : 0.2
+            if let factor, !milestones.isEmpty, milestones.count == parts.count { return .step(milestones: milestones, factor: factor) }
+        }
+        throw UsageError("--schedule \(schedule) is not cosine, constant or step:E1,E2[@FACTOR]")
+    }
+
+    /// `--augment`, or nil when unset (the model's default).
+    func parsedAugmentation() throws -> Augmentation? {
+        guard let augment else { return nil }
+        if augment == "none" { return Augmentation.none }
+        var a = Augmentation.none
+        for part in augment.split(separator: ",", omittingEmptySubsequences: false) {
+            switch part {
+            case "crop": a.cropPadding = 4
+            case "flip": a.horizontalFlip = true
+            case "reflect": a.reflect = true
+            default: throw UsageError("--augment \(part) is unknown; use crop, flip, reflect or none")
+            }
+        }
+        return a
+    }
+
+    /// The configuration for inputs of `input` shape: the model's defaults, then every
+    /// option given; validated (the library's checks, one place).
+    func configuration(input: FeatureShape, epochs: Int = 1, seed: UInt64 = 0) throws -> TrainingConfiguration {
+        var config = TrainingConfiguration.defaults(for: try model.architecture(), input: input)
+        config.width = model.width
+        config.batchSize = model.batch
+        config.epochs = epochs
+        config.seed = seed
+        if let lr { config.schedule.peak = lr }
+        config.schedule.kind = try parsedSchedule()
+        config.schedule.warmupEpochs = warmup
+        config.momentum = momentum
+        config.nesterov = nesterov
+        config.weightDecay = weightDecay
+        if let a = try parsedAugmentation() { config.augmentation = a }
+        try config.validate()
+        return config
+    }
+
+    /// Checks every option that needs no data, so bad input fails before anything loads.
+    func check() throws {
+        _ = try configuration(input: FeatureShape(1, 32, 32))
+        try model.checkDevice()
+        if let noise { _ = try LabelNoise(parsing: noise) }
+        if let limit, limit < 2 { throw UsageError("--limit must be at least 2") }
+    }
+
+    /// Loads `--data` (the first `--limit` training examples) and applies `--noise`.
+    func loadData(quiet: Bool) throws -> TrainingData {
+        let noiseModel = try noise.map { try LabelNoise(parsing: $0) }
+        let t0 = monotonicSeconds()
+        var split = try DataSource.load(data)
+        split.train = split.train.prefix(limit)
+        if !quiet {
+            log("data: \(split.train.name) \(split.train.count) train, \(split.test.name) \(split.test.count) test, "
+                + "\(split.train.channels)x\(split.train.height)x\(split.train.width), \(split.train.classes) classes "
+                + "(loaded in \(format(monotonicSeconds() - t0, 1)) s)")
+        }
+        let loaded = TrainingData(split: split, noise: noiseModel, noiseSeed: noiseSeed)
+        if let noiseModel, let flipped = loaded.flipped, !quiet {
+            log("noise: \(noiseModel), \(flipped.count) labels flipped (noise seed \(noiseSeed))")
+        }
+        return loaded
+    }
+
+    /// Checks the options, creates the device and loads the data: everything a protocol runs on.
+    func setup(quiet: Bool) throws -> ExperimentSetup {
+        try check()
+        let device = try model.makeDevice()
+        let data = try loadData(quiet: quiet)
+        return ExperimentSetup(data: data, device: device, configuration: try configuration(input: data.inputShape))
+    }
+
+    /// The options as `meta.json` records them, with the values the run used.
+    func meta(_ config: TrainingConfiguration) -> [(String, JSON)] {
+        let a = config.augmentation
+        let augmentation = a.isNone ? "none"
+            : ([a.cropPadding > 0 ? "crop:\(a.cropPadding)" : nil, a.horizontalFlip ? "flip" : nil, a.reflect ? "reflect" : nil]
+                .compactMap { $0 }.joined(separator: ","))
+        return [("data", .string(data)), ("limit", limit.map { .int($0) } ?? .string("none")),
+                ("model", .string(model.model)), ("width", .int(config.width)), ("batch", .int(config.batchSize)),
+                ("lr", .double(Double(config.schedule.peak))), ("schedule", .string(schedule)), ("warmup_epochs", .int(warmup)),
+                ("momentum", .double(Double(momentum))), ("nesterov", .bool(nesterov)),
+                ("weight_decay", .double(Double(weightDecay))), ("augment", .string(augmentation)),
+                ("noise", .string(noise ?? "none")), ("noise_seed", .int(Int(noiseSeed)))]
+    }
+}
+
+/// Options of the commands that run a model on random data (`bench`, `cross-check`).
+struct SyntheticOptions: ParsableArguments {
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Input shape CxHxW.")
+    var input: String = "3x32x32"
+
+    @Option(help: "Classes.")
+    var classes: Int = 10
+
+    @Option(help: "Seed of the initialisation and the random batches.")
+    var seed: UInt64 = 0
+
+    /// A seeded model with buffers for one random batch of `--batch` examples.
+    func make() throws -> SyntheticBatch {
+        let arch = try model.architecture()
+        let dims = input.split(separator: "x").compactMap { Int($0) }
+        guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else { throw UsageError("--input \(input) is not CxHxW") }
+        guard classes >= 2 else { throw UsageError("--classes must be at least 2") }
+        guard model.width >= 1 else { throw UsageError("--width must be at least 1") }
+        guard model.batch >= 2 else { throw UsageError("--batch must be at least 2") }
+        let device = try model.makeDevice()
+        return try SyntheticBatch(architecture: arch, input: FeatureShape(dims[0], dims[1], dims[2]), classes: classes,
+                                  width: model.width, batch: model.batch, device: device, seed: seed)
+    }
+}
+

@@ -1,0 +1,137 @@
+import Testing
+import Kernels
+import Metrics
+@testable import Trainer
+
+/// The experiment protocols as a library: units are independent (any order gives the
+/// same combined result), combine is pure, and each protocol's rules hold.
+struct ProtocolTests {
+    static func setup(count: Int = 64, noise: LabelNoise? = nil, architecture: Architecture = .cnn) -> ExperimentSetup {
+        let split = DataSplit(train: bandDataset(count: count, seed: 11), test: bandDataset(count: 32, seed: 12))
+        var config = TrainingConfiguration.defaults(for: architecture, input: FeatureShape(1, 8, 8))
+        config.width = 2
+        config.batchSize = 16
+        config.schedule.peak = 0.05
+        return ExperimentSetup(data: TrainingData(split: split, noise: noise, noiseSeed: 3), device: CPUDevice(),
+                               configuration: config)
+    }
+
+    /// Runs the units in reverse order, then combines them in ``units`` order.
+    static func runReversed<P: ExperimentProtocol>(_ p: P) throws -> P.Output {
+        var results: [P.UnitResult?] = Array(repeating: nil, count: p.units.count)
+        for (i, u) in p.units.enumerated().reversed() { results[i] = try p.run(u, progress: .silent) }
+        return try p.combine(results.map { $0! })
+    }
+
+    @Test func checkpointEnsembleIsAMeanOverIndependentSeeds() throws {
+        let s = Self.setup()
+        let ensemble = try CheckpointEnsemble(setup: s, seeds: [4, 5, 6], atEpoch: 1, gradNorms: true)
+        #expect(ensemble.units == [4, 5, 6])
+        let whole = try ensemble.run()
+        let reversed = try Self.runReversed(ensemble)
+        #expect(whole.grand == reversed.grand && whole.el2n == reversed.el2n)
+        // The combined score is the per-example mean of the per-seed runs.
+        let perSeed = try ensemble.units.map { try ensemble.run($0, progress: .silent) }
+        for i in [0, 17, 63] {
+            let mean = perSeed.map { $0.gradNorm![i] }.reduce(0, +) / 3
+            #expect(abs(whole.grand![i] - mean) <= 1e-12 * max(1, mean))
+        }
+        #expect(whole.grandScores.map(\.name) == ["grand", "grand_std", "el2n", "input_norm"])
+        #expect(whole.grand!.allSatisfy { $0.isFinite && $0 > 0 })
+        // One seed: no std column; EL2N alone has no gradient norms.
+        let single = try CheckpointEnsemble(setup: s, seeds: [4], atEpoch: 0, gradNorms: false).run()
+        #expect(single.grand == nil && single.el2nScores.map(\.name) == ["el2n", "loss", "margin"])
+        #expect(throws: TrainerError.self) { try CheckpointEnsemble(setup: s, seeds: [], atEpoch: 0, gradNorms: true) }
+    }
+
+    @Test func secondSplitForgettingCoversEveryExampleOnce() throws {
+        let s = Self.setup(count: 48)
+        let p = try SecondSplitForgetting(setup: s, epochs: 2, seeds: [1])
+        #expect(p.units.count == 2)
+        let halves = p.halves(seed: 1)
+        #expect(Set(halves[0]).isDisjoint(with: halves[1]) && halves[0].count + halves[1].count == 48)
+        let out = try p.run()
+        #expect(out.ssft.allSatisfy { $0 >= 1 && $0 <= 3 } && out.fslt.allSatisfy { $0 >= 1 && $0 <= 3 })
+        let reversed = try Self.runReversed(p)
+        #expect(out.ssft == reversed.ssft && out.fslt == reversed.fslt)
+        // combine is pure: hand-made unit results land at their indices.
+        let fake = p.units.map { u in
+            SecondSplitForgetting.UnitResult(indices: halves[u.firstHalf], fslt: halves[u.firstHalf].map { _ in Double(u.firstHalf + 1) },
+                                             ssft: halves[u.firstHalf].map { _ in 3 })
+        }
+        let combined = try p.combine(fake)
+        for i in halves[1] { #expect(combined.fslt[Int(i)] == 2) }
+        #expect(throws: TrainerError.self) { try p.combine(Array(fake.prefix(1))) }
+    }
+
+    @Test func aumThresholdRunsUseDisjointFakeClassSets() throws {
+        let s = Self.setup(count: 60)
+        let p = try AUMThresholdRuns(setup: s, epochs: 2, seed: 0, aumFromEpoch: 1)
+        #expect(p.thresholdSets.count == 2 && p.thresholdSets.allSatisfy { $0.count == 60 / 5 })
+        #expect(Set(p.thresholdSets[0]).isDisjoint(with: p.thresholdSets[1]))
+        // combine: an example whose AUM is below both runs' thresholds is flagged.
+        var a = [Double](repeating: 5, count: 60), b = a
+        for i in p.thresholdSets[0] { a[i] = 0 }
+        for i in p.thresholdSets[1] { b[i] = 0 }
+        let free = (0..<60).first { !p.thresholdSets[0].contains($0) && !p.thresholdSets[1].contains($0) }!
+        a[free] = -1; b[free] = -1
+        let out = try p.combine([a, b])
+        #expect(out.flags[free] && out.flags.filter { $0 }.count == 1 && out.thresholds == [0, 0])
+        #expect(try p.run(0, progress: .silent).count == 60)
+    }
+
+    @Test func pruneCurveTrainsSubsetsForTheSameNumberOfSteps() throws {
+        let s = Self.setup(count: 64)
+        let score = (0..<64).map { Double($0) }
+        let p = try PruneCurve(setup: s, scores: [("index", score)], fractions: [0.5], strategy: .highest, seeds: 1, epochs: 2)
+        #expect(p.units.count == 2)                                 // the score and the random baseline
+        #expect(try p.kept(p.units[0]) == Array(32..<64))          // highest kept
+        let out = try p.run()
+        let rows = out.csv.split(separator: "\n")
+        #expect(rows.count == 3 && rows[1].hasPrefix("0.5,32,index highest,0,4,"))   // 2 epochs of 4 steps = 4 epochs of 2
+        #expect(out.points.map(\.selection) == ["index highest", "random"])
+        #expect(throws: TrainerError.self) {
+            try PruneCurve(setup: s, scores: [("short", [1, 2])], fractions: [0.5], strategy: .highest, seeds: 1, epochs: 1)
+        }
+    }
+
+    @Test func dynamicsRunNamesEveryScoreAndStreams() throws {
+        let s = Self.setup(count: 40)
+        let sink = ExampleStatsCollector()
+        let out = try DynamicsRun(setup: s, epochs: 2, seed: 0, aumFromEpoch: 1, vog: true, sinks: [sink]).run()
+        #expect(sink.records.count == 80)
+        #expect(out.scores.map(\.name) == ["forgetting", "first_learned_epoch", "aum", "confidence", "variability", "correctness",
+                                           "unforgettable", "vog", "vog_class_normalized", "el2n_final"])
+        #expect(out.correctness.count == 80 && out.testAccuracy != nil)
+        #expect(throws: TrainerError.self) { try DynamicsRun(setup: s, epochs: 1, seed: 0, aumFromEpoch: 2) }
+    }
+
+    @Test func perModelDefaultsLearnWithNoOptions() throws {
+        // With only the architecture chosen, every model learns the band data in 3 epochs.
+        let split = DataSplit(train: bandDataset(count: 256, size: 16, seed: 11), test: bandDataset(count: 64, size: 16, seed: 12))
+        for arch in Architecture.allCases {
+            var s = ExperimentSetup(data: TrainingData(split: split), device: CPUDevice(), configuration: TrainingConfiguration())
+            s.configuration = TrainingConfiguration.defaults(for: arch, input: FeatureShape(1, 16, 16))
+            s.configuration.width = 4
+            s.configuration.batchSize = 32
+            let session = try s.session(epochs: 3, seed: 0)
+            let summaries = try s.train(session, unit: "", progress: .silent)
+            #expect(summaries.last!.testAccuracy! > 0.9, "\(arch): \(summaries.map { $0.testAccuracy ?? -1 }) \(s.configuration.augmentation)")
+        }
+    }
+
+    @Test func configurationRejectsNonFiniteAndOutOfRangeValues() {
+        var c = TrainingConfiguration()
+        for change in [{ (c: inout TrainingConfiguration) in c.schedule.peak = .infinity },
+                       { $0.schedule.peak = .nan }, { $0.schedule.peak = 0 }, { $0.momentum = .nan }, { $0.momentum = 1 },
+                       { $0.weightDecay = .nan }, { $0.weightDecay = -1 }, { $0.batchSize = 1 },
+                       { $0.schedule.kind = .step(milestones: [1], factor: .nan) }] {
+            c = TrainingConfiguration()
+            change(&c)
+            #expect(throws: TrainerError.self) { try c.validate() }
+        }
+        #expect(throws: TrainerError.self) {
+            try Model(.cnn, input: FeatureShape(1, 5, 5), classes: 10, device: CPUDevice(), maxBatch: 4)
+        }
+    }
+}
