@@ -4,12 +4,18 @@
 // Dependencies point one way: COpenCL, CBLAS <- Kernels <- Trainer -> Metrics; sieve -> all.
 import PackageDescription
 
-/// Numeric targets: bounds checks and exclusivity checks off in release builds (the
-/// kernels are tested against Double references in every configuration).
-let fastMath: [SwiftSetting] = [
+/// Kernels' hot loops only: overflow and exclusivity checks off in release builds, where
+/// a measurement showed they matter (the GraNd scoring pass ran 10-25% faster, the eval
+/// forward ~6%; `sieve bench`, docs/performance.md). Every guard that protects memory in
+/// Kernels is a `fatalError` or a thrown error, which `-Ounchecked` keeps; the other
+/// targets (data readers, metrics, CLI) build fully checked. SwiftPM refuses unsafe flags
+/// in a package used as a versioned dependency: resolve and build with SIEVE_PORTABLE=1
+/// to drop them (scripts/check-dependency.sh shows it).
+let portable = Context.environment["SIEVE_PORTABLE"] == "1"
+let kernelSettings: [SwiftSetting] = (portable ? [] : [
     .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-    .swiftLanguageMode(.v5),
-]
+]) + [.swiftLanguageMode(.v5)]
+let checked: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 let package = Package(
     name: "Sieve",
@@ -36,9 +42,9 @@ let package = Package(
                 // OpenCL C sources compiled into the binary (never Bundle.module: it breaks
                 // for copied or static binaries); one op family per file.
                 resources: ["elementwise", "gemm", "conv", "norm", "layers"].map { .embedInCode("OpenCL/\($0).cl") },
-                swiftSettings: fastMath),
-        .target(name: "Metrics", swiftSettings: fastMath),
-        .target(name: "Trainer", dependencies: ["Kernels", "Metrics", "CZlib"], swiftSettings: fastMath),
+                swiftSettings: kernelSettings),
+        .target(name: "Metrics", swiftSettings: checked),
+        .target(name: "Trainer", dependencies: ["Kernels", "Metrics", "CZlib"], swiftSettings: checked),
         .executableTarget(
             name: "sieve",
             dependencies: [
