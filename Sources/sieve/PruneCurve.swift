@@ -43,6 +43,7 @@ struct PruneCurveCommand: ParsableCommand {
         guard seeds >= 1, epochs >= 1 else { throw UsageError("--seeds and --epochs must be at least 1") }
         let file = try ScoreFile(path: scoresPath(scores))
         let columns = try score.split(separator: ",").map { name in (name: String(name), values: try file.values(String(name))) }
+        try options.check()
         try makeDirectory(out)
         let setup = try options.setup(quiet: quiet)
         let curve = try PruneCurve(setup: setup, scores: columns, fractions: fractions, strategy: selection, seeds: seeds, epochs: epochs)

@@ -24,6 +24,21 @@ struct ScoreOutput: ParsableArguments {
     /// Creates the output directory and checks it can be written, before any work.
     func prepare() throws { try makeDirectory(out) }
 
+    /// `score grand` and `score el2n`: checks, loads the data and runs the checkpoint
+    /// ensemble over seeds `seed..<seed+runs`; returns the setup, the result and the start time.
+    func runEnsemble(_ options: TrainingOptions, runs: Int, flag: String, seed: UInt64, atEpoch: Int, gradNorms: Bool) throws
+        -> (ExperimentSetup, CheckpointEnsemble.Output, Double) {
+        guard runs >= 1 else { throw UsageError("\(flag) must be at least 1") }
+        guard atEpoch >= 0 else { throw UsageError("--at-epoch must not be negative") }
+        try options.check()
+        try prepare()
+        let t0 = monotonicSeconds()
+        let setup = try options.setup(quiet: quiet)
+        let ensemble = try CheckpointEnsemble(setup: setup, seeds: (0..<UInt64(runs)).map { seed + $0 }, atEpoch: atEpoch,
+                                              gradNorms: gradNorms)
+        return (setup, try ensemble.run(progress: consoleProgress(quiet: quiet)), t0)
+    }
+
     /// Writes the table, `flipped.txt` and `meta.json`, prints the detection figures when
     /// the labels were noised, and writes the JSON summary.
     func finish(_ scores: [Score], setup: ExperimentSetup, command: String, meta: [(String, JSON)], seconds: Double) throws {
@@ -78,14 +93,8 @@ extension ScoreCommand {
         var seed: UInt64 = 0
 
         func run() throws {
-            guard inits >= 1 else { throw UsageError("--inits must be at least 1") }
-            guard atEpoch >= 0 else { throw UsageError("--at-epoch must not be negative") }
-            try output.prepare()
-            let t0 = monotonicSeconds()
-            let setup = try options.setup(quiet: output.quiet)
-            let ensemble = try CheckpointEnsemble(setup: setup, seeds: (0..<UInt64(inits)).map { seed + $0 }, atEpoch: atEpoch,
-                                                  gradNorms: true)
-            let result = try ensemble.run(progress: consoleProgress(quiet: output.quiet))
+            let (setup, result, t0) = try output.runEnsemble(options, runs: inits, flag: "--inits", seed: seed, atEpoch: atEpoch,
+                                                             gradNorms: true)
             let rho = result.grandInputNormCorrelation ?? .nan
             try output.finish(result.grandScores, setup: setup, command: "score grand", meta: options.meta(setup.configuration) + [
                 ("inits", .int(inits)), ("at_epoch", .int(atEpoch)), ("first_seed", .int(Int(seed))),
@@ -115,14 +124,8 @@ extension ScoreCommand {
         var seed: UInt64 = 0
 
         func run() throws {
-            guard seeds >= 1 else { throw UsageError("--seeds must be at least 1") }
-            guard atEpoch >= 0 else { throw UsageError("--at-epoch must not be negative") }
-            try output.prepare()
-            let t0 = monotonicSeconds()
-            let setup = try options.setup(quiet: output.quiet)
-            let ensemble = try CheckpointEnsemble(setup: setup, seeds: (0..<UInt64(seeds)).map { seed + $0 }, atEpoch: atEpoch,
-                                                  gradNorms: false)
-            let result = try ensemble.run(progress: consoleProgress(quiet: output.quiet))
+            let (setup, result, t0) = try output.runEnsemble(options, runs: seeds, flag: "--seeds", seed: seed, atEpoch: atEpoch,
+                                                             gradNorms: false)
             try output.finish(result.el2nScores, setup: setup, command: "score el2n", meta: options.meta(setup.configuration) + [
                 ("seeds", .int(seeds)), ("at_epoch", .int(atEpoch)), ("first_seed", .int(Int(seed)))],
                 seconds: monotonicSeconds() - t0)
@@ -156,6 +159,7 @@ extension ScoreCommand {
             guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
             let aumFromEpoch = aumFrom ?? min(2, epochs)
             guard aumFromEpoch >= 1 && aumFromEpoch <= epochs else { throw UsageError("--aum-from must lie in 1...\(epochs)") }
+            try options.check()
             try output.prepare()
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: output.quiet)
@@ -203,6 +207,7 @@ extension ScoreCommand {
         func run() throws {
             guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
             guard seeds >= 1 else { throw UsageError("--seeds must be at least 1") }
+            try options.check()
             try output.prepare()
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: output.quiet)

@@ -41,6 +41,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
+        try options.check()
         if let out { try makeDirectory(out) }
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: quiet)
