@@ -108,9 +108,4 @@ public enum ExampleOutput: Int, CaseIterable, Sendable {
     /// `-DEX_LOSS=0 ... -DEX_ROWS=6`, part of every OpenCL program's build options.
     public static let openCLBuildOptions: String =
         (allCases.map { "-D\($0.openCLName)=\($0.rawValue)" } + ["-DEX_ROWS=\(rows)"]).joined(separator: " ")
-
-    /// Element `row * n`: where this row starts in a `[rows, n]` tensor. A bridge for code
-    /// that indexes the host copy by hand; decode with ``ExampleOutputs`` instead.
-    @available(*, deprecated, message: "decode the per-example outputs with ExampleOutputs")
-    public static func * (row: ExampleOutput, n: Int) -> Int { row.rawValue * n }
 }

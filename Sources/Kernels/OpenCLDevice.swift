@@ -113,8 +113,8 @@ public final class OpenCLDevice: Device {
 
     @inline(never)
     private func argumentMismatch(_ k: Kernel, _ index: Int, _ given: KernelArgumentKind?) -> Never {
-        let what = given.map { "a \($0)" } ?? "no value"
-        fatalError("OpenCL kernel \(k.name): argument \(index) is \(what), declared \(k.arguments) (\(k.arguments.count) arguments)")
+        let what = given.map { "\($0)" } ?? "missing"
+        fatalError("OpenCL kernel \(k.name): argument \(index) is \(what); declared \(k.arguments) (\(k.arguments.count) arguments)")
     }
 
     @inline(never)

@@ -121,7 +121,7 @@ public enum Kernel: Int, CaseIterable, Sendable {
 /// A value that can be a kernel argument: ``Tensor`` and ``OpenCLMemory`` (buffers),
 /// `Int32`, `Int` and `Bool` (`int`), `Float` (`float`), ``LocalMemory`` (`__local`).
 /// Setting one calls `clSetKernelArg` on a stack copy: nothing is allocated.
-public protocol KernelArgument {
+protocol KernelArgument {
     /// The declared kind this value fills.
     static var kernelArgumentKind: KernelArgumentKind { get }
     /// `clSetKernelArg(kernel, index, ...)`; returns the OpenCL status.
@@ -129,19 +129,19 @@ public protocol KernelArgument {
 }
 
 extension OpenCLMemory: KernelArgument {
-    public static var kernelArgumentKind: KernelArgumentKind { .buffer }
+    static var kernelArgumentKind: KernelArgumentKind { .buffer }
     @inline(__always)
-    public func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
+    func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
         var b: cl_mem? = buffer
         return clSetKernelArg(kernel, index, MemoryLayout<cl_mem>.size, &b)
     }
 }
 
 extension Tensor: KernelArgument {
-    public static var kernelArgumentKind: KernelArgumentKind { .buffer }
+    static var kernelArgumentKind: KernelArgumentKind { .buffer }
     /// The tensor's buffer; a tensor of another device stops the program.
     @inline(__always)
-    public func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
+    func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
         guard let m = memory as? OpenCLMemory else {
             fatalError("OpenCLDevice: a \(shape) tensor in \(type(of: memory)) is not OpenCL memory (a tensor of another device?)")
         }
@@ -150,70 +150,70 @@ extension Tensor: KernelArgument {
 }
 
 extension Int32: KernelArgument {
-    public static var kernelArgumentKind: KernelArgumentKind { .int }
+    static var kernelArgumentKind: KernelArgumentKind { .int }
     @inline(__always)
-    public func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
+    func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
         var v = self
         return clSetKernelArg(kernel, index, 4, &v)
     }
 }
 
 extension Int: KernelArgument {
-    public static var kernelArgumentKind: KernelArgumentKind { .int }
+    static var kernelArgumentKind: KernelArgumentKind { .int }
     /// As a 32-bit `int`; a value that does not fit stops the program (the kernels index with `int`).
     @inline(__always)
-    public func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
+    func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
         guard let v = Int32(exactly: self) else { fatalError("OpenCL kernel argument \(index): \(self) does not fit a 32-bit int") }
         return v.setArgument(of: kernel, at: index)
     }
 }
 
 extension Bool: KernelArgument {
-    public static var kernelArgumentKind: KernelArgumentKind { .int }
+    static var kernelArgumentKind: KernelArgumentKind { .int }
     /// As the `int` 1 or 0.
     @inline(__always)
-    public func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
+    func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
         Int32(self ? 1 : 0).setArgument(of: kernel, at: index)
     }
 }
 
 extension Float: KernelArgument {
-    public static var kernelArgumentKind: KernelArgumentKind { .float }
+    static var kernelArgumentKind: KernelArgumentKind { .float }
     @inline(__always)
-    public func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
+    func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
         var v = self
         return clSetKernelArg(kernel, index, 4, &v)
     }
 }
 
 /// A `__local` buffer of `bytes` bytes (work-group scratch).
-public struct LocalMemory: KernelArgument {
-    public var bytes: Int
-    public init(bytes: Int) { self.bytes = bytes }
-    public static var kernelArgumentKind: KernelArgumentKind { .local }
+struct LocalMemory: KernelArgument {
+    var bytes: Int
+    init(bytes: Int) { self.bytes = bytes }
+    static var kernelArgumentKind: KernelArgumentKind { .local }
     @inline(__always)
-    public func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
+    func setArgument(of kernel: cl_kernel, at index: cl_uint) -> cl_int {
         clSetKernelArg(kernel, index, bytes, nil)
     }
 }
 
 /// The work of one launch: global and local sizes in one or two dimensions, stored
 /// inline (no arrays). A 1-D range has `global.1 == local.1 == 1`.
-public struct WorkSize: Sendable {
-    public var global: (Int, Int)
-    public var local: (Int, Int)
+struct WorkSize {
+    var global: (Int, Int)
+    var local: (Int, Int)
 
-    public init(global: (Int, Int), local: (Int, Int)) {
+    init(global: (Int, Int), local: (Int, Int)) {
         self.global = global; self.local = local
     }
 
     /// `count` work-items in groups of `group`, rounded up to whole groups.
-    public static func items(_ count: Int, group: Int = 64) -> WorkSize {
+    static func items(_ count: Int, group: Int = 64) -> WorkSize {
         WorkSize(global: ((count + group - 1) / group * group, 1), local: (group, 1))
     }
 
     /// `groups` work-groups of `size` work-items.
-    public static func groups(_ groups: Int, of size: Int) -> WorkSize {
+    static func groups(_ groups: Int, of size: Int) -> WorkSize {
         WorkSize(global: (groups * size, 1), local: (size, 1))
     }
 

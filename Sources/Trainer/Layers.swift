@@ -160,11 +160,14 @@ public final class BatchNorm2D: Layer {
         guard a.mode == .evaluation else {
             fatalError("\(name): per-example gradient norms need an evaluation-mode forward (examples are independent only then)")
         }
-        device.batchNormPerExampleGradNormsSquared(gradOutput: dy, input: a.input, output: a.output,
-                                                   parameters: kernelParameters, batch: a.batch, squaredNorms: squaredNorms)
-        guard inputGradient else { return nil }
+        guard inputGradient else {
+            device.batchNormPerExampleGradNormsSquared(gradOutput: dy, input: a.input, output: a.output,
+                                                       parameters: kernelParameters, batch: a.batch, squaredNorms: squaredNorms)
+            return nil
+        }
         let dx = gradInput.get(batch: a.batch)
-        device.batchNormInferenceBackwardData(gradOutput: dy, output: a.output, parameters: kernelParameters, gradInput: dx)
+        device.batchNormScoringBackward(gradOutput: dy, input: a.input, output: a.output, parameters: kernelParameters,
+                                        batch: a.batch, gradInput: dx, squaredNorms: squaredNorms)
         return dx
     }
 
