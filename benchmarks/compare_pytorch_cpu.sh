@@ -3,13 +3,15 @@
 # (EL2N) and per-example gradient norms (GraNd: PyTorch vmap(grad) and hand-written
 # ghost-norm hooks), examples/s and the ratios.
 # Usage: benchmarks/compare_pytorch_cpu.sh [WIDTH] [BATCH] [STEPS]
+# SIEVE=path/to/sieve compares another build (e.g. an older commit's) instead of this one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 width=${1:-64}; batch=${2:-128}; steps=${3:-5}
-swift build -c release --product sieve >/dev/null
+sieve=${SIEVE:-.build/release/sieve}
+[ -n "${SIEVE:-}" ] || swift build -c release --product sieve >/dev/null
 benchmarks/setup-python.sh
 out=$(mktemp -d)
-.build/release/sieve bench --model resnet18 --width "$width" --batch "$batch" --input 3x32x32 --steps "$steps" --json "$out/sieve.json"
+"$sieve" bench --model resnet18 --width "$width" --batch "$batch" --input 3x32x32 --steps "$steps" --json "$out/sieve.json"
 .venv-bench/bin/python benchmarks/pytorch_resnet18.py --width "$width" --batch "$batch" --steps "$steps" > "$out/torch.json"
 (cd benchmarks && ../.venv-bench/bin/python pytorch_grand.py --width "$width" --batch "$batch" --steps 1 > "$out/grand.json")
 python3 - "$out/sieve.json" "$out/torch.json" "$out/grand.json" <<'PY'
