@@ -36,15 +36,7 @@ public final class CPUDevice: Device {
     /// Runs `body(worker, range)` over `0..<count` split evenly among the workers.
     @inline(__always)
     func split(_ count: Int, grain: Int = 1, _ body: (Int, Range<Int>) -> Void) {
-        let w = min(workers, max(1, count / max(grain, 1)))
-        if w <= 1 {
-            if count > 0 { body(0, 0..<count) }
-            return
-        }
-        DispatchQueue.concurrentPerform(iterations: w) { i in
-            let lo = count * i / w, hi = count * (i + 1) / w
-            if lo < hi { body(i, lo..<hi) }
-        }
+        parallelRanges(count, grain: grain, workers: workers, indexed: body)
     }
 
     // MARK: Memory

@@ -13,19 +13,26 @@ public let workerCount: Int = {
     #endif
 }()
 
-/// Runs `body` over `0..<count` split into contiguous ranges, one per core, on
-/// Dispatch's pool. Runs inline when the work is small (`count < 2 * grain`).
+/// Runs `body(worker, range)` over `0..<count` split into contiguous ranges, at most one
+/// per worker (`workers`, default one per core), on Dispatch's pool; inline when the
+/// work is small (`count < 2 * grain`). Sieve's one range splitter.
 @inline(__always)
-public func parallelRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+public func parallelRanges(_ count: Int, grain: Int = 1, workers: Int = workerCount,
+                           indexed body: (_ worker: Int, _ range: Range<Int>) -> Void) {
     if count <= 0 { return }
-    let workers = min(workerCount, max(1, count / max(grain, 1)))
-    if workers <= 1 {
-        body(0..<count)
+    let w = min(max(workers, 1), max(1, count / max(grain, 1)))
+    if w <= 1 {
+        body(0, 0..<count)
         return
     }
-    DispatchQueue.concurrentPerform(iterations: workers) { w in
-        let lo = count * w / workers
-        let hi = count * (w + 1) / workers
-        if lo < hi { body(lo..<hi) }
+    DispatchQueue.concurrentPerform(iterations: w) { i in
+        let lo = count * i / w, hi = count * (i + 1) / w
+        if lo < hi { body(i, lo..<hi) }
     }
+}
+
+/// ``parallelRanges(_:grain:workers:indexed:)`` when the body does not need the worker index.
+@inline(__always)
+public func parallelRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+    parallelRanges(count, grain: grain, indexed: { _, range in body(range) })
 }

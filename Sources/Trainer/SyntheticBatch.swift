@@ -1,4 +1,5 @@
 import Kernels
+import Metrics
 
 /// A model and the tensors of one random batch (normal images, uniform labels).
 public final class SyntheticBatch {
@@ -36,5 +37,44 @@ public final class SyntheticBatch {
         hostLabels = (0..<batch).map { _ in Int32(rng.next() % UInt64(net.classes)) }
         device.upload(hostImages, to: images)
         hostLabels.withUnsafeBufferPointer { device.upload($0, to: labels) }
+    }
+}
+
+extension SyntheticBatch {
+    /// The batch's images in PyTorch's NCHW order (from Sieve's channel-major `[C, N, H, W]`).
+    public var imagesNCHW: [Float] {
+        let n = batch, channels = shape.channels, plane = shape.plane
+        var nchw = [Float](repeating: 0, count: hostImages.count)
+        for c in 0..<channels { for i in 0..<n { for j in 0..<plane {
+            nchw[(i * channels + c) * plane + j] = hostImages[(c * n + i) * plane + j]
+        } } }
+        return nchw
+    }
+
+    /// The cross-check against PyTorch: `steps` training-mode SGD steps on fresh random
+    /// batches (non-trivial weights and batch-norm statistics), then one scoring pass on
+    /// a new batch. Returns three safetensors files: the model (PyTorch's parameter and
+    /// buffer names and layouts), the batch (images NCHW, labels) and Sieve's
+    /// per-example gradient norms, EL2N and loss.
+    public func crossCheckExport(steps: Int) -> (model: SafeTensorsWriter, batch: SafeTensorsWriter, scores: SafeTensorsWriter) {
+        let hyper = SGDHyperparameters(learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4)
+        for _ in 0..<steps {
+            net.trainStep(value, hyper: hyper)
+            refill()
+        }
+        let norms = net.perExampleGradNormsSquared(value)
+        var outputs = ExampleOutputs(maxBatch: batch)
+        outputs.download(net.outputs, count: batch, from: device)
+        var model = SafeTensorsWriter()
+        for p in net.parameters { model.add(p.name, device.download(p.value), shape: p.shape) }
+        for b in net.buffers { model.add(b.name, device.download(b.value), shape: b.value.shape) }
+        var data = SafeTensorsWriter()
+        data.add("images", imagesNCHW, shape: [batch, shape.channels, shape.height, shape.width])
+        data.add("labels", hostLabels, shape: [batch])
+        var scores = SafeTensorsWriter()
+        scores.add("grad_norm", device.download(norms).map { $0.squareRoot() }, shape: [batch])
+        scores.add("el2n", (0..<batch).map { outputs.el2n($0) }, shape: [batch])
+        scores.add("loss", (0..<batch).map { outputs.loss($0) }, shape: [batch])
+        return (model, data, scores)
     }
 }
