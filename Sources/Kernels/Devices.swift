@@ -107,6 +107,12 @@ extension Devices {
         case let s? where s == "opencl" || s.hasPrefix("opencl:"):
             let index = s == "opencl" ? 0 : Int(s.dropFirst(7))
             guard let index, index >= 0 else { throw DeviceError.unknown(s) }
+            if s != "opencl" {
+                let found = openCL()
+                guard index < found.devices.count else {
+                    throw DeviceError.notFound(s, available: found.devices.count, problem: found.problem)
+                }
+            }
             do {
                 return try OpenCLDevice(index: index)
             } catch {
@@ -144,7 +150,13 @@ extension Devices {
 /// A `--device` value that names no device.
 public enum DeviceError: Error, CustomStringConvertible {
     case unknown(String)
+    /// `opencl:N` asked for a device that does not exist.
+    case notFound(String, available: Int, problem: String?)
     public var description: String {
-        switch self { case .unknown(let s): "--device \(s) is unknown; use cpu, opencl or opencl:N (see `sieve devices`)" }
+        switch self {
+        case .unknown(let s): "--device \(s) is unknown; use cpu, opencl or opencl:N (see `sieve devices`)"
+        case .notFound(let s, let n, let problem):
+            "--device \(s): there is no such OpenCL device (\(n) found\(problem.map { ": " + $0 } ?? "")); see `sieve devices`"
+        }
     }
 }

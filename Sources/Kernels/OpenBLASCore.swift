@@ -35,16 +35,25 @@ public enum OpenBLASCore {
         return nil
     }
 
+    /// Sets `OPENBLAS_CORETYPE` for the next start of the program when OpenBLAS fell
+    /// back to generic kernels although the CPU supports better ones and the user did
+    /// not choose; returns whether it did.
+    @discardableResult
+    public static func chooseKernelsIfMisdetected() -> Bool {
+        guard getenv("OPENBLAS_CORETYPE") == nil else { return false }
+        let core = current.lowercased()
+        guard core == "prescott" || core == "core2" || core == "nehalem" || core == "unknown",
+              let better = bestForThisCPU() else { return false }
+        setenv("OPENBLAS_CORETYPE", better, 1)
+        return true
+    }
+
     /// When OpenBLAS fell back to generic kernels although the CPU supports better
     /// ones and the user did not choose (`OPENBLAS_CORETYPE` unset), re-executes this
     /// program with `OPENBLAS_CORETYPE` set. Returns only when no relaunch is needed
     /// or it failed.
     public static func relaunchIfMisdetected(arguments: [String]) {
-        guard getenv("OPENBLAS_CORETYPE") == nil, getenv("SIEVE_NO_RELAUNCH") == nil else { return }
-        let core = current.lowercased()
-        guard core == "prescott" || core == "core2" || core == "nehalem" || core == "unknown",
-              let better = bestForThisCPU() else { return }
-        setenv("OPENBLAS_CORETYPE", better, 1)
+        guard getenv("SIEVE_NO_RELAUNCH") == nil, chooseKernelsIfMisdetected() else { return }
         setenv("SIEVE_NO_RELAUNCH", "1", 1)
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         argv.append(nil)

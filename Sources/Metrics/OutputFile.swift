@@ -15,26 +15,61 @@ public enum MetricsError: Error, CustomStringConvertible {
     }
 }
 
-/// A file written under a temporary name (`PATH.partial`) and renamed into place by
-/// ``commit()``, so a reader never sees a half-written output.
+/// A file written under a temporary name (`PATH.partial-PID`) and renamed into place by
+/// ``commit()``, so a reader never sees a half-written output. Only a regular file (or
+/// nothing) is ever renamed over: a path naming something else (`/dev/stdout`, a pipe)
+/// is written directly, and `-` means standard output.
 public final class OutputFile {
     public let path: String
-    let temporaryPath: String
+    /// The temporary name, or nil when writing directly (`-`, devices, pipes).
+    let temporaryPath: String?
     var handle: UnsafeMutablePointer<FILE>?
 
     public init(path: String) throws {
         self.path = path
-        temporaryPath = path + ".partial"
-        guard let h = fopen(temporaryPath, "wb") else {
+        if path == "-" {
+            temporaryPath = nil
+            handle = stdout
+            return
+        }
+        var info = stat()
+        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG {
+            guard (info.st_mode & S_IFMT) != S_IFDIR else { throw MetricsError.cannotWrite(path: path, reason: "it is a folder") }
+            temporaryPath = nil
+            guard let h = fopen(path, "wb") else { throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+            handle = h
+            return
+        }
+        let temporary = path + ".partial-\(getpid())"
+        temporaryPath = temporary
+        Cleanup.shared.register(file: temporary)
+        guard let h = fopen(temporary, "wb") else {
+            Cleanup.shared.unregister(file: temporary)
             throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
         }
         handle = h
     }
 
+    /// Checks, before any work, that `path` can be written later: its folder exists and
+    /// is writable, and it does not name a folder.
+    public static func checkWritable(_ path: String, option: String) throws {
+        if path == "-" { return }
+        var info = stat()
+        if stat(path, &info) == 0 {
+            if (info.st_mode & S_IFMT) == S_IFDIR { throw MetricsError.invalidInput("\(option) \(path) is a folder, not a file") }
+            if (info.st_mode & S_IFMT) != S_IFREG { return }
+        }
+        let parent = RunDirectory.parent(of: path)
+        guard access(parent, W_OK) == 0 else {
+            throw MetricsError.invalidInput("\(option) \(path): cannot write into \(parent): \(String(cString: strerror(errno)))")
+        }
+    }
+
     deinit {
-        if let handle {
+        if let handle, let temporaryPath {
             fclose(handle)
             unlink(temporaryPath)
+            Cleanup.shared.unregister(file: temporaryPath)
         }
     }
 
@@ -65,8 +100,17 @@ public final class OutputFile {
     public func commit() throws {
         guard let h = handle else { return }
         handle = nil
+        guard let temporaryPath else {
+            if h == stdout { fflush(h) } else if fclose(h) != 0 {
+                throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+            }
+            return
+        }
+        defer { Cleanup.shared.unregister(file: temporaryPath) }
         if fclose(h) != 0 || rename(temporaryPath, path) != 0 {
-            throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+            let reason = String(cString: strerror(errno))
+            unlink(temporaryPath)
+            throw MetricsError.cannotWrite(path: path, reason: reason)
         }
     }
 

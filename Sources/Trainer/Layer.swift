@@ -97,7 +97,12 @@ struct Workspace {
 
     init(_ device: Device, _ shape: FeatureShape, maxBatch: Int) {
         self.device = device; self.shape = shape; self.maxBatch = maxBatch
+        Workspace.plannedBytes += shape.count * maxBatch * MemoryLayout<Float>.size
     }
+
+    /// Bytes of every workspace created since the last reset (a model's activation
+    /// memory, checked against the machine's before anything is allocated).
+    nonisolated(unsafe) static var plannedBytes = 0
 
     mutating func get(batch: Int) -> Tensor {
         guard batch >= 1 && batch <= maxBatch else { fatalError("batch of \(batch) outside the model's 1...\(maxBatch)") }

@@ -186,6 +186,7 @@ public final class Model {
         self.classes = classes
         let b = maxBatch
         var layers: [Layer] = []
+        Workspace.plannedBytes = 0
         switch architecture {
         case .mlp:
             layers = [
@@ -225,12 +226,34 @@ public final class Model {
             layers.append(GlobalAvgPool(device, shape: shape, maxBatch: b))
             layers.append(Linear(device, name: "linear", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
         }
+        let planned = Workspace.plannedBytes + (classes + ExampleOutput.rows + 1) * maxBatch * MemoryLayout<Float>.size
+        let available = Model.physicalMemoryBytes()
+        if available > 0 && planned > available {
+            throw TrainerError.invalid("--batch \(maxBatch) needs about \(planned >> 30) GiB of activation memory for "
+                                       + "\(architecture.rawValue), more than this machine's \(available >> 30) GiB; use a smaller --batch")
+        }
         body = Sequential(layers)
         parameters = body.parameters
         buffers = body.buffers
         errors = device.makeTensor([classes, maxBatch])
         outputs = device.makeTensor([ExampleOutput.rows, maxBatch])
         squaredNorms = device.makeTensor([maxBatch])
+    }
+
+    /// Physical memory of the machine in bytes (0 when unknown).
+    static func physicalMemoryBytes() -> Int {
+        #if canImport(Glibc)
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        return pages > 0 && size > 0 ? pages * size : 0
+        #else
+        return 0
+        #endif
+    }
+
+    /// The name of the first parameter holding a NaN or an infinity, or nil.
+    public func firstNonFiniteParameter() -> String? {
+        for p in parameters where device.download(p.value).contains(where: { !$0.isFinite }) { return p.name }
+        return nil
     }
 
     /// Number of trainable values.
@@ -329,3 +352,7 @@ extension Model {
         return outputs
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -183,6 +183,23 @@ public final class TrainingSession {
         return summaries
     }
 
+    /// Why a finished training looks like it learned nothing, or nil: the final training
+    /// accuracy at chance level (below 1.5 / classes), or a training loss that never fell
+    /// (the last epoch's at least 99% of the first's, over two or more epochs).
+    public static func learningProblem(_ summaries: [EpochSummary], classes: Int) -> String? {
+        guard let first = summaries.first, let last = summaries.last, classes >= 2 else { return nil }
+        let chance = 1 / Double(classes)
+        if last.trainAccuracy < 1.5 * chance {
+            return "training accuracy ended at \(Int((100 * last.trainAccuracy).rounded()))%, chance level for \(classes) classes "
+                + "(\(Int((100 * chance).rounded()))%): the scores of this run carry no signal; try a smaller --lr or more --epochs"
+        }
+        if summaries.count >= 2 && last.trainLoss >= 0.99 * first.trainLoss {
+            return "the training loss never fell (\(first.trainLoss) in epoch 1, \(last.trainLoss) in epoch \(summaries.count)); "
+                + "try a smaller --lr or more --epochs"
+        }
+        return nil
+    }
+
     /// The batch size: the configuration's, the one place it is set (the model, the
     /// batchers and every pass take it from there).
     public var batchSize: Int { configuration.batchSize }
@@ -219,12 +236,20 @@ public final class TrainingSession {
                                           seed: configuration.seed, epoch: epoch, labelOverride: trainLabels)
             let outputs = model.trainStep(batch, hyper: hyper(lr))
             let (l, c) = try emit(outputs, batch: batch, epoch: epoch, sinks: sinks)
+            guard l.isFinite else {
+                throw TrainerError.diverged("training diverged: the loss is \(l) at epoch \(epoch + 1), step \(step + 1) "
+                                            + "(learning rate \(lr)); try a smaller --lr")
+            }
             lossSum += l
             correct += c
             step += 1
             onStep?(epoch, first + batch.count, order.count)
         }
         let trainSeconds = monotonicSeconds() - start
+        if let bad = model.firstNonFiniteParameter() {
+            throw TrainerError.diverged("training diverged: parameter \(bad) is not finite after epoch \(epoch + 1) "
+                                        + "(learning rate \(lr)); try a smaller --lr")
+        }
         var summary = EpochSummary(epoch: epoch, learningRate: lr, trainLoss: lossSum / Double(order.count),
                                    trainAccuracy: Double(correct) / Double(order.count),
                                    trainSeconds: trainSeconds, evalSeconds: 0, trainExamples: order.count)
@@ -293,9 +318,12 @@ public final class TrainingSession {
 
 /// Errors of the Trainer module for bad configuration.
 public enum TrainerError: Error, CustomStringConvertible {
+    /// A bad option or input (exit code 2).
     case invalid(String)
+    /// Training went numerically wrong: a non-finite loss or parameter (exit code 1).
+    case diverged(String)
     public var description: String {
-        switch self { case .invalid(let s): s }
+        switch self { case .invalid(let s), .diverged(let s): s }
     }
 }
 

@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var synthetic: SyntheticOptions
 
-    @Option(help: "Timed steps (after one warm-up step).")
+    @Option(parsing: .unconditional, help: "Timed steps (after one warm-up step).")
     var steps: Int = 5
 
     @Option(help: "Write the figures as JSON here.")
@@ -18,6 +18,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         guard steps >= 1 else { throw UsageError("--steps must be at least 1") }
+        if let json { try OutputFile.checkWritable(json, option: "--json") }
         let setup = try synthetic.make()
         let (net, device, n) = (setup.net, setup.device, setup.batch)
         let batch = setup.value

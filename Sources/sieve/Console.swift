@@ -18,10 +18,37 @@ func describe(_ s: EpochSummary, of epochs: Int) -> String {
         + "(\(format(s.examplesPerSecond, 1)) ex/s)"
 }
 
+/// Warnings of this run (a training that never left chance level, ...), printed when
+/// they happen and recorded in `meta.json` and every summary.
+nonisolated(unsafe) var runWarnings: [String] = []
+
+/// What every `meta.json` starts with: the run's identity, the command, and the
+/// checks `evaluate` and `prune` use to refuse files of different runs.
+func runMeta(run: RunDirectory, command: String, device: String, seconds: Double, data: TrainingData) -> [(String, JSON)] {
+    var m: [(String, JSON)] = [("run_id", .string(run.runID)), ("command", .string(CommandLine.arguments.joined(separator: " "))),
+                               ("version", .string(Sieve.version)), ("score_command", .string(command)),
+                               ("device", .string(device)), ("seconds", .double(seconds)),
+                               ("warnings", .array(runWarnings.map { .string($0) }))]
+    if let flipped = data.flipped {
+        m.append(("flipped", .object([("count", .int(flipped.count)), ("checksum", .string(indexChecksum(flipped)))])))
+    }
+    return m
+}
+
+/// FNV-1a over the sorted indices: identifies a flipped list without storing it twice.
+func indexChecksum(_ indices: [Int]) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for i in indices.sorted() {
+        var v = UInt64(i)
+        for _ in 0..<8 { h = (h ^ (v & 0xff)) &* 0x0000_0100_0000_01b3; v >>= 8 }
+    }
+    return String(h, radix: 16)
+}
+
 /// Progress of a protocol on standard error: a line per epoch and per phase, and a
 /// line at most every 15 s within a long epoch. Nothing when `quiet`.
 func consoleProgress(quiet: Bool) -> ProtocolProgress {
-    if quiet { return .silent }
+    if quiet { return ProtocolProgress(warning: { log("warning: " + $0); runWarnings.append($0) }) }
     var last = monotonicSeconds(), epochStart = last, lastDone = Int.max
     return ProtocolProgress(
         epoch: { unit, s, epochs in log("  \(unit) " + describe(s, of: epochs)) },
@@ -36,22 +63,8 @@ func consoleProgress(quiet: Bool) -> ProtocolProgress {
                     + "about \(format(Double(total - done) / rate, 0)) s left in the epoch")
             }
         },
-        note: { log("  " + $0) })
-}
-
-/// `mkdir -p`, then a check that the directory can be written.
-func makeDirectory(_ path: String) throws {
-    guard !path.isEmpty else { throw UsageError("--out must not be empty") }
-    var prefix = path.hasPrefix("/") ? "/" : ""
-    for part in path.split(separator: "/") {
-        prefix += part + "/"
-        if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-            throw UsageError("cannot create directory \(prefix): \(String(cString: strerror(errno)))")
-        }
-    }
-    var info = stat()
-    guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { throw UsageError("\(path) is not a directory") }
-    guard access(path, W_OK) == 0 else { throw UsageError("cannot write into \(path): \(String(cString: strerror(errno)))") }
+        note: { log("  " + $0) },
+        warning: { log("warning: " + $0); runWarnings.append($0) })
 }
 
 /// Fixed-point formatting without Foundation; non-finite values as `nan`, `inf`, `-inf`.
@@ -69,4 +82,28 @@ func format(_ value: Double, _ digits: Int) -> String {
 
 extension String {
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}
+
+/// Blocks SIGINT and SIGTERM in this thread (and so in every thread started after it)
+/// and starts one thread that waits for them: it removes the run's staging folder,
+/// lock and partial files, prints one line and exits with 130 (SIGINT) or 143 (SIGTERM).
+func installSignalHandling() {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_BLOCK, &set, nil)
+    var thread = pthread_t()
+    pthread_create(&thread, nil, { _ in
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        var received: Int32 = 0
+        sigwait(&set, &received)
+        Cleanup.shared.removeAll()
+        let name = received == SIGINT ? "SIGINT" : "SIGTERM"
+        fputs("\nstopped by \(name): nothing was written (the run's unfinished files were removed)\n", stderr)
+        _exit(128 + received)
+    }, nil)
 }

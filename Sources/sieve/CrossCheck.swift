@@ -16,20 +16,24 @@ struct CrossCheck: ParsableCommand {
 
     @OptionGroup var synthetic: SyntheticOptions
 
-    @Option(help: "Training-mode steps on random data before exporting (non-trivial weights and BN statistics).")
+    @Option(parsing: .unconditional, help: "Training-mode steps on random data before exporting (non-trivial weights and BN statistics).")
     var steps: Int = 3
 
     @Option(help: "Output directory.")
     var out: String = "cross-check"
 
+    @Flag(help: "Replace --out whole if it already holds files.")
+    var force: Bool = false
+
     func run() throws {
         guard steps >= 0 else { throw UsageError("--steps must not be negative") }
         let setup = try synthetic.make()
-        try makeDirectory(out)
+        let run = try RunDirectory(out, force: force)
         let files = setup.crossCheckExport(steps: steps)
-        try files.model.write(to: out + "/model.safetensors")
-        try files.batch.write(to: out + "/batch.safetensors")
-        try files.scores.write(to: out + "/sieve.safetensors")
+        try files.model.write(to: run.path("model.safetensors"))
+        try files.batch.write(to: run.path("batch.safetensors"))
+        try files.scores.write(to: run.path("sieve.safetensors"))
+        try run.commit()
         print("wrote \(out)/model.safetensors, batch.safetensors, sieve.safetensors "
               + "(\(setup.net.architecture.rawValue) width \(setup.net.width), batch \(setup.batch))")
     }

@@ -22,6 +22,7 @@ struct Evaluate: ParsableCommand {
     var json: String?
 
     func run() throws {
+        if let json { try OutputFile.checkWritable(json, option: "--json") }
         var overrides: [String: ScoreDirection] = [:]
         for d in direction {
             let parts = d.split(separator: "=")

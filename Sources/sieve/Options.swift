@@ -18,10 +18,10 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Architecture: mlp, cnn or resnet18.")
     var model: String = "resnet18"
 
-    @Option(help: "ResNet-18 base width (64 is the standard network).")
+    @Option(parsing: .unconditional, help: "ResNet-18 base width (64 is the standard network).")
     var width: Int = TrainingConfiguration.defaultWidth
 
-    @Option(help: "Mini-batch size.")
+    @Option(parsing: .unconditional, help: "Mini-batch size.")
     var batch: Int = 128
 
     @Option(help: "Compute device: cpu, opencl or opencl:N (default: SIEVE_DEVICE, else the first GPU, else cpu).")
@@ -42,13 +42,21 @@ struct ModelOptions: ParsableArguments {
 
     /// Checks the device choice without creating the device.
     func checkDevice() throws {
-        let (spec, source) = deviceSpec
-        do { try Devices.validate(spec) } catch let e as DeviceError { throw UsageError("\(source): \(e.description)") }
+        do { try Devices.validate(deviceSpec.spec) } catch let e as DeviceError { throw blame(e) }
     }
 
     func makeDevice() throws -> Device {
         try checkDevice()
-        return try Devices.make(deviceSpec.spec) { log("note: " + $0) }
+        do { return try Devices.make(deviceSpec.spec) { log("note: " + $0) } } catch let e as DeviceError { throw blame(e) }
+    }
+
+    /// The device error, naming where the choice came from (`--device` or `SIEVE_DEVICE`).
+    private func blame(_ e: DeviceError) -> UsageError {
+        let (spec, source) = deviceSpec
+        guard source == "SIEVE_DEVICE" else { return UsageError(e.description) }
+        var text = e.description
+        if text.hasPrefix("--device ") { text.removeFirst("--device ".count) }
+        return UsageError("SIEVE_DEVICE=\(spec ?? ""): \(text)")
     }
 }
 
@@ -59,27 +67,27 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Data set: fashion-mnist (Debian's dataset-fashion-mnist), mnist, or a directory with IDX, CIFAR binary or NPY files.")
     var data: String = "fashion-mnist"
 
-    @Option(help: "Use only the first N training examples.")
+    @Option(parsing: .unconditional, help: "Use only the first N training examples.")
     var limit: Int?
 
     @OptionGroup var model: ModelOptions
 
-    @Option(help: "Peak learning rate (default: 0.05 mlp, 0.02 cnn, 0.1 resnet18).")
+    @Option(parsing: .unconditional, help: "Peak learning rate (default: 0.05 mlp, 0.02 cnn, 0.1 resnet18).")
     var lr: Float?
 
     @Option(help: "Learning-rate schedule: cosine, constant, or step:E1,E2,...[@FACTOR] (default factor 0.2).")
     var schedule: String = "cosine"
 
-    @Option(help: "Epochs of linear learning-rate warm-up.")
+    @Option(parsing: .unconditional, help: "Epochs of linear learning-rate warm-up.")
     var warmup: Int = 0
 
-    @Option(help: "SGD momentum.")
+    @Option(parsing: .unconditional, help: "SGD momentum.")
     var momentum: Float = 0.9
 
     @Flag(inversion: .prefixedNo, help: "Nesterov momentum.")
     var nesterov: Bool = true
 
-    @Option(help: "Weight decay (on all parameters).")
+    @Option(parsing: .unconditional, help: "Weight decay (on all parameters).")
     var weightDecay: Float = 5e-4
 
     @Option(help: "Augmentation: comma-separated crop, flip, reflect (mirror padding for crop), or none (default: none for mlp and cnn; crop for resnet18, plus flip on colour images).")
@@ -88,7 +96,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Label noise injected into the training labels: symmetric:RATE or pairs:RATE.")
     var noise: String?
 
-    @Option(help: "Seed of the label noise.")
+    @Option(parsing: .unconditional, help: "Seed of the label noise.")
     var noiseSeed: UInt64 = 0
 
     func parsedSchedule() throws -> ScheduleKind {
@@ -152,6 +160,9 @@ struct TrainingOptions: ParsableArguments {
         let noiseModel = try noise.map { try LabelNoise(parsing: $0) }
         let t0 = monotonicSeconds()
         var split = try DataSource.load(data)
+        if let limit, limit > split.train.count {
+            log("note: --limit \(limit) is more than the \(split.train.count) training examples of \(data); using all of them")
+        }
         split.train = split.train.prefix(limit)
         if !quiet {
             log("data: \(split.train.name) \(split.train.count) train, \(split.test.name) \(split.test.count) test, "
@@ -174,6 +185,10 @@ struct TrainingOptions: ParsableArguments {
     }
 
     /// The options as `meta.json` records them, with the values the run used.
+    func meta(_ setup: ExperimentSetup) -> [(String, JSON)] {
+        meta(setup.configuration) + [("train_examples", .int(setup.data.count))]
+    }
+
     func meta(_ config: TrainingConfiguration) -> [(String, JSON)] {
         let a = config.augmentation
         let augmentation = a.isNone ? "none"
@@ -195,10 +210,10 @@ struct SyntheticOptions: ParsableArguments {
     @Option(help: "Input shape CxHxW.")
     var input: String = "3x32x32"
 
-    @Option(help: "Classes.")
+    @Option(parsing: .unconditional, help: "Classes.")
     var classes: Int = 10
 
-    @Option(help: "Seed of the initialisation and the random batches.")
+    @Option(parsing: .unconditional, help: "Seed of the initialisation and the random batches.")
     var seed: UInt64 = 0
 
     /// A seeded model with buffers for one random batch of `--batch` examples.

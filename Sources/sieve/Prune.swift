@@ -16,13 +16,13 @@ struct Prune: ParsableCommand {
     @Option(help: "Score column to rank by.")
     var score: String
 
-    @Option(help: "Fraction of the training set to keep, in (0, 1].")
+    @Option(parsing: .unconditional, help: "Fraction of the training set to keep, in (0, 1].")
     var keep: Double
 
     @Option(help: "highest, lowest, window:K or random.")
     var strategy: String = "highest"
 
-    @Option(help: "Seed for random.")
+    @Option(parsing: .unconditional, help: "Seed for random.")
     var seed: UInt64 = 0
 
     @Option(help: "Output file (one index per line).")

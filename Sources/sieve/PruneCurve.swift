@@ -22,16 +22,20 @@ struct PruneCurveCommand: ParsableCommand {
     @Option(help: "highest or window:K (K highest dropped first).")
     var strategy: String = "highest"
 
-    @Option(help: "Seeds per point.")
+    @Option(parsing: .unconditional, help: "Seeds per point.")
     var seeds: Int = 3
 
-    @Option(help: "Epochs of a full-data training (subsets get the same number of steps).")
+    @Option(parsing: .unconditional, help: "Epochs of a full-data training (subsets get the same number of steps).")
     var epochs: Int = 10
 
     @Option(help: "Output directory.")
     var out: String = "prune-curve"
 
-    @Flag var quiet: Bool = false
+    @Flag(help: "Print only the table.")
+    var quiet: Bool = false
+
+    @Flag(help: "Replace --out whole if it already holds files (another run's).")
+    var force: Bool = false
 
     func run() throws {
         let parts = prune.split(separator: ",", omittingEmptySubsequences: false)
@@ -44,11 +48,12 @@ struct PruneCurveCommand: ParsableCommand {
         let file = try ScoreFile(path: scoresPath(scores))
         let columns = try score.split(separator: ",").map { name in (name: String(name), values: try file.values(String(name))) }
         try options.check()
-        try makeDirectory(out)
+        let run = try RunDirectory(out, force: force)
         let setup = try options.setup(quiet: quiet)
         let curve = try PruneCurve(setup: setup, scores: columns, fractions: fractions, strategy: selection, seeds: seeds, epochs: epochs)
         let result = try curve.run(progress: consoleProgress(quiet: quiet))
-        try OutputFile.write(result.csv, to: out + "/prune_curve.csv")
+        try OutputFile.write(result.csv, to: run.path("prune_curve.csv"))
+        try run.commit()
         print("pruned  selection            test accuracy (mean ± std over \(seeds) seeds)")
         for p in result.points {
             print("\((format(100 * p.fraction, 0) + "%").padding(7)) \(p.selection.padding(20)) "

@@ -21,38 +21,48 @@ struct ScoreOutput: ParsableArguments {
     @Flag(help: "Print only the summary.")
     var quiet: Bool = false
 
-    /// Creates the output directory and checks it can be written, before any work.
-    func prepare() throws { try makeDirectory(out) }
+    @Flag(help: "Replace --out whole if it already holds files (another run's).")
+    var force: Bool = false
+
+    /// Checks `--json` and takes the output folder (a staging folder beside it, renamed
+    /// into place at the end), before any work.
+    func prepare() throws -> RunDirectory {
+        if let json { try OutputFile.checkWritable(json, option: "--json") }
+        return try RunDirectory(out, force: force)
+    }
 
     /// `score grand` and `score el2n`: checks, loads the data and runs the checkpoint
     /// ensemble over seeds `seed..<seed+runs`; returns the setup, the result and the start time.
     func runEnsemble(_ options: TrainingOptions, runs: Int, flag: String, seed: UInt64, atEpoch: Int, gradNorms: Bool) throws
-        -> (ExperimentSetup, CheckpointEnsemble.Output, Double) {
+        -> (ExperimentSetup, CheckpointEnsemble.Output, RunDirectory, Double) {
         guard runs >= 1 else { throw UsageError("\(flag) must be at least 1") }
         guard atEpoch >= 0 else { throw UsageError("--at-epoch must not be negative") }
         try options.check()
-        try prepare()
+        let run = try prepare()
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: quiet)
         let ensemble = try CheckpointEnsemble(setup: setup, seeds: (0..<UInt64(runs)).map { seed + $0 }, atEpoch: atEpoch,
                                               gradNorms: gradNorms)
-        return (setup, try ensemble.run(progress: consoleProgress(quiet: quiet)), t0)
+        return (setup, try ensemble.run(progress: consoleProgress(quiet: quiet)), run, t0)
     }
 
-    /// Writes the table, `flipped.txt` and `meta.json`, prints the detection figures when
-    /// the labels were noised, and writes the JSON summary.
-    func finish(_ scores: [Score], setup: ExperimentSetup, command: String, meta: [(String, JSON)], seconds: Double) throws {
+    /// Writes the table, `flipped.txt`, `meta.json` and the command's `extra` files into
+    /// the run folder and commits it, prints the detection figures when the labels were
+    /// noised, and writes the JSON summary.
+    func finish(_ scores: [Score], setup: ExperimentSetup, run: RunDirectory, command: String, meta: [(String, JSON)],
+                seconds: Double, extra: (RunDirectory) throws -> Void = { _ in }) throws {
         let data = setup.data
         var table = data.scoreTable()
         for s in scores { table.add(s) }
-        if let flipped = data.flipped { try Pruning.writeIndexList(flipped, to: out + "/flipped.txt") }
-        let all: [(String, JSON)] = [("command", .string(CommandLine.arguments.joined(separator: " "))),
-                                     ("version", .string(Sieve.version)), ("score_command", .string(command)),
-                                     ("device", .string(setup.device.name)), ("seconds", .double(seconds))] + meta
-        try table.write(to: out, meta: all)
+        if let flipped = data.flipped { try Pruning.writeIndexList(flipped, to: run.path("flipped.txt")) }
+        let all: [(String, JSON)] = runMeta(run: run, command: command, device: setup.device.name, seconds: seconds, data: data)
+            + meta
+        try table.write(to: run.staging, meta: all)
+        try extra(run)
+        try run.commit()
         var summary: [(String, JSON)] = [("command", .string(command)), ("examples", .int(table.count)),
-                                         ("seconds", .double(seconds))]
-        print("\(command): scored \(table.count) examples in \(format(seconds, 1)) s -> \(out)/scores.csv")
+                                         ("seconds", .double(seconds)), ("warnings", .array(runWarnings.map { .string($0) }))]
+        print("\(command): scored \(table.count) examples in \(format(seconds, 1)) s -> \(run.target)/scores.csv")
         if let positives = data.flippedMask, let noise = data.noise {
             print("detecting the \(data.flipped?.count ?? 0) flipped labels (\(noise)):")
             print("  score                      AUROC   AP      (direction)")
@@ -83,25 +93,26 @@ extension ScoreCommand {
         @OptionGroup var options: TrainingOptions
         @OptionGroup var output: ScoreOutput
 
-        @Option(help: "Independent initialisations K (seeds seed..seed+K-1).")
+        @Option(parsing: .unconditional, help: "Independent initialisations K (seeds seed..seed+K-1).")
         var inits: Int = 10
 
-        @Option(help: "Score after this many training epochs (0 = at initialisation).")
+        @Option(parsing: .unconditional, help: "Score after this many training epochs (0 = at initialisation).")
         var atEpoch: Int = 0
 
-        @Option(help: "First seed.")
+        @Option(parsing: .unconditional, help: "First seed.")
         var seed: UInt64 = 0
 
         func run() throws {
-            let (setup, result, t0) = try output.runEnsemble(options, runs: inits, flag: "--inits", seed: seed, atEpoch: atEpoch,
-                                                             gradNorms: true)
+            let (setup, result, run, t0) = try output.runEnsemble(options, runs: inits, flag: "--inits", seed: seed,
+                                                                  atEpoch: atEpoch, gradNorms: true)
             let rho = result.grandInputNormCorrelation ?? .nan
-            try output.finish(result.grandScores, setup: setup, command: "score grand", meta: options.meta(setup.configuration) + [
+            try output.finish(result.grandScores, setup: setup, run: run, command: "score grand", meta: options.meta(setup) + [
                 ("inits", .int(inits)), ("at_epoch", .int(atEpoch)), ("first_seed", .int(Int(seed))),
                 ("batch_norm_while_scoring", .string("eval (running statistics)")),
-                ("spearman_grand_input_norm", .double(rho))], seconds: monotonicSeconds() - t0)
-            try NPYFormat.write((result.gradNormPerRun ?? []).flatMap { $0 }, shape: [inits, setup.data.count],
-                                to: output.out + "/grand_per_init.npy")
+                ("spearman_grand_input_norm", .double(rho))], seconds: monotonicSeconds() - t0) { run in
+                try NPYFormat.write((result.gradNormPerRun ?? []).flatMap { $0 }, shape: [inits, setup.data.count],
+                                    to: run.path("grand_per_init.npy"))
+            }
             print("rank correlation of GraNd with the input norm: \(format(rho, 3))")
         }
     }
@@ -114,19 +125,19 @@ extension ScoreCommand {
         @OptionGroup var options: TrainingOptions
         @OptionGroup var output: ScoreOutput
 
-        @Option(help: "Independent trainings (seeds seed..seed+K-1).")
+        @Option(parsing: .unconditional, help: "Independent trainings (seeds seed..seed+K-1).")
         var seeds: Int = 10
 
-        @Option(help: "Epochs of training before scoring (Data Diet: 20 of 200).")
+        @Option(parsing: .unconditional, help: "Epochs of training before scoring (Data Diet: 20 of 200).")
         var atEpoch: Int = 20
 
-        @Option(help: "First seed.")
+        @Option(parsing: .unconditional, help: "First seed.")
         var seed: UInt64 = 0
 
         func run() throws {
-            let (setup, result, t0) = try output.runEnsemble(options, runs: seeds, flag: "--seeds", seed: seed, atEpoch: atEpoch,
-                                                             gradNorms: false)
-            try output.finish(result.el2nScores, setup: setup, command: "score el2n", meta: options.meta(setup.configuration) + [
+            let (setup, result, run, t0) = try output.runEnsemble(options, runs: seeds, flag: "--seeds", seed: seed,
+                                                                  atEpoch: atEpoch, gradNorms: false)
+            try output.finish(result.el2nScores, setup: setup, run: run, command: "score el2n", meta: options.meta(setup) + [
                 ("seeds", .int(seeds)), ("at_epoch", .int(atEpoch)), ("first_seed", .int(Int(seed)))],
                 seconds: monotonicSeconds() - t0)
         }
@@ -140,13 +151,13 @@ extension ScoreCommand {
         @OptionGroup var options: TrainingOptions
         @OptionGroup var output: ScoreOutput
 
-        @Option(help: "Epochs.")
+        @Option(parsing: .unconditional, help: "Epochs.")
         var epochs: Int = 10
 
-        @Option(help: "Seed.")
+        @Option(parsing: .unconditional, help: "Seed.")
         var seed: UInt64 = 0
 
-        @Option(help: "First epoch (1-based) whose margins enter AUM (default: 2, or 1 for a one-epoch run).")
+        @Option(parsing: .unconditional, help: "First epoch (1-based) whose margins enter AUM (default: 2, or 1 for a one-epoch run).")
         var aumFrom: Int?
 
         @Flag(help: "Also run AUM's threshold-example procedure: two more trainings, each with a disjoint N/(K+1) examples moved to a fake class; writes aum_flagged.")
@@ -160,11 +171,11 @@ extension ScoreCommand {
             let aumFromEpoch = aumFrom ?? min(2, epochs)
             guard aumFromEpoch >= 1 && aumFromEpoch <= epochs else { throw UsageError("--aum-from must lie in 1...\(epochs)") }
             try options.check()
-            try output.prepare()
+            let run = try output.prepare()
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: output.quiet)
             let progress = consoleProgress(quiet: output.quiet)
-            let stream = try ExampleStatsNPYWriter(path: output.out + "/examples.npy")
+            let stream = try ExampleStatsNPYWriter(path: run.path("examples.npy"))
             let result = try DynamicsRun(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch, vog: vog,
                                          sinks: [stream]).run(progress: progress)
             var scores = result.scores
@@ -172,10 +183,11 @@ extension ScoreCommand {
                 let runs = try AUMThresholdRuns(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch)
                 scores.insert(try runs.run(progress: progress).score, at: scores.count - 1)
             }
-            try output.finish(scores, setup: setup, command: "score dynamics", meta: options.meta(setup.configuration) + [
+            try output.finish(scores, setup: setup, run: run, command: "score dynamics", meta: options.meta(setup) + [
                 ("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("aum_from_epoch", .int(aumFromEpoch)),
-                ("test_accuracy", .double(result.testAccuracy ?? .nan))], seconds: monotonicSeconds() - t0)
-            try NPYFormat.write(result.correctness, shape: [epochs, setup.data.count], to: output.out + "/correctness_by_epoch.npy")
+                ("test_accuracy", .double(result.testAccuracy ?? .nan))], seconds: monotonicSeconds() - t0) { run in
+                try NPYFormat.write(result.correctness, shape: [epochs, setup.data.count], to: run.path("correctness_by_epoch.npy"))
+            }
         }
     }
 
@@ -195,25 +207,25 @@ extension ScoreCommand {
         @OptionGroup var options: TrainingOptions
         @OptionGroup var output: ScoreOutput
 
-        @Option(help: "Epochs of each split.")
+        @Option(parsing: .unconditional, help: "Epochs of each split.")
         var epochs: Int = 10
 
-        @Option(help: "Independent repetitions (split, initialisation and order all change).")
+        @Option(parsing: .unconditional, help: "Independent repetitions (split, initialisation and order all change).")
         var seeds: Int = 1
 
-        @Option(help: "First seed.")
+        @Option(parsing: .unconditional, help: "First seed.")
         var seed: UInt64 = 0
 
         func run() throws {
             guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
             guard seeds >= 1 else { throw UsageError("--seeds must be at least 1") }
             try options.check()
-            try output.prepare()
+            let run = try output.prepare()
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: output.quiet)
             let result = try SecondSplitForgetting(setup: setup, epochs: epochs, seeds: (0..<UInt64(seeds)).map { seed + $0 })
                 .run(progress: consoleProgress(quiet: output.quiet))
-            try output.finish(result.scores, setup: setup, command: "score ssft", meta: options.meta(setup.configuration) + [
+            try output.finish(result.scores, setup: setup, run: run, command: "score ssft", meta: options.meta(setup) + [
                 ("epochs_per_split", .int(epochs)), ("seeds", .int(seeds)), ("first_seed", .int(Int(seed))),
                 ("batch_norm_while_recording", .string("eval (running statistics)"))],
                 seconds: monotonicSeconds() - t0)

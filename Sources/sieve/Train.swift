@@ -21,10 +21,10 @@ struct Train: ParsableCommand {
 
     @OptionGroup var options: TrainingOptions
 
-    @Option(help: "Epochs.")
+    @Option(parsing: .unconditional, help: "Epochs.")
     var epochs: Int = 10
 
-    @Option(help: "Random seed (initialisation, order, augmentation).")
+    @Option(parsing: .unconditional, help: "Random seed (initialisation, order, augmentation).")
     var seed: UInt64 = 0
 
     @Option(help: "Train only on these examples: a file with one 0-based index per line (see `sieve prune`).")
@@ -39,10 +39,14 @@ struct Train: ParsableCommand {
     @Flag(help: "Print only the final line.")
     var quiet: Bool = false
 
+    @Flag(help: "Replace --out whole if it already holds files (another run's).")
+    var force: Bool = false
+
     func run() throws {
         guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
         try options.check()
-        if let out { try makeDirectory(out) }
+        if let json { try OutputFile.checkWritable(json, option: "--json") }
+        let run = try out.map { try RunDirectory($0, force: force) }
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: quiet)
         var indices: [Int32]? = nil
@@ -68,10 +72,10 @@ struct Train: ParsableCommand {
         }
         var sinks: [ExampleStatsSink] = []
         var csv: OutputFile?
-        if let out {
-            if let flipped = setup.data.flipped { try Pruning.writeIndexList(flipped, to: out + "/flipped.txt") }
-            sinks.append(try ExampleStatsNPYWriter(path: out + "/examples.npy"))
-            csv = try OutputFile(path: out + "/epochs.csv")
+        if let run {
+            if let flipped = setup.data.flipped { try Pruning.writeIndexList(flipped, to: run.path("flipped.txt")) }
+            sinks.append(try ExampleStatsNPYWriter(path: run.path("examples.npy")))
+            csv = try OutputFile(path: run.path("epochs.csv"))
             try csv?.write("epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,examples_per_second\n")
         }
         var progress = consoleProgress(quiet: quiet)
@@ -87,13 +91,17 @@ struct Train: ParsableCommand {
         print("test accuracy \(format(100 * accuracy, 2))% after \(epochs) epochs (\(config.architecture.rawValue), \(format(total, 1)) s)")
 
         let summary = JSON.object(
-            [("command", .string(CommandLine.arguments.joined(separator: " "))), ("version", .string(Sieve.version))]
+            [("run_id", .string(run?.runID ?? "none")), ("command", .string(CommandLine.arguments.joined(separator: " "))),
+             ("version", .string(Sieve.version)), ("warnings", .array(runWarnings.map { .string($0) }))]
                 + options.meta(config)
                 + [("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("subset", .string(subset ?? "none")),
                    ("train_examples", .int(indices?.count ?? setup.data.count)),
                    ("parameters", .int(session.model.parameterCount)), ("device", .string(setup.device.name)),
                    ("test_accuracy", .double(accuracy)), ("seconds", .double(total))])
-        if let out { try OutputFile.write(summary.rendered + "\n", to: out + "/run.json") }
+        if let run {
+            try OutputFile.write(summary.rendered + "\n", to: run.path("run.json"))
+            try run.commit()
+        }
         if let json { try OutputFile.write(summary.rendered + "\n", to: json) }
     }
 }

@@ -7,13 +7,37 @@ import Trainer
 import Glibc
 #endif
 
+// Crashes print one line and exit: Swift's backtracer (which can wait on a terminal)
+// stays off unless the user asked for it. The runtime reads SWIFT_BACKTRACE at start,
+// so set it and re-execute once; OpenBLAS's kernel choice rides along.
+if getenv("SWIFT_BACKTRACE") == nil && getenv("SIEVE_NO_RELAUNCH") == nil {
+    setenv("SWIFT_BACKTRACE", "enable=no", 1)
+    OpenBLASCore.chooseKernelsIfMisdetected()
+    setenv("SIEVE_NO_RELAUNCH", "1", 1)
+    var argv: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) }
+    argv.append(nil)
+    execv("/proc/self/exe", &argv)   // returns only on failure: go on as we are
+}
 // OpenBLAS picks slow generic kernels on CPUs it does not recognise; fix that before anything runs.
 OpenBLASCore.relaunchIfMisdetected(arguments: CommandLine.arguments)
 
-/// Prints `error: message` and exits with `code`.
+/// Prints `error: message`, removes what the run left half-written, and exits with `code`.
 func fail(_ message: String, _ code: Int32) -> Never {
+    Cleanup.shared.removeAll()
     fputs("error: \(message)\n", stderr)
     exit(code)
+}
+
+// SIGINT and SIGTERM stop the run cleanly: one line, no staging folder, lock or
+// .partial file left. The signals are blocked in every thread and waited for by one.
+installSignalHandling()
+// A crash (a failed internal check) ends with one line, not a backtrace.
+for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGABRT, SIGFPE] {
+    signal(sig) { s in
+        let text = "error: sieve stopped on an internal error (signal \(s)); please report it with the command line\n"
+        _ = text.withCString { write(2, $0, strlen($0)) }
+        _exit(70)
+    }
 }
 
 // Errors map to exit codes here, once: 2 for bad input or usage, 1 for anything else.
@@ -24,8 +48,10 @@ do {
     fail(e.description, 2)
 } catch let e as DataError {
     fail(e.description, 2)
+} catch TrainerError.invalid(let what) {
+    fail(what, 2)
 } catch let e as TrainerError {
-    fail(e.description, 2)
+    fail(e.description, 1)
 } catch let e as DeviceError {
     fail(e.description, 2)
 } catch MetricsError.invalidInput(let what) {
@@ -35,6 +61,7 @@ do {
 } catch let e as OpenCLError {
     fail(e.description, 1)
 } catch {
+    Cleanup.shared.removeAll()
     if Sieve.exitCode(for: error) == .validationFailure {   // ArgumentParser's usage errors: 2, not 64
         fputs(Sieve.fullMessage(for: error) + "\n", stderr)
         exit(2)

@@ -12,11 +12,14 @@ public struct ProtocolProgress {
     public var step: ((_ unit: String, _ epoch: Int, _ done: Int, _ total: Int) -> Void)?
     /// One line about a phase (a scoring pass, a finished unit).
     public var note: ((String) -> Void)?
+    /// Something the user must know about the results (a training that never left
+    /// chance level): printed, and recorded with the results.
+    public var warning: ((String) -> Void)?
 
     public init(epoch: ((String, EpochSummary, Int) -> Void)? = nil,
                 step: ((String, Int, Int, Int) -> Void)? = nil,
-                note: ((String) -> Void)? = nil) {
-        self.epoch = epoch; self.step = step; self.note = note
+                note: ((String) -> Void)? = nil, warning: ((String) -> Void)? = nil) {
+        self.epoch = epoch; self.step = step; self.note = note; self.warning = warning
     }
 
     /// Reports nothing.
@@ -81,9 +84,13 @@ public struct ExperimentSetup {
         session.onStep = progress.step.map { report in { epoch, done, total in report(unit, epoch, done, total) } }
         defer { session.onStep = nil }
         let epochs = session.configuration.epochs
-        return try session.run(sinks: sinks) { s in
+        let summaries = try session.run(sinks: sinks) { s in
             progress.epoch?(unit, s, epochs)
             try afterEpoch(s)
         }
+        if let problem = TrainingSession.learningProblem(summaries, classes: session.model.classes) {
+            progress.warning?((unit.isEmpty ? "" : unit + ": ") + problem)
+        }
+        return summaries
     }
 }

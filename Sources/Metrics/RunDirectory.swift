@@ -1,0 +1,232 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An output folder written as one transaction: a run writes into a fresh staging
+/// folder beside the target (`DIR.partial-PID`) and ``commit()`` renames it into place,
+/// so a folder only ever holds the files of one complete run. A lock file beside the
+/// target (`DIR.lock`, holding the writer's pid) refuses a second writer at the start
+/// instead of letting two runs interleave; a folder that already holds files is
+/// refused unless `force`, which replaces it whole at commit. Every staging folder
+/// and lock is removed on failure and on SIGINT/SIGTERM (see ``Cleanup``).
+public final class RunDirectory {
+    /// The folder the run's files end up in.
+    public let target: String
+    /// Where the files are written until ``commit()``.
+    public let staging: String
+    /// A fresh identifier of this run (recorded in `meta.json`).
+    public let runID: String
+    let lock: String
+    let force: Bool
+    private var open = true
+
+    /// Validates the target and takes the lock; nothing is written to the target itself.
+    /// - Throws: ``MetricsError/invalidInput(_:)`` for an empty path, `/`, a path that
+    ///   names a file, a parent folder that cannot be written, a folder that already
+    ///   holds files without `force`, or a folder another live run is writing.
+    public init(_ path: String, force: Bool, option: String = "--out") throws {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        guard !p.isEmpty else { throw MetricsError.invalidInput("\(option) must not be empty") }
+        guard p != "/" && p != "." && p != ".." && !p.hasSuffix("/.") && !p.hasSuffix("/..") else {
+            throw MetricsError.invalidInput("\(option) \(path) is not a folder Sieve can replace; name a new folder")
+        }
+        target = p
+        self.force = force
+        let parent = RunDirectory.parent(of: p)
+        try RunDirectory.makeFolders(parent, option: option)
+        guard access(parent, W_OK) == 0 else {
+            throw MetricsError.invalidInput("\(option) \(path): cannot write into \(parent): \(String(cString: strerror(errno)))")
+        }
+        var info = stat()
+        if lstat(p, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw MetricsError.invalidInput("\(option) \(path) is a file, not a folder")
+            }
+            if !force && !RunDirectory.isEmptyFolder(p) {
+                throw MetricsError.invalidInput("\(option) \(path) already holds files (another run's?); "
+                                                + "choose a new folder, or pass --force to replace it whole")
+            }
+        }
+        lock = p + ".lock"
+        var bytes = [UInt8](repeating: 0, count: 16)
+        var seed = UInt64(getpid()) &* 0x9e37_79b9_7f4a_7c15 ^ UInt64(UInt(bitPattern: time(nil)))
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        seed ^= UInt64(ts.tv_nsec)
+        var rng = SplitMix64(seed: seed)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
+        runID = bytes.map { b in String(b, radix: 16).count == 1 ? "0" + String(b, radix: 16) : String(b, radix: 16) }.joined()
+        staging = p + ".partial-\(getpid())"
+        try takeLock(option: option, path: path)
+        Cleanup.shared.register(folder: staging, lock: lock)
+        RunDirectory.removeTree(staging)
+        guard mkdir(staging, 0o755) == 0 else {
+            let reason = String(cString: strerror(errno))
+            abandon()
+            throw MetricsError.cannotWrite(path: staging, reason: reason)
+        }
+    }
+
+    private func takeLock(option: String, path: String) throws {
+        for _ in 0..<2 {
+            let fd = Glibc.open(lock, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+            if fd >= 0 {
+                let text = "\(getpid())\n"
+                _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+                close(fd)
+                return
+            }
+            guard errno == EEXIST else {
+                throw MetricsError.invalidInput("\(option) \(path): cannot create \(lock): \(String(cString: strerror(errno)))")
+            }
+            // A lock whose writer is gone (killed) is stale: take it over.
+            if let pid = RunDirectory.lockOwner(lock), kill(pid, 0) == 0 || errno == EPERM {
+                throw MetricsError.invalidInput("\(option) \(path) is being written by another run (pid \(pid), \(lock)); "
+                                                + "wait for it or choose another folder")
+            }
+            unlink(lock)
+        }
+        throw MetricsError.invalidInput("\(option) \(path): cannot take \(lock)")
+    }
+
+    /// The path of `name` inside the staging folder.
+    public func path(_ name: String) -> String { staging + "/" + name }
+
+    /// Renames the staging folder into place (replacing an earlier run's folder when
+    /// `force`) and releases the lock.
+    public func commit() throws {
+        guard open else { return }
+        var info = stat()
+        var replaced: String?
+        if lstat(target, &info) == 0 {
+            let old = target + ".replaced-\(getpid())"
+            RunDirectory.removeTree(old)
+            guard rename(target, old) == 0 else {
+                throw MetricsError.cannotWrite(path: target, reason: String(cString: strerror(errno)))
+            }
+            replaced = old
+        }
+        guard rename(staging, target) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if let replaced { rename(replaced, target) }
+            throw MetricsError.cannotWrite(path: target, reason: reason)
+        }
+        if let replaced { RunDirectory.removeTree(replaced) }
+        open = false
+        unlink(lock)
+        Cleanup.shared.unregister(folder: staging)
+    }
+
+    /// Removes the staging folder and releases the lock (a failed run).
+    public func abandon() {
+        guard open else { return }
+        open = false
+        RunDirectory.removeTree(staging)
+        unlink(lock)
+        Cleanup.shared.unregister(folder: staging)
+    }
+
+    deinit { abandon() }
+
+    // MARK: File-system helpers
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// `mkdir -p`.
+    static func makeFolders(_ path: String, option: String) throws {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for part in path.split(separator: "/") {
+            prefix += part + "/"
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw MetricsError.invalidInput("\(option): cannot create folder \(prefix): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    static func isEmptyFolder(_ path: String) -> Bool {
+        guard let dir = opendir(path) else { return false }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { return false }
+        }
+        return true
+    }
+
+    static func lockOwner(_ lock: String) -> pid_t? {
+        guard let f = fopen(lock, "r") else { return nil }
+        defer { fclose(f) }
+        var buffer = [CChar](repeating: 0, count: 32)
+        guard fgets(&buffer, 32, f) != nil else { return nil }
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return pid_t(text.trimmingNewline)
+    }
+
+    /// `rm -rf` of a folder Sieve created (plain files and folders, no links followed).
+    public static func removeTree(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            if let dir = opendir(path) {
+                var names: [String] = []
+                while let entry = readdir(dir) {
+                    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                    if name != "." && name != ".." { names.append(name) }
+                }
+                closedir(dir)
+                for n in names { removeTree(path + "/" + n) }
+            }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+}
+
+extension String {
+    var trimmingNewline: String {
+        var s = self
+        while let last = s.last, last == "\n" || last == "\r" || last == " " { s.removeLast() }
+        return s
+    }
+}
+
+/// What a run leaves behind if it stops early: staging folders, locks and `.partial`
+/// files, removed on a thrown error (by the CLI) and on SIGINT/SIGTERM (by the handler
+/// ``installSignalHandlers(message:)`` installs).
+public final class Cleanup: @unchecked Sendable {
+    public static let shared = Cleanup()
+    private var mutex = pthread_mutex_t()
+    private var folders: [String: String] = [:]   // staging -> lock
+    private var files: Set<String> = []
+
+    init() { pthread_mutex_init(&mutex, nil) }
+
+    func register(folder: String, lock: String) { locked { folders[folder] = lock } }
+    func unregister(folder: String) { locked { folders[folder] = nil } }
+    func register(file: String) { locked { _ = files.insert(file) } }
+    func unregister(file: String) { locked { _ = files.remove(file) } }
+
+    private func locked(_ body: () -> Void) {
+        pthread_mutex_lock(&mutex)
+        body()
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Removes every registered staging folder, lock and partial file.
+    public func removeAll() {
+        locked {
+            for (folder, lock) in folders {
+                RunDirectory.removeTree(folder)
+                unlink(lock)
+            }
+            for f in files { unlink(f) }
+            folders = [:]
+            files = []
+        }
+    }
+}
