@@ -31,17 +31,17 @@ struct CLITests {
     }
 
     /// Writes a small IDX data set: class k = bright band k.
-    static func makeIDX(_ dir: String, train: Int, test: Int) throws {
+    static func makeIDX(_ dir: String, train: Int, test: Int, size: Int = 8) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         func write(_ name: String, _ count: Int, _ seed: Int) throws {
             var rng = UInt64(seed) &* 6364136223846793005 &+ 1442695040888963407
-            var images = Data([0, 0, 8, 3] + be(count) + be(8) + be(8))
+            var images = Data([0, 0, 8, 3] + be(count) + be(size) + be(size))
             var labels = Data([0, 0, 8, 1] + be(count))
             for _ in 0..<count {
                 rng = rng &* 6364136223846793005 &+ 1442695040888963407
                 let k = Int(rng >> 33) % 4
                 labels.append(UInt8(k))
-                for h in 0..<8 { for _ in 0..<8 { images.append(h / 2 == k ? 200 : 20) } }
+                for h in 0..<size { for _ in 0..<size { images.append(h * 4 / size == k ? 200 : 20) } }
             }
             try images.write(to: URL(fileURLWithPath: dir + "/\(name)-images-idx3-ubyte"))
             try labels.write(to: URL(fileURLWithPath: dir + "/\(name)-labels-idx1-ubyte"))

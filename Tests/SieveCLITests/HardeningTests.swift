@@ -1,0 +1,179 @@
+import Foundation
+import Testing
+
+/// The binary tried as a hostile user would (issue "Hardening"): every bad input gives
+/// a one-line message naming its subject, the documented exit code, and leaves nothing
+/// written or overwritten.
+@Suite(.serialized) struct HardeningTests {
+    typealias R = CLITests.Result
+
+    static func data(_ size: Int = 8) throws -> String {
+        let dir = CLITests.tempDir()
+        try CLITests.makeIDX(dir + "/data", train: 96, test: 32, size: size)
+        return dir
+    }
+
+    static let quick = ["--model", "mlp", "--batch", "16", "--quiet"]
+
+    static func contents(_ dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+    }
+
+    static func expectBadInput(_ r: R, mentions: String, _ comment: Comment? = nil) {
+        #expect(r.status == 2, "stderr: \(r.stderr)")
+        #expect(r.stderr.contains(mentions), "stderr: \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }.count == 1, "stderr: \(r.stderr)")
+    }
+
+    // 1: an empty or root --out is refused before anything runs.
+    @Test func emptyOrRootOutIsRefused() throws {
+        let dir = try Self.data()
+        for out in ["", "/", "."] {
+            let r = try CLITests.run(["score", "dynamics", "--data", dir + "/data", "--epochs", "1", "--out", out] + Self.quick)
+            Self.expectBadInput(r, mentions: "--out")
+        }
+    }
+
+    // 2: a folder holding another run is refused; --force replaces it whole (no stale file).
+    @Test func reusedFolderIsRefusedAndForceReplacesItWhole() throws {
+        let dir = try Self.data(), out = dir + "/run"
+        let base = ["score", "dynamics", "--data", dir + "/data", "--epochs", "2", "--out", out] + Self.quick
+        #expect(try CLITests.run(base + ["--noise", "symmetric:0.25"]).status == 0)
+        #expect(Self.contents(out).contains("flipped.txt"))
+        let again = try CLITests.run(base)
+        Self.expectBadInput(again, mentions: "--force")
+        #expect(Self.contents(out).contains("flipped.txt"))     // untouched
+        let forced = try CLITests.run(base + ["--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(!Self.contents(out).contains("flipped.txt"))    // the old run's file is gone
+        #expect(Self.contents(dir).filter { $0.contains(".partial") || $0.contains(".lock") || $0.contains(".replaced") }.isEmpty)
+        let meta = try String(contentsOfFile: out + "/meta.json", encoding: .utf8)
+        #expect(meta.contains("\"run_id\""))
+    }
+
+    // 3: two processes, one folder: the second is refused at once, the first completes.
+    @Test func secondWriterOfAFolderIsRefused() throws {
+        let dir = try Self.data(), out = dir + "/shared"
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: CLITests.binary)
+        first.arguments = ["score", "dynamics", "--data", dir + "/data", "--epochs", "40", "--out", out] + Self.quick
+        first.standardError = FileHandle.nullDevice
+        first.standardOutput = FileHandle.nullDevice
+        try first.run()
+        var waited = 0.0
+        while !FileManager.default.fileExists(atPath: out + ".lock") && waited < 20 { usleep(50_000); waited += 0.05 }
+        let second = try CLITests.run(["score", "dynamics", "--data", dir + "/data", "--epochs", "1", "--out", out] + Self.quick)
+        first.waitUntilExit()
+        Self.expectBadInput(second, mentions: "another run")
+        #expect(first.terminationStatus == 0)
+        let rows = try String(contentsOfFile: out + "/scores.csv", encoding: .utf8).split(separator: "\n").count
+        #expect(rows == 97)
+        let meta = try String(contentsOfFile: out + "/meta.json", encoding: .utf8)
+        #expect(meta.contains("\"epochs\": 40") || meta.contains("\"epochs\":40"))
+    }
+
+    // 4: non-finite or out-of-range options are refused; divergence stops with exit 1 and no scores.
+    @Test func nonFiniteOptionsAndDivergence() throws {
+        let dir = try Self.data()
+        let train = ["train", "--data", dir + "/data", "--epochs", "1"] + Self.quick
+        for (flag, value) in [("--lr", "inf"), ("--lr", "nan"), ("--momentum", "nan"), ("--weight-decay", "nan"),
+                              ("--schedule", "step:1@nan"), ("--lr", "-1")] {
+            Self.expectBadInput(try CLITests.run(train + [flag, value]), mentions: flag)
+        }
+        let out = dir + "/diverged"
+        let r = try CLITests.run(["score", "dynamics", "--data", dir + "/data", "--epochs", "3", "--lr", "1e12", "--out", out]
+                                 + Self.quick)
+        #expect(r.status == 1, "stderr: \(r.stderr)")
+        #expect(r.stderr.contains("diverged") && r.stderr.contains("learning rate"), "stderr: \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect(Self.contents(dir).filter { $0.contains("diverged") }.isEmpty)
+    }
+
+    // 6: a model too big for its input is refused before training (no segfault).
+    @Test func cnnOnTinyImagesIsRefused() throws {
+        let dir = try Self.data(4)
+        let r = try CLITests.run(["train", "--data", dir + "/data", "--model", "cnn", "--epochs", "1", "--batch", "8"])
+        Self.expectBadInput(r, mentions: "6x6")
+    }
+
+    // 8: --out naming a file and an unwritable --json fail before any training.
+    @Test func outputsAreCheckedFirst() throws {
+        let dir = try Self.data()
+        FileManager.default.createFile(atPath: dir + "/a-file", contents: Data("x".utf8))
+        let base = ["score", "grand", "--data", dir + "/data", "--inits", "1"] + Self.quick
+        Self.expectBadInput(try CLITests.run(base + ["--out", dir + "/a-file"]), mentions: "is a file")
+        let r = try CLITests.run(base + ["--out", dir + "/g", "--json", "/nonexistent-sieve/x.json"])
+        Self.expectBadInput(r, mentions: "--json")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/g"))
+        #expect(!r.stderr.contains("data:"))    // refused before the data was loaded
+    }
+
+    // 9, 10: huge batches, negative numbers, the device's source, explicit missing devices.
+    @Test func clearMessagesInsteadOfCrashes() throws {
+        let dir = try Self.data()
+        let train = ["train", "--data", dir + "/data", "--epochs", "1"]
+        Self.expectBadInput(try CLITests.run(train + ["--batch", "100000000", "--model", "resnet18"]), mentions: "GiB")
+        Self.expectBadInput(try CLITests.run(train + ["--batch", "-1"]), mentions: "--batch must be at least 2")
+        Self.expectBadInput(try CLITests.run(train + ["--model", "mlp"], environment: ["SIEVE_DEVICE": "tpu"]), mentions: "SIEVE_DEVICE")
+        Self.expectBadInput(try CLITests.run(train + ["--model", "mlp", "--device", "opencl:9"]), mentions: "opencl:9")
+        let one = try CLITests.run(["score", "dynamics", "--data", dir + "/data", "--epochs", "1", "--out", dir + "/one"] + Self.quick)
+        #expect(one.status == 0, "\(one.stderr)")   // no complaint about --aum-from, which was not given
+    }
+
+    // 11: bad input to prune and evaluate exits with 2.
+    @Test func pruneAndEvaluateBadInputExitWithTwo() throws {
+        let dir = try Self.data()
+        Self.expectBadInput(try CLITests.run(["prune", "--scores", dir + "/missing", "--score", "aum", "--keep", "0.5"]),
+                            mentions: dir + "/missing")
+        Self.expectBadInput(try CLITests.run(["evaluate", "--scores", dir + "/missing"]), mentions: dir + "/missing")
+        Self.expectBadInput(try CLITests.run(["prune", "--scores", dir, "--score", "aum", "--keep", "2"]), mentions: "--keep")
+    }
+
+    // 12: a training that never learns ends with a warning, also in meta.json and --json.
+    @Test func chanceLevelTrainingIsFlagged() throws {
+        let dir = try Self.data(), out = dir + "/flat"
+        let r = try CLITests.run(["score", "dynamics", "--data", dir + "/data", "--epochs", "2", "--lr", "1e-9", "--out", out,
+                                  "--json", dir + "/s.json"] + Self.quick)
+        #expect(r.status == 0, "\(r.stderr)")
+        // Either symptom: accuracy at chance level, or a loss that never fell.
+        let advice = "try a smaller --lr or more --epochs"
+        #expect(r.stderr.contains("warning:") && r.stderr.contains(advice), "stderr: \(r.stderr)")
+        let meta = try String(contentsOfFile: out + "/meta.json", encoding: .utf8)
+        #expect(meta.contains(advice))
+        #expect(try String(contentsOfFile: dir + "/s.json", encoding: .utf8).contains(advice))
+    }
+
+    // 13: SIGINT stops cleanly: one line, exit 130, nothing left behind.
+    @Test func sigintLeavesNothing() throws {
+        let dir = try Self.data(), out = dir + "/interrupted"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.binary)
+        p.arguments = ["score", "dynamics", "--data", dir + "/data", "--epochs", "400", "--out", out] + Self.quick
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        var waited = 0.0
+        while !FileManager.default.fileExists(atPath: out + ".lock") && waited < 20 { usleep(50_000); waited += 0.05 }
+        usleep(300_000)
+        kill(p.processIdentifier, SIGINT)
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130, "stderr: \(text)")
+        #expect(text.contains("SIGINT"))
+        #expect(Self.contents(dir) == ["data"], "left: \(Self.contents(dir))")
+    }
+
+    // --json - and --json /dev/stdout print JSON; /dev/stdout stays what it was.
+    @Test func jsonToStandardOutput() throws {
+        let dir = try Self.data()
+        for target in ["-", "/dev/stdout"] {
+            let r = try CLITests.run(["train", "--data", dir + "/data", "--epochs", "1", "--json", target] + Self.quick)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("\"test_accuracy\""), "stdout: \(r.stdout)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/-"))
+        var info = stat()
+        #expect(lstat("/dev/stdout", &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK)
+    }
+}
