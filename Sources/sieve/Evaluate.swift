@@ -1,8 +1,43 @@
 import ArgumentParser
 import Metrics
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `--scores DIR|FILE` -> the scores.csv path.
 func scoresPath(_ p: String) -> String { p.hasSuffix(".csv") ? p : p + "/scores.csv" }
+
+/// The folder of a file path ("" for a bare name).
+func folder(of path: String) -> String {
+    path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+}
+
+/// Reads `scores.csv` strictly and, when the run's `meta.json` sits beside it, checks
+/// that the file holds that run's example count and that `flipped` (the list read from
+/// `flippedPath`) is the list that run injected: files of different runs are refused.
+func readRun(scores: String, flipped: [Int]? = nil, flippedPath: String? = nil) throws -> ScoreFile {
+    let path = scoresPath(scores)
+    let file = try ScoreFile(path: path)
+    let dir = folder(of: path)
+    let metaPath = (dir.isEmpty ? "" : dir + "/") + "meta.json"
+    guard access(metaPath, F_OK) == 0 else { return file }
+    let meta = try JSONReader.read(path: metaPath)
+    if let n = meta["examples"]?.int { try file.checkRowCount(n) }
+    if let flipped, let flippedPath {
+        if let recorded = meta["flipped"] {
+            let count = recorded["count"]?.int, checksum = recorded["checksum"]?.string
+            guard count == flipped.count, checksum == indexChecksum(flipped) else {
+                throw UsageError("\(flippedPath) (\(flipped.count) indices) is not the list of flipped labels of the run in "
+                                 + "\(metaPath) (\(count ?? 0) flipped): the files come from different runs")
+            }
+        } else if meta["run_id"] != nil {
+            throw UsageError("the run in \(metaPath) injected no label noise, so \(flippedPath) belongs to another run; "
+                             + "pass the flipped list of this run's data with --flipped")
+        }
+    }
+    return file
+}
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,10 +67,11 @@ struct Evaluate: ParsableCommand {
             overrides[String(parts[0])] = dir
         }
         let path = scoresPath(scores)
-        let file = try ScoreFile(path: path)
-        let dir = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let dir = folder(of: path)
         let flippedPath = flipped ?? (dir.isEmpty ? "flipped.txt" : dir + "/flipped.txt")
         let list = try Pruning.readIndexList(flippedPath)
+        // A list given by hand may come from elsewhere (the same data, noised by another run).
+        let file = try readRun(scores: scores, flipped: flipped == nil ? list : nil, flippedPath: flippedPath)
         if let bad = list.first(where: { $0 >= file.count }) {
             throw UsageError("\(flippedPath) lists example \(bad) but \(path) has \(file.count)")
         }

@@ -31,7 +31,7 @@ struct Prune: ParsableCommand {
     func run() throws {
         let selection = try PruneStrategy(parsing: strategy, seed: seed)
         guard keep.isFinite && keep > 0 && keep <= 1 else { throw UsageError("--keep must lie in (0, 1], not \(keep)") }
-        let file = try ScoreFile(path: scoresPath(scores))
+        let file = try readRun(scores: scores)
         let v = try file.values(score)
         let kept = try Pruning.keep(scores: v, fraction: keep, strategy: selection, alwaysKeep: v.map { $0 == .infinity })
         try Pruning.writeIndexList(kept, to: out)

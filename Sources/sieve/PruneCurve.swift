@@ -45,7 +45,7 @@ struct PruneCurveCommand: ParsableCommand {
         }
         let selection = try PruneStrategy(parsing: strategy)
         guard seeds >= 1, epochs >= 1 else { throw UsageError("--seeds and --epochs must be at least 1") }
-        let file = try ScoreFile(path: scoresPath(scores))
+        let file = try readRun(scores: scores)
         let columns = try score.split(separator: ",").map { name in (name: String(name), values: try file.values(String(name))) }
         try options.check()
         let run = try RunDirectory(out, force: force)
