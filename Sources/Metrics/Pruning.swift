@@ -141,30 +141,22 @@ public enum Pruning {
     /// indices in file order. Throws ``MetricsError/invalidInput(_:)`` naming the
     /// file and line for anything else, and for a repeated index.
     public static func readIndexList(_ path: String) throws -> [Int] {
-        guard let f = fopen(path, "rb") else {
-            throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(f) }
-        var buffer: UnsafeMutablePointer<CChar>? = nil
-        var capacity = 0
-        defer { free(buffer) }
+        try parseIndexList(InputFile.read(path, expecting: "an index list: one example index per line"), path: path)
+    }
+
+    /// ``readIndexList(_:)`` on the bytes of a file; `path` names it in errors.
+    static func parseIndexList(_ bytes: [UInt8], path: String) throws -> [Int] {
         var result: [Int] = []
         var seen = Set<Int>()
         var lineNumber = 0
-        while true {
-            let length = getline(&buffer, &capacity, f)
-            if length < 0 {
-                if ferror(f) != 0 {
-                    throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno)))")
-                }
-                break
-            }
+        var lineStart = 0
+        func isBlank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0a || c == 0x0d }
+        while lineStart < bytes.count {
             lineNumber += 1
-            guard let buffer else { break }
-            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(buffer).assumingMemoryBound(to: UInt8.self),
-                                            count: length)
-            var lo = 0, hi = bytes.count
-            func isBlank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0a || c == 0x0d }
+            var lineEnd = lineStart
+            while lineEnd < bytes.count, bytes[lineEnd] != 0x0a { lineEnd += 1 }
+            defer { lineStart = lineEnd + 1 }
+            var lo = lineStart, hi = lineEnd
             while lo < hi && isBlank(bytes[lo]) { lo += 1 }
             while hi > lo && isBlank(bytes[hi - 1]) { hi -= 1 }
             if lo == hi || bytes[lo] == UInt8(ascii: "#") { continue }
@@ -179,9 +171,9 @@ public enum Pruning {
                 value = sum
             }
             guard valid else {
-                let shown = String(decoding: UnsafeBufferPointer(rebasing: bytes[lo..<hi]).prefix(40), as: UTF8.self)
-                throw MetricsError.invalidInput(
-                    "\(path):\(lineNumber): expected a non-negative example index, got \"\(shown)\"")
+                let shown = bytes[lo..<min(hi, lo + 40)].map { $0 < 0x20 || $0 == 0x7f ? UInt8(ascii: "?") : $0 }
+                throw MetricsError.invalidInput("\(path):\(lineNumber): expected a non-negative example index, got \""
+                    + String(decoding: shown, as: UTF8.self) + (hi - lo > 40 ? "...\"" : "\""))
             }
             guard seen.insert(value).inserted else {
                 throw MetricsError.invalidInput("\(path):\(lineNumber): duplicate index \(value)")

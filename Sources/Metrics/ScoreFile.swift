@@ -2,58 +2,120 @@
 import Glibc
 #endif
 
-/// Reads a `scores.csv` written by ``ScoreTable`` (or any CSV with an `index` column
-/// and numeric score columns).
+/// Reads a `scores.csv` written by ``ScoreTable`` (or by pandas' `to_csv(index=False)`)
+/// strictly: a header of distinct column names including `index` and `label`, then one
+/// row per training example with as many fields as the header, in file order.
+///
+/// Fields are decimal numbers, `inf`, `-inf` or `nan` in any case, `True`/`False` (1/0)
+/// or empty (NaN, as pandas writes a missing value); blanks around a field are ignored.
+/// `index` must run 0, 1, 2, ...; `label` (and `original_label`) must be class indices.
+/// The file must end with a newline: a last line without one is a truncated file (a
+/// number cut in the middle would still parse). Every defect throws
+/// ``MetricsError/invalidInput(_:)`` naming the file and the line.
 public struct ScoreFile: Sendable {
     public var path: String
     /// Column name -> values, in file order.
     public var columns: [String: [Double]]
+    /// The column names in header order (distinct).
     public var names: [String]
 
-    public init(path: String) throws {
-        guard let f = fopen(path, "r") else {
-            throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno))) (expected a scores.csv from `sieve score`)")
+    /// Reads and checks `path`.
+    ///
+    /// - Parameter expectedRows: when given, the number of rows must equal it (the
+    ///   `examples` of the run's `meta.json`, see ``examples(inMetaFile:)``).
+    public init(path: String, expectedRows: Int? = nil) throws {
+        let bytes = try InputFile.read(path, expecting: "a scores.csv from `sieve score`")
+        try self.init(bytes: bytes, path: path, expectedRows: expectedRows)
+    }
+
+    /// Parses the contents of a `scores.csv`; `path` only names it in errors.
+    public init(bytes: [UInt8], path: String, expectedRows: Int? = nil) throws {
+        var start = 0
+        if bytes.count >= 3, bytes[0] == 0xef, bytes[1] == 0xbb, bytes[2] == 0xbf { start = 3 }  // UTF-8 BOM
+        guard start < bytes.count else {
+            throw MetricsError.invalidInput("\(path): empty file; expected a scores.csv from `sieve score` "
+                + "(a header line with index,label,... and one row per example)")
         }
-        defer { fclose(f) }
-        var line: UnsafeMutablePointer<CChar>? = nil
-        var capacity = 0
-        defer { free(line) }
-        var header: [String]? = nil
+        guard bytes[bytes.count - 1] == 0x0a else {
+            let line = bytes[start...].reduce(1) { $0 + ($1 == 0x0a ? 1 : 0) }
+            throw MetricsError.invalidInput("\(path):\(line): the last line does not end with a newline, so the file "
+                + "is truncated (an interrupted write or copy?); write it again")
+        }
+        var names: [String] = []
         var values: [[Double]] = []
-        var number = 0
-        while getline(&line, &capacity, f) > 0 {
-            number += 1
-            let text = String(cString: line!).droppingLineEnd()
-            if text.isEmpty { continue }
-            let fields = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            guard let names = header else {
-                header = fields
-                values = fields.map { _ in [] }
-                continue
+        var labelColumns: [Int] = []
+        var indexColumn = 0
+        var lineNumber = 0
+        var lineStart = start
+        var fields: [Range<Int>] = []
+        while lineStart < bytes.count {
+            lineNumber += 1
+            var lineEnd = lineStart
+            while bytes[lineEnd] != 0x0a { lineEnd += 1 }  // the file ends with a newline
+            let next = lineEnd + 1
+            if lineEnd > lineStart, bytes[lineEnd - 1] == 0x0d { lineEnd -= 1 }  // CRLF
+            fields.removeAll(keepingCapacity: true)
+            var fieldStart = lineStart
+            for k in lineStart..<lineEnd where bytes[k] == UInt8(ascii: ",") {
+                fields.append(fieldStart..<k)
+                fieldStart = k + 1
             }
-            guard fields.count == names.count else {
-                throw MetricsError.invalidInput("\(path):\(number): \(fields.count) fields, the header has \(names.count)")
-            }
-            for (k, field) in fields.enumerated() {
-                guard let v = Double(field) else {
-                    throw MetricsError.invalidInput("\(path):\(number): \(names[k]) = \"\(field)\" is not a number")
+            fields.append(fieldStart..<lineEnd)
+            let at = "\(path):\(lineNumber)"
+            if lineNumber == 1 {
+                names = try ScoreFile.header(bytes, fields, at: at)
+                values = names.map { _ in [] }
+                indexColumn = names.firstIndex(of: "index")!
+                labelColumns = names.indices.filter { ["label", "original_label"].contains(names[$0]) }
+            } else {
+                guard lineEnd > lineStart else {
+                    throw MetricsError.invalidInput("\(at): empty line; every row needs \(names.count) fields "
+                        + "(\(names.joined(separator: ",")))")
                 }
-                values[k].append(v)
+                guard fields.count == names.count else {
+                    throw MetricsError.invalidInput("\(at): \(fields.count) field\(fields.count == 1 ? "" : "s"), "
+                        + "the header has \(names.count) (\(names.joined(separator: ",")))")
+                }
+                let row = values[indexColumn].count
+                for (k, range) in fields.enumerated() {
+                    guard let v = ScoreFile.number(bytes[range]) else {
+                        throw MetricsError.invalidInput("\(at): \(names[k]) = \"\(ScoreFile.shown(bytes[range]))\" is not a "
+                            + "number (expected a decimal, inf, -inf, nan, True, False or an empty field)")
+                    }
+                    if k == indexColumn, v != Double(row) {
+                        throw MetricsError.invalidInput("\(at): index \(ScoreFile.shown(bytes[range])) where \(row) is expected; "
+                            + "the index column must run 0, 1, 2, ... (one row per training example, in order)")
+                    }
+                    if labelColumns.contains(k), !(v >= 0 && v < 2_147_483_648 && v == v.rounded(.towardZero)) {
+                        throw MetricsError.invalidInput("\(at): \(names[k]) = \"\(ScoreFile.shown(bytes[range]))\" is not a "
+                            + "class index (0, 1, 2, ...)")
+                    }
+                    values[k].append(v)
+                }
             }
+            lineStart = next
         }
-        guard let names = header, names.contains("index") else {
-            throw MetricsError.invalidInput("\(path) has no header with an index column")
-        }
-        let index = values[names.firstIndex(of: "index")!]
-        guard index == (0..<index.count).map(Double.init) else {
-            throw MetricsError.invalidInput("\(path): the index column must run 0, 1, 2, ... (one row per training example)")
+        guard !values[indexColumn].isEmpty else {
+            throw MetricsError.invalidInput("\(path): a header and no rows; a scores.csv holds one row per training example")
         }
         self.path = path
         self.names = names
-        columns = Dictionary(uniqueKeysWithValues: zip(names, values))
+        var columns: [String: [Double]] = [:]
+        for (name, column) in zip(names, values) { columns[name] = column }
+        self.columns = columns
+        if let expectedRows { try checkRowCount(expectedRows) }
     }
 
-    public var count: Int { columns["index"]!.count }
+    /// The number of rows (training examples).
+    public var count: Int { columns["index"]?.count ?? 0 }
+
+    /// Throws unless the file holds `expected` rows (the run's example count).
+    public func checkRowCount(_ expected: Int) throws {
+        guard count == expected else {
+            throw MetricsError.invalidInput("\(path): \(count) rows, but the run scored \(expected) examples (meta.json); "
+                + "the file is truncated or comes from another run")
+        }
+    }
 
     /// The score columns (everything but index and labels).
     public var scoreNames: [String] { names.filter { !["index", "label", "original_label"].contains($0) } }
@@ -64,14 +126,139 @@ public struct ScoreFile: Sendable {
         }
         return v
     }
+
+    /// The `examples` count recorded in a run's `meta.json` (a non-negative integer).
+    public static func examples(inMetaFile path: String) throws -> Int {
+        let meta = try JSONReader.read(path: path)
+        guard let n = meta["examples"]?.int, n >= 0 else {
+            throw MetricsError.invalidInput("\(path): no \"examples\" count (a non-negative integer); "
+                + "expected the meta.json of a `sieve score` run")
+        }
+        return n
+    }
+
+    /// The column names of the header line; throws for an empty, duplicate or quoted
+    /// name and when `index` or `label` is missing.
+    private static func header(_ bytes: [UInt8], _ fields: [Range<Int>], at: String) throws -> [String] {
+        var names: [String] = []
+        var seen = Set<String>()
+        for (k, range) in fields.enumerated() {
+            let raw = trimmed(bytes[range])
+            guard let name = validUTF8(raw), !raw.contains(0) else {
+                throw MetricsError.invalidInput("\(at): column \(k + 1)'s name is not UTF-8 text")
+            }
+            guard !name.isEmpty else {
+                throw MetricsError.invalidInput("\(at): column \(k + 1) has no name (pandas writes one for its row "
+                    + "index: save with to_csv(index=False))")
+            }
+            guard !name.contains("\"") else {
+                throw MetricsError.invalidInput("\(at): column name \(shown(raw)) is quoted; scores.csv names are plain")
+            }
+            guard seen.insert(name).inserted else {
+                throw MetricsError.invalidInput("\(at): column \(shown(raw)) appears twice; column names must be distinct")
+            }
+            names.append(name)
+        }
+        for required in ["index", "label"] where !seen.contains(required) {
+            throw MetricsError.invalidInput("\(at): no \(required) column (the header is \(shown(bytes[fields[0].lowerBound..<fields[fields.count - 1].upperBound]))); "
+                + "expected a scores.csv from `sieve score` (index,label,...)")
+        }
+        return names
+    }
+
+    /// A field's value: a decimal number, `inf`/`infinity`/`nan` with an optional sign in
+    /// any case, `True`/`False` in any case (1/0), or empty (NaN); nil for anything else.
+    static func number(_ field: ArraySlice<UInt8>) -> Double? {
+        let text = trimmed(field)
+        if text.isEmpty { return .nan }
+        var body = text[...]
+        var negative = false
+        if let c = body.first, c == UInt8(ascii: "+") || c == UInt8(ascii: "-") {
+            negative = c == UInt8(ascii: "-")
+            body = body.dropFirst()
+        }
+        let lower = String(decoding: body.prefix(9).map { $0 | ($0 >= 0x41 && $0 <= 0x5a ? 0x20 : 0) }, as: UTF8.self)
+        if body.count <= 8 {
+            switch lower {
+            case "inf", "infinity": return negative ? -.infinity : .infinity
+            case "nan": return .nan
+            case "true" where text.count == 4: return 1
+            case "false" where text.count == 5: return 0
+            default: break
+            }
+        }
+        // [+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?
+        var i = body.startIndex
+        func digits() -> Int {
+            let from = i
+            while i < body.endIndex, body[i] >= 0x30, body[i] <= 0x39 { i += 1 }
+            return i - from
+        }
+        var mantissa = digits()
+        if i < body.endIndex, body[i] == UInt8(ascii: ".") {
+            i += 1
+            mantissa += digits()
+        }
+        guard mantissa > 0 else { return nil }
+        if i < body.endIndex, body[i] == UInt8(ascii: "e") || body[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < body.endIndex, body[i] == UInt8(ascii: "+") || body[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { return nil }
+        }
+        guard i == body.endIndex else { return nil }
+        return Double(String(decoding: text, as: UTF8.self))
+    }
+
+    /// `field` without surrounding spaces and tabs.
+    static func trimmed(_ field: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var lo = field.startIndex, hi = field.endIndex
+        while lo < hi, field[lo] == 0x20 || field[lo] == 0x09 { lo += 1 }
+        while hi > lo, field[hi - 1] == 0x20 || field[hi - 1] == 0x09 { hi -= 1 }
+        return field[lo..<hi]
+    }
+
+    /// At most 40 bytes of `field` as one line of text (control bytes shown as `?`).
+    static func shown(_ field: ArraySlice<UInt8>) -> String {
+        let cut = field.prefix(40).map { $0 < 0x20 || $0 == 0x7f ? UInt8(ascii: "?") : $0 }
+        return String(decoding: cut, as: UTF8.self) + (field.count > 40 ? "..." : "")
+    }
 }
 
-extension String {
-    /// Without trailing `\n`, `\r` or `\r\n` (one grapheme in Swift, so compared as such).
-    fileprivate func droppingLineEnd() -> String {
-        var s = Substring(self)
-        while let l = s.last, l == "\n" || l == "\r" || l == "\r\n" { s.removeLast() }
-        return String(s)
+/// The text of `bytes` when they are valid UTF-8, else nil.
+func validUTF8(_ bytes: ArraySlice<UInt8>) -> String? {
+    let text = String(decoding: bytes, as: UTF8.self)
+    return text.utf8.elementsEqual(bytes) ? text : nil
+}
+
+/// Whole-file reads for the Metrics readers (scores.csv, meta.json, safetensors, index lists).
+enum InputFile {
+    /// The bytes of `path`; throws ``MetricsError/invalidInput(_:)`` naming the file, the
+    /// reason and `expecting` (what the file should be) when it cannot be read.
+    static func read(_ path: String, expecting: String) throws -> [UInt8] {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno))) (expected \(expecting))")
+        }
+        guard st.st_mode & S_IFMT != S_IFDIR else {
+            throw MetricsError.invalidInput("cannot read \(path): it is a directory (expected \(expecting))")
+        }
+        guard let f = fopen(path, "rb") else {
+            throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno))) (expected \(expecting))")
+        }
+        defer { fclose(f) }
+        var out = [UInt8](repeating: 0, count: max(Int(st.st_size), 0) + 1)
+        var filled = 0
+        while true {
+            if filled == out.count { out.append(contentsOf: repeatElement(0, count: out.count)) }
+            let n = out.withUnsafeMutableBytes { fread($0.baseAddress! + filled, 1, $0.count - filled, f) }
+            filled += n
+            if n == 0 { break }
+        }
+        if ferror(f) != 0 {
+            throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno))) (expected \(expecting))")
+        }
+        out.removeLast(out.count - filled)
+        return out
     }
 }
 

@@ -94,7 +94,8 @@ private func floats(_ pixels: Pixels) -> [Float] {
     return []
 }
 
-/// Train: 3 images of 2x3, labels 0, 9, 4. Test: 2 images, labels 3, 1.
+/// Train: 3 images of 2x3, labels 0, 9, 4. Test: 2 images, labels 3, 1 (5 distinct labels,
+/// so they need `classes: 10`).
 private func writeIDX(_ dir: TempDir, gzip: Bool) throws {
     let files = [
         ("train-images-idx3-ubyte", idxImages([ramp(0, 6), ramp(10, 6), ramp(250, 6)], rows: 2, cols: 3)),
@@ -115,7 +116,7 @@ private func writeIDX(_ dir: TempDir, gzip: Bool) throws {
     func idxDirectoryLoads(gzipped: Bool) throws {
         let dir = try TempDir()
         try writeIDX(dir, gzip: gzipped)
-        let split = try DataSource.load(dir.path)
+        let split = try DataSource.load(dir.path, classes: 10)
         #expect(split.train.name == dir.path + "/train")
         #expect(split.test.name == dir.path + "/test")
         #expect(shape(split.train) == [1, 2, 3])
@@ -146,8 +147,13 @@ private func writeIDX(_ dir: TempDir, gzip: Bool) throws {
         #expect(throws: DataError.labelOutOfRange(path: labels, index: 1, label: 12, classes: 10)) {
             try IDX.load(images: images, labels: labels, name: "x", classes: 10)
         }
-        let inferred = try IDX.load(images: images, labels: labels, name: "x")
-        #expect(inferred.classes == 13)
+        // Inferred: 3 distinct labels, so 12 is out of range; the message says how to fix it.
+        let inferred = DataError.labelOutOfRange(path: labels, index: 1, label: 12, classes: 3)
+        #expect(throws: inferred) { try IDX.load(images: images, labels: labels, name: "x") }
+        #expect(inferred.description.contains("--classes"))
+        #expect(try IDX.load(images: images, labels: labels, name: "x", classes: 13).classes == 13)
+        let dense = try dir.write("d", idxLabels([1, 0, 2]))
+        #expect(try IDX.load(images: images, labels: dense, name: "x").classes == 3)
     }
 
     @Test func idxTruncatedAndTrailing() throws {
@@ -223,62 +229,73 @@ private func writeIDX(_ dir: TempDir, gzip: Bool) throws {
         (0..<3).flatMap { c in (0..<1024).map { UInt8((seed + 3 * c + $0) & 0xff) } }
     }
 
+    /// Small CIFAR files: the loaders' record counts (10,000 per file) are lowered to these.
+    private let twoPerFile = CIFAR.RecordCounts(trainPerFile: 2, test: 2)
+
     @Test func cifar10InSubdirectory() throws {
         let dir = try TempDir()
         for b in 1...5 {
-            let records = (0..<b).flatMap { r in [UInt8((b + r) % 10)] + cifarImage(b * 10 + r) }
+            let records = (0..<2).flatMap { r in [UInt8((b + r) % 10)] + cifarImage(b * 10 + r) }
             try dir.write("cifar-10-batches-bin/data_batch_\(b).bin", records)
         }
         try dir.write("cifar-10-batches-bin/test_batch.bin", [7] + cifarImage(99) + [0] + cifarImage(98))
         try dir.gzip("cifar-10-batches-bin/data_batch_3.bin")
-        let split = try DataSource.load(dir.path)
-        #expect(split.train.count == 15)
+        let split = try CIFAR.loadCIFAR10(directory: dir.path, name: nil, classes: nil, records: twoPerFile)
+        #expect(split.train.count == 10)
         #expect(split.train.classes == 10)
         #expect(shape(split.train) == [3, 32, 32])
-        let expectedLabels = (1...5).flatMap { b in (0..<b).map { Int32((b + $0) % 10) } }
+        let expectedLabels = (1...5).flatMap { b in (0..<2).map { Int32((b + $0) % 10) } }
         #expect(split.train.labels == expectedLabels)
         let px = bytes(split.train.pixels)
-        let expectedPixels = (1...5).flatMap { b in (0..<b).flatMap { cifarImage(b * 10 + $0) } }
+        let expectedPixels = (1...5).flatMap { b in (0..<2).flatMap { cifarImage(b * 10 + $0) } }
         #expect(px == expectedPixels)
-        // Example 1 is data_batch_2's first record (seed 20): green plane starts at 23.
-        #expect(px[3072 + 1024] == 23)
+        // Example 2 is data_batch_2's first record (seed 20): green plane starts at 23.
+        #expect(px[2 * 3072 + 1024] == 23)
         #expect(split.test.labels == [7, 0])
         #expect(bytes(split.test.pixels) == cifarImage(99) + cifarImage(98))
     }
 
     @Test func cifar10Errors() throws {
         let dir = try TempDir()
+        let one = CIFAR.RecordCounts(trainPerFile: 1, test: 1)
         for b in 1...5 { try dir.write("data_batch_\(b).bin", [1] + cifarImage(b)) }
         try dir.write("test_batch.bin", [10] + cifarImage(0))
         #expect(throws: DataError.labelOutOfRange(path: dir.path + "/test_batch.bin", index: 0, label: 10, classes: 10)) {
-            try DataSource.load(dir.path)
+            try CIFAR.loadCIFAR10(directory: dir.path, name: nil, classes: nil, records: one)
         }
         try dir.write("test_batch.bin", [1] + cifarImage(0) + [2, 3])
+        #expect(throws: DataError.sizeMismatch(path: dir.path + "/test_batch.bin", expectedBytes: 3073, actualBytes: 3075)) {
+            try CIFAR.loadCIFAR10(directory: dir.path, name: nil, classes: nil, records: one)
+        }
         #expect(throws: DataError.notWholeRecords(path: dir.path + "/test_batch.bin", recordSize: 3073, actualBytes: 3075)) {
-            try DataSource.load(dir.path)
+            try CIFAR.readBatch(dir.path + "/test_batch.bin", variant: .cifar10)
         }
         try FileManager.default.removeItem(atPath: dir.path + "/data_batch_4.bin")
-        let error = try #require(dataError { try DataSource.load(dir.path) })
+        let error = try #require(dataError { try CIFAR.loadCIFAR10(directory: dir.path, name: nil, classes: nil, records: one) })
         guard case .missingFile(let path, _) = error else { Issue.record("\(error)"); return }
         #expect(path == dir.path + "/data_batch_4.bin")
     }
 
     @Test func cifar100UsesFineLabels() throws {
         let dir = try TempDir()
+        let records = CIFAR.RecordCounts(trainPerFile: 2, test: 1)
         try dir.write("train.bin", [19, 99] + cifarImage(1) + [0, 42] + cifarImage(2))
         try dir.write("test.bin", [5, 7] + cifarImage(3))
-        let split = try DataSource.load(dir.path)
+        let split = try CIFAR.loadCIFAR100(directory: dir.path, name: nil, classes: nil, records: records)
         #expect(split.train.classes == 100)
         #expect(split.train.labels == [99, 42])
         #expect(split.test.labels == [7])
         #expect(bytes(split.train.pixels) == cifarImage(1) + cifarImage(2))
         try dir.write("test.bin", [5, 100] + cifarImage(3))
         #expect(throws: DataError.labelOutOfRange(path: dir.path + "/test.bin", index: 0, label: 100, classes: 100)) {
-            try DataSource.load(dir.path)
+            try CIFAR.loadCIFAR100(directory: dir.path, name: nil, classes: nil, records: records)
         }
         try dir.write("test.bin", [5, 7] + cifarImage(3) + [5])
+        #expect(throws: DataError.sizeMismatch(path: dir.path + "/test.bin", expectedBytes: 3074, actualBytes: 3075)) {
+            try CIFAR.loadCIFAR100(directory: dir.path, name: nil, classes: nil, records: records)
+        }
         #expect(throws: DataError.notWholeRecords(path: dir.path + "/test.bin", recordSize: 3074, actualBytes: 3075)) {
-            try DataSource.load(dir.path)
+            try CIFAR.readBatch(dir.path + "/test.bin", variant: .cifar100)
         }
     }
 
@@ -286,7 +303,8 @@ private func writeIDX(_ dir: TempDir, gzip: Bool) throws {
         let dir = try TempDir()
         try dir.write("cifar-100-binary/train.bin", [1, 2] + cifarImage(1))
         try dir.write("cifar-100-binary/test.bin", [3, 4] + cifarImage(2))
-        let split = try CIFAR.loadCIFAR100(directory: dir.path, name: "c100")
+        let split = try CIFAR.loadCIFAR100(directory: dir.path, name: "c100", classes: nil,
+                                           records: CIFAR.RecordCounts(trainPerFile: 1, test: 1))
         #expect(split.train.name == "c100/train")
         #expect(split.test.labels == [4])
     }
@@ -302,7 +320,11 @@ private func writeIDX(_ dir: TempDir, gzip: Bool) throws {
         try dir.write("train_labels.npy", npy(descr: "<i8", shape: [2], data: littleEndian([Int64(4), 1])))
         try dir.write("test_images.npy", npy(descr: "|u1", shape: [1, 2, 3, 3], data: hwc(2)))
         try dir.write("test_labels.npy", npy(descr: "<i8", shape: [1], data: littleEndian([Int64(0)])))
-        let split = try DataSource.load(dir.path)
+        // Labels 4, 1, 0: three distinct labels, so the five classes must be given.
+        #expect(throws: DataError.labelOutOfRange(path: dir.path + "/train_labels.npy", index: 0, label: 4, classes: 3)) {
+            try DataSource.load(dir.path)
+        }
+        let split = try DataSource.load(dir.path, classes: 5)
         #expect(shape(split.train) == [3, 2, 3])
         #expect(bytes(split.train.pixels) == chw(0) + chw(1))
         #expect(bytes(split.test.pixels) == chw(2))

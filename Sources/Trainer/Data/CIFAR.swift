@@ -16,6 +16,20 @@ public enum CIFAR {
         public var recordSize: Int { labelBytes + CIFAR.imageBytes }
         /// Number of classes of the label Sieve uses.
         public var classes: Int { self == .cifar10 ? 10 : 100 }
+        /// Records in each training file: 10,000 in each of CIFAR-10's five
+        /// `data_batch_N.bin`, 50,000 in CIFAR-100's `train.bin`.
+        public var trainRecordsPerFile: Int { self == .cifar10 ? 10_000 : 50_000 }
+        /// Records in the test file (`test_batch.bin`, `test.bin`): 10,000.
+        public var testRecords: Int { 10_000 }
+    }
+
+    /// How many records each file of a set must hold (tests use small files).
+    struct RecordCounts {
+        var trainPerFile: Int
+        var test: Int
+        static func standard(_ variant: Variant) -> RecordCounts {
+            RecordCounts(trainPerFile: variant.trainRecordsPerFile, test: variant.testRecords)
+        }
     }
 
     /// Channels, height and width of every image.
@@ -32,12 +46,30 @@ public enum CIFAR {
 
     /// Reads one batch file: its images (CHW, example-major) and labels, checking that
     /// the file is a whole number of records and every label is in range.
-    public static func readBatch(_ path: String, variant: Variant, missingHint: String = "check the path")
+    ///
+    /// - Parameter records: when given, the file must hold exactly this many records
+    ///   (`Variant.trainRecordsPerFile`, `Variant.testRecords`): a file cut at a record
+    ///   boundary is a `DataError.sizeMismatch` naming the expected and actual bytes.
+    public static func readBatch(_ path: String, variant: Variant, records: Int? = nil,
+                                 missingHint: String = "check the path")
         throws -> (count: Int, pixels: [UInt8], labels: [Int32])
     {
         let bytes = try BinaryFile.read(path, missingHint: missingHint)
-        guard !bytes.isEmpty else { throw DataError.empty(path: path) }
+        return try parseBatch(bytes, path: path, variant: variant, records: records)
+    }
+
+    /// `readBatch` on bytes already in memory; `path` names the file in errors.
+    static func parseBatch(_ bytes: [UInt8], path: String, variant: Variant, records: Int?)
+        throws -> (count: Int, pixels: [UInt8], labels: [Int32])
+    {
         let size = variant.recordSize
+        if let records {
+            precondition(records > 0 && records <= Int.max / size, "a CIFAR file holds a positive number of records")
+            guard bytes.count == records * size else {
+                throw DataError.sizeMismatch(path: path, expectedBytes: records * size, actualBytes: bytes.count)
+            }
+        }
+        guard !bytes.isEmpty else { throw DataError.empty(path: path) }
         guard bytes.count % size == 0 else {
             throw DataError.notWholeRecords(path: path, recordSize: size, actualBytes: bytes.count)
         }
@@ -62,24 +94,41 @@ public enum CIFAR {
     }
 
     /// Loads CIFAR-10 from `directory` or its `cifar-10-batches-bin` subdirectory:
-    /// training set `data_batch_1.bin` ... `data_batch_5.bin` in order, test set `test_batch.bin`.
-    public static func loadCIFAR10(directory: String, name: String? = nil) throws -> DataSplit {
+    /// training set `data_batch_1.bin` ... `data_batch_5.bin` in order (10,000 records
+    /// each), test set `test_batch.bin` (10,000 records).
+    ///
+    /// - Parameter classes: the model's class count (at least the 10 of CIFAR-10 for its
+    ///   labels to fit); nil means 10.
+    public static func loadCIFAR10(directory: String, name: String? = nil, classes: Int? = nil) throws -> DataSplit {
+        try loadCIFAR10(directory: directory, name: name, classes: classes, records: .standard(.cifar10))
+    }
+
+    static func loadCIFAR10(directory: String, name: String?, classes: Int?, records: RecordCounts) throws -> DataSplit {
+        if let classes { try LabelRules.validate(classes: classes, spec: directory) }
         let root = resolve(directory, subdirectory: cifar10Subdirectory, marker: cifar10TestFile)
         let hint = "CIFAR-10 needs \(cifar10TrainFiles.joined(separator: ", ")) and \(cifar10TestFile) "
             + "(the binary version of the data set)"
-        let train = try readSet(cifar10TrainFiles, in: root, variant: .cifar10, hint: hint)
-        let test = try readSet([cifar10TestFile], in: root, variant: .cifar10, hint: hint)
-        return try RawSet.split(train: train, test: test, name: name ?? directory, classes: 10)
+        let train = try readSet(cifar10TrainFiles, in: root, variant: .cifar10, records: records.trainPerFile, hint: hint)
+        let test = try readSet([cifar10TestFile], in: root, variant: .cifar10, records: records.test, hint: hint)
+        return try RawSet.split(train: train, test: test, name: name ?? directory, classes: classes ?? 10)
     }
 
     /// Loads CIFAR-100 (fine labels) from `directory` or its `cifar-100-binary`
-    /// subdirectory: `train.bin` and `test.bin`.
-    public static func loadCIFAR100(directory: String, name: String? = nil) throws -> DataSplit {
+    /// subdirectory: `train.bin` (50,000 records) and `test.bin` (10,000 records).
+    ///
+    /// - Parameter classes: the model's class count (at least the 100 of CIFAR-100 for its
+    ///   labels to fit); nil means 100.
+    public static func loadCIFAR100(directory: String, name: String? = nil, classes: Int? = nil) throws -> DataSplit {
+        try loadCIFAR100(directory: directory, name: name, classes: classes, records: .standard(.cifar100))
+    }
+
+    static func loadCIFAR100(directory: String, name: String?, classes: Int?, records: RecordCounts) throws -> DataSplit {
+        if let classes { try LabelRules.validate(classes: classes, spec: directory) }
         let root = resolve(directory, subdirectory: cifar100Subdirectory, marker: cifar100TestFile)
         let hint = "CIFAR-100 needs \(cifar100TrainFile) and \(cifar100TestFile) (the binary version of the data set)"
-        let train = try readSet([cifar100TrainFile], in: root, variant: .cifar100, hint: hint)
-        let test = try readSet([cifar100TestFile], in: root, variant: .cifar100, hint: hint)
-        return try RawSet.split(train: train, test: test, name: name ?? directory, classes: 100)
+        let train = try readSet([cifar100TrainFile], in: root, variant: .cifar100, records: records.trainPerFile, hint: hint)
+        let test = try readSet([cifar100TestFile], in: root, variant: .cifar100, records: records.test, hint: hint)
+        return try RawSet.split(train: train, test: test, name: name ?? directory, classes: classes ?? 100)
     }
 
     /// `directory`, or its `subdirectory` when only that holds `marker`.
@@ -90,18 +139,19 @@ public enum CIFAR {
     }
 
     /// The concatenation of `files` (each `name` or `name.gz`) in `root`.
-    private static func readSet(_ files: [String], in root: String, variant: Variant, hint: String) throws -> RawSet {
+    private static func readSet(_ files: [String], in root: String, variant: Variant, records: Int,
+                                hint: String) throws -> RawSet {
         var pixels: [UInt8] = []
         var labels: [Int64] = []
-        var first = ""
+        var paths: [(path: String, first: Int)] = []
         for file in files {
             let path = BinaryFile.find([file], in: root) ?? BinaryFile.join(root, file)
-            if first.isEmpty { first = path }
-            let batch = try readBatch(path, variant: variant, missingHint: hint)
+            paths.append((path, labels.count))
+            let batch = try readBatch(path, variant: variant, records: records, missingHint: hint)
             pixels.append(contentsOf: batch.pixels)
             labels.append(contentsOf: batch.labels.lazy.map { Int64($0) })
         }
-        return RawSet(imagePath: first, labelPath: first, channels: channels, height: height, width: width,
-                      pixels: .uint8(pixels), labels: labels)
+        return RawSet(imagePath: paths[0].path, labelPath: paths[0].path, channels: channels, height: height, width: width,
+                      pixels: .uint8(pixels), labels: labels, labelFiles: paths)
     }
 }

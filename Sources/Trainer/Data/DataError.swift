@@ -9,13 +9,16 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
     case readFailed(path: String, reason: String)
     /// The file does not start with the expected magic number or signature.
     case badMagic(path: String, expected: String, found: String)
-    /// The file is shorter (truncated) or longer (trailing data) than its header implies.
+    /// The file is shorter (truncated) or longer (trailing data) than its header (or, for
+    /// CIFAR, its fixed record count) implies.
     case sizeMismatch(path: String, expectedBytes: Int, actualBytes: Int)
     /// A file of fixed-size records whose size is not a whole number of records.
     case notWholeRecords(path: String, recordSize: Int, actualBytes: Int)
     /// The header (NPY dictionary, IDX dimensions) cannot be parsed or makes no sense.
     case badHeader(path: String, reason: String)
     /// A label lies outside `0..<classes`; `index` is the example's position in the file.
+    /// `classes` is the data set's declared count, the one passed to `DataSource.load`, or
+    /// the number of distinct labels in the training and test sets.
     case labelOutOfRange(path: String, index: Int, label: Int64, classes: Int)
     /// The element type or array shape is one Sieve does not read; `hint` says what would work.
     case unsupported(path: String, what: String, hint: String)
@@ -28,7 +31,25 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
     /// The file holds no examples.
     case empty(path: String)
 
-    public var description: String {
+    /// One line: control characters (from file names or file contents) are shown escaped.
+    public var description: String { DataError.oneLine(text) }
+
+    /// `text` with control characters and Unicode line separators written as `\u{XX}`.
+    static func oneLine(_ text: String) -> String {
+        var out = ""
+        out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
+        for scalar in text.unicodeScalars {
+            let v = scalar.value
+            if v < 0x20 || (v >= 0x7f && v < 0xa0) || v == 0x2028 || v == 0x2029 {
+                out += "\\u{" + String(v, radix: 16) + "}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    private var text: String {
         switch self {
         case let .missingFile(path, hint):
             return "\(path): not found; \(hint)"
@@ -41,9 +62,9 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
             return "\(path): bad magic number \(found), expected \(expected); is this the right file?"
         case let .sizeMismatch(path, expected, actual):
             if actual < expected {
-                return "\(path): truncated: \(actual) bytes, its header needs \(expected); download it again"
+                return "\(path): truncated: \(actual) bytes where \(expected) are expected; download it again"
             }
-            return "\(path): \(actual) bytes, but its header describes \(expected) (\(actual - expected) "
+            return "\(path): \(actual) bytes where \(expected) are expected (\(actual - expected) "
                 + "bytes of trailing data); the file is corrupt or not in the expected format"
         case let .notWholeRecords(path, recordSize, actual):
             return "\(path): \(actual) bytes is not a whole number of \(recordSize)-byte records "
@@ -51,8 +72,13 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
         case let .badHeader(path, reason):
             return "\(path): bad header: \(reason)"
         case let .labelOutOfRange(path, index, label, classes):
-            return "\(path): label \(label) of example \(index) is outside 0..<\(classes); "
-                + "labels must be class indices 0, 1, ..., \(classes - 1)"
+            let rule = "labels must be class indices 0, 1, ..., \(classes - 1)"
+            guard label >= Int64(classes) else {
+                return "\(path): label \(label) of example \(index) is outside 0..<\(classes); \(rule)"
+            }
+            return "\(path): label \(label) of example \(index) is outside 0..<\(classes) (\(classes) classes: the data "
+                + "set's own, --classes, or the number of distinct labels); \(rule), or pass --classes K (K > \(label)) "
+                + "if there are more classes"
         case let .unsupported(path, what, hint):
             return "\(path): unsupported \(what); \(hint)"
         case let .inconsistentCounts(images, imageCount, labels, labelCount):

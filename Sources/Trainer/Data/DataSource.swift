@@ -19,22 +19,31 @@ public enum DataSource {
 
     /// Loads a data set.
     ///
-    /// - Parameter spec: `fashion-mnist` (Debian's copy in `fashionMNISTDirectory`), `mnist`
-    ///   (IDX files in `mnistDirectory`), or the path of a directory holding IDX files,
-    ///   CIFAR-10 or CIFAR-100 binaries, or the four NPY files (see `DataFormat`). The names
-    ///   win over a directory of the same name; write `./mnist` to mean the directory.
-    /// - Throws: `DataError` naming the file at fault and what to do about it.
-    public static func load(_ spec: String) throws -> DataSplit {
+    /// - Parameters:
+    ///   - spec: `fashion-mnist` (Debian's copy in `fashionMNISTDirectory`), `mnist`
+    ///     (IDX files in `mnistDirectory`), or the path of a directory holding IDX files,
+    ///     CIFAR-10 or CIFAR-100 binaries, or the four NPY files (see `DataFormat`). The names
+    ///     win over a directory of the same name; write `./mnist` to mean the directory.
+    ///   - classes: the number of classes (`--classes`), 2 to `LabelRules.maxClasses`. When
+    ///     nil, it is the data set's own where the format declares it (Fashion-MNIST, MNIST
+    ///     and CIFAR-10: 10; CIFAR-100: 100), else the number of distinct labels in the
+    ///     training and test sets together (at least 2). Given, it overrides both.
+    ///     Either way every label must lie in `0..<classes`: a stray label (one 200 among
+    ///     labels 0...9) is an error, never a model with more outputs.
+    /// - Throws: `DataError` naming the file at fault and what to do about it
+    ///   (`labelOutOfRange` names the file, the example and the label).
+    public static func load(_ spec: String, classes: Int? = nil) throws -> DataSplit {
+        if let classes { try LabelRules.validate(classes: classes, spec: spec) }
         switch spec {
         case "fashion-mnist":
-            return try named("fashion-mnist", directory: fashionMNISTDirectory,
+            return try named("fashion-mnist", directory: fashionMNISTDirectory, classes: classes,
                              hint: "install it with `sudo apt-get install dataset-fashion-mnist`")
         case "mnist":
-            return try named("mnist", directory: mnistDirectory,
+            return try named("mnist", directory: mnistDirectory, classes: classes,
                              hint: "put the four MNIST IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
                                  + "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) there, or pass their directory")
         default:
-            return try directory(spec)
+            return try directory(spec, classes: classes)
         }
     }
 
@@ -52,12 +61,12 @@ public enum DataSource {
         return partial
     }
 
-    private static func named(_ name: String, directory: String, hint: String) throws -> DataSplit {
+    private static func named(_ name: String, directory: String, classes: Int?, hint: String) throws -> DataSplit {
         guard BinaryFile.isDirectory(directory) else { throw DataError.missingFile(path: directory, hint: hint) }
-        return try IDX.loadSplit(directory: directory, name: name, classes: 10, missingHint: hint)
+        return try IDX.loadSplit(directory: directory, name: name, classes: classes ?? 10, missingHint: hint)
     }
 
-    private static func directory(_ path: String) throws -> DataSplit {
+    private static func directory(_ path: String, classes: Int?) throws -> DataSplit {
         let usage = "pass fashion-mnist, mnist, or a directory holding IDX, CIFAR-10/100 or NPY files"
         guard !path.isEmpty, BinaryFile.exists(path) else {
             throw DataError.missingFile(path: path.isEmpty ? "\"\"" : path, hint: usage)
@@ -73,10 +82,10 @@ public enum DataSource {
         }
         let hint = "the \(format.rawValue) layout needs \(markers(format).joined(separator: ", "))"
         switch format {
-        case .idx: return try IDX.loadSplit(directory: root, name: name, classes: nil, missingHint: hint)
-        case .cifar10: return try CIFAR.loadCIFAR10(directory: root, name: name)
-        case .cifar100: return try CIFAR.loadCIFAR100(directory: root, name: name)
-        case .npy: return try NPY.loadSplit(directory: root, name: name, missingHint: hint)
+        case .idx: return try IDX.loadSplit(directory: root, name: name, classes: classes, missingHint: hint)
+        case .cifar10: return try CIFAR.loadCIFAR10(directory: root, name: name, classes: classes)
+        case .cifar100: return try CIFAR.loadCIFAR100(directory: root, name: name, classes: classes)
+        case .npy: return try NPY.loadSplit(directory: root, name: name, classes: classes, missingHint: hint)
         }
     }
 
@@ -116,6 +125,9 @@ struct RawSet {
     var width: Int
     var pixels: Pixels
     var labels: [Int64]
+    /// Where each label file's examples start when the set spans several files (CIFAR-10's
+    /// five training batches); empty for one file, `labelPath`.
+    var labelFiles: [(path: String, first: Int)] = []
 
     var shapeDescription: String {
         let kind: String
@@ -128,13 +140,13 @@ struct RawSet {
 
     /// The data set, after checking every label against `classes`.
     func dataset(name: String, classes: Int) throws -> Dataset {
-        try LabelRules.check(labels, path: labelPath, classes: classes)
+        try LabelRules.check(labels, files: labelFiles.isEmpty ? [(labelPath, 0)] : labelFiles, classes: classes)
         return Dataset(name: name, channels: channels, height: height, width: width, classes: classes,
                        pixels: pixels, labels: labels.map { Int32(truncatingIfNeeded: $0) })
     }
 
     /// A split named `name/train` and `name/test`; the sets must agree in shape and
-    /// element type. With `classes` nil, it is inferred from both sets' labels.
+    /// element type. With `classes` nil, it is the number of distinct labels in both sets.
     static func split(train: RawSet, test: RawSet, name: String, classes: Int?) throws -> DataSplit {
         guard train.shapeDescription == test.shapeDescription else {
             throw DataError.inconsistentShapes(train: train.imagePath, trainShape: train.shapeDescription,
@@ -147,21 +159,44 @@ struct RawSet {
 }
 
 /// Class-count inference and label validation shared by the loaders.
-enum LabelRules {
-    /// The largest class count inferred from labels; a larger label is reported as out of range.
-    static let maxClasses = 1 << 16
+public enum LabelRules {
+    /// The largest class count Sieve accepts (given or inferred).
+    public static let maxClasses = 1 << 16
 
-    /// `max(label) + 1` over all sets, at least 2 and at most `maxClasses`.
-    static func inferClasses(_ sets: [RawSet]) -> Int {
-        let top = sets.lazy.compactMap { $0.labels.max() }.max() ?? 0
-        return Int(min(max(top + 1, 2), Int64(maxClasses)))
+    /// Throws unless `classes` lies in `2...maxClasses`; `spec` names the data set in the error.
+    static func validate(classes: Int, spec: String) throws {
+        guard classes >= 2, classes <= maxClasses else {
+            throw DataError.unsupported(path: spec.isEmpty ? "\"\"" : spec, what: "class count \(classes) (--classes)",
+                                        hint: "a classifier needs 2 to \(maxClasses) classes")
+        }
     }
 
-    /// Throws for the first label outside `0..<classes`.
-    static func check(_ labels: [Int64], path: String, classes: Int) throws {
+    /// The number of distinct labels over all sets, at least 2 and at most `maxClasses`.
+    /// Labels that are class indices `0..<K` with every class present give K; a stray
+    /// label (200 among 0...9) gives a count it exceeds, so `check` reports it.
+    static func inferClasses(_ sets: [RawSet]) -> Int {
+        var seen = [Bool](repeating: false, count: maxClasses)
+        var distinct = 0
+        var others = Set<Int64>()
+        for set in sets {
+            for label in set.labels {
+                if label >= 0, label < Int64(maxClasses) {
+                    if !seen[Int(label)] { seen[Int(label)] = true; distinct += 1 }
+                } else if others.count < maxClasses {
+                    others.insert(label)
+                }
+            }
+        }
+        return min(max(distinct + others.count, 2), maxClasses)
+    }
+
+    /// Throws for the first label outside `0..<classes`, naming the file that holds it
+    /// and its position there (`files`: each file's path and first example, ascending).
+    static func check(_ labels: [Int64], files: [(path: String, first: Int)], classes: Int) throws {
         let limit = Int64(classes)
         if let i = labels.firstIndex(where: { $0 < 0 || $0 >= limit }) {
-            throw DataError.labelOutOfRange(path: path, index: i, label: labels[i], classes: classes)
+            let file = files.last { $0.first <= i } ?? files[0]
+            throw DataError.labelOutOfRange(path: file.path, index: i - file.first, label: labels[i], classes: classes)
         }
     }
 }

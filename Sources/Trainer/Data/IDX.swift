@@ -33,11 +33,12 @@ public enum IDX {
 
     /// Loads one data set from an images file and a labels file.
     ///
-    /// - Parameter classes: the number of classes; labels must lie in `0..<classes`.
-    ///   When nil it is `max(label) + 1`, at least 2.
+    /// - Parameter classes: the number of classes (2 to `LabelRules.maxClasses`); labels
+    ///   must lie in `0..<classes`. When nil it is the number of distinct labels, at least 2.
     public static func load(images: String, labels: String, name: String, classes: Int? = nil,
                             missingHint: String = "check the path") throws -> Dataset
     {
+        if let classes { try LabelRules.validate(classes: classes, spec: labels) }
         let raw = try readSet(images: images, labels: labels, missingHint: missingHint)
         return try raw.dataset(name: name, classes: classes ?? LabelRules.inferClasses([raw]))
     }

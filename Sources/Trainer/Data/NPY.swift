@@ -1,30 +1,55 @@
-/// NumPy `.npy` images and labels (C order, little-endian). Images are uint8 (`|u1`) or
-/// float32 (`<f4`) with shape `(N, H, W)` (one channel), `(N, H, W, C)` with C 1 or 3, or
-/// `(N, C, H, W)` with C 1 or 3 when the last size is neither; they are stored as CHW.
-/// Labels are `(N,)` or `(N, 1)` of uint8, int32, int64 or uint32.
+/// NumPy `.npy` images and labels (C order, either byte order). Images are uint8 (`|u1`) or
+/// float32 (`<f4`, `>f4`) with shape `(N, H, W)` (one channel), `(N, H, W, C)` with C 1 or 3,
+/// or `(N, C, H, W)` with C 1 or 3 when the last size is neither; they are stored as CHW.
+/// Labels are `(N,)` or `(N, 1)` of any integer type: int8, int16, int32, int64, uint8,
+/// uint16, uint32 or uint64, little- or big-endian.
 public enum NPY {
     /// The element types Sieve reads.
-    public enum Element: Sendable, Equatable {
-        case uint8, float32, int32, int64, uint32
+    public enum Element: Sendable, Equatable, CaseIterable {
+        case uint8, int8, uint16, int16, uint32, int32, uint64, int64, float32
 
         /// The element type of a NumPy type string, or nil when Sieve does not read it.
-        /// One-byte types take any byte-order mark; wider ones must be little-endian.
+        /// One-byte types take any byte-order mark (or none); wider ones need `<`, `>` or
+        /// `=` (native, little-endian on every machine Sieve runs on).
         public init?(descr: String) {
             var body = Substring(descr)
             var order: Character = "|"
             if let first = body.first, "<>|=".contains(first) { order = first; body = body.dropFirst() }
-            switch body {
-            case "u1": self = .uint8
-            case "f4" where order == "<" || order == "=": self = .float32
-            case "i4" where order == "<" || order == "=": self = .int32
-            case "i8" where order == "<" || order == "=": self = .int64
-            case "u4" where order == "<" || order == "=": self = .uint32
-            default: return nil
+            guard let element = Element.allCases.first(where: { $0.code == body }) else { return nil }
+            guard element.size == 1 || order != "|" else { return nil }
+            self = element
+        }
+
+        /// NumPy's kind and size, without the byte order: `u1`, `i2`, `f4`, ...
+        public var code: String {
+            switch self {
+            case .uint8: "u1"
+            case .int8: "i1"
+            case .uint16: "u2"
+            case .int16: "i2"
+            case .uint32: "u4"
+            case .int32: "i4"
+            case .uint64: "u8"
+            case .int64: "i8"
+            case .float32: "f4"
             }
         }
 
         /// Bytes per element.
-        public var size: Int { self == .uint8 ? 1 : (self == .int64 ? 8 : 4) }
+        public var size: Int {
+            switch self {
+            case .uint8, .int8: 1
+            case .uint16, .int16: 2
+            case .uint32, .int32, .float32: 4
+            case .uint64, .int64: 8
+            }
+        }
+
+        /// True for the integer types (what labels may be).
+        public var isInteger: Bool { self != .float32 }
+
+        /// True when `descr` stores multi-byte elements big-endian (`>`).
+        public static func isBigEndian(descr: String) -> Bool { descr.hasPrefix(">") }
     }
 
     /// The four files of an NPY data set directory.
@@ -61,7 +86,8 @@ public enum NPY {
             let raw = Array(bytes[offset...])
             pixels = .uint8(interleaved ? toCHW(raw, count: n, channels: c, plane: h * w) : raw)
         } else {
-            let raw = decodeFloats(bytes, offset: offset, count: n * c * h * w)
+            let raw = decodeFloats(bytes, offset: offset, count: n * c * h * w,
+                                   bigEndian: Element.isBigEndian(descr: header.descr))
             if let i = raw.firstIndex(where: { !$0.isFinite }) {
                 throw DataError.nonFinite(path: path, index: i, value: raw[i])
             }
@@ -70,7 +96,7 @@ public enum NPY {
         return (n, c, h, w, pixels)
     }
 
-    /// Reads a label array of shape `(N,)` or `(N, 1)`.
+    /// Reads a label array of shape `(N,)` or `(N, 1)` of any integer type (either byte order).
     public static func readLabels(_ path: String, missingHint: String = "check the path") throws -> [Int64] {
         let (header, element, bytes, offset) = try readArray(path, missingHint: missingHint)
         let s = header.shape
@@ -79,38 +105,56 @@ public enum NPY {
                                         hint: "labels must be class indices of shape (N,)")
         }
         guard s[0] > 0 else { throw DataError.empty(path: path) }
-        return try bytes.withUnsafeBytes { raw -> [Int64] in
-            let n = s[0]
-            switch element {
-            case .uint8: return (0..<n).map { Int64(raw[offset + $0]) }
-            case .int32:
-                return (0..<n).map { Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: Int32.self))) }
-            case .uint32:
-                return (0..<n).map { Int64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: UInt32.self))) }
-            case .int64:
-                return (0..<n).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8 * $0, as: Int64.self)) }
-            case .float32:
-                throw DataError.unsupported(path: path, what: "label dtype '\(header.descr)'",
-                                            hint: "save labels as integers (arr.astype('int64'))")
+        let n = s[0]
+        let big = Element.isBigEndian(descr: header.descr)
+        func decode<T: FixedWidthInteger>(_: T.Type) -> [Int64] {
+            bytes.withUnsafeBytes { raw in
+                (0..<n).map { i in
+                    let v = raw.loadUnaligned(fromByteOffset: offset + i * MemoryLayout<T>.size, as: T.self)
+                    return Int64(truncatingIfNeeded: big ? T(bigEndian: v) : T(littleEndian: v))
+                }
             }
+        }
+        switch element {
+        case .uint8: return decode(UInt8.self)
+        case .int8: return decode(Int8.self)
+        case .uint16: return decode(UInt16.self)
+        case .int16: return decode(Int16.self)
+        case .uint32: return decode(UInt32.self)
+        case .int32: return decode(Int32.self)
+        case .int64: return decode(Int64.self)
+        case .uint64:
+            // Values above Int64.max would wrap to negative numbers: name them as they are.
+            let labels = decode(UInt64.self)
+            if let i = labels.firstIndex(where: { $0 < 0 }) {
+                throw DataError.unsupported(path: path, what: "label \(UInt64(bitPattern: labels[i])) of example \(i)",
+                                            hint: "labels must be class indices 0, 1, ..., K-1")
+            }
+            return labels
+        case .float32:
+            throw DataError.unsupported(path: path, what: "label dtype '\(header.descr)'",
+                                        hint: "save labels as integers (arr.astype('int64'))")
         }
     }
 
     /// Loads one data set from an image array and a label array.
     ///
-    /// - Parameter classes: labels must lie in `0..<classes`; when nil, `max(label) + 1`, at least 2.
+    /// - Parameter classes: the number of classes (2 to `LabelRules.maxClasses`); labels must
+    ///   lie in `0..<classes`. When nil, the number of distinct labels, at least 2.
     public static func load(images: String, labels: String, name: String, classes: Int? = nil) throws -> Dataset {
+        if let classes { try LabelRules.validate(classes: classes, spec: labels) }
         let raw = try readSet(images: images, labels: labels, missingHint: "check the path")
         return try raw.dataset(name: name, classes: classes ?? LabelRules.inferClasses([raw]))
     }
 
     /// Loads `train_images.npy`, `train_labels.npy`, `test_images.npy`, `test_labels.npy`
-    /// from `directory`; the class count is inferred from both label arrays.
-    static func loadSplit(directory: String, name: String, missingHint: String) throws -> DataSplit {
+    /// from `directory`; without `classes`, the class count is the number of distinct
+    /// labels in both label arrays.
+    static func loadSplit(directory: String, name: String, classes: Int?, missingHint: String) throws -> DataSplit {
         let p = splitFiles.map { BinaryFile.join(directory, $0) }
         let train = try readSet(images: p[0], labels: p[1], missingHint: missingHint)
         let test = try readSet(images: p[2], labels: p[3], missingHint: missingHint)
-        return try RawSet.split(train: train, test: test, name: name, classes: nil)
+        return try RawSet.split(train: train, test: test, name: name, classes: classes)
     }
 
     static func readSet(images: String, labels: String, missingHint: String) throws -> RawSet {
@@ -134,10 +178,9 @@ public enum NPY {
                                         hint: "save numpy.ascontiguousarray(arr) instead")
         }
         guard let element = Element(descr: header.descr) else {
-            let endian = header.descr.hasPrefix(">") ? "big-endian " : ""
-            throw DataError.unsupported(path: path, what: "\(endian)dtype '\(header.descr)'",
-                                        hint: "images must be uint8 or float32, labels uint8, int32, int64 or uint32 "
-                                            + "(little-endian); convert with arr.astype(...)")
+            throw DataError.unsupported(path: path, what: "dtype '\(header.descr)'",
+                                        hint: "images must be uint8 or float32, labels any integer type "
+                                            + "(int8 to int64, uint8 to uint64); convert with arr.astype(...)")
         }
         guard let count = header.elementCount, count <= (Int.max - offset) / element.size else {
             throw DataError.badHeader(path: path, reason: "shape \(shapeText(header.shape)) is too large")
@@ -148,9 +191,12 @@ public enum NPY {
         return (header, element, bytes, offset)
     }
 
-    private static func decodeFloats(_ bytes: [UInt8], offset: Int, count: Int) -> [Float] {
+    private static func decodeFloats(_ bytes: [UInt8], offset: Int, count: Int, bigEndian: Bool) -> [Float] {
         bytes.withUnsafeBytes { raw in
-            (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: UInt32.self))) }
+            (0..<count).map {
+                let v = raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: UInt32.self)
+                return Float(bitPattern: bigEndian ? UInt32(bigEndian: v) : UInt32(littleEndian: v))
+            }
         }
     }
 

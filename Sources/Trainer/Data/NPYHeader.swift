@@ -117,6 +117,9 @@ struct PyLiteralParser {
     let bytes: [UInt8]
     let path: String
     var pos = 0
+    /// Tuples and lists open now; bounded so a hostile header cannot exhaust the stack.
+    var depth = 0
+    static let maxDepth = 16
 
     init(bytes: [UInt8], path: String) { self.bytes = bytes; self.path = path }
 
@@ -156,7 +159,8 @@ struct PyLiteralParser {
                 pos += word.utf8.count
                 return literal
             }
-            throw fail("unexpected character '\(Character(Unicode.Scalar(c)))'")
+            throw fail(c > 0x20 && c < 0x7f ? "unexpected character '\(Character(Unicode.Scalar(c)))' at byte \(pos)"
+                                              : "unexpected byte 0x\(NPYHeader.hexByte(c)) at byte \(pos)")
         }
     }
 
@@ -177,6 +181,9 @@ struct PyLiteralParser {
     }
 
     private mutating func sequence(close: UInt8) throws -> [PyLiteral] {
+        guard depth < PyLiteralParser.maxDepth else { throw fail("tuples nested deeper than \(PyLiteralParser.maxDepth)") }
+        depth += 1
+        defer { depth -= 1 }
         pos += 1
         var items: [PyLiteral] = []
         while true {
