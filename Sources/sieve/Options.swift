@@ -70,6 +70,9 @@ struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Use only the first N training examples.")
     var limit: Int?
 
+    @Option(parsing: .unconditional, help: "Number of classes, when the labels do not show it (default: the data set's own, else the number of distinct labels; every label must lie in 0..<classes).")
+    var classes: Int?
+
     @OptionGroup var model: ModelOptions
 
     @Option(parsing: .unconditional, help: "Peak learning rate (default: 0.05 mlp, 0.02 cnn, 0.1 resnet18).")
@@ -153,13 +156,14 @@ struct TrainingOptions: ParsableArguments {
         try model.checkDevice()
         if let noise { _ = try LabelNoise(parsing: noise) }
         if let limit, limit < 2 { throw UsageError("--limit must be at least 2") }
+        if let classes, classes < 2 { throw UsageError("--classes must be at least 2") }
     }
 
     /// Loads `--data` (the first `--limit` training examples) and applies `--noise`.
     func loadData(quiet: Bool) throws -> TrainingData {
         let noiseModel = try noise.map { try LabelNoise(parsing: $0) }
         let t0 = monotonicSeconds()
-        var split = try DataSource.load(data)
+        var split = try DataSource.load(data, classes: classes)
         if let limit, limit > split.train.count {
             log("note: --limit \(limit) is more than the \(split.train.count) training examples of \(data); using all of them")
         }
@@ -186,7 +190,7 @@ struct TrainingOptions: ParsableArguments {
 
     /// The options as `meta.json` records them, with the values the run used.
     func meta(_ setup: ExperimentSetup) -> [(String, JSON)] {
-        meta(setup.configuration) + [("train_examples", .int(setup.data.count))]
+        meta(setup.configuration) + [("train_examples", .int(setup.data.count)), ("classes", .int(setup.data.classes))]
     }
 
     func meta(_ config: TrainingConfiguration) -> [(String, JSON)] {
