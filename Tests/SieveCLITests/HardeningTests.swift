@@ -89,6 +89,38 @@ import Testing
         #expect(Self.contents(dir).filter { $0.contains("diverged") }.isEmpty)
     }
 
+    // 5: one label of 200 among 0...3 is an error naming the file, unless --classes says so.
+    @Test func strayLabelIsRefused() throws {
+        let dir = try Self.data()
+        let labels = dir + "/data/train-labels-idx1-ubyte"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: labels))
+        bytes[8 + 5] = 200
+        try bytes.write(to: URL(fileURLWithPath: labels))
+        let r = try CLITests.run(["train", "--data", dir + "/data", "--epochs", "1"] + Self.quick)
+        Self.expectBadInput(r, mentions: "train-labels-idx1-ubyte")
+        #expect(r.stderr.contains("200") && r.stderr.contains("--classes"), "stderr: \(r.stderr)")
+        let declared = try CLITests.run(["train", "--data", dir + "/data", "--epochs", "1", "--classes", "201"] + Self.quick)
+        #expect(declared.status == 0, "stderr: \(declared.stderr)")
+    }
+
+    // 7: a scores.csv cut in a number, or with a duplicated column, is refused with its line.
+    @Test func damagedScoreFilesAreRefused() throws {
+        let dir = try Self.data(), out = dir + "/s"
+        #expect(try CLITests.run(["score", "dynamics", "--data", dir + "/data", "--epochs", "2", "--out", out] + Self.quick).status == 0)
+        let csv = try String(contentsOfFile: out + "/scores.csv", encoding: .utf8)
+        let cut = dir + "/cut.csv"
+        try String(csv.dropLast(3)).write(toFile: cut, atomically: true, encoding: .utf8)
+        let a = try CLITests.run(["prune", "--scores", cut, "--score", "aum", "--keep", "0.5", "--out", dir + "/k.txt"])
+        Self.expectBadInput(a, mentions: cut)
+        var lines = csv.split(separator: "\n").map(String.init)
+        lines[0] = lines[0].replacingOccurrences(of: "aum", with: "forgetting")
+        let dup = dir + "/dup.csv"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dup, atomically: true, encoding: .utf8)
+        let b = try CLITests.run(["prune", "--scores", dup, "--score", "forgetting", "--keep", "0.5", "--out", dir + "/k.txt"])
+        Self.expectBadInput(b, mentions: dup)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/k.txt"))
+    }
+
     // 6: a model too big for its input is refused before training (no segfault).
     @Test func cnnOnTinyImagesIsRefused() throws {
         let dir = try Self.data(4)
