@@ -40,6 +40,10 @@ public final class RunDirectory {
         }
         var info = stat()
         if lstat(p, &info) == 0 {
+            if (info.st_mode & S_IFMT) == S_IFLNK {
+                throw MetricsError.invalidInput("\(option) \(path) is a symbolic link; name the folder it points to "
+                                                + "(a run replaces its folder whole)")
+            }
             guard (info.st_mode & S_IFMT) == S_IFDIR else {
                 throw MetricsError.invalidInput("\(option) \(path) is a file, not a folder")
             }
@@ -60,6 +64,7 @@ public final class RunDirectory {
         staging = p + ".partial-\(getpid())"
         try takeLock(option: option, path: path)
         Cleanup.shared.register(folder: staging, lock: lock)
+        RunDirectory.removeStaleStaging(of: p, parent: parent)
         RunDirectory.removeTree(staging)
         guard mkdir(staging, 0o755) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -145,6 +150,20 @@ public final class RunDirectory {
                 throw MetricsError.invalidInput("\(option): cannot create folder \(prefix): \(String(cString: strerror(errno)))")
             }
         }
+    }
+
+    /// Removes `DIR.partial-PID` folders of runs that were killed (their pid is gone).
+    static func removeStaleStaging(of target: String, parent: String) {
+        let base = target.split(separator: "/").last.map(String.init) ?? target
+        guard let dir = opendir(parent) else { return }
+        var stale: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(base + ".partial-"), let pid = pid_t(name.dropFirst(base.count + 9)) else { continue }
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { stale.append(parent + "/" + name) }
+        }
+        closedir(dir)
+        for s in stale { removeTree(s) }
     }
 
     static func isEmptyFolder(_ path: String) -> Bool {
