@@ -183,3 +183,56 @@ public enum Pruning {
         return result
     }
 }
+
+/// What a user means by pruning, in terms of a score's direction (its suspicious end:
+/// likely mislabeled, or hardest to learn): the same names in `sieve prune` and
+/// `sieve prune-curve`.
+public enum PruneSelection: Sendable, Equatable {
+    /// Drop this fraction from the suspicious end (cleaning: remove likely mislabels).
+    case dropSuspicious(Double)
+    /// Keep this fraction from the suspicious end (Data Diet: keep the hardest), after
+    /// skipping the `window` most suspicious ones (often mislabeled). Examples at the
+    /// infinitely suspicious end (never learned: `+inf` forgetting) are always kept, as
+    /// in the reference.
+    case keepHardest(Double, window: Int)
+    /// Keep this fraction uniformly at random (the baseline), seeded.
+    case keepRandom(Double, seed: UInt64)
+
+    /// The fraction of the data set that is kept.
+    public var keptFraction: Double {
+        switch self {
+        case .dropSuspicious(let f): 1 - f
+        case .keepHardest(let f, _), .keepRandom(let f, _): f
+        }
+    }
+
+    /// One line for logs: `drop-suspicious 0.2`, `keep-hardest 0.5 window 10`, ...
+    public var description: String {
+        switch self {
+        case .dropSuspicious(let f): "drop-suspicious \(f)"
+        case .keepHardest(let f, let w): "keep-hardest \(f)" + (w > 0 ? " window \(w)" : "")
+        case .keepRandom(let f, _): "keep-random \(f)"
+        }
+    }
+}
+
+extension Pruning {
+    /// The indices (ascending) kept by `selection` on a score ranked by `direction`.
+    public static func select(scores: [Double], direction: ScoreDirection, _ selection: PruneSelection) throws -> [Int] {
+        // Suspiciousness: larger = further toward the suspicious end.
+        let s = direction == .higherIsSuspicious ? scores : scores.map { -$0 }
+        switch selection {
+        case .dropSuspicious(let f):
+            guard f >= 0 && f < 1 else { throw MetricsError.invalidInput("--drop-suspicious must lie in [0, 1), not \(f)") }
+            return try keep(scores: s, fraction: 1 - f, strategy: .lowest)
+        case .keepHardest(let f, let window):
+            guard f > 0 && f <= 1 else { throw MetricsError.invalidInput("--keep-hardest must lie in (0, 1], not \(f)") }
+            guard window >= 0 else { throw MetricsError.invalidInput("--window must not be negative") }
+            return try keep(scores: s, fraction: f, strategy: window > 0 ? .window(offset: window) : .highest,
+                            alwaysKeep: s.map { $0 == .infinity })
+        case .keepRandom(let f, let seed):
+            guard f > 0 && f <= 1 else { throw MetricsError.invalidInput("--keep-random must lie in (0, 1], not \(f)") }
+            return try keep(scores: s, fraction: f, strategy: .random(seed: seed))
+        }
+    }
+}

@@ -1,40 +1,98 @@
 import ArgumentParser
 import Metrics
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How `prune` and `prune-curve` choose what to keep, by what the user means; each
+/// score's suspicious end comes from the run's meta.json (else Sieve's catalog, else
+/// `--direction`).
+struct SelectionOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Drop this fraction from the score's suspicious end (cleaning: remove likely mislabeled examples), e.g. 0.2. prune-curve: a comma-separated list.")
+    var dropSuspicious: String?
+
+    @Option(parsing: .unconditional, help: "Keep this fraction from the score's suspicious end (Data Diet: keep the hardest), e.g. 0.5. prune-curve: a comma-separated list.")
+    var keepHardest: String?
+
+    @Option(parsing: .unconditional, help: "With --keep-hardest: first skip this many most suspicious examples (often mislabeled).")
+    var window: Int = 0
+
+    @Option(help: "The suspicious end of a score Sieve's catalog does not know: higher or lower.")
+    var direction: String?
+
+    /// The selections asked for: one per listed fraction.
+    func selections(allowList: Bool) throws -> [PruneSelection] {
+        guard (dropSuspicious == nil) != (keepHardest == nil) else {
+            throw UsageError("give exactly one of --drop-suspicious F and --keep-hardest F")
+        }
+        guard window >= 0 else { throw UsageError("--window must not be negative") }
+        if window > 0 && keepHardest == nil { throw UsageError("--window goes with --keep-hardest") }
+        let (flag, text) = dropSuspicious.map { ("--drop-suspicious", $0) } ?? ("--keep-hardest", keepHardest!)
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Double($0) }
+        guard values.count == parts.count, !values.isEmpty, allowList || values.count == 1 else {
+            throw UsageError("\(flag) \(text) must be \(allowList ? "a comma-separated list of fractions" : "one fraction")")
+        }
+        return try values.map { f in
+            if dropSuspicious != nil {
+                guard f.isFinite && f > 0 && f < 1 else { throw UsageError("--drop-suspicious \(f) must lie in (0, 1)") }
+                return .dropSuspicious(f)
+            }
+            guard f.isFinite && f > 0 && f <= 1 else { throw UsageError("--keep-hardest \(f) must lie in (0, 1]") }
+            return .keepHardest(f, window: window)
+        }
+    }
+
+    /// The suspicious end of `name`: `--direction`, the run's meta.json, Sieve's catalog.
+    func direction(of name: String, in file: ScoreFile) throws -> ScoreDirection {
+        if let direction {
+            guard let d = ScoreDirection(rawValue: direction) else { throw UsageError("--direction \(direction) is not higher or lower") }
+            return d
+        }
+        let dir = folder(of: file.path)
+        let metaPath = (dir.isEmpty ? "" : dir + "/") + "meta.json"
+        if access(metaPath, F_OK) == 0, let text = try JSONReader.read(path: metaPath)["scores"]?[name]?["direction"]?.string,
+           let d = ScoreDirection(rawValue: text) {
+            return d
+        }
+        if let d = ScoreCatalog.direction(of: name) { return d }
+        throw UsageError("the suspicious end of \(name) is unknown; give --direction higher or --direction lower")
+    }
+}
+
 struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Keep a fraction of the training set by a score; writes the kept indices for `sieve train --subset`.",
+        abstract: "Choose training examples by a score; writes the kept indices for `sieve train --subset`.",
         discussion: """
-        highest keeps the highest scores (Data Diet: the hardest examples); window:K first drops the K
-        highest (often mislabeled) and keeps the next ones; lowest and random as named. Examples never
-        learned (+inf forgetting) are always kept, as in the reference.
+        Each score's suspicious end (likely mislabeled, or hardest) comes from the run's meta.json:
+        high EL2N, GraNd, forgetting; low AUM, margin, SSFT, confidence.
+          --drop-suspicious 0.2   drop the 20% most suspicious (cleaning a noisy data set)
+          --keep-hardest 0.5      keep the hardest half (Data Diet); --window K skips the K most
+                                  suspicious first; never-learned examples are always kept
+        Examples:
+          sieve prune --scores runs/dyn --score aum --drop-suspicious 0.2 --out keep.txt
+          sieve prune --scores runs/el2n --score el2n --keep-hardest 0.5 --window 500
         """)
 
-    @Option(help: "A scores.csv, or the directory holding it.")
+    @Option(help: "A scores.csv, or the folder holding it.")
     var scores: String
 
     @Option(help: "Score column to rank by.")
     var score: String
 
-    @Option(parsing: .unconditional, help: "Fraction of the training set to keep, in (0, 1].")
-    var keep: Double
-
-    @Option(help: "highest, lowest, window:K or random.")
-    var strategy: String = "highest"
-
-    @Option(parsing: .unconditional, help: "Seed for random.")
-    var seed: UInt64 = 0
+    @OptionGroup var selection: SelectionOptions
 
     @Option(help: "Output file (one index per line).")
     var out: String = "subset.txt"
 
     func run() throws {
-        let selection = try PruneStrategy(parsing: strategy, seed: seed)
-        guard keep.isFinite && keep > 0 && keep <= 1 else { throw UsageError("--keep must lie in (0, 1], not \(keep)") }
+        let chosen = try selection.selections(allowList: false)[0]
+        try OutputFile.checkWritable(out, option: "--out")
         let file = try readRun(scores: scores)
         let v = try file.values(score)
-        let kept = try Pruning.keep(scores: v, fraction: keep, strategy: selection, alwaysKeep: v.map { $0 == .infinity })
+        let kept = try Pruning.select(scores: v, direction: try selection.direction(of: score, in: file), chosen)
         try Pruning.writeIndexList(kept, to: out)
-        print("kept \(kept.count) of \(v.count) examples by \(score) (\(strategy)) -> \(out)")
+        print("kept \(kept.count) of \(v.count) examples by \(score) (\(chosen.description)) -> \(out)")
     }
 }

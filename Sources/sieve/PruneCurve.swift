@@ -6,7 +6,12 @@ struct PruneCurveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune-curve",
         abstract: "Score -> prune -> retrain -> test accuracy for several fractions and seeds, against random subsets.",
-        discussion: "Subsets train for the same number of steps as the full set (Data Diet), not the same number of epochs.")
+        discussion: """
+        Subsets train for the same number of steps as the full set (Data Diet), not the same number
+        of epochs; a random subset of the same size is the baseline at every point.
+        Example:
+          sieve prune-curve --scores runs/el2n --score el2n --keep-hardest 0.7,0.5 --seeds 3 --epochs 10
+        """)
 
     @OptionGroup var options: TrainingOptions
 
@@ -16,11 +21,7 @@ struct PruneCurveCommand: ParsableCommand {
     @Option(help: "Score columns to rank by, comma-separated (they share the random baseline).")
     var score: String
 
-    @Option(help: "Fractions to prune, comma-separated (0.3 = drop 30%).")
-    var prune: String = "0.3,0.5"
-
-    @Option(help: "highest or window:K (K highest dropped first).")
-    var strategy: String = "highest"
+    @OptionGroup var selection: SelectionOptions
 
     @Option(parsing: .unconditional, help: "Seeds per point.")
     var seeds: Int = 3
@@ -38,25 +39,23 @@ struct PruneCurveCommand: ParsableCommand {
     var force: Bool = false
 
     func run() throws {
-        let parts = prune.split(separator: ",", omittingEmptySubsequences: false)
-        let fractions = parts.compactMap { Double($0) }
-        guard fractions.count == parts.count, !fractions.isEmpty, fractions.allSatisfy({ $0 > 0 && $0 < 1 }) else {
-            throw UsageError("--prune \(prune) must list fractions in (0, 1), comma-separated")
-        }
-        let selection = try PruneStrategy(parsing: strategy)
+        let selections = try selection.selections(allowList: true)
+        guard selections.allSatisfy({ $0.keptFraction < 1 }) else { throw UsageError("--keep-hardest 1 keeps everything: no curve") }
         guard seeds >= 1, epochs >= 1 else { throw UsageError("--seeds and --epochs must be at least 1") }
         let file = try readRun(scores: scores)
-        let columns = try score.split(separator: ",").map { name in (name: String(name), values: try file.values(String(name))) }
+        let columns = try score.split(separator: ",").map { name in
+            (name: String(name), values: try file.values(String(name)), direction: try selection.direction(of: String(name), in: file))
+        }
         try options.check()
         let run = try RunDirectory(out, force: force)
         let setup = try options.setup(quiet: quiet)
-        let curve = try PruneCurve(setup: setup, scores: columns, fractions: fractions, strategy: selection, seeds: seeds, epochs: epochs)
+        let curve = try PruneCurve(setup: setup, scores: columns, selections: selections, seeds: seeds, epochs: epochs)
         let result = try curve.run(progress: consoleProgress(quiet: quiet))
         try OutputFile.write(result.csv, to: run.path("prune_curve.csv"))
         try run.commit()
-        print("pruned  selection            test accuracy (mean ± std over \(seeds) seeds)")
+        print("kept    selection                          test accuracy (mean ± std over \(seeds) seeds)")
         for p in result.points {
-            print("\((format(100 * p.fraction, 0) + "%").padding(7)) \(p.selection.padding(20)) "
+            print("\((format(100 * p.keptFraction, 0) + "%").padding(7)) \(p.selection.padding(34)) "
                   + "\(format(100 * p.mean, 2))% ± \(format(100 * p.std, 2))")
         }
     }

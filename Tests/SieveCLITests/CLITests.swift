@@ -125,7 +125,7 @@ struct CLITests {
         let auroc = try #require((figures?["aum"] as? [String: Any])?["auroc"] as? Double)
         #expect(auroc > 0.5 && auroc <= 1)
 
-        _ = try run(["prune", "--scores", dir + "/dyn", "--score", "el2n_final", "--keep", "0.5", "--strategy", "window:10",
+        _ = try run(["prune", "--scores", dir + "/dyn", "--score", "el2n_final", "--keep-hardest", "0.5", "--window", "10",
                      "--out", dir + "/keep.txt"])
         let kept = try String(contentsOfFile: dir + "/keep.txt", encoding: .utf8).split(separator: "\n")
         #expect(kept.count == 60)
@@ -134,11 +134,20 @@ struct CLITests {
         let stream = try Data(contentsOf: URL(fileURLWithPath: dir + "/sub/examples.npy"))
         #expect(stream.count == 256 + 60 * 29)   // only the subset is presented
 
-        let curve = try run(["prune-curve", "--scores", dir + "/dyn", "--score", "aum", "--strategy", "window:5",
-                             "--prune", "0.5", "--seeds", "1", "--epochs", "1", "--out", dir + "/curve"] + common)
+        let curve = try run(["prune-curve", "--scores", dir + "/dyn", "--score", "aum", "--keep-hardest", "0.5", "--window", "5",
+                             "--seeds", "1", "--epochs", "1", "--out", dir + "/curve"] + common)
         #expect(curve.stdout.contains("random"))
         let rows = try String(contentsOfFile: dir + "/curve/prune_curve.csv", encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 3)
+
+        // Cleaning by what the user means: drop the 25% most suspicious by AUM (low AUM).
+        let cleaned = try run(["prune", "--scores", dir + "/dyn", "--score", "aum", "--drop-suspicious", "0.25",
+                               "--out", dir + "/clean.txt"])
+        #expect(cleaned.stdout.contains("kept 90 of 120"))
+        let cleanKept = Set(try String(contentsOfFile: dir + "/clean.txt", encoding: .utf8).split(separator: "\n").compactMap { Int(String($0)) })
+        let flippedSet = Set(flipped.compactMap { Int(String($0)) })
+        // Most kept examples are clean ones (a random 75% would keep 22 of the 30 flipped).
+        #expect(cleanKept.intersection(flippedSet).count < 22, "kept \(cleanKept.intersection(flippedSet).count) flipped")
     }
 
     @Test(arguments: [

@@ -110,13 +110,13 @@ import Testing
         let csv = try String(contentsOfFile: out + "/scores.csv", encoding: .utf8)
         let cut = dir + "/cut.csv"
         try String(csv.dropLast(3)).write(toFile: cut, atomically: true, encoding: .utf8)
-        let a = try CLITests.run(["prune", "--scores", cut, "--score", "aum", "--keep", "0.5", "--out", dir + "/k.txt"])
+        let a = try CLITests.run(["prune", "--scores", cut, "--score", "aum", "--keep-hardest", "0.5", "--out", dir + "/k.txt"])
         Self.expectBadInput(a, mentions: cut)
         var lines = csv.split(separator: "\n").map(String.init)
         lines[0] = lines[0].replacingOccurrences(of: "aum", with: "forgetting")
         let dup = dir + "/dup.csv"
         try (lines.joined(separator: "\n") + "\n").write(toFile: dup, atomically: true, encoding: .utf8)
-        let b = try CLITests.run(["prune", "--scores", dup, "--score", "forgetting", "--keep", "0.5", "--out", dir + "/k.txt"])
+        let b = try CLITests.run(["prune", "--scores", dup, "--score", "forgetting", "--keep-hardest", "0.5", "--out", dir + "/k.txt"])
         Self.expectBadInput(b, mentions: dup)
         #expect(!FileManager.default.fileExists(atPath: dir + "/k.txt"))
     }
@@ -155,10 +155,10 @@ import Testing
     // 11: bad input to prune and evaluate exits with 2.
     @Test func pruneAndEvaluateBadInputExitWithTwo() throws {
         let dir = try Self.data()
-        Self.expectBadInput(try CLITests.run(["prune", "--scores", dir + "/missing", "--score", "aum", "--keep", "0.5"]),
+        Self.expectBadInput(try CLITests.run(["prune", "--scores", dir + "/missing", "--score", "aum", "--drop-suspicious", "0.5"]),
                             mentions: dir + "/missing")
         Self.expectBadInput(try CLITests.run(["evaluate", "--scores", dir + "/missing"]), mentions: dir + "/missing")
-        Self.expectBadInput(try CLITests.run(["prune", "--scores", dir, "--score", "aum", "--keep", "2"]), mentions: "--keep")
+        Self.expectBadInput(try CLITests.run(["prune", "--scores", dir, "--score", "aum", "--keep-hardest", "2"]), mentions: "--keep-hardest")
     }
 
     // 12: a training that never learns ends with a warning, also in meta.json and --json.

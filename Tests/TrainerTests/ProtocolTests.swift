@@ -83,15 +83,21 @@ struct ProtocolTests {
     @Test func pruneCurveTrainsSubsetsForTheSameNumberOfSteps() throws {
         let s = Self.setup(count: 64)
         let score = (0..<64).map { Double($0) }
-        let p = try PruneCurve(setup: s, scores: [("index", score)], fractions: [0.5], strategy: .highest, seeds: 1, epochs: 2)
+        let p = try PruneCurve(setup: s, scores: [("index", score, .higherIsSuspicious)], selections: [.keepHardest(0.5, window: 0)],
+                               seeds: 1, epochs: 2)
         #expect(p.units.count == 2)                                 // the score and the random baseline
-        #expect(try p.kept(p.units[0]) == Array(32..<64))          // highest kept
+        #expect(try p.kept(p.units[0]) == Array(32..<64))          // the hardest (highest) kept
         let out = try p.run()
         let rows = out.csv.split(separator: "\n")
-        #expect(rows.count == 3 && rows[1].hasPrefix("0.5,32,index highest,0,4,"))   // 2 epochs of 4 steps = 4 epochs of 2
-        #expect(out.points.map(\.selection) == ["index highest", "random"])
+        #expect(rows.count == 3 && rows[1].hasPrefix("0.5,32,index keep-hardest 0.5,0,4,"))   // 2 epochs of 4 steps = 4 epochs of 2
+        #expect(out.points.map(\.selection) == ["index keep-hardest 0.5", "random"])
+        // Dropping the suspicious end of a lower-is-suspicious score keeps its highest values.
+        let clean = try PruneCurve(setup: s, scores: [("index", score, .lowerIsSuspicious)], selections: [.dropSuspicious(0.25)],
+                                   seeds: 1, epochs: 1)
+        #expect(try clean.kept(clean.units[0]) == Array(16..<64))
         #expect(throws: TrainerError.self) {
-            try PruneCurve(setup: s, scores: [("short", [1, 2])], fractions: [0.5], strategy: .highest, seeds: 1, epochs: 1)
+            try PruneCurve(setup: s, scores: [("short", [1, 2], .higherIsSuspicious)], selections: [.dropSuspicious(0.5)],
+                           seeds: 1, epochs: 1)
         }
     }
 

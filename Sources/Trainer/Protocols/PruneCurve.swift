@@ -8,55 +8,58 @@ import Metrics
 /// Unit = one (fraction, selection, seed) training.
 public struct PruneCurve: ExperimentProtocol {
     public var setup: ExperimentSetup
-    /// Score columns by name, each `[N]` over the training set.
-    public var scores: [(name: String, values: [Double])]
-    /// Fractions to prune, each in (0, 1).
-    public var fractions: [Double]
-    /// How a score selects what is kept (`.highest` or `.window`).
-    public var strategy: PruneStrategy
+    /// Score columns by name with their direction, each `[N]` over the training set.
+    public var scores: [(name: String, values: [Double], direction: ScoreDirection)]
+    /// The points of the curve: what each score keeps (the random baseline keeps the
+    /// same fraction).
+    public var selections: [PruneSelection]
     /// Seeds per point (`0..<seeds`).
     public var seeds: Int
     /// Epochs of a full-data training.
     public var epochs: Int
 
-    public init(setup: ExperimentSetup, scores: [(name: String, values: [Double])], fractions: [Double],
-                strategy: PruneStrategy, seeds: Int, epochs: Int) throws {
+    public init(setup: ExperimentSetup, scores: [(name: String, values: [Double], direction: ScoreDirection)],
+                selections: [PruneSelection], seeds: Int, epochs: Int) throws {
         guard !scores.isEmpty else { throw TrainerError.invalid("--score must name at least one score column") }
         for s in scores where s.values.count != setup.data.count {
             throw TrainerError.invalid("score \(s.name) has \(s.values.count) values but --data/--limit give \(setup.data.count) examples")
         }
-        guard !fractions.isEmpty, fractions.allSatisfy({ $0 > 0 && $0 < 1 }) else {
-            throw TrainerError.invalid("--prune must list fractions in (0, 1)")
+        guard !selections.isEmpty, selections.allSatisfy({ $0.keptFraction > 0 && $0.keptFraction < 1 }) else {
+            throw TrainerError.invalid("each point of a prune curve must keep a fraction in (0, 1)")
         }
         guard seeds >= 1 else { throw TrainerError.invalid("--seeds must be at least 1") }
         guard epochs >= 1 else { throw TrainerError.invalid("--epochs must be at least 1") }
-        if case .random = strategy { throw TrainerError.invalid("--strategy random is the baseline every curve has; choose highest or window:K") }
-        self.setup = setup; self.scores = scores; self.fractions = fractions; self.strategy = strategy
+        self.setup = setup; self.scores = scores; self.selections = selections
         self.seeds = seeds; self.epochs = epochs
     }
 
     public struct Unit: Sendable, Hashable {
-        public var fraction: Double
+        /// Index into ``selections``.
+        public var selection: Int
         /// Index into ``scores``, or nil for the random baseline.
         public var score: Int?
         public var seed: Int
     }
 
     public var units: [Unit] {
-        fractions.flatMap { f in
-            (Array(scores.indices).map(Optional.some) + [nil]).flatMap { s in (0..<seeds).map { Unit(fraction: f, score: s, seed: $0) } }
+        selections.indices.flatMap { p in
+            (Array(scores.indices).map(Optional.some) + [nil]).flatMap { s in (0..<seeds).map { Unit(selection: p, score: s, seed: $0) } }
         }
     }
 
-    /// The selection's label: `NAME STRATEGY` or `random`.
-    public func label(_ unit: Unit) -> String { unit.score.map { "\(scores[$0].name) \(strategy.name)" } ?? "random" }
+    /// The selection's label: `NAME SELECTION` or `random`.
+    public func label(_ unit: Unit) -> String {
+        unit.score.map { "\(scores[$0].name) \(selections[unit.selection].description)" } ?? "random"
+    }
 
     /// The examples a unit keeps (ascending).
     public func kept(_ unit: Unit) throws -> [Int] {
-        let values = scores[unit.score ?? 0].values
-        let strategy = unit.score == nil ? PruneStrategy.random(seed: UInt64(unit.seed)) : self.strategy
-        return try Pruning.keep(scores: values, fraction: 1 - unit.fraction, strategy: strategy,
-                                alwaysKeep: unit.score == nil ? nil : values.map { $0 == .infinity })
+        let selection = selections[unit.selection]
+        guard let s = unit.score else {
+            return try Pruning.select(scores: scores[0].values, direction: scores[0].direction,
+                                      .keepRandom(selection.keptFraction, seed: UInt64(unit.seed)))
+        }
+        return try Pruning.select(scores: scores[s].values, direction: scores[s].direction, selection)
     }
 
     public struct UnitResult: Sendable {
@@ -72,7 +75,7 @@ public struct PruneCurve: ExperimentProtocol {
         let stepsPerEpoch = (kept.count + b - 1) / b
         let subsetEpochs = (fullSteps + stepsPerEpoch - 1) / stepsPerEpoch
         let session = try setup.session(epochs: subsetEpochs, seed: UInt64(unit.seed), indices: kept.map { Int32($0) })
-        let label = "pruned \(Int((100 * unit.fraction).rounded()))% by \(self.label(unit)), seed \(unit.seed)"
+        let label = "kept \(kept.count) by \(self.label(unit)), seed \(unit.seed)"
         let summaries = try setup.train(session, unit: label, progress: progress)
         guard let accuracy = summaries.last?.testAccuracy else { throw TrainerError.invalid("no test accuracy after training") }
         progress.note?("\(label): test accuracy \(accuracy) after \(subsetEpochs) epochs")
@@ -82,14 +85,15 @@ public struct PruneCurve: ExperimentProtocol {
     public func combine(_ results: [UnitResult]) throws -> Output {
         let units = self.units
         guard results.count == units.count else { throw TrainerError.invalid("one result per prune-curve unit is needed") }
-        var csv = "pruned,kept,selection,seed,epochs,test_accuracy\n"
+        var csv = "kept_fraction,kept,selection,seed,epochs,test_accuracy\n"
         var points: [Output.Point] = []
         for (u, r) in zip(units, results) {
-            csv += "\(u.fraction),\(r.kept),\(label(u)),\(u.seed),\(r.epochs),\(r.testAccuracy)\n"
-            if let last = points.last, last.fraction == u.fraction, last.selection == label(u) {
+            let fraction = selections[u.selection].keptFraction
+            csv += "\(fraction),\(r.kept),\(label(u)),\(u.seed),\(r.epochs),\(r.testAccuracy)\n"
+            if let last = points.last, last.keptFraction == fraction, last.selection == label(u) {
                 points[points.count - 1].accuracies.append(r.testAccuracy)
             } else {
-                points.append(Output.Point(fraction: u.fraction, selection: label(u), accuracies: [r.testAccuracy]))
+                points.append(Output.Point(keptFraction: fraction, selection: label(u), accuracies: [r.testAccuracy]))
             }
         }
         return Output(csv: csv, points: points)
@@ -98,11 +102,11 @@ public struct PruneCurve: ExperimentProtocol {
     public struct Output: Sendable {
         /// `prune_curve.csv`: one row per unit.
         public var csv: String
-        /// One point per (fraction, selection), over the seeds.
+        /// One point per (selection, score or random), over the seeds.
         public var points: [Point]
 
         public struct Point: Sendable {
-            public var fraction: Double
+            public var keptFraction: Double
             public var selection: String
             public var accuracies: [Double]
             public var mean: Double { Summary.meanAndStd(accuracies).mean }
