@@ -290,6 +290,13 @@ private func npyDirectory(_ dir: Scratch, train: [Int64], test: [Int64]) throws 
         #expect(path == "deep.npy" && reason.contains("nested"))
     }
 
+    /// A device (or pipe) named as a data file is refused instead of read forever.
+    @Test func onlyRegularFilesAreRead() {
+        let error = caught { try BinaryFile.read("/dev/zero") }
+        guard case .readFailed(let path, let reason)? = error else { Issue.record("\(String(describing: error))"); return }
+        #expect(path == "/dev/zero" && reason.contains("not a regular file"))
+    }
+
     @Test func messagesStayOnOneLine() throws {
         let error = DataError.badHeader(path: "a\nb.npy", reason: "unexpected 'x\r\u{2028}'")
         #expect(!error.description.contains("\n") && !error.description.contains("\r"))

@@ -7,11 +7,15 @@ public enum BinaryFile {
     /// Reads all of `path` into memory, decompressing it when it is gzip data.
     ///
     /// - Parameter missingHint: the advice given when the file does not exist.
-    /// - Throws: `DataError.missingFile`, or `DataError.readFailed` for a directory, an
-    ///   unreadable file, or a truncated or corrupt gzip stream.
+    /// - Throws: `DataError.missingFile`, or `DataError.readFailed` for a directory or
+    ///   anything else that is not a regular file, an unreadable file, or a truncated or
+    ///   corrupt gzip stream.
     public static func read(_ path: String, missingHint: String = "check the path") throws -> [UInt8] {
         guard exists(path) else { throw DataError.missingFile(path: path, hint: missingHint) }
         guard !isDirectory(path) else { throw DataError.readFailed(path: path, reason: "it is a directory") }
+        guard fileExists(path) else {
+            throw DataError.readFailed(path: path, reason: "not a regular file (a device, pipe or socket)")
+        }
         guard let file = gzopen(path, "rb") else {
             throw DataError.readFailed(path: path, reason: String(cString: strerror(errno)))
         }
@@ -103,8 +107,8 @@ public enum BinaryFile {
     }
 }
 
-/// Integer reads from byte arrays at a given offset. Callers check bounds first: release
-/// builds of this target run without bounds checks.
+/// Integer reads from byte arrays at a given offset. Callers check bounds first (this
+/// target builds with bounds checks, so a missed check traps instead of reading past the end).
 enum DataBytes {
     static func bigEndianUInt32(_ b: [UInt8], at offset: Int) -> UInt32 {
         UInt32(b[offset]) << 24 | UInt32(b[offset + 1]) << 16 | UInt32(b[offset + 2]) << 8 | UInt32(b[offset + 3])
