@@ -20,32 +20,6 @@ public enum PruneStrategy: Sendable, Equatable {
     case random(seed: UInt64)
 }
 
-extension PruneStrategy {
-    /// Parses `highest`, `lowest`, `window:K` or `random` (seeded by `seed`).
-    public init(parsing text: String, seed: UInt64 = 0) throws {
-        switch text {
-        case "highest": self = .highest
-        case "lowest": self = .lowest
-        case "random": self = .random(seed: seed)
-        default:
-            guard text.hasPrefix("window:"), let k = Int(text.dropFirst(7)), k >= 0 else {
-                throw MetricsError.invalidInput("--strategy \(text) is not highest, lowest, window:K (K >= 0) or random")
-            }
-            self = .window(offset: k)
-        }
-    }
-
-    /// The text ``init(parsing:seed:)`` reads (`random` without its seed).
-    public var name: String {
-        switch self {
-        case .highest: "highest"
-        case .lowest: "lowest"
-        case .window(let k): "window:\(k)"
-        case .random: "random"
-        }
-    }
-}
-
 /// Subset selection by a per-example score, and the index-list files that carry a
 /// subset from `sieve prune` to a training run.
 public enum Pruning {
