@@ -170,11 +170,13 @@ public final class TrainingSession {
     public var stepsPerEpoch: Int { (trainingIndices.count + configuration.batchSize - 1) / configuration.batchSize }
     public var totalSteps: Int { stepsPerEpoch * configuration.epochs }
 
-    /// Runs every epoch, calling `onEpoch` after each; sinks get `finish()` at the end.
+    /// Runs every epoch (or the first `epochs` of the schedule), calling `onEpoch` after
+    /// each; sinks get `finish()` at the end.
     @discardableResult
-    public func run(sinks: [ExampleStatsSink] = [], onEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
+    public func run(epochs: Int? = nil, sinks: [ExampleStatsSink] = [],
+                    onEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
         var summaries: [EpochSummary] = []
-        for epoch in 0..<configuration.epochs {
+        for epoch in 0..<min(epochs ?? configuration.epochs, configuration.epochs) {
             let s = try trainEpoch(epoch, sinks: sinks)
             summaries.append(s)
             try onEpoch(s)

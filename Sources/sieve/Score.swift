@@ -33,16 +33,19 @@ struct ScoreOutput: ParsableArguments {
 
     /// `score grand` and `score el2n`: checks, loads the data and runs the checkpoint
     /// ensemble over seeds `seed..<seed+runs`; returns the setup, the result and the start time.
-    func runEnsemble(_ options: TrainingOptions, runs: Int, flag: String, seed: UInt64, atEpoch: Int, gradNorms: Bool) throws
-        -> (ExperimentSetup, CheckpointEnsemble.Output, RunDirectory, Double) {
+    func runEnsemble(_ options: TrainingOptions, runs: Int, flag: String, seed: UInt64, atEpoch: Int, scheduleEpochs: Int?,
+                     gradNorms: Bool) throws -> (ExperimentSetup, CheckpointEnsemble.Output, RunDirectory, Double) {
         guard runs >= 1 else { throw UsageError("\(flag) must be at least 1") }
         guard atEpoch >= 0 else { throw UsageError("--at-epoch must not be negative") }
+        if let scheduleEpochs, scheduleEpochs < atEpoch {
+            throw UsageError("--schedule-epochs \(scheduleEpochs) must be at least --at-epoch \(atEpoch)")
+        }
         try options.check()
         let run = try prepare()
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: quiet)
         let ensemble = try CheckpointEnsemble(setup: setup, seeds: (0..<UInt64(runs)).map { seed + $0 }, atEpoch: atEpoch,
-                                              gradNorms: gradNorms)
+                                              gradNorms: gradNorms, scheduleEpochs: scheduleEpochs)
         return (setup, try ensemble.run(progress: consoleProgress(quiet: quiet)), run, t0)
     }
 
@@ -99,15 +102,18 @@ extension ScoreCommand {
         @Option(parsing: .unconditional, help: "Score after this many training epochs (0 = at initialisation).")
         var atEpoch: Int = 0
 
+        @Option(parsing: .unconditional, help: "Epochs of the learning-rate schedule the checkpoint is taken from (Data Diet: --at-epoch 20 --schedule-epochs 200); default: --at-epoch, so the schedule ends at the checkpoint.")
+        var scheduleEpochs: Int?
+
         @Option(parsing: .unconditional, help: "First seed.")
         var seed: UInt64 = 0
 
         func run() throws {
             let (setup, result, run, t0) = try output.runEnsemble(options, runs: inits, flag: "--inits", seed: seed,
-                                                                  atEpoch: atEpoch, gradNorms: true)
+                                                                  atEpoch: atEpoch, scheduleEpochs: scheduleEpochs, gradNorms: true)
             let rho = result.grandInputNormCorrelation ?? .nan
             try output.finish(result.grandScores, setup: setup, run: run, command: "score grand", meta: options.meta(setup) + [
-                ("inits", .int(inits)), ("at_epoch", .int(atEpoch)), ("first_seed", .int(Int(seed))),
+                ("inits", .int(inits)), ("at_epoch", .int(atEpoch)), ("schedule_epochs", .int(scheduleEpochs ?? atEpoch)), ("first_seed", .int(Int(seed))),
                 ("batch_norm_while_scoring", .string("eval (running statistics)")),
                 ("spearman_grand_input_norm", .double(rho))], seconds: monotonicSeconds() - t0) { run in
                 try NPYFormat.write((result.gradNormPerRun ?? []).flatMap { $0 }, shape: [inits, setup.data.count],
@@ -131,14 +137,17 @@ extension ScoreCommand {
         @Option(parsing: .unconditional, help: "Epochs of training before scoring (Data Diet: 20 of 200).")
         var atEpoch: Int = 20
 
+        @Option(parsing: .unconditional, help: "Epochs of the learning-rate schedule the checkpoint is taken from (Data Diet: --at-epoch 20 --schedule-epochs 200); default: --at-epoch, so the schedule ends at the checkpoint.")
+        var scheduleEpochs: Int?
+
         @Option(parsing: .unconditional, help: "First seed.")
         var seed: UInt64 = 0
 
         func run() throws {
             let (setup, result, run, t0) = try output.runEnsemble(options, runs: seeds, flag: "--seeds", seed: seed,
-                                                                  atEpoch: atEpoch, gradNorms: false)
+                                                                  atEpoch: atEpoch, scheduleEpochs: scheduleEpochs, gradNorms: false)
             try output.finish(result.el2nScores, setup: setup, run: run, command: "score el2n", meta: options.meta(setup) + [
-                ("seeds", .int(seeds)), ("at_epoch", .int(atEpoch)), ("first_seed", .int(Int(seed)))],
+                ("seeds", .int(seeds)), ("at_epoch", .int(atEpoch)), ("schedule_epochs", .int(scheduleEpochs ?? atEpoch)), ("first_seed", .int(Int(seed)))],
                 seconds: monotonicSeconds() - t0)
         }
     }

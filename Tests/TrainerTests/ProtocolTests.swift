@@ -44,6 +44,21 @@ struct ProtocolTests {
         #expect(throws: TrainerError.self) { try CheckpointEnsemble(setup: s, seeds: [], atEpoch: 0, gradNorms: true) }
     }
 
+    /// A checkpoint inside a longer schedule: the first E epochs of a T-epoch run, with
+    /// the learning rate of that run (not one decayed to zero at epoch E).
+    @Test func checkpointInsideALongerSchedule() throws {
+        let s = Self.setup()
+        let short = try CheckpointEnsemble(setup: s, seeds: [1], atEpoch: 1, gradNorms: false)
+        let long = try CheckpointEnsemble(setup: s, seeds: [1], atEpoch: 1, gradNorms: false, scheduleEpochs: 10)
+        #expect(try short.run().el2n != long.run().el2n)
+        // The first epoch of a 10-epoch session is what the long checkpoint saw.
+        let session = try s.session(epochs: 10, seed: 1)
+        let summaries = try s.train(session, unit: "", progress: .silent, stoppingAfter: 1)
+        #expect(summaries.count == 1 && summaries[0].learningRate > 0.9 * s.configuration.schedule.peak)
+        #expect(session.scoreTrainingSet(gradNorms: false).el2n == (try long.run().el2n))
+        #expect(throws: TrainerError.self) { try CheckpointEnsemble(setup: s, seeds: [1], atEpoch: 3, gradNorms: false, scheduleEpochs: 2) }
+    }
+
     @Test func secondSplitForgettingCoversEveryExampleOnce() throws {
         let s = Self.setup(count: 48)
         let p = try SecondSplitForgetting(setup: s, epochs: 2, seeds: [1])

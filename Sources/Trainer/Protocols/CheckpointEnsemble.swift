@@ -12,19 +12,28 @@ public struct CheckpointEnsemble: ExperimentProtocol {
     public var atEpoch: Int
     /// Also compute per-example gradient norms (GraNd); EL2N alone otherwise.
     public var gradNorms: Bool
+    /// Epochs of the learning-rate schedule the checkpoint is taken from: the scores are
+    /// taken after `atEpoch` epochs of a `scheduleEpochs`-epoch run (Data Diet: epoch 20
+    /// of 200, the learning rate still high). Equal to `atEpoch` by default.
+    public var scheduleEpochs: Int
 
-    public init(setup: ExperimentSetup, seeds: [UInt64], atEpoch: Int, gradNorms: Bool) throws {
+    public init(setup: ExperimentSetup, seeds: [UInt64], atEpoch: Int, gradNorms: Bool, scheduleEpochs: Int? = nil) throws {
         guard !seeds.isEmpty else { throw TrainerError.invalid("at least one seed (--inits / --seeds) is needed") }
         guard atEpoch >= 0 else { throw TrainerError.invalid("--at-epoch must not be negative") }
+        let schedule = scheduleEpochs ?? atEpoch
+        guard schedule >= atEpoch else {
+            throw TrainerError.invalid("--schedule-epochs \(schedule) must be at least --at-epoch \(atEpoch)")
+        }
         self.setup = setup; self.seeds = seeds; self.atEpoch = atEpoch; self.gradNorms = gradNorms
+        self.scheduleEpochs = schedule
     }
 
     public var units: [UInt64] { seeds }
 
     public func run(_ seed: UInt64, progress: ProtocolProgress) throws -> CheckpointScores {
         let label = "seed \(seed)"
-        let session = try setup.session(epochs: atEpoch, seed: seed)
-        try setup.train(session, unit: label, progress: progress)
+        let session = try setup.session(epochs: scheduleEpochs, seed: seed)
+        try setup.train(session, unit: label, progress: progress, stoppingAfter: atEpoch)
         progress.note?("\(label): scoring pass over \(setup.data.count) examples" + (gradNorms ? " (per-example gradient norms)" : ""))
         return session.scoreTrainingSet(gradNorms: gradNorms)
     }

@@ -76,15 +76,16 @@ public struct ExperimentSetup {
         return session
     }
 
-    /// Runs every epoch of `session`, reporting progress under the label `unit`.
+    /// Runs every epoch of `session` (or only the first `stoppingAfter`: a checkpoint
+    /// inside a longer schedule), reporting progress under the label `unit`.
     @discardableResult
     public func train(_ session: TrainingSession, unit: String, progress: ProtocolProgress,
-                      sinks: [ExampleStatsSink] = [], afterEpoch: (EpochSummary) throws -> Void = { _ in })
-        throws -> [EpochSummary] {
+                      sinks: [ExampleStatsSink] = [], stoppingAfter: Int? = nil,
+                      afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
         session.onStep = progress.step.map { report in { epoch, done, total in report(unit, epoch, done, total) } }
         defer { session.onStep = nil }
-        let epochs = session.configuration.epochs
-        let summaries = try session.run(sinks: sinks) { s in
+        let epochs = stoppingAfter ?? session.configuration.epochs
+        let summaries = try session.run(epochs: epochs, sinks: sinks) { s in
             progress.epoch?(unit, s, epochs)
             try afterEpoch(s)
         }
