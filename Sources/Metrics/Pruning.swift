@@ -192,7 +192,10 @@ public enum PruneSelection: Sendable, Equatable {
 
 extension Pruning {
     /// The indices (ascending) kept by `selection` on a score ranked by `direction`.
-    public static func select(scores: [Double], direction: ScoreDirection, _ selection: PruneSelection) throws -> [Int] {
+    /// - Parameter neverLearned: examples `.keepHardest` always keeps (never learned:
+    ///   the `never_learned` column of a dynamics run), besides those at `±inf`.
+    public static func select(scores: [Double], direction: ScoreDirection, _ selection: PruneSelection,
+                              neverLearned: [Bool]? = nil) throws -> [Int] {
         // Suspiciousness: larger = further toward the suspicious end.
         let s = direction == .higherIsSuspicious ? scores : scores.map { -$0 }
         switch selection {
@@ -200,10 +203,13 @@ extension Pruning {
             guard f >= 0 && f < 1 else { throw MetricsError.invalidInput("--drop-suspicious must lie in [0, 1), not \(f)") }
             return try keep(scores: s, fraction: 1 - f, strategy: .lowest)
         case .keepHardest(let f, let window):
+            if let neverLearned, neverLearned.count != scores.count {
+                throw MetricsError.invalidInput("never_learned has \(neverLearned.count) flags for \(scores.count) examples")
+            }
             guard f > 0 && f <= 1 else { throw MetricsError.invalidInput("--keep-hardest must lie in (0, 1], not \(f)") }
             guard window >= 0 else { throw MetricsError.invalidInput("--window must not be negative") }
             return try keep(scores: s, fraction: f, strategy: window > 0 ? .window(offset: window) : .highest,
-                            alwaysKeep: s.map { $0 == .infinity })
+                            alwaysKeep: s.indices.map { s[$0] == .infinity || (neverLearned?[$0] ?? false) })
         case .keepRandom(let f, let seed):
             guard f > 0 && f <= 1 else { throw MetricsError.invalidInput("--keep-random must lie in (0, 1], not \(f)") }
             return try keep(scores: s, fraction: f, strategy: .random(seed: seed))

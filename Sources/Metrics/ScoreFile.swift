@@ -269,7 +269,7 @@ public enum ScoreCatalog {
         "grand": .higherIsSuspicious, "grand_std": .higherIsSuspicious, "el2n": .higherIsSuspicious,
         "el2n_std": .higherIsSuspicious, "el2n_final": .higherIsSuspicious, "loss": .higherIsSuspicious,
         "margin": .lowerIsSuspicious, "input_norm": .higherIsSuspicious,
-        "forgetting": .higherIsSuspicious, "first_learned_epoch": .higherIsSuspicious, "fslt": .higherIsSuspicious,
+        "forgetting": .higherIsSuspicious, "never_learned": .higherIsSuspicious, "first_learned_epoch": .higherIsSuspicious, "fslt": .higherIsSuspicious,
         "aum": .lowerIsSuspicious, "confidence": .lowerIsSuspicious, "variability": .lowerIsSuspicious,
         "correctness": .lowerIsSuspicious, "unforgettable": .lowerIsSuspicious, "ssft": .lowerIsSuspicious,
         "vog": .higherIsSuspicious, "aum_flagged": .higherIsSuspicious, "vog_class_normalized": .higherIsSuspicious,

@@ -60,11 +60,21 @@ public final class TrainingDynamics: ExampleStatsSink {
 
     public func finish() {}
 
-    /// Forgetting events per example; +infinity for examples never classified correctly.
+    /// Forgetting events per example; examples never classified correctly get
+    /// ``neverLearnedForgetting`` (`epochs + 1`, more than any real count: an example
+    /// presented once per epoch can be forgotten at most `epochs / 2` times), so the
+    /// column stays finite for pandas and scikit-learn while ranking them highest, as the
+    /// reference's infinity does; ``neverLearned`` flags them.
     /// High = forgettable (important / possibly mislabeled).
     public var forgetting: [Double] {
-        (0..<exampleCount).map { everCorrect[$0] ? Double(forgettingEvents[$0]) : .infinity }
+        (0..<exampleCount).map { everCorrect[$0] ? Double(forgettingEvents[$0]) : neverLearnedForgetting }
     }
+
+    /// The forgetting count written for never-learned examples: `epochs + 1`.
+    public var neverLearnedForgetting: Double { Double(epochs + 1) }
+
+    /// Never classified correctly at any presentation.
+    public var neverLearned: [Bool] { everCorrect.map { !$0 } }
 
     /// Learned at some presentation and never forgotten afterwards.
     public var unforgettable: [Bool] { (0..<exampleCount).map { everCorrect[$0] && forgettingEvents[$0] == 0 } }

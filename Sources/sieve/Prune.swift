@@ -91,7 +91,8 @@ struct Prune: ParsableCommand {
         try OutputFile.checkWritable(out, option: "--out")
         let file = try readRun(scores: scores)
         let v = try file.values(score)
-        let kept = try Pruning.select(scores: v, direction: try selection.direction(of: score, in: file), chosen)
+        let kept = try Pruning.select(scores: v, direction: try selection.direction(of: score, in: file), chosen,
+                                      neverLearned: score == "forgetting" ? file.columns["never_learned"]?.map { $0 > 0.5 } : nil)
         try Pruning.writeIndexList(kept, to: out)
         print("kept \(kept.count) of \(v.count) examples by \(score) (\(chosen.description)) -> \(out)")
     }

@@ -43,8 +43,12 @@ struct PruneCurveCommand: ParsableCommand {
         guard selections.allSatisfy({ $0.keptFraction < 1 }) else { throw UsageError("--keep-hardest 1 keeps everything: no curve") }
         guard seeds >= 1, epochs >= 1 else { throw UsageError("--seeds and --epochs must be at least 1") }
         let file = try readRun(scores: scores)
+        // Never-learned examples rank as infinitely forgettable, so keep-hardest always keeps them (the reference's rule).
+        let neverLearned = file.columns["never_learned"]
         let columns = try score.split(separator: ",").map { name in
-            (name: String(name), values: try file.values(String(name)), direction: try selection.direction(of: String(name), in: file))
+            var values = try file.values(String(name))
+            if name == "forgetting", let neverLearned { for i in values.indices where neverLearned[i] > 0.5 { values[i] = .infinity } }
+            return (name: String(name), values: values, direction: try selection.direction(of: String(name), in: file))
         }
         try options.check()
         let run = try RunDirectory(out, force: force)

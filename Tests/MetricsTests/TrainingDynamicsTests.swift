@@ -26,7 +26,8 @@ struct TrainingDynamicsTests {
     @Test func scoresMatchHandComputation() throws {
         let d = TrainingDynamics(exampleCount: 4, epochs: 4, aumFirstEpoch: 1)
         try Self.feed(d)
-        #expect(d.forgetting == [0, 1, .infinity, 2])
+        #expect(d.forgetting == [0, 1, 5, 2])                    // never learned: epochs + 1
+        #expect(d.neverLearned == [false, false, true, false])
         #expect(d.unforgettable == [true, false, false, false])
         #expect(d.firstLearnedEpoch == [1, 4, 5, 5])
         // AUM over epochs 1...3: mean of (10e + i - 15) for e = 1, 2, 3 = 5 + i

@@ -121,7 +121,7 @@ struct ProtocolTests {
         let sink = ExampleStatsCollector()
         let out = try DynamicsRun(setup: s, epochs: 2, seed: 0, aumFromEpoch: 1, vog: true, sinks: [sink]).run()
         #expect(sink.records.count == 80)
-        #expect(out.scores.map(\.name) == ["forgetting", "first_learned_epoch", "aum", "confidence", "variability", "correctness",
+        #expect(out.scores.map(\.name) == ["forgetting", "never_learned", "first_learned_epoch", "aum", "confidence", "variability", "correctness",
                                            "unforgettable", "vog", "vog_class_normalized", "el2n_final"])
         #expect(out.correctness.count == 80 && out.testAccuracy != nil)
         #expect(throws: TrainerError.self) { try DynamicsRun(setup: s, epochs: 1, seed: 0, aumFromEpoch: 2) }

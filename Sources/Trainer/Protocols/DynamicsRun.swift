@@ -44,7 +44,7 @@ public struct DynamicsRun: ExperimentProtocol {
         if let v = vogAccumulator, v.checkpoints >= 2 {
             vogScores = (v.scores, v.classNormalized(labels: data.labels), v.checkpoints)
         }
-        return Result(epochs: epochs, aumFromEpoch: aumFromEpoch, forgetting: dynamics.forgetting,
+        return Result(epochs: epochs, aumFromEpoch: aumFromEpoch, forgetting: dynamics.forgetting, neverLearned: dynamics.neverLearned,
                       firstLearnedEpoch: dynamics.firstLearnedEpoch, aum: dynamics.aum, confidence: dynamics.confidence,
                       variability: dynamics.variability, correctFraction: dynamics.correctFraction,
                       unforgettable: dynamics.unforgettable, correctness: dynamics.correctness,
@@ -61,7 +61,10 @@ public struct DynamicsRun: ExperimentProtocol {
     public struct Result: Sendable {
         public var epochs: Int
         public var aumFromEpoch: Int
-        public var forgetting: [Double], firstLearnedEpoch: [Double], aum: [Double]
+        public var forgetting: [Double]
+        /// Never classified correctly (their forgetting is `epochs + 1`).
+        public var neverLearned: [Bool]
+        public var firstLearnedEpoch: [Double], aum: [Double]
         public var confidence: [Double], variability: [Double], correctFraction: [Double]
         public var unforgettable: [Bool]
         /// `[epochs, N]` row-major: 1 where the example was classified correctly when
@@ -77,7 +80,8 @@ public struct DynamicsRun: ExperimentProtocol {
         /// The scores of `sieve score dynamics`.
         public var scores: [Score] {
             var s = [
-                Score(name: "forgetting", values: forgetting, note: "forgetting events over training presentations; +inf = never learned"),
+                Score(name: "forgetting", values: forgetting, note: "forgetting events over training presentations; \(epochs + 1) (epochs + 1) = never learned"),
+                Score(name: "never_learned", values: neverLearned.map { $0 ? 1 : 0 }, note: "1 = never classified correctly (forgetting = epochs + 1)"),
                 Score(name: "first_learned_epoch", values: firstLearnedEpoch, note: "first epoch (1-based) from which the example is correct at every later presentation; epochs+1 = not learned"),
                 Score(name: "aum", values: aum, note: "mean margin z_y - max_{k!=y} z_k over presentations from epoch \(aumFromEpoch)"),
                 Score(name: "confidence", values: confidence, note: "cartography: mean p_y over presentations"),

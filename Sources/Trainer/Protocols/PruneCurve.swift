@@ -4,7 +4,7 @@ import Metrics
 /// pruned fraction, each score and a random baseline, train from scratch on the kept
 /// examples and measure test accuracy. Subsets train for the same number of optimiser
 /// steps as the full data set (not the same number of epochs). Examples never learned
-/// (`+inf`, e.g. forgetting) are always kept by score selections.
+/// (`never_learned`, or `+inf` scores) are always kept by `keep-hardest` selections.
 /// Unit = one (fraction, selection, seed) training.
 public struct PruneCurve: ExperimentProtocol {
     public var setup: ExperimentSetup
