@@ -36,10 +36,13 @@ struct FuzzInput {
     }
 }
 
-/// A per-process scratch directory (in /dev/shm when there is one) for readers that take paths.
+/// A per-process scratch directory for readers that take paths: inside `$SIEVE_FUZZ_SCRATCH`
+/// (scripts/fuzz.sh sets it and removes it afterwards), else in /dev/shm or /tmp.
 enum FuzzFiles {
     static let directory: String = {
-        let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
+        let base = getenv("SIEVE_FUZZ_SCRATCH").map { String(cString: $0) }
+            ?? (access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp")
+        mkdir(base, 0o755)
         var template = Array("\(base)/sieve-fuzz-XXXXXX".utf8CString)
         return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     }()

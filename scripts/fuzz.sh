@@ -65,12 +65,15 @@ for target in $targets; do
     mkdir -p "$work/corpus/$target"
     before=$(ls "$work/artifacts" | grep -c "^$target-" || true)
     echo "fuzzing $target for $seconds s"
+    scratch=${TMPDIR:-/tmp}/sieve-fuzz-$$-$target
+    [[ -d /dev/shm && -w /dev/shm ]] && scratch=/dev/shm/sieve-fuzz-$$-$target
     set +e
-    "$work/bin/fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    SIEVE_FUZZ_SCRATCH=$scratch "$work/bin/fuzz-$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$work/artifacts/$target-" \
         "$work/corpus/$target" "$work/seeds/$target" >"$work/logs/$target.log" 2>&1
     rc=$?
     set -e
+    rm -rf "$scratch"
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/logs/$target.log" | grep -o '[0-9]*$' || echo "?")
     corpus=$(ls "$work/corpus/$target" | wc -l)
     found=$(( $(ls "$work/artifacts" | grep -c "^$target-" || true) - before ))

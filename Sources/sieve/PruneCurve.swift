@@ -13,8 +13,6 @@ struct PruneCurveCommand: ParsableCommand {
           sieve prune-curve --scores runs/el2n --score el2n --keep-hardest 0.7,0.5 --seeds 3 --epochs 10
         """)
 
-    @OptionGroup var options: TrainingOptions
-
     @Option(help: "A scores.csv, or the directory holding it (from `sieve score ...` on the same --data/--limit).")
     var scores: String
 
@@ -37,6 +35,8 @@ struct PruneCurveCommand: ParsableCommand {
 
     @Flag(help: "Replace --out whole if it already holds files (another run's).")
     var force: Bool = false
+
+    @OptionGroup var options: TrainingOptions
 
     func run() throws {
         let selections = try selection.selections(allowList: true)

@@ -93,9 +93,6 @@ extension ScoreCommand {
             GraNd at initialisation tracks, and prints their rank correlation.
             """)
 
-        @OptionGroup var options: TrainingOptions
-        @OptionGroup var output: ScoreOutput
-
         @Option(parsing: .unconditional, help: "Independent initialisations K (seeds seed..seed+K-1).")
         var inits: Int = 10
 
@@ -107,6 +104,9 @@ extension ScoreCommand {
 
         @Option(parsing: .unconditional, help: "First seed.")
         var seed: UInt64 = 0
+
+        @OptionGroup var options: TrainingOptions
+        @OptionGroup var output: ScoreOutput
 
         func run() throws {
             let (setup, result, run, t0) = try output.runEnsemble(options, runs: inits, flag: "--inits", seed: seed,
@@ -128,9 +128,6 @@ extension ScoreCommand {
             commandName: "el2n",
             abstract: "EL2N: the norm of each example's softmax error vector after E epochs, averaged over seeds.")
 
-        @OptionGroup var options: TrainingOptions
-        @OptionGroup var output: ScoreOutput
-
         @Option(parsing: .unconditional, help: "Independent trainings (seeds seed..seed+K-1).")
         var seeds: Int = 10
 
@@ -142,6 +139,9 @@ extension ScoreCommand {
 
         @Option(parsing: .unconditional, help: "First seed.")
         var seed: UInt64 = 0
+
+        @OptionGroup var options: TrainingOptions
+        @OptionGroup var output: ScoreOutput
 
         func run() throws {
             let (setup, result, run, t0) = try output.runEnsemble(options, runs: seeds, flag: "--seeds", seed: seed,
@@ -157,9 +157,6 @@ extension ScoreCommand {
             commandName: "dynamics",
             abstract: "Forgetting events, first-learned epoch, AUM and cartography from one training run.")
 
-        @OptionGroup var options: TrainingOptions
-        @OptionGroup var output: ScoreOutput
-
         @Option(parsing: .unconditional, help: "Epochs.")
         var epochs: Int = 10
 
@@ -174,6 +171,9 @@ extension ScoreCommand {
 
         @Flag(help: "Also compute VoG from input gradients at the end of every epoch (one forward and backward over the training set per epoch).")
         var vog: Bool = false
+
+        @OptionGroup var options: TrainingOptions
+        @OptionGroup var output: ScoreOutput
 
         func run() throws {
             guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
@@ -213,9 +213,6 @@ extension ScoreCommand {
             uses train mode). Averaged over --seeds.
             """)
 
-        @OptionGroup var options: TrainingOptions
-        @OptionGroup var output: ScoreOutput
-
         @Option(parsing: .unconditional, help: "Epochs of each split.")
         var epochs: Int = 10
 
@@ -224,6 +221,9 @@ extension ScoreCommand {
 
         @Option(parsing: .unconditional, help: "First seed.")
         var seed: UInt64 = 0
+
+        @OptionGroup var options: TrainingOptions
+        @OptionGroup var output: ScoreOutput
 
         func run() throws {
             guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }

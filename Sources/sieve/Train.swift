@@ -19,8 +19,6 @@ struct Train: ParsableCommand {
           flipped.txt   with --noise: the indices whose training label was changed
         """)
 
-    @OptionGroup var options: TrainingOptions
-
     @Option(parsing: .unconditional, help: "Epochs.")
     var epochs: Int = 10
 
@@ -41,6 +39,8 @@ struct Train: ParsableCommand {
 
     @Flag(help: "Replace --out whole if it already holds files (another run's).")
     var force: Bool = false
+
+    @OptionGroup var options: TrainingOptions
 
     func run() throws {
         guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
