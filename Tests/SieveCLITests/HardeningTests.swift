@@ -196,6 +196,17 @@ import Testing
         #expect(Self.contents(dir) == ["data"], "left: \(Self.contents(dir))")
     }
 
+    // 13: --limit above the data size is noted, and meta.json records the examples used.
+    @Test func limitAboveTheDataIsNoted() throws {
+        let dir = try Self.data(), out = dir + "/lim"
+        let r = try CLITests.run(["score", "dynamics", "--data", dir + "/data", "--epochs", "1", "--limit", "5000", "--out", out]
+                                 + Self.quick)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("note: --limit 5000 is more than the 96 training examples"), "stderr: \(r.stderr)")
+        let meta = try String(contentsOfFile: out + "/meta.json", encoding: .utf8)
+        #expect(meta.contains("\"train_examples\": 96"))
+    }
+
     // --json - and --json /dev/stdout print JSON; /dev/stdout stays what it was.
     @Test func jsonToStandardOutput() throws {
         let dir = try Self.data()
