@@ -12,7 +12,7 @@ func log(_ message: String) {
 
 /// One line per epoch.
 func describe(_ s: EpochSummary, of epochs: Int) -> String {
-    let test = s.testAccuracy.map { " test acc \(format(100 * $0, 2))%" } ?? ""
+    let test = s.testAccuracy.map { " test acc \(format(100 * $0, 2))% (\(format(s.evalSeconds, 1)) s)" } ?? ""
     return "epoch \(s.epoch + 1)/\(epochs): loss \(format(s.trainLoss, 4)) acc \(format(100 * s.trainAccuracy, 2))%"
         + "\(test) lr \(format(Double(s.learningRate), 4)) \(format(s.trainSeconds, 1)) s "
         + "(\(format(s.examplesPerSecond, 1)) ex/s)"

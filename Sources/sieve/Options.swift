@@ -70,6 +70,9 @@ struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Use only the first N training examples.")
     var limit: Int?
 
+    @Option(parsing: .unconditional, help: "Evaluate on only the first N test examples (default: all).")
+    var testLimit: Int?
+
     @Option(parsing: .unconditional, help: "Number of classes, when the labels do not show it (default: the data set's own, else the number of distinct labels; every label must lie in 0..<classes).")
     var classes: Int?
 
@@ -157,6 +160,7 @@ struct TrainingOptions: ParsableArguments {
         if let noise { _ = try LabelNoise(parsing: noise) }
         if let limit, limit < 2 { throw UsageError("--limit must be at least 2") }
         if let classes, classes < 2 { throw UsageError("--classes must be at least 2") }
+        if let testLimit, testLimit < 1 { throw UsageError("--test-limit must be at least 1") }
     }
 
     /// Loads `--data` (the first `--limit` training examples) and applies `--noise`.
@@ -168,6 +172,7 @@ struct TrainingOptions: ParsableArguments {
             log("note: --limit \(limit) is more than the \(split.train.count) training examples of \(data); using all of them")
         }
         split.train = split.train.prefix(limit)
+        split.test = split.test.prefix(testLimit)
         if !quiet {
             log("data: \(split.train.name) \(split.train.count) train, \(split.test.name) \(split.test.count) test, "
                 + "\(split.train.channels)x\(split.train.height)x\(split.train.width), \(split.train.classes) classes "
@@ -199,6 +204,7 @@ struct TrainingOptions: ParsableArguments {
             : ([a.cropPadding > 0 ? "crop:\(a.cropPadding)" : nil, a.horizontalFlip ? "flip" : nil, a.reflect ? "reflect" : nil]
                 .compactMap { $0 }.joined(separator: ","))
         return [("data", .string(data)), ("limit", limit.map { .int($0) } ?? .string("none")),
+                ("test_limit", testLimit.map { .int($0) } ?? .string("none")),
                 ("model", .string(model.model)), ("width", .int(config.width)), ("batch", .int(config.batchSize)),
                 ("lr", .double(Double(config.schedule.peak))), ("schedule", .string(schedule)), ("warmup_epochs", .int(warmup)),
                 ("momentum", .double(Double(momentum))), ("nesterov", .bool(nesterov)),
