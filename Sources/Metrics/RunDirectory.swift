@@ -53,14 +53,10 @@ public final class RunDirectory {
             }
         }
         lock = p + ".lock"
-        var bytes = [UInt8](repeating: 0, count: 16)
-        var seed = UInt64(getpid()) &* 0x9e37_79b9_7f4a_7c15 ^ UInt64(UInt(bitPattern: time(nil)))
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        seed ^= UInt64(ts.tv_nsec)
-        var rng = SplitMix64(seed: seed)
-        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
-        runID = bytes.map { b in String(b, radix: 16).count == 1 ? "0" + String(b, radix: 16) : String(b, radix: 16) }.joined()
+        var rng = SplitMix64(seed: UInt64(getpid()) &* 0x9e37_79b9_7f4a_7c15 ^ UInt64(ts.tv_sec) ^ UInt64(ts.tv_nsec) << 32)
+        runID = String(rng.next(), radix: 16) + String(rng.next(), radix: 16)
         staging = p + ".partial-\(getpid())"
         try takeLock(option: option, path: path)
         Cleanup.shared.register(folder: staging, lock: lock)
@@ -155,25 +151,24 @@ public final class RunDirectory {
     /// Removes `DIR.partial-PID` folders of runs that were killed (their pid is gone).
     static func removeStaleStaging(of target: String, parent: String) {
         let base = target.split(separator: "/").last.map(String.init) ?? target
-        guard let dir = opendir(parent) else { return }
-        var stale: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        for name in entries(of: parent) ?? [] {
             guard name.hasPrefix(base + ".partial-"), let pid = pid_t(name.dropFirst(base.count + 9)) else { continue }
-            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { stale.append(parent + "/" + name) }
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { removeTree(parent + "/" + name) }
         }
-        closedir(dir)
-        for s in stale { removeTree(s) }
     }
 
-    static func isEmptyFolder(_ path: String) -> Bool {
-        guard let dir = opendir(path) else { return false }
+    static func isEmptyFolder(_ path: String) -> Bool { entries(of: path)?.isEmpty == true }
+
+    /// The names in a folder, without `.` and `..` (nil when it cannot be read).
+    static func entries(of path: String) -> [String]? {
+        guard let dir = opendir(path) else { return nil }
         defer { closedir(dir) }
+        var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { return false }
+            if name != "." && name != ".." { names.append(name) }
         }
-        return true
+        return names
     }
 
     static func lockOwner(_ lock: String) -> pid_t? {
@@ -190,15 +185,7 @@ public final class RunDirectory {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         if (info.st_mode & S_IFMT) == S_IFDIR {
-            if let dir = opendir(path) {
-                var names: [String] = []
-                while let entry = readdir(dir) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                    if name != "." && name != ".." { names.append(name) }
-                }
-                closedir(dir)
-                for n in names { removeTree(path + "/" + n) }
-            }
+            for n in entries(of: path) ?? [] { removeTree(path + "/" + n) }
             rmdir(path)
         } else {
             unlink(path)

@@ -207,15 +207,14 @@ public final class TrainingSession {
     public var batchSize: Int { configuration.batchSize }
 
     /// Runs `body` over `indices` in batches of ``batchSize``, loaded without
-    /// augmentation with the training labels (`labels`: the session's when nil) from
-    /// `batcher` (the training set's when nil).
-    func forEachBatch(of indices: [Int32], from batcher: Batcher? = nil, labels: [Int32]? = nil,
+    /// augmentation from `batcher` (the training set's, with the training labels, when nil).
+    func forEachBatch(of indices: [Int32], from batcher: Batcher? = nil,
                       _ body: (_ first: Int, _ batch: Batch) throws -> Void) rethrows {
         let batcher = batcher ?? trainBatcher
         for first in stride(from: 0, to: indices.count, by: batchSize) {
             let slice = indices[first..<min(first + batchSize, indices.count)]
             let batch = batcher.load(slice, augmentation: .none, seed: 0, epoch: 0,
-                                     labelOverride: batcher === trainBatcher ? (labels ?? trainLabels) : nil)
+                                     labelOverride: batcher === trainBatcher ? trainLabels : nil)
             try body(first, batch)
         }
     }

@@ -48,7 +48,8 @@ func indexChecksum(_ indices: [Int]) -> String {
 /// Progress of a protocol on standard error: a line per epoch and per phase, and a
 /// line at most every 15 s within a long epoch. Nothing when `quiet`.
 func consoleProgress(quiet: Bool) -> ProtocolProgress {
-    if quiet { return ProtocolProgress(warning: { log("warning: " + $0); runWarnings.append($0) }) }
+    let warning = { (text: String) in log("warning: " + text); runWarnings.append(text) }
+    if quiet { return ProtocolProgress(warning: warning) }
     var last = monotonicSeconds(), epochStart = last, lastDone = Int.max
     return ProtocolProgress(
         epoch: { unit, s, epochs in log("  \(unit) " + describe(s, of: epochs)) },
@@ -64,7 +65,7 @@ func consoleProgress(quiet: Bool) -> ProtocolProgress {
             }
         },
         note: { log("  " + $0) },
-        warning: { log("warning: " + $0); runWarnings.append($0) })
+        warning: warning)
 }
 
 /// Fixed-point formatting without Foundation; non-finite values as `nan`, `inf`, `-inf`.

@@ -40,27 +40,22 @@ for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGABRT, SIGFPE] {
     }
 }
 
-// Errors map to exit codes here, once: 2 for bad input or usage, 1 for anything else.
+/// The exit code of an error: 2 for bad input or usage, 1 for anything else; nil for
+/// errors ArgumentParser reports itself.
+func exitCode(of error: Error) -> Int32? {
+    switch error {
+    case is UsageError, is DataError, is DeviceError, TrainerError.invalid, MetricsError.invalidInput: return 2
+    case is TrainerError, is MetricsError, is OpenCLError: return 1
+    default: return nil
+    }
+}
+
+// Errors map to exit codes here, once.
 do {
     var command = try Sieve.parseAsRoot()
     try command.run()
-} catch let e as UsageError {
-    fail(e.description, 2)
-} catch let e as DataError {
-    fail(e.description, 2)
-} catch TrainerError.invalid(let what) {
-    fail(what, 2)
-} catch let e as TrainerError {
-    fail(e.description, 1)
-} catch let e as DeviceError {
-    fail(e.description, 2)
-} catch MetricsError.invalidInput(let what) {
-    fail(what, 2)
-} catch let e as MetricsError {
-    fail(e.description, 1)
-} catch let e as OpenCLError {
-    fail(e.description, 1)
 } catch {
+    if let code = exitCode(of: error) { fail("\(error)", code) }
     Cleanup.shared.removeAll()
     if Sieve.exitCode(for: error) == .validationFailure {   // ArgumentParser's usage errors: 2, not 64
         fputs(Sieve.fullMessage(for: error) + "\n", stderr)

@@ -24,6 +24,11 @@ public struct ProtocolProgress {
 
     /// Reports nothing.
     public static let silent = ProtocolProgress()
+
+    /// Routes `session`'s per-step callback to ``step`` under the label `unit`.
+    func reportSteps(of session: TrainingSession, as unit: String) {
+        session.onStep = step.map { report in { epoch, done, total in report(unit, epoch, done, total) } }
+    }
 }
 
 /// An experiment protocol: a list of independent units (one seed, one initialisation,
@@ -82,7 +87,7 @@ public struct ExperimentSetup {
     public func train(_ session: TrainingSession, unit: String, progress: ProtocolProgress,
                       sinks: [ExampleStatsSink] = [], stoppingAfter: Int? = nil,
                       afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
-        session.onStep = progress.step.map { report in { epoch, done, total in report(unit, epoch, done, total) } }
+        progress.reportSteps(of: session, as: unit)
         defer { session.onStep = nil }
         let epochs = stoppingAfter ?? session.configuration.epochs
         let summaries = try session.run(epochs: epochs, sinks: sinks) { s in

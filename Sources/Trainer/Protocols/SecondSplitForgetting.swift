@@ -51,7 +51,7 @@ public struct SecondSplitForgetting: ExperimentProtocol {
         let a = split[unit.firstHalf], b = split[1 - unit.firstHalf]
         let session = try setup.session(epochs: epochs, seed: unit.seed &* 2 &+ UInt64(unit.firstHalf), indices: a)
         let name = "seed \(unit.seed) split \(unit.firstHalf == 0 ? "A" : "B")"
-        session.onStep = progress.step.map { report in { e, done, total in report(name, e, done, total) } }
+        progress.reportSteps(of: session, as: name)
         defer { session.onStep = nil }
         var first = [UInt8](), second = [UInt8]()
         for e in 0..<epochs {
