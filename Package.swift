@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // Sieve: train image classifiers and score every training example.
 //
-// Dependencies point one way: COpenCL, CBLAS <- Kernels <- Trainer -> Metrics; sieve -> all.
+// Dependencies point one way: COpenCL, CBLAS <- Kernels <- Trainer -> Metrics <- Report; sieve -> all.
 import PackageDescription
 
 /// Kernels' hot loops only: overflow and exclusivity checks off in release builds, where
@@ -37,6 +37,10 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg62-turbo-dev"])]),
 
         .target(name: "Kernels", dependencies: ["CBLAS", "COpenCL"],
                 // OpenCL C sources compiled into the binary (never Bundle.module: it breaks
@@ -44,18 +48,21 @@ let package = Package(
                 resources: ["elementwise", "gemm", "conv", "norm", "layers"].map { .embedInCode("OpenCL/\($0).cl") },
                 swiftSettings: kernelSettings),
         .target(name: "Metrics", swiftSettings: checked),
-        .target(name: "Trainer", dependencies: ["Kernels", "Metrics", "CZlib"], swiftSettings: checked),
+        .target(name: "Trainer", dependencies: ["Kernels", "Metrics", "CZlib", "CPNG", "CJPEG"], swiftSettings: checked),
+        // The HTML report: reads nothing itself, renders what the CLI hands it.
+        .target(name: "Report", dependencies: ["Metrics", "CPNG"], swiftSettings: checked),
         .executableTarget(
             name: "sieve",
             dependencies: [
-                "Kernels", "Trainer", "Metrics",
+                "Kernels", "Trainer", "Metrics", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Metrics"],
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Metrics"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Metrics", "CPNG", "CJPEG"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SieveCLITests", dependencies: ["sieve"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]

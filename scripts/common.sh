@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 
 # Debian packages Sieve builds, runs and tests with.
-SIEVE_APT_PACKAGES=(libopenblas-dev ocl-icd-opencl-dev opencl-headers zlib1g-dev pocl-opencl-icd dataset-fashion-mnist)
+SIEVE_APT_PACKAGES=(libopenblas-dev ocl-icd-opencl-dev opencl-headers zlib1g-dev libpng-dev libjpeg62-turbo-dev pocl-opencl-icd dataset-fashion-mnist)
 
 # Installs whichever of SIEVE_APT_PACKAGES are missing (as root, or through sudo).
 sieve_install_packages() {

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
+# Chromium renders the HTML report to a PNG in the report tests (scripts/render-report.sh).
+SIEVE_APT_PACKAGES+=(chromium)
 sieve_install_packages
 sieve_openblas_coretype
 swift build -c release --build-tests -Xswiftc -enable-testing

@@ -216,3 +216,12 @@ extension Pruning {
         }
     }
 }
+
+extension Pruning {
+    /// The `count` most suspicious examples by a score ranked by `direction`, most
+    /// suspicious first (ties by index); NaN scores are skipped.
+    public static func mostSuspicious(_ scores: [Double], direction: ScoreDirection, count: Int) -> [Int] {
+        let s = direction == .higherIsSuspicious ? scores : scores.map { -$0 }
+        return Array(descending(s.indices.filter { !s[$0].isNaN }, s).prefix(count))
+    }
+}

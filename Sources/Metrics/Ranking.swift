@@ -91,8 +91,9 @@ public enum Ranking {
         return pearson(ranks(a), ranks(b))
     }
 
-    /// Pearson's correlation; `.nan` if either input is constant.
-    static func pearson(_ x: [Double], _ y: [Double]) -> Double {
+    /// Pearson's correlation, clamped to -1...1; `.nan` if either input is constant or
+    /// has fewer than two values (Spearman's on ``ranks(_:)`` computed once per column).
+    public static func pearson(_ x: [Double], _ y: [Double]) -> Double {
         let n = x.count
         if n < 2 { return .nan }
         let mx = x.reduce(0, +) / Double(n), my = y.reduce(0, +) / Double(n)

@@ -18,6 +18,8 @@ public struct ScoreFile: Sendable {
     public var columns: [String: [Double]]
     /// The column names in header order (distinct).
     public var names: [String]
+    /// The `path` column (each example's image file, ImageFolder data), when present.
+    public var paths: [String]?
 
     /// Reads and checks `path`.
     ///
@@ -45,6 +47,8 @@ public struct ScoreFile: Sendable {
         var values: [[Double]] = []
         var labelColumns: [Int] = []
         var indexColumn = 0
+        var textColumn: Int? = nil
+        var texts: [String] = []
         var lineNumber = 0
         var lineStart = start
         var fields: [Range<Int>] = []
@@ -54,18 +58,13 @@ public struct ScoreFile: Sendable {
             while bytes[lineEnd] != 0x0a { lineEnd += 1 }  // the file ends with a newline
             let next = lineEnd + 1
             if lineEnd > lineStart, bytes[lineEnd - 1] == 0x0d { lineEnd -= 1 }  // CRLF
-            fields.removeAll(keepingCapacity: true)
-            var fieldStart = lineStart
-            for k in lineStart..<lineEnd where bytes[k] == UInt8(ascii: ",") {
-                fields.append(fieldStart..<k)
-                fieldStart = k + 1
-            }
-            fields.append(fieldStart..<lineEnd)
             let at = "\(path):\(lineNumber)"
+            try ScoreFile.split(bytes, lineStart..<lineEnd, into: &fields, at: at)
             if lineNumber == 1 {
                 names = try ScoreFile.header(bytes, fields, at: at)
                 values = names.map { _ in [] }
                 indexColumn = names.firstIndex(of: "index")!
+                textColumn = names.firstIndex(of: "path")
                 labelColumns = names.indices.filter { ["label", "original_label"].contains(names[$0]) }
             } else {
                 guard lineEnd > lineStart else {
@@ -78,6 +77,13 @@ public struct ScoreFile: Sendable {
                 }
                 let row = values[indexColumn].count
                 for (k, range) in fields.enumerated() {
+                    if k == textColumn {
+                        guard let text = ScoreFile.text(bytes[range]) else {
+                            throw MetricsError.invalidInput("\(at): \(names[k]) is not UTF-8 text")
+                        }
+                        texts.append(text)
+                        continue
+                    }
                     guard let v = ScoreFile.number(bytes[range]) else {
                         throw MetricsError.invalidInput("\(at): \(names[k]) = \"\(ScoreFile.shown(bytes[range]))\" is not a "
                             + "number (expected a decimal, inf, -inf, nan, True, False or an empty field)")
@@ -101,8 +107,9 @@ public struct ScoreFile: Sendable {
         self.path = path
         self.names = names
         var columns: [String: [Double]] = [:]
-        for (name, column) in zip(names, values) { columns[name] = column }
+        for (k, (name, column)) in zip(names, values).enumerated() where k != textColumn { columns[name] = column }
         self.columns = columns
+        self.paths = textColumn == nil ? nil : texts
         if let expectedRows { try checkRowCount(expectedRows) }
     }
 
@@ -117,8 +124,11 @@ public struct ScoreFile: Sendable {
         }
     }
 
-    /// The score columns (everything but index and labels).
-    public var scoreNames: [String] { names.filter { !["index", "label", "original_label"].contains($0) } }
+    /// Columns that describe the example rather than score it.
+    public static let descriptiveColumns = ["index", "label", "original_label", "source_index", "path"]
+
+    /// The score columns (everything but index, labels, source index and path).
+    public var scoreNames: [String] { names.filter { !ScoreFile.descriptiveColumns.contains($0) } }
 
     public func values(_ name: String) throws -> [Double] {
         guard let v = columns[name] else {
@@ -164,6 +174,52 @@ public struct ScoreFile: Sendable {
                 + "expected a scores.csv from `sieve score` (index,label,...)")
         }
         return names
+    }
+
+    /// Splits `line` at commas into `fields` (RFC 4180: a field in double quotes may hold
+    /// commas, a doubled quote stands for one; the range then covers the quotes).
+    static func split(_ bytes: [UInt8], _ line: Range<Int>, into fields: inout [Range<Int>], at: String) throws {
+        fields.removeAll(keepingCapacity: true)
+        let comma = UInt8(ascii: ","), quote = UInt8(ascii: "\"")
+        var k = line.lowerBound
+        while true {
+            let start = k
+            if k < line.upperBound, bytes[k] == quote {
+                k += 1
+                while true {
+                    guard k < line.upperBound else {
+                        throw MetricsError.invalidInput("\(at): a quoted field is not closed on its line")
+                    }
+                    if bytes[k] == quote {
+                        if k + 1 < line.upperBound, bytes[k + 1] == quote { k += 2; continue }
+                        k += 1
+                        break
+                    }
+                    k += 1
+                }
+                guard k == line.upperBound || bytes[k] == comma else {
+                    throw MetricsError.invalidInput("\(at): text after a closing quote; a quoted field must end at a comma")
+                }
+            } else {
+                while k < line.upperBound, bytes[k] != comma { k += 1 }
+            }
+            fields.append(start..<k)
+            if k == line.upperBound { return }
+            k += 1
+        }
+    }
+
+    /// A text field, unquoted (nil when not UTF-8).
+    static func text(_ field: ArraySlice<UInt8>) -> String? {
+        let quote = UInt8(ascii: "\"")
+        guard field.count >= 2, field.first == quote, field.last == quote else { return validUTF8(field) }
+        var out: [UInt8] = []
+        var k = field.startIndex + 1
+        while k < field.endIndex - 1 {
+            out.append(field[k])
+            k += field[k] == quote ? 2 : 1
+        }
+        return validUTF8(out[...])
     }
 
     /// A field's value: a decimal number, `inf`/`infinity`/`nan` with an optional sign in
@@ -231,10 +287,10 @@ func validUTF8(_ bytes: ArraySlice<UInt8>) -> String? {
 }
 
 /// Whole-file reads for the Metrics readers (scores.csv, meta.json, safetensors, index lists).
-enum InputFile {
+public enum InputFile {
     /// The bytes of `path`; throws ``MetricsError/invalidInput(_:)`` naming the file, the
     /// reason and `expecting` (what the file should be) when it cannot be read.
-    static func read(_ path: String, expecting: String) throws -> [UInt8] {
+    public static func read(_ path: String, expecting: String) throws -> [UInt8] {
         var st = stat()
         guard stat(path, &st) == 0 else {
             throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno))) (expected \(expecting))")
@@ -273,6 +329,7 @@ public enum ScoreCatalog {
         "aum": .lowerIsSuspicious, "confidence": .lowerIsSuspicious, "variability": .lowerIsSuspicious,
         "correctness": .lowerIsSuspicious, "unforgettable": .lowerIsSuspicious, "ssft": .lowerIsSuspicious,
         "vog": .higherIsSuspicious, "aum_flagged": .higherIsSuspicious, "vog_class_normalized": .higherIsSuspicious,
+        "self_confidence": .lowerIsSuspicious, "normalized_margin": .lowerIsSuspicious,
     ]
 
     public static func direction(of name: String) -> ScoreDirection? { directions[name] }

@@ -26,6 +26,11 @@ public struct ScoreTable: Sendable {
     /// Labels before noise was injected (nil when no noise).
     public var originalLabels: [Int32]?
     public private(set) var scores: [Score] = []
+    /// Per example, its position in the source files when it differs from the row
+    /// (a validation hold-out): written as `source_index`.
+    public var sourceIndices: [Int]?
+    /// Per example, its image file (ImageFolder data): written as the last column, `path`.
+    public var paths: [String]?
 
     public init(givenLabels: [Int32], originalLabels: [Int32]? = nil) {
         self.givenLabels = givenLabels
@@ -42,16 +47,30 @@ public struct ScoreTable: Sendable {
 
     public subscript(name: String) -> Score? { scores.first { $0.name == name } }
 
+    /// A CSV field (RFC 4180): quoted when it holds a comma, quote or line break, inner
+    /// quotes doubled.
+    static func quoted(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        var out = "\""
+        for c in text { out += c == "\"" ? "\"\"" : String(c) }
+        return out + "\""
+    }
+
     /// Writes `scores.csv`, `<name>.npy` for each score and `meta.json` (with `meta`
     /// merged in first) into `directory`.
     public func write(to directory: String, meta: [(String, JSON)]) throws {
-        var csv = "index,label" + (originalLabels != nil ? ",original_label" : "")
+        var csv = "index,label" + (originalLabels != nil ? ",original_label" : "") + (sourceIndices != nil ? ",source_index" : "")
         for s in scores { csv += "," + s.name }
-        csv += "\n"
+        csv += (paths != nil ? ",path" : "") + "\n"
+        // Counts and flags (scores whose every value is a whole number) as integers, so
+        // pandas reads them as int64.
+        let integral = scores.map { s in s.values.allSatisfy { $0.isFinite && $0 == $0.rounded() && abs($0) < 1e15 } }
         for i in 0..<count {
             csv += "\(i),\(givenLabels[i])"
             if let originalLabels { csv += ",\(originalLabels[i])" }
-            for s in scores { csv += "," + ScoreTable.format(s.values[i]) }
+            if let sourceIndices { csv += ",\(sourceIndices[i])" }
+            for (k, s) in scores.enumerated() { csv += "," + (integral[k] ? String(Int(s.values[i])) : ScoreTable.format(s.values[i])) }
+            if let paths { csv += "," + ScoreTable.quoted(paths[i]) }
             csv += "\n"
         }
         try OutputFile.write(csv, to: directory + "/scores.csv")

@@ -14,6 +14,9 @@ public final class TrainingDynamics: ExampleStatsSink {
     /// `correct[e * N + i]`: 1 if example i was classified correctly at its presentation
     /// in epoch e, 0 if not, 255 if it was not presented.
     public private(set) var correctness: [UInt8]
+    /// `el2nByEpoch[e * N + i]`: EL2N (`||softmax - onehot||`) of example i at its
+    /// presentation in epoch e (training mode, before the update); NaN if not presented.
+    public private(set) var el2nByEpoch: [Float]
     var previousCorrect: [UInt8]      // 255 = no presentation yet
     var forgettingEvents: [Int32]
     var everCorrect: [Bool]
@@ -26,6 +29,7 @@ public final class TrainingDynamics: ExampleStatsSink {
         self.epochs = epochs
         self.aumFirstEpoch = aumFirstEpoch
         correctness = [UInt8](repeating: 255, count: exampleCount * epochs)
+        el2nByEpoch = [Float](repeating: .nan, count: exampleCount * epochs)
         previousCorrect = [UInt8](repeating: 255, count: exampleCount)
         forgettingEvents = [Int32](repeating: 0, count: exampleCount)
         everCorrect = [Bool](repeating: false, count: exampleCount)
@@ -45,6 +49,7 @@ public final class TrainingDynamics: ExampleStatsSink {
             }
             let c: UInt8 = r.correct ? 1 : 0
             correctness[e * exampleCount + i] = c
+            el2nByEpoch[e * exampleCount + i] = r.el2n
             // Toneva et al.: an event is a transition from correct to incorrect between
             // consecutive presentations; the first presentation is never an event.
             if previousCorrect[i] == 1 && c == 0 { forgettingEvents[i] += 1 }

@@ -1,4 +1,7 @@
 import Kernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Per-example values of one scoring pass over the training set.
 public struct CheckpointScores: Sendable {
@@ -25,7 +28,7 @@ extension TrainingSession {
                                       loss: .init(repeating: 0, count: n), margin: .init(repeating: 0, count: n),
                                       correct: .init(repeating: false, count: n), inputNorm: .init(repeating: 0, count: n))
         var hostNorms = [Float](repeating: 0, count: batchSize)
-        forEachBatch(of: (0..<n).map { Int32($0) }) { first, batch in
+        forEachBatch(of: (0..<n).map { Int32($0) }, pass: .scoring(gradNorms: gradNorms)) { first, batch in
             let m = batch.count
             if gradNorms {
                 let norms = model.perExampleGradNormsSquared(batch)
@@ -58,7 +61,7 @@ extension TrainingSession {
         let oneHot = device.makeTensor([K, batchSize])
         var host = [Float](repeating: 0, count: K * batchSize)
         var grads = [Float](repeating: 0, count: C * batchSize * plane)
-        forEachBatch(of: (0..<n).map { Int32($0) }) { first, batch in
+        forEachBatch(of: (0..<n).map { Int32($0) }, pass: .inputGradients) { first, batch in
             let m = batch.count
             for k in 0..<(K * m) { host[k] = 0 }
             for j in 0..<m { host[Int(trainLabels[first + j]) * m + j] = 1 }
@@ -72,6 +75,35 @@ extension TrainingSession {
                     let src = (c * m + j) * plane
                     for p in 0..<plane { result[dst + p] += grads[src + p] / Float(C) }
                 }
+            }
+        }
+        return result
+    }
+}
+
+extension TrainingSession {
+    /// Softmax class probabilities of the training examples `indices` under the current
+    /// model: `[indices.count, classes]` row-major, evaluation mode, no augmentation
+    /// (cross-validation's out-of-sample predictions).
+    public func probabilities(of indices: [Int32]) -> [Double] {
+        let K = model.classes
+        var result = [Double](repeating: 0, count: indices.count * K)
+        var logits = [Float](repeating: 0, count: K * batchSize)
+        forEachBatch(of: indices, pass: .prediction) { first, batch in
+            let m = batch.count
+            let z = model.forward(batch.images, batch: m, mode: .evaluation)   // [K, m]
+            logits.withUnsafeMutableBufferPointer { device.download(z, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(K * m)])) }
+            for j in 0..<m {
+                var top = -Double.infinity
+                for k in 0..<K { top = max(top, Double(logits[k * m + j])) }
+                var sum = 0.0
+                let row = (first + j) * K
+                for k in 0..<K {
+                    let e = Glibc.exp(Double(logits[k * m + j]) - top)
+                    result[row + k] = e
+                    sum += e
+                }
+                for k in 0..<K { result[row + k] /= sum }
             }
         }
         return result

@@ -94,6 +94,22 @@ public struct EvaluationSummary: Sendable {
     public var count: Int
 }
 
+/// What a pass over examples is doing (for progress displays).
+public enum Pass: Sendable, Equatable {
+    /// A training epoch (0-based, counted from the start of the schedule).
+    case training(epoch: Int)
+    /// A scoring pass over the training set, with or without per-example gradient norms.
+    case scoring(gradNorms: Bool)
+    /// The test (or validation) set.
+    case evaluation
+    /// Correctness of some training examples (the two-split protocol's record).
+    case recording
+    /// Input gradients of the training set (a VoG checkpoint).
+    case inputGradients
+    /// Class probabilities of held-out examples (cross-validation).
+    case prediction
+}
+
 /// Trains a model and streams one ``ExampleStats`` per example per presentation.
 public final class TrainingSession {
     public let configuration: TrainingConfiguration
@@ -112,8 +128,9 @@ public final class TrainingSession {
     /// The training examples an epoch presents (all by default; a pruned subset, or one
     /// half of the two-split protocol). Indices stay those of the data set.
     public private(set) var trainingIndices: [Int32]
-    /// Called after every training step with (epoch, examples done this epoch, examples per epoch).
-    public var onStep: ((Int, Int, Int) -> Void)?
+    /// Called after every batch of every pass with the pass, the examples done in it and
+    /// the examples it covers (progress displays).
+    public var onProgress: ((Pass, _ done: Int, _ total: Int) -> Void)?
 
     /// - Parameters:
     ///   - trainLabels: labels to train with instead of the data set's (label noise, AUM's
@@ -208,7 +225,8 @@ public final class TrainingSession {
 
     /// Runs `body` over `indices` in batches of ``batchSize``, loaded without
     /// augmentation from `batcher` (the training set's, with the training labels, when nil).
-    func forEachBatch(of indices: [Int32], from batcher: Batcher? = nil,
+    /// Reports each batch to ``onProgress`` as `pass`.
+    func forEachBatch(of indices: [Int32], from batcher: Batcher? = nil, pass: Pass,
                       _ body: (_ first: Int, _ batch: Batch) throws -> Void) rethrows {
         let batcher = batcher ?? trainBatcher
         for first in stride(from: 0, to: indices.count, by: batchSize) {
@@ -216,6 +234,7 @@ public final class TrainingSession {
             let batch = batcher.load(slice, augmentation: .none, seed: 0, epoch: 0,
                                      labelOverride: batcher === trainBatcher ? trainLabels : nil)
             try body(first, batch)
+            onProgress?(pass, first + batch.count, indices.count)
         }
     }
 
@@ -244,7 +263,7 @@ public final class TrainingSession {
             lossSum += l
             correct += c
             step += 1
-            onStep?(epoch, first + batch.count, order.count)
+            onProgress?(.training(epoch: epoch), first + batch.count, order.count)
         }
         let trainSeconds = monotonicSeconds() - start
         if let bad = model.firstNonFiniteParameter() {
@@ -254,7 +273,7 @@ public final class TrainingSession {
         var summary = EpochSummary(epoch: epoch, learningRate: lr, trainLoss: lossSum / Double(order.count),
                                    trainAccuracy: Double(correct) / Double(order.count),
                                    trainSeconds: trainSeconds, evalSeconds: 0, trainExamples: order.count)
-        if configuration.evaluateEveryEpoch || epoch == configuration.epochs - 1 {
+        if hasTestSet && (configuration.evaluateEveryEpoch || epoch == configuration.epochs - 1) {
             let t0 = monotonicSeconds()
             let e = evaluateTest()
             summary.testLoss = e.loss
@@ -293,7 +312,7 @@ public final class TrainingSession {
     public func correctness(of indices: [Int32]) -> [Bool] {
         var result: [Bool] = []
         result.reserveCapacity(indices.count)
-        forEachBatch(of: indices) { _, batch in
+        forEachBatch(of: indices, pass: .recording) { _, batch in
             decoded.download(model.evaluate(batch), count: batch.count, from: device)
             for j in 0..<batch.count { result.append(decoded.correct(j)) }
         }
@@ -303,10 +322,14 @@ public final class TrainingSession {
     /// ``evaluate(_:)`` on the test set, reusing its buffers.
     public func evaluateTest() -> EvaluationSummary { evaluate(using: testBatcher) }
 
+    /// Whether there is a test set to evaluate on (it may be empty: an ImageFolder
+    /// without `test/`); without one, epochs carry no test accuracy.
+    public var hasTestSet: Bool { data.test.count > 0 }
+
     func evaluate(using batcher: Batcher) -> EvaluationSummary {
         let count = batcher.dataset.count
         var loss = 0.0, correct = 0
-        forEachBatch(of: (0..<count).map { Int32($0) }, from: batcher) { _, batch in
+        forEachBatch(of: (0..<count).map { Int32($0) }, from: batcher, pass: .evaluation) { _, batch in
             decoded.download(model.evaluate(batch), count: batch.count, from: device)
             for i in 0..<batch.count {
                 loss += Double(decoded.loss(i))

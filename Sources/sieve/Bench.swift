@@ -6,7 +6,13 @@ import Metrics
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training-step and evaluation-forward throughput on random data.",
-        discussion: "Prints examples/s; benchmarks/compare_pytorch_cpu.sh puts them beside PyTorch's in one run.")
+        discussion: """
+        Prints examples/s; benchmarks/compare_pytorch_cpu.sh puts them beside PyTorch's in one run.
+
+        Examples:
+          sieve bench --model resnet18 --width 64 --batch 128 --input 3x32x32
+          sieve bench --model cnn --input 1x28x28 --device opencl
+        """)
 
     @OptionGroup var synthetic: SyntheticOptions
 

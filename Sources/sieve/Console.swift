@@ -5,8 +5,12 @@ import Trainer
 import Glibc
 #endif
 
-/// Writes one line to standard error.
+/// Whether a progress status line is on the terminal now (``JobProgress``).
+nonisolated(unsafe) var statusLineShown = false
+
+/// Writes one line to standard error (first removing a progress status line).
 func log(_ message: String) {
+    if statusLineShown { fputs("\r\u{1B}[K", stderr); statusLineShown = false }
     fputs(message + "\n", stderr)
 }
 
@@ -45,27 +49,9 @@ func indexChecksum(_ indices: [Int]) -> String {
     return String(h, radix: 16)
 }
 
-/// Progress of a protocol on standard error: a line per epoch and per phase, and a
-/// line at most every 15 s within a long epoch. Nothing when `quiet`.
-func consoleProgress(quiet: Bool) -> ProtocolProgress {
-    let warning = { (text: String) in log("warning: " + text); runWarnings.append(text) }
-    if quiet { return ProtocolProgress(warning: warning) }
-    var last = monotonicSeconds(), epochStart = last, lastDone = Int.max
-    return ProtocolProgress(
-        epoch: { unit, s, epochs in log("  \(unit) " + describe(s, of: epochs)) },
-        step: { unit, epoch, done, total in
-            let now = monotonicSeconds()
-            if done < lastDone { epochStart = now; last = now }   // a new epoch began
-            lastDone = done
-            if now - last >= 15 && done < total {
-                last = now
-                let rate = Double(done) / max(now - epochStart, 1e-9)
-                log("  \(unit) epoch \(epoch + 1): \(done)/\(total) examples, \(format(rate, 1)) ex/s, "
-                    + "about \(format(Double(total - done) / rate, 0)) s left in the epoch")
-            }
-        },
-        note: { log("  " + $0) },
-        warning: warning)
+/// The progress callbacks of a job whose passes are `plan` (see ``JobProgress``).
+func consoleProgress(quiet: Bool, plan: WorkPlan? = nil) -> ProtocolProgress {
+    JobProgress(quiet: quiet, plan: plan).callbacks
 }
 
 /// Fixed-point formatting without Foundation; non-finite values as `nan`, `inf`, `-inf`.

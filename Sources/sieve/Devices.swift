@@ -3,7 +3,8 @@ import Kernels
 
 struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "devices", abstract: "List the compute devices Sieve can use.")
+        commandName: "devices", abstract: "List the compute devices Sieve can use.",
+        discussion: "Example:\n  sieve devices")
 
     func run() throws {
         let cpu = CPUDevice()

@@ -39,10 +39,29 @@ func readRun(scores: String, flipped: [Int]? = nil, flippedPath: String? = nil) 
     return file
 }
 
+/// The suspicious end of score `name` of `file`: as the run's `meta.json` beside it
+/// records it, else Sieve's catalog; nil when neither knows it.
+func recordedDirection(of name: String, in file: ScoreFile) throws -> ScoreDirection? {
+    let dir = folder(of: file.path)
+    let metaPath = (dir.isEmpty ? "" : dir + "/") + "meta.json"
+    if access(metaPath, F_OK) == 0, let text = try JSONReader.read(path: metaPath)["scores"]?[name]?["direction"]?.string,
+       let d = ScoreDirection(rawValue: text) {
+        return d
+    }
+    return ScoreCatalog.direction(of: name)
+}
+
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "AUROC and average precision of every score at finding the flipped (noisy) labels.",
-        discussion: "Each score ranks examples from its suspicious end (meta.json's direction; e.g. high EL2N, low AUM).")
+        discussion: """
+        Each score ranks examples from its suspicious end (meta.json's direction; e.g. high EL2N, low AUM).
+        Reads scores.csv files written by pandas too (to_csv(index=False); empty fields are NaN).
+
+        Examples:
+          sieve evaluate --scores runs/audit
+          sieve evaluate --scores my_scores.csv --flipped flipped.txt --direction my_score=higher
+        """)
 
     @Option(help: "A scores.csv, or the directory holding it.")
     var scores: String
@@ -76,7 +95,7 @@ struct Evaluate: ParsableCommand {
             throw UsageError("\(flippedPath) lists example \(bad) but \(path) has \(file.count)")
         }
         let columns = try file.scoreNames.map { name in
-            (name: name, values: try file.values(name), direction: overrides[name] ?? ScoreCatalog.direction(of: name))
+            (name: name, values: try file.values(name), direction: try overrides[name] ?? recordedDirection(of: name, in: file))
         }
         let (results, skipped) = Detection.evaluate(columns, positives: Detection.mask(list, count: file.count),
                                                     reference: file.columns["input_norm"])

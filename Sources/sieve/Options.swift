@@ -15,8 +15,8 @@ struct UsageError: Error, CustomStringConvertible {
 
 /// Options shared by commands that build a model.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Architecture: mlp, cnn or resnet18.")
-    var model: String = "resnet18"
+    @Option(help: "Architecture: mlp, cnn or resnet18 (default: resnet18; cnn for `audit`).")
+    var model: String?
 
     @Option(parsing: .unconditional, help: "ResNet-18 base width (64 is the standard network).")
     var width: Int = TrainingConfiguration.defaultWidth
@@ -27,9 +27,12 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Compute device: cpu, opencl or opencl:N (default: SIEVE_DEVICE, else the first GPU, else cpu).")
     var device: String?
 
+    /// `--model`, or resnet18 when unset.
+    var modelName: String { model ?? Architecture.resnet18.rawValue }
+
     func architecture() throws -> Architecture {
-        guard let a = Architecture(rawValue: model) else {
-            throw UsageError("--model \(model) is unknown; choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard let a = Architecture(rawValue: modelName) else {
+            throw UsageError("--model \(modelName) is unknown; choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return a
     }
@@ -72,6 +75,12 @@ struct TrainingOptions: ParsableArguments {
 
     @Option(parsing: .unconditional, help: "Evaluate on only the first N test examples (default: all).")
     var testLimit: Int?
+
+    @Option(parsing: .unconditional, help: "Hold out this fraction of the training examples (seeded by --val-seed) as the test set, in place of the data set's own (scores.csv then gives each example's source_index).")
+    var val: Double?
+
+    @Option(parsing: .unconditional, help: "Seed of the --val split.")
+    var valSeed: UInt64 = 0
 
     @Option(parsing: .unconditional, help: "Number of classes, when the labels do not show it (default: the data set's own, else the number of distinct labels; every label must lie in 0..<classes).")
     var classes: Int?
@@ -161,6 +170,7 @@ struct TrainingOptions: ParsableArguments {
         if let limit, limit < 2 { throw UsageError("--limit must be at least 2") }
         if let classes, classes < 2 { throw UsageError("--classes must be at least 2") }
         if let testLimit, testLimit < 1 { throw UsageError("--test-limit must be at least 1") }
+        if let val, !(val > 0 && val < 1) { throw UsageError("--val \(val) must lie strictly between 0 and 1 (a fraction)") }
     }
 
     /// Loads `--data` (the first `--limit` training examples) and applies `--noise`.
@@ -172,13 +182,27 @@ struct TrainingOptions: ParsableArguments {
             log("note: --limit \(limit) is more than the \(split.train.count) training examples of \(data); using all of them")
         }
         split.train = split.train.prefix(limit)
+        var source: [Int]? = nil
+        if let val {
+            let held = Int((val * Double(split.train.count)).rounded())
+            guard held >= 1, held < split.train.count else {
+                throw UsageError("--val \(val) of \(split.train.count) training examples holds out \(held); "
+                    + "it must hold out at least 1 and keep at least 1")
+            }
+            (split, source) = split.holdingOut(held, seed: valSeed)
+            if !quiet { log("note: --val \(val) holds out \(held) training examples (seed \(valSeed)) as the test set") }
+        }
         split.test = split.test.prefix(testLimit)
         if !quiet {
             log("data: \(split.train.name) \(split.train.count) train, \(split.test.name) \(split.test.count) test, "
                 + "\(split.train.channels)x\(split.train.height)x\(split.train.width), \(split.train.classes) classes "
                 + "(loaded in \(format(monotonicSeconds() - t0, 1)) s)")
         }
-        let loaded = TrainingData(split: split, noise: noiseModel, noiseSeed: noiseSeed)
+        var loaded = TrainingData(split: split, noise: noiseModel, noiseSeed: noiseSeed)
+        loaded.sourceIndices = source
+        if split.test.count == 0 && !quiet {
+            log("note: \(data) has no test set: test evaluation is skipped (hold out a validation set with --val 0.1)")
+        }
         if let noiseModel, let flipped = loaded.flipped, !quiet {
             log("noise: \(noiseModel), \(flipped.count) labels flipped (noise seed \(noiseSeed))")
         }
@@ -205,11 +229,12 @@ struct TrainingOptions: ParsableArguments {
                 .compactMap { $0 }.joined(separator: ","))
         return [("data", .string(data)), ("limit", limit.map { .int($0) } ?? .string("none")),
                 ("test_limit", testLimit.map { .int($0) } ?? .string("none")),
-                ("model", .string(model.model)), ("width", .int(config.width)), ("batch", .int(config.batchSize)),
+                ("model", .string(model.modelName)), ("width", .int(config.width)), ("batch", .int(config.batchSize)),
                 ("lr", .double(Double(config.schedule.peak))), ("schedule", .string(schedule)), ("warmup_epochs", .int(warmup)),
                 ("momentum", .double(Double(momentum))), ("nesterov", .bool(nesterov)),
                 ("weight_decay", .double(Double(weightDecay))), ("augment", .string(augmentation)),
-                ("noise", .string(noise ?? "none")), ("noise_seed", .int(Int(noiseSeed)))]
+                ("noise", .string(noise ?? "none")), ("noise_seed", .int(Int(noiseSeed))),
+                ("val", val.map { .double($0) } ?? .string("none")), ("val_seed", .int(Int(valSeed)))]
     }
 }
 

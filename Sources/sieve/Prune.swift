@@ -50,13 +50,7 @@ struct SelectionOptions: ParsableArguments {
             guard let d = ScoreDirection(rawValue: direction) else { throw UsageError("--direction \(direction) is not higher or lower") }
             return d
         }
-        let dir = folder(of: file.path)
-        let metaPath = (dir.isEmpty ? "" : dir + "/") + "meta.json"
-        if access(metaPath, F_OK) == 0, let text = try JSONReader.read(path: metaPath)["scores"]?[name]?["direction"]?.string,
-           let d = ScoreDirection(rawValue: text) {
-            return d
-        }
-        if let d = ScoreCatalog.direction(of: name) { return d }
+        if let d = try recordedDirection(of: name, in: file) { return d }
         throw UsageError("the suspicious end of \(name) is unknown; give --direction higher or --direction lower")
     }
 }

@@ -9,8 +9,11 @@ struct PruneCurveCommand: ParsableCommand {
         discussion: """
         Subsets train for the same number of steps as the full set (Data Diet), not the same number
         of epochs; a random subset of the same size is the baseline at every point.
-        Example:
+        `sieve report SCORES_DIR --prune-curve OUT` adds the curve to the scores' report.
+
+        Examples:
           sieve prune-curve --scores runs/el2n --score el2n --keep-hardest 0.7,0.5 --seeds 3 --epochs 10
+          sieve prune-curve --scores runs/audit --score aum,el2n_e2 --drop-suspicious 0.1,0.2 --model cnn --limit 12000 --noise symmetric:0.2
         """)
 
     @Option(help: "A scores.csv, or the directory holding it (from `sieve score ...` on the same --data/--limit).")
@@ -53,6 +56,9 @@ struct PruneCurveCommand: ParsableCommand {
         try options.check()
         let run = try RunDirectory(out, force: force)
         let setup = try options.setup(quiet: quiet)
+        guard setup.data.split.test.count > 0 else {
+            throw UsageError("\(options.data) has no test set, and a prune curve is test accuracy: hold one out with --val 0.1")
+        }
         let curve = try PruneCurve(setup: setup, scores: columns, selections: selections, seeds: seeds, epochs: epochs)
         let result = try curve.run(progress: consoleProgress(quiet: quiet))
         try OutputFile.write(result.csv, to: run.path("prune_curve.csv"))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Kernels
 import Metrics
 import Trainer
+import Report
 
 struct ScoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +24,9 @@ struct ScoreOutput: ParsableArguments {
 
     @Flag(help: "Replace --out whole if it already holds files (another run's).")
     var force: Bool = false
+
+    @Flag(inversion: .prefixedNo, help: "Write report.html (histograms, ROC/PR curves, correlations, image grids) into --out.")
+    var report: Bool = true
 
     /// Checks `--json` and takes the output folder (a staging folder beside it, renamed
     /// into place at the end), before any work.
@@ -46,12 +50,15 @@ struct ScoreOutput: ParsableArguments {
         let setup = try options.setup(quiet: quiet)
         let ensemble = try CheckpointEnsemble(setup: setup, seeds: (0..<UInt64(runs)).map { seed + $0 }, atEpoch: atEpoch,
                                               gradNorms: gradNorms, scheduleEpochs: scheduleEpochs)
-        return (setup, try ensemble.run(progress: consoleProgress(quiet: quiet)), run, t0)
+        let display = JobProgress(quiet: quiet, plan: ensemble.plan)
+        defer { display.finish() }
+        return (setup, try ensemble.run(progress: display.callbacks), run, t0)
     }
 
-    /// Writes the table, `flipped.txt`, `meta.json` and the command's `extra` files into
-    /// the run folder and commits it, prints the detection figures when the labels were
-    /// noised, and writes the JSON summary.
+    /// Writes the table, `flipped.txt`, `meta.json`, the command's `extra` files and
+    /// `report.html` into the run folder and commits it, prints a summary (detection
+    /// figures when the labels were noised, the most suspicious examples otherwise) and
+    /// writes the JSON summary.
     func finish(_ scores: [Score], setup: ExperimentSetup, run: RunDirectory, command: String, meta: [(String, JSON)],
                 seconds: Double, extra: (RunDirectory) throws -> Void = { _ in }) throws {
         let data = setup.data
@@ -62,21 +69,38 @@ struct ScoreOutput: ParsableArguments {
             + meta
         try table.write(to: run.staging, meta: all)
         try extra(run)
+        if report {
+            let meta = try JSONReader.read(path: run.path("meta.json"))
+            let scores = table.scores.filter { $0.name != "input_norm" }
+            let html = HTMLReport.render(ReportInput(
+                title: reportTitle(meta: meta, examples: table.count), facts: reportFacts(meta), scores: scores,
+                givenLabels: table.givenLabels, originalLabels: table.originalLabels,
+                classNames: classNames(data.train.classNames, classes: data.classes),
+                inputNorm: table["input_norm"]?.values, images: reportImages(data.train), paths: data.train.paths))
+            try OutputFile.write(html, to: run.path("report.html"))
+        }
         try run.commit()
         var summary: [(String, JSON)] = [("command", .string(command)), ("examples", .int(table.count)),
                                          ("seconds", .double(seconds)), ("warnings", .array(runWarnings.map { .string($0) }))]
-        print("\(command): scored \(table.count) examples in \(format(seconds, 1)) s -> \(run.target)/scores.csv")
+        print("\(command): scored \(table.count) examples in \(JobProgress.duration(seconds)) -> \(run.target)/scores.csv")
         if let positives = data.flippedMask, let noise = data.noise {
             print("detecting the \(data.flipped?.count ?? 0) flipped labels (\(noise)):")
-            print("  score                      AUROC   AP      (direction)")
+            print("  score                      AUROC   AP      (suspicious end)")
             let (results, _) = Detection.evaluate(table.scores.map { ($0.name, $0.values, $0.direction) }, positives: positives)
-            for r in results {
-                print("  \(r.name.padding(25)) \(format(r.auroc, 4))  \(format(r.averagePrecision, 4))  (\(r.direction.rawValue) = flagged)")
+            for r in results.sorted(by: { $0.auroc > $1.auroc }) {
+                print("  \(r.name.padding(25)) \(format(r.auroc, 4))  \(format(r.averagePrecision, 4))  (\(r.direction.rawValue))")
             }
             summary.append(("detection", .object(results.map {
                 ($0.name, .object([("auroc", .double($0.auroc)), ("average_precision", .double($0.averagePrecision))]))
             })))
+        } else {
+            print("most suspicious examples (index) by each score:")
+            for s in table.scores {
+                let top = Pruning.mostSuspicious(s.values, direction: s.direction, count: 8)
+                print("  \(s.name.padding(25)) " + top.map(String.init).joined(separator: " "))
+            }
         }
+        if report { print("report: \(run.target)/report.html") }
         if let json { try OutputFile.write(JSON.object(summary).rendered + "\n", to: json) }
     }
 }
@@ -91,9 +115,14 @@ extension ScoreCommand {
             trainable parameter, computed batched (mixed ghost norms) in one backward per batch.
             Also writes input_norm (||x_i|| of the normalised input), the baseline a reproduction found
             GraNd at initialisation tracks, and prints their rank correlation.
+
+            Examples:
+              sieve score grand --model resnet18 --data ./cifar-10 --inits 10 --out runs/grand
+              sieve score grand --model cnn --limit 12000 --at-epoch 2 --inits 3
             """)
 
-        @Option(parsing: .unconditional, help: "Independent initialisations K (seeds seed..seed+K-1).")
+        @Option(name: [.customLong("inits"), .customLong("seeds")], parsing: .unconditional,
+                help: "Independent initialisations K (seeds seed..seed+K-1; --seeds is the same option).")
         var inits: Int = 10
 
         @Option(parsing: .unconditional, help: "Score after this many training epochs (0 = at initialisation).")
@@ -126,9 +155,15 @@ extension ScoreCommand {
     struct EL2N: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "el2n",
-            abstract: "EL2N: the norm of each example's softmax error vector after E epochs, averaged over seeds.")
+            abstract: "EL2N: the norm of each example's softmax error vector after E epochs, averaged over seeds.",
+            discussion: """
+            Examples:
+              sieve score el2n --model resnet18 --data ./cifar-10 --at-epoch 20 --schedule-epochs 200 --seeds 10
+              sieve score el2n --model cnn --limit 12000 --at-epoch 2 --seeds 3 --out runs/el2n
+            """)
 
-        @Option(parsing: .unconditional, help: "Independent trainings (seeds seed..seed+K-1).")
+        @Option(name: [.customLong("seeds"), .customLong("inits")], parsing: .unconditional,
+                help: "Independent trainings K (seeds seed..seed+K-1; --inits is the same option).")
         var seeds: Int = 10
 
         @Option(parsing: .unconditional, help: "Epochs of training before scoring (Data Diet: 20 of 200).")
@@ -155,7 +190,12 @@ extension ScoreCommand {
     struct Dynamics: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "dynamics",
-            abstract: "Forgetting events, first-learned epoch, AUM and cartography from one training run.")
+            abstract: "Forgetting events, first-learned epoch, AUM and cartography from one training run.",
+            discussion: """
+            Examples:
+              sieve score dynamics --model cnn --limit 12000 --noise symmetric:0.2 --epochs 8 --out runs/dyn
+              sieve score dynamics --model resnet18 --data ./cifar-10 --epochs 30 --vog --aum-threshold
+            """)
 
         @Option(parsing: .unconditional, help: "Epochs.")
         var epochs: Int = 10
@@ -183,19 +223,20 @@ extension ScoreCommand {
             let run = try output.prepare()
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: output.quiet)
-            let progress = consoleProgress(quiet: output.quiet)
             let stream = try ExampleStatsNPYWriter(path: run.path("examples.npy"))
-            let result = try DynamicsRun(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch, vog: vog,
-                                         sinks: [stream]).run(progress: progress)
+            let dynamics = try DynamicsRun(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch, vog: vog,
+                                           sinks: [stream])
+            let threshold = aumThreshold ? try AUMThresholdRuns(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch) : nil
+            let display = JobProgress(quiet: output.quiet, plan: dynamics.plan + (threshold?.plan ?? WorkPlan()))
+            let result = try dynamics.run(progress: display.callbacks)
             var scores = result.scores
-            if aumThreshold {
-                let runs = try AUMThresholdRuns(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch)
-                scores.insert(try runs.run(progress: progress).score, at: scores.count - 1)
-            }
+            if let threshold { scores.insert(try threshold.run(progress: display.callbacks).score, at: scores.count - 1) }
+            display.finish()
             try output.finish(scores, setup: setup, run: run, command: "score dynamics", meta: options.meta(setup) + [
                 ("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("aum_from_epoch", .int(aumFromEpoch)),
                 ("test_accuracy", .double(result.testAccuracy ?? .nan))], seconds: monotonicSeconds() - t0) { run in
                 try NPYFormat.write(result.correctness, shape: [epochs, setup.data.count], to: run.path("correctness_by_epoch.npy"))
+                try NPYFormat.write(result.el2nByEpoch, shape: [epochs, setup.data.count], to: run.path("el2n_by_epoch.npy"))
             }
         }
     }
@@ -211,6 +252,10 @@ extension ScoreCommand {
             half's correctness after every epoch (SSFT = first epoch from which it stays misclassified;
             epochs+1 = never forgotten). Evaluation uses batch norm in evaluation mode (the reference code
             uses train mode). Averaged over --seeds.
+
+            Examples:
+              sieve score ssft --model cnn --limit 12000 --noise symmetric:0.2 --epochs 5 --out runs/ssft
+              sieve score ssft --model resnet18 --data ./cifar-10 --epochs 20 --seeds 3
             """)
 
         @Option(parsing: .unconditional, help: "Epochs of each split.")
@@ -232,8 +277,10 @@ extension ScoreCommand {
             let run = try output.prepare()
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: output.quiet)
-            let result = try SecondSplitForgetting(setup: setup, epochs: epochs, seeds: (0..<UInt64(seeds)).map { seed + $0 })
-                .run(progress: consoleProgress(quiet: output.quiet))
+            let protocol_ = try SecondSplitForgetting(setup: setup, epochs: epochs, seeds: (0..<UInt64(seeds)).map { seed + $0 })
+            let display = JobProgress(quiet: output.quiet, plan: protocol_.plan)
+            let result = try protocol_.run(progress: display.callbacks)
+            display.finish()
             try output.finish(result.scores, setup: setup, run: run, command: "score ssft", meta: options.meta(setup) + [
                 ("epochs_per_split", .int(epochs)), ("seeds", .int(seeds)), ("first_seed", .int(Int(seed))),
                 ("batch_norm_while_recording", .string("eval (running statistics)"))],

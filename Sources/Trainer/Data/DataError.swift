@@ -55,7 +55,7 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
             return "\(path): not found; \(hint)"
         case let .notADataSet(path, lookedFor):
             return "\(path): no data set found (looked for \(lookedFor.joined(separator: ", "))); "
-                + "pass fashion-mnist, mnist, or a directory holding IDX, CIFAR or NPY files"
+                + "pass fashion-mnist, mnist, or a directory holding IDX, CIFAR or NPY files or ImageFolder class folders of PNG/JPEG images"
         case let .readFailed(path, reason):
             return "\(path): cannot read: \(reason); check the file's permissions or download it again"
         case let .badMagic(path, expected, found):

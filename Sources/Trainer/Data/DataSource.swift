@@ -8,6 +8,9 @@ public enum DataFormat: String, Sendable, CaseIterable {
     case cifar100 = "cifar-100"
     /// `train_images.npy`, `train_labels.npy`, `test_images.npy`, `test_labels.npy`.
     case npy
+    /// torchvision's ImageFolder: `<class>/<image>.png|.jpg|.jpeg`, or `train/<class>/...`
+    /// with an optional `test/<class>/...` (or `val/`). See `ImageFolder`.
+    case imageFolder = "image-folder"
 }
 
 /// Turns a data set specification into a training and test set.
@@ -22,12 +25,14 @@ public enum DataSource {
     /// - Parameters:
     ///   - spec: `fashion-mnist` (Debian's copy in `fashionMNISTDirectory`), `mnist`
     ///     (IDX files in `mnistDirectory`), or the path of a directory holding IDX files,
-    ///     CIFAR-10 or CIFAR-100 binaries, or the four NPY files (see `DataFormat`). The names
-    ///     win over a directory of the same name; write `./mnist` to mean the directory.
+    ///     CIFAR-10 or CIFAR-100 binaries, the four NPY files, or ImageFolder class folders of
+    ///     PNG/JPEG images (see `DataFormat`). The names win over a directory of the same
+    ///     name; write `./mnist` to mean the directory.
     ///   - classes: the number of classes (`--classes`), 2 to `LabelRules.maxClasses`. When
     ///     nil, it is the data set's own where the format declares it (Fashion-MNIST, MNIST
-    ///     and CIFAR-10: 10; CIFAR-100: 100), else the number of distinct labels in the
-    ///     training and test sets together (at least 2). Given, it overrides both.
+    ///     and CIFAR-10: 10; CIFAR-100: 100; ImageFolder: its class folders), else the number
+    ///     of distinct labels in the training and test sets together (at least 2). Given, it
+    ///     overrides both (for ImageFolder it must be at least the number of class folders).
     ///     Either way every label must lie in `0..<classes`: a stray label (one 200 among
     ///     labels 0...9) is an error, never a model with more outputs.
     /// - Throws: `DataError` naming the file at fault and what to do about it
@@ -48,26 +53,37 @@ public enum DataSource {
     }
 
     /// Which layout `directory` holds and the directory its files are in (CIFAR files may
-    /// sit one level down). A layout with all its files wins over one with only some.
+    /// sit one level down). A layout with all its files wins over ImageFolder class
+    /// folders, which win over a layout with only some of its files.
     public static func detect(_ directory: String) -> (format: DataFormat, root: String)? {
         var partial: (format: DataFormat, root: String)?
-        for format in DataFormat.allCases {
+        for format in DataFormat.allCases where format != .imageFolder {
             for root in roots(format, directory) {
                 let present = alternatives(format).map { BinaryFile.find($0, in: root) != nil }
                 if present.allSatisfy({ $0 }) { return (format, root) }
                 if partial == nil, present.contains(true) { partial = (format, root) }
             }
         }
+        if ImageFolder.detect(directory) { return (.imageFolder, directory) }
         return partial
     }
 
     private static func named(_ name: String, directory: String, classes: Int?, hint: String) throws -> DataSplit {
         guard BinaryFile.isDirectory(directory) else { throw DataError.missingFile(path: directory, hint: hint) }
-        return try IDX.loadSplit(directory: directory, name: name, classes: classes ?? 10, missingHint: hint)
+        var split = try IDX.loadSplit(directory: directory, name: name, classes: classes ?? 10, missingHint: hint)
+        if name == "fashion-mnist", split.train.classes == 10 {
+            split.train.classNames = fashionMNISTClasses
+            split.test.classNames = fashionMNISTClasses
+        }
+        return split
     }
 
+    /// Fashion-MNIST's class names, by label.
+    public static let fashionMNISTClasses = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                             "Sneaker", "Bag", "Ankle boot"]
+
     private static func directory(_ path: String, classes: Int?) throws -> DataSplit {
-        let usage = "pass fashion-mnist, mnist, or a directory holding IDX, CIFAR-10/100 or NPY files"
+        let usage = "pass fashion-mnist, mnist, or a directory holding IDX, CIFAR-10/100 or NPY files or ImageFolder class folders"
         guard !path.isEmpty, BinaryFile.exists(path) else {
             throw DataError.missingFile(path: path.isEmpty ? "\"\"" : path, hint: usage)
         }
@@ -78,6 +94,7 @@ public enum DataSource {
         while name.count > 1, name.hasSuffix("/") { name.removeLast() }
         guard let (format, root) = detect(path) else {
             let looked = DataFormat.allCases.flatMap { f in markers(f).map { f == .idx ? $0 + "[.gz]" : $0 } }
+                + ["ImageFolder class folders (CLASS/IMAGE.png|jpg|jpeg or train/CLASS/IMAGE...)"]
             throw DataError.notADataSet(path: path, lookedFor: looked)
         }
         let hint = "the \(format.rawValue) layout needs \(markers(format).joined(separator: ", "))"
@@ -86,6 +103,7 @@ public enum DataSource {
         case .cifar10: return try CIFAR.loadCIFAR10(directory: root, name: name, classes: classes)
         case .cifar100: return try CIFAR.loadCIFAR100(directory: root, name: name, classes: classes)
         case .npy: return try NPY.loadSplit(directory: root, name: name, classes: classes, missingHint: hint)
+        case .imageFolder: return try ImageFolder.loadSplit(directory: root, name: name, classes: classes)
         }
     }
 
@@ -96,6 +114,7 @@ public enum DataSource {
         case .cifar10: CIFAR.cifar10TrainFiles + [CIFAR.cifar10TestFile]
         case .cifar100: [CIFAR.cifar100TrainFile, CIFAR.cifar100TestFile]
         case .npy: NPY.splitFiles
+        case .imageFolder: []
         }
     }
 
@@ -111,7 +130,7 @@ public enum DataSource {
         switch format {
         case .cifar10: [directory, BinaryFile.join(directory, CIFAR.cifar10Subdirectory)]
         case .cifar100: [directory, BinaryFile.join(directory, CIFAR.cifar100Subdirectory)]
-        case .idx, .npy: [directory]
+        case .idx, .npy, .imageFolder: [directory]
         }
     }
 }

@@ -26,11 +26,20 @@ public struct Dataset: Sendable {
     public var classes: Int
     public var pixels: Pixels
     public var labels: [Int32]
+    /// Each example's source file, relative to the data set's directory
+    /// (`train/cat/001.png`); nil for formats that hold many examples per file.
+    public var paths: [String]?
+    /// The name of each class, indexed by label (an ImageFolder's class folders); nil when
+    /// the format has none. May be shorter than `classes` when `--classes` asked for more.
+    public var classNames: [String]?
 
-    public init(name: String, channels: Int, height: Int, width: Int, classes: Int, pixels: Pixels, labels: [Int32]) {
+    public init(name: String, channels: Int, height: Int, width: Int, classes: Int, pixels: Pixels, labels: [Int32],
+                paths: [String]? = nil, classNames: [String]? = nil) {
         precondition(pixels.count == labels.count * channels * height * width, "pixel count does not match labels")
+        precondition(paths.map { $0.count == labels.count } ?? true, "path count does not match labels")
         self.name = name; self.channels = channels; self.height = height; self.width = width
         self.classes = classes; self.pixels = pixels; self.labels = labels
+        self.paths = paths; self.classNames = classNames
     }
 
     public var count: Int { labels.count }
@@ -47,7 +56,8 @@ public struct Dataset: Sendable {
         case .float32(let a): px = .float32(Array(a[0..<size]))
         }
         return Dataset(name: name, channels: channels, height: height, width: width, classes: classes,
-                       pixels: px, labels: Array(labels[0..<n]))
+                       pixels: px, labels: Array(labels[0..<n]), paths: paths.map { Array($0[0..<n]) },
+                       classNames: classNames)
     }
 }
 
@@ -56,4 +66,36 @@ public struct DataSplit: Sendable {
     public var train: Dataset
     public var test: Dataset
     public init(train: Dataset, test: Dataset) { self.train = train; self.test = test }
+
+    /// A validation split: `count` seeded-random training examples become the test set
+    /// (in their original order), the rest stay the training set (in order). Returns the
+    /// split and, per remaining training example, its position in the original training set.
+    public func holdingOut(_ count: Int, seed: UInt64) -> (DataSplit, [Int]) {
+        precondition(count >= 1 && count < train.count, "hold out 1..<\(train.count) examples")
+        var rng = SeededRandom(seed: seed, purpose: "validation-split")
+        var held = [Bool](repeating: false, count: train.count)
+        for i in rng.permutation(train.count).prefix(count) { held[Int(i)] = true }
+        let kept = (0..<train.count).filter { !held[$0] }
+        let out = (0..<train.count).filter { held[$0] }
+        var validation = train.subset(out)
+        validation.name = train.name + " (validation)"
+        return (DataSplit(train: train.subset(kept), test: validation), kept)
+    }
+}
+
+extension Dataset {
+    /// The examples at `indices`, in that order.
+    public func subset(_ indices: [Int]) -> Dataset {
+        let size = exampleSize
+        let px: Pixels
+        switch pixels {
+        case .uint8(let a): px = .uint8(indices.flatMap { a[($0 * size)..<(($0 + 1) * size)] })
+        case .float32(let a): px = .float32(indices.flatMap { a[($0 * size)..<(($0 + 1) * size)] })
+        }
+        var d = Dataset(name: name, channels: channels, height: height, width: width, classes: classes,
+                        pixels: px, labels: indices.map { labels[$0] })
+        d.paths = paths.map { p in indices.map { p[$0] } }
+        d.classNames = classNames
+        return d
+    }
 }

@@ -10,6 +10,9 @@ public struct TrainingData: Sendable {
     public var flipped: [Int]?
     public var noise: LabelNoise?
     public var noiseSeed: UInt64
+    /// Per training example, its position in the data set's training files when the
+    /// training set is not all of them in order (a `--val` hold-out); nil otherwise.
+    public var sourceIndices: [Int]?
 
     /// - Parameters:
     ///   - noise: label noise to inject into the training labels, seeded by `noiseSeed`.
@@ -37,6 +40,9 @@ public struct TrainingData: Sendable {
 
     /// An empty score table for the training labels used (and the originals when noised).
     public func scoreTable() -> ScoreTable {
-        ScoreTable(givenLabels: labels, originalLabels: flipped == nil ? nil : split.train.labels)
+        var table = ScoreTable(givenLabels: labels, originalLabels: flipped == nil ? nil : split.train.labels)
+        table.sourceIndices = sourceIndices
+        table.paths = split.train.paths
+        return table
     }
 }

@@ -29,6 +29,13 @@ public struct AUMThresholdRuns: ExperimentProtocol {
 
     public var units: [Int] { Array(thresholdSets.indices) }
 
+    public var plan: WorkPlan {
+        var p = WorkPlan()
+        p.add(.training(epoch: 0), units.count * epochs * setup.data.count)
+        p.add(.evaluation, units.count * setup.testExamplesPerTraining)
+        return p
+    }
+
     /// Every example's AUM in threshold run `r`.
     public func run(_ r: Int, progress: ProtocolProgress) throws -> [Double] {
         let classes = setup.data.classes

@@ -30,6 +30,14 @@ public struct CheckpointEnsemble: ExperimentProtocol {
 
     public var units: [UInt64] { seeds }
 
+    public var plan: WorkPlan {
+        var p = WorkPlan()
+        p.add(.training(epoch: 0), seeds.count * atEpoch * setup.data.count)
+        if atEpoch == scheduleEpochs && atEpoch > 0 { p.add(.evaluation, seeds.count * setup.testExamplesPerTraining) }
+        p.add(.scoring(gradNorms: gradNorms), seeds.count * setup.data.count)
+        return p
+    }
+
     public func run(_ seed: UInt64, progress: ProtocolProgress) throws -> CheckpointScores {
         let label = "seed \(seed)"
         let session = try setup.session(epochs: scheduleEpochs, seed: seed)

@@ -3,7 +3,9 @@ import Metrics
 /// Training-dynamics scores from one training run: forgetting events (Toneva et al.
 /// 2019), first-learned epoch, AUM (Pleiss et al. 2020), data-map cartography
 /// (Swayamdipta et al. 2020), optionally VoG (Agarwal et al. 2022) from input gradients
-/// at every end-of-epoch checkpoint, and EL2N of the final model. One unit: the training.
+/// at every end-of-epoch checkpoint, EL2N of the final model, and EL2N with GraNd at
+/// chosen end-of-epoch checkpoints of the same run (a scoring pass, not a second
+/// training). One unit: the training.
 public struct DynamicsRun: ExperimentProtocol {
     public var setup: ExperimentSetup
     public var epochs: Int
@@ -14,32 +16,54 @@ public struct DynamicsRun: ExperimentProtocol {
     public var vog: Bool
     /// More consumers of the per-example stream (e.g. a writer of every record).
     public var sinks: [ExampleStatsSink]
+    /// Epochs (1-based, ascending) after which a scoring pass takes EL2N and GraNd of the
+    /// model as it is then (evaluation-mode batch norm, no augmentation).
+    public var checkpoints: [Int]
 
     public init(setup: ExperimentSetup, epochs: Int, seed: UInt64, aumFromEpoch: Int = 2, vog: Bool = false,
-                sinks: [ExampleStatsSink] = []) throws {
+                checkpoints: [Int] = [], sinks: [ExampleStatsSink] = []) throws {
         guard epochs >= 1 else { throw TrainerError.invalid("--epochs must be at least 1") }
         guard aumFromEpoch >= 1 && aumFromEpoch <= epochs else {
             throw TrainerError.invalid("--aum-from \(aumFromEpoch) must lie in 1...\(epochs) (the epochs of the run)")
         }
+        if let bad = checkpoints.first(where: { $0 < 1 || $0 > epochs }) {
+            throw TrainerError.invalid("checkpoint epoch \(bad) must lie in 1...\(epochs) (the epochs of the run)")
+        }
         self.setup = setup; self.epochs = epochs; self.seed = seed; self.aumFromEpoch = aumFromEpoch
         self.vog = vog; self.sinks = sinks
+        self.checkpoints = Array(Set(checkpoints)).sorted()
     }
 
     public var units: [UInt64] { [seed] }
+
+    /// The training, VoG at every epoch, a GraNd pass per checkpoint, the final EL2N pass
+    /// (shared with a checkpoint at the last epoch) and one test evaluation.
+    public var plan: WorkPlan {
+        let n = setup.data.count
+        var p = WorkPlan()
+        p.add(.training(epoch: 0), epochs * n)
+        if vog { p.add(.inputGradients, epochs * n) }
+        p.add(.scoring(gradNorms: true), checkpoints.count * n)
+        if checkpoints.last != epochs { p.add(.scoring(gradNorms: false), n) }
+        p.add(.evaluation, setup.testExamplesPerTraining)
+        return p
+    }
 
     public func run(_ seed: UInt64, progress: ProtocolProgress) throws -> Result {
         let data = setup.data, n = data.count
         let session = try setup.session(epochs: epochs, seed: seed)
         let dynamics = TrainingDynamics(exampleCount: n, epochs: epochs, aumFirstEpoch: aumFromEpoch - 1)
         let vogAccumulator = vog ? VarianceOfGradients(exampleCount: n, pixels: data.train.height * data.train.width) : nil
-        let summaries = try setup.train(session, unit: "seed \(seed)", progress: progress, sinks: [dynamics] + sinks) { _ in
+        var taken: [(epoch: Int, scores: CheckpointScores)] = []
+        let summaries = try setup.train(session, unit: "seed \(seed)", progress: progress, sinks: [dynamics] + sinks) { s in
             if let vogAccumulator {
-                progress.note?("VoG checkpoint \(vogAccumulator.checkpoints + 1)/\(epochs): input gradients of \(n) examples")
                 vogAccumulator.add(session.labelLogitInputGradients())
             }
+            if checkpoints.contains(s.epoch + 1) {
+                taken.append((s.epoch + 1, session.scoreTrainingSet(gradNorms: true)))
+            }
         }
-        progress.note?("scoring pass over \(n) examples (EL2N of the final model)")
-        let final = session.scoreTrainingSet(gradNorms: false)
+        let final = taken.last.flatMap { $0.epoch == epochs ? $0.scores : nil } ?? session.scoreTrainingSet(gradNorms: false)
         var vogScores: (raw: [Double], classNormalized: [Double], checkpoints: Int)?
         if let v = vogAccumulator, v.checkpoints >= 2 {
             vogScores = (v.scores, v.classNormalized(labels: data.labels), v.checkpoints)
@@ -49,7 +73,8 @@ public struct DynamicsRun: ExperimentProtocol {
                       variability: dynamics.variability, correctFraction: dynamics.correctFraction,
                       unforgettable: dynamics.unforgettable, correctness: dynamics.correctness,
                       vog: vogScores?.raw, vogClassNormalized: vogScores?.classNormalized,
-                      vogCheckpoints: vogScores?.checkpoints ?? 0, el2nFinal: final.el2n, epochSummaries: summaries)
+                      vogCheckpoints: vogScores?.checkpoints ?? 0, el2nFinal: final.el2n, el2nByEpoch: dynamics.el2nByEpoch,
+                      checkpointScores: taken, inputNorm: final.inputNorm, epochSummaries: summaries)
     }
 
     public func combine(_ results: [Result]) throws -> Result {
@@ -73,6 +98,12 @@ public struct DynamicsRun: ExperimentProtocol {
         public var vog: [Double]?, vogClassNormalized: [Double]?
         public var vogCheckpoints: Int
         public var el2nFinal: [Double]
+        /// `[epochs, N]` row-major: each presentation's EL2N (training mode, augmented input).
+        public var el2nByEpoch: [Float]
+        /// The scoring passes at the checkpoints, ascending by epoch.
+        public var checkpointScores: [(epoch: Int, scores: CheckpointScores)]
+        /// `||x_i||` of the normalised input.
+        public var inputNorm: [Double]
         public var epochSummaries: [EpochSummary]
 
         public var testAccuracy: Double? { epochSummaries.last?.testAccuracy }
@@ -94,6 +125,12 @@ public struct DynamicsRun: ExperimentProtocol {
                 s.append(Score(name: "vog_class_normalized", values: vogClassNormalized, note: "VoG z-scored within each given class"))
             }
             s.append(Score(name: "el2n_final", values: el2nFinal, note: "||softmax - onehot|| of the final model (eval mode, no augmentation)"))
+            for (epoch, c) in checkpointScores {
+                s.append(Score(name: "grand_e\(epoch)", values: c.gradNorm ?? [], direction: .higherIsSuspicious,
+                               note: "||grad_w loss_i|| after epoch \(epoch) of this run, BN in eval mode, no augmentation"))
+                s.append(Score(name: "el2n_e\(epoch)", values: c.el2n, direction: .higherIsSuspicious,
+                               note: "||softmax - onehot|| after epoch \(epoch) of this run, eval mode, no augmentation"))
+            }
             return s
         }
     }

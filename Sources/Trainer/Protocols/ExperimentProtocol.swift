@@ -7,9 +7,10 @@ public struct ProtocolProgress {
     /// After each training epoch: the unit's label, the epoch's summary and the number
     /// of epochs of that training.
     public var epoch: ((_ unit: String, _ summary: EpochSummary, _ epochs: Int) -> Void)?
-    /// After each training step: the unit's label, the epoch (0-based), the examples done
-    /// in that epoch and the examples per epoch.
-    public var step: ((_ unit: String, _ epoch: Int, _ done: Int, _ total: Int) -> Void)?
+    /// After each batch of every pass (training steps, scoring passes, test evaluation,
+    /// VoG, predictions): the unit's label, the pass, the examples done in it and the
+    /// examples it covers.
+    public var step: ((_ unit: String, _ pass: Pass, _ done: Int, _ total: Int) -> Void)?
     /// One line about a phase (a scoring pass, a finished unit).
     public var note: ((String) -> Void)?
     /// Something the user must know about the results (a training that never left
@@ -17,7 +18,7 @@ public struct ProtocolProgress {
     public var warning: ((String) -> Void)?
 
     public init(epoch: ((String, EpochSummary, Int) -> Void)? = nil,
-                step: ((String, Int, Int, Int) -> Void)? = nil,
+                step: ((String, Pass, Int, Int) -> Void)? = nil,
                 note: ((String) -> Void)? = nil, warning: ((String) -> Void)? = nil) {
         self.epoch = epoch; self.step = step; self.note = note; self.warning = warning
     }
@@ -25,9 +26,19 @@ public struct ProtocolProgress {
     /// Reports nothing.
     public static let silent = ProtocolProgress()
 
-    /// Routes `session`'s per-step callback to ``step`` under the label `unit`.
-    func reportSteps(of session: TrainingSession, as unit: String) {
-        session.onStep = step.map { report in { epoch, done, total in report(unit, epoch, done, total) } }
+    /// Routes `session`'s progress to ``step`` under the label `unit`; training epochs are
+    /// reported `epochOffset` lower (the second split of the two-split protocol counts
+    /// its own epochs from 0).
+    func reportSteps(of session: TrainingSession, as unit: String, epochOffset: Int = 0) {
+        session.onProgress = step.map { report in
+            { pass, done, total in
+                if case .training(let e) = pass, epochOffset != 0 {
+                    report(unit, .training(epoch: e - epochOffset), done, total)
+                } else {
+                    report(unit, pass, done, total)
+                }
+            }
+        }
     }
 }
 
@@ -45,6 +56,50 @@ public protocol ExperimentProtocol {
     func run(_ unit: Unit, progress: ProtocolProgress) throws -> UnitResult
     /// Combines one result per unit, in ``units`` order (pure: no device, no I/O).
     func combine(_ results: [UnitResult]) throws -> Output
+    /// The passes over examples all units together will make (an overall ETA).
+    var plan: WorkPlan { get }
+}
+
+/// Example-passes a job will make, by kind of pass: training presentations, scoring
+/// passes with and without gradient norms, evaluation, recording, input gradients and
+/// predictions. A progress display weighs them by their cost for an overall ETA.
+public struct WorkPlan: Sendable, Equatable {
+    public var training = 0, scoring = 0, gradNorms = 0, evaluation = 0, recording = 0, inputGradients = 0, prediction = 0
+
+    public init() {}
+
+    /// Adds `examples` example-passes of the kind of `pass`.
+    public mutating func add(_ pass: Pass, _ examples: Int) {
+        switch pass {
+        case .training: training += examples
+        case .scoring(let g): if g { gradNorms += examples } else { scoring += examples }
+        case .evaluation: evaluation += examples
+        case .recording: recording += examples
+        case .inputGradients: inputGradients += examples
+        case .prediction: prediction += examples
+        }
+    }
+
+    public static func + (a: WorkPlan, b: WorkPlan) -> WorkPlan {
+        var s = a
+        s.training += b.training; s.scoring += b.scoring; s.gradNorms += b.gradNorms; s.evaluation += b.evaluation
+        s.recording += b.recording; s.inputGradients += b.inputGradients; s.prediction += b.prediction
+        return s
+    }
+
+    /// The plan's cost in training-presentation equivalents, with `weight` giving each
+    /// kind's cost relative to a training presentation.
+    public func cost(_ weight: (Pass) -> Double) -> Double {
+        Double(training) * weight(.training(epoch: 0)) + Double(scoring) * weight(.scoring(gradNorms: false))
+            + Double(gradNorms) * weight(.scoring(gradNorms: true)) + Double(evaluation) * weight(.evaluation)
+            + Double(recording) * weight(.recording) + Double(inputGradients) * weight(.inputGradients)
+            + Double(prediction) * weight(.prediction)
+    }
+}
+
+extension ExperimentProtocol {
+    /// Unknown by default: a display then shows each pass's progress without an overall ETA.
+    public var plan: WorkPlan { WorkPlan() }
 }
 
 extension ExperimentProtocol {
@@ -58,6 +113,9 @@ extension ExperimentProtocol {
 /// the base configuration each unit derives its trainings from (seed and epochs are the
 /// unit's).
 public struct ExperimentSetup {
+    /// Test-set evaluations a training of `epochs` epochs makes (after its last epoch).
+    public var testExamplesPerTraining: Int { data.split.test.count }
+
     public var data: TrainingData
     public var device: Device
     public var configuration: TrainingConfiguration
@@ -82,13 +140,13 @@ public struct ExperimentSetup {
     }
 
     /// Runs every epoch of `session` (or only the first `stoppingAfter`: a checkpoint
-    /// inside a longer schedule), reporting progress under the label `unit`.
+    /// inside a longer schedule), reporting progress under the label `unit` (also for
+    /// the session's later passes).
     @discardableResult
     public func train(_ session: TrainingSession, unit: String, progress: ProtocolProgress,
                       sinks: [ExampleStatsSink] = [], stoppingAfter: Int? = nil,
                       afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
         progress.reportSteps(of: session, as: unit)
-        defer { session.onStep = nil }
         let epochs = stoppingAfter ?? session.configuration.epochs
         let summaries = try session.run(epochs: epochs, sinks: sinks) { s in
             progress.epoch?(unit, s, epochs)

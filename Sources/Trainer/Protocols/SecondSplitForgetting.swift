@@ -31,6 +31,17 @@ public struct SecondSplitForgetting: ExperimentProtocol {
 
     public var units: [Unit] { seeds.flatMap { s in [Unit(seed: s, firstHalf: 0), Unit(seed: s, firstHalf: 1)] } }
 
+    /// Per unit: each half trained `epochs` epochs, the first half recorded after each
+    /// epoch of both splits (per seed: both halves, twice), one test evaluation.
+    public var plan: WorkPlan {
+        let n = setup.data.count
+        var p = WorkPlan()
+        p.add(.training(epoch: 0), units.count * epochs * n)
+        p.add(.recording, seeds.count * 2 * epochs * n)
+        p.add(.evaluation, units.count * setup.testExamplesPerTraining)
+        return p
+    }
+
     /// The two seeded halves of the training set for repetition `seed`, each sorted.
     public func halves(seed: UInt64) -> [[Int32]] {
         let n = setup.data.count
@@ -51,8 +62,7 @@ public struct SecondSplitForgetting: ExperimentProtocol {
         let a = split[unit.firstHalf], b = split[1 - unit.firstHalf]
         let session = try setup.session(epochs: epochs, seed: unit.seed &* 2 &+ UInt64(unit.firstHalf), indices: a)
         let name = "seed \(unit.seed) split \(unit.firstHalf == 0 ? "A" : "B")"
-        progress.reportSteps(of: session, as: name)
-        defer { session.onStep = nil }
+        progress.reportSteps(of: session, as: name + " first")
         var first = [UInt8](), second = [UInt8]()
         for e in 0..<epochs {
             let s = try session.trainEpoch(e, sinks: [])
@@ -61,6 +71,7 @@ public struct SecondSplitForgetting: ExperimentProtocol {
         }
         session.resetOptimizer()
         try session.setTrainingIndices(b)
+        progress.reportSteps(of: session, as: name + " second", epochOffset: epochs)
         for e in 0..<epochs {
             let s = try session.trainEpoch(epochs + e, sinks: [])
             second += session.correctness(of: a).map { $0 ? 1 : 0 }

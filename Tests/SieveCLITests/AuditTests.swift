@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+/// `sieve audit` end to end on a small IDX data set: every file of the main job, the
+/// summary, cross-validated probabilities, a validation hold-out, and `sieve report`.
+struct AuditTests {
+    @Test func auditWritesTheWholeJob() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CLITests.makeIDX(dir + "/data", train: 160, test: 40)
+        let out = dir + "/audit"
+        let r = try CLITests.run(["audit", "--data", dir + "/data", "--model", "mlp", "--epochs", "3", "--batch", "32",
+                                  "--noise", "symmetric:0.25", "--folds", "3", "--inits", "2", "--ssft", "--ssft-epochs", "2",
+                                  "--checkpoints", "1,3", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        for file in ["scores.csv", "meta.json", "report.html", "pred_probs.npy", "flipped.txt", "examples.npy",
+                     "correctness_by_epoch.npy", "el2n_by_epoch.npy", "grand_init_per_init.npy", "grand_e1.npy", "ssft.npy",
+                     "self_confidence.npy"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file)")
+        }
+        // The summary: a detection line per score, and the report's path.
+        #expect(r.stdout.contains("detecting the 40 flipped labels"))
+        for score in ["aum", "grand_e1", "el2n_e3", "grand_init", "ssft", "self_confidence", "normalized_margin"] {
+            #expect(r.stdout.contains("  " + score + " "), "\(score)")
+        }
+        #expect(r.stdout.contains("report: \(out)/report.html"))
+        // Phases and the overall percentage on stderr (not a terminal: periodic lines).
+        #expect(r.stderr.contains("phase 1/4: training mlp for 3 epochs") && r.stderr.contains("phase 4/4: 3-fold cross-validation"))
+        // pred_probs: [N, classes] float64 rows that sum to one.
+        let npy = try Data(contentsOf: URL(fileURLWithPath: out + "/pred_probs.npy"))
+        let header = String(decoding: npy.prefix(128), as: UTF8.self)
+        #expect(header.contains("'descr': '<f8'") && header.contains("'shape': (160, 4)"))
+        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
+        let values = npy.dropFirst(10 + headerLength).withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        #expect(values.count == 640)
+        for i in 0..<160 { #expect(abs(values[(4 * i)..<(4 * i + 4)].reduce(0, +) - 1) < 1e-9) }
+        // Counts and flags are integers in scores.csv.
+        let csv = try String(contentsOfFile: out + "/scores.csv", encoding: .utf8).split(separator: "\n")
+        let names = csv[0].split(separator: ",").map(String.init)
+        let row = csv[1].split(separator: ",").map(String.init)
+        for column in ["forgetting", "never_learned", "unforgettable"] {
+            let v = row[names.firstIndex(of: column)!]
+            #expect(Int(v) != nil, "\(column) = \(v)")
+        }
+        // `sieve report` rewrites the report from the folder alone.
+        let again = try CLITests.run(["report", out, "--output", dir + "/again.html"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let html = try String(contentsOfFile: dir + "/again.html", encoding: .utf8)
+        #expect(html.contains("id=\"grids\"") && html.contains("self_confidence") && !html.contains("<script"))
+        // The same folder again is refused without --force.
+        let reused = try CLITests.run(["audit", "--data", dir + "/data", "--model", "mlp", "--epochs", "1", "--out", out])
+        #expect(reused.status == 2 && reused.stderr.contains("--force"))
+    }
+
+    @Test func auditHoldsOutAValidationSetAndChecksItsOptions() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CLITests.makeIDX(dir + "/data", train: 100, test: 20)
+        let out = dir + "/val"
+        let r = try CLITests.run(["audit", "--data", dir + "/data", "--model", "mlp", "--epochs", "2", "--val", "0.2",
+                                  "--checkpoints", "none", "--quiet", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("most suspicious examples"))
+        let csv = try String(contentsOfFile: out + "/scores.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 81 && csv[0].hasPrefix("index,label,source_index,"))
+        let sources = csv.dropFirst().map { Int($0.split(separator: ",")[2])! }
+        #expect(Set(sources).count == 80 && sources == sources.sorted() && sources.allSatisfy { $0 < 100 })
+        for bad in [["--val", "1.5"], ["--folds", "1"], ["--checkpoints", "0"], ["--checkpoints", "3"], ["--checkpoints", "x"],
+                    ["--ssft-epochs", "2"], ["--inits", "-1"]] {
+            let e = try CLITests.run(["audit", "--data", dir + "/data", "--epochs", "2", "--out", dir + "/bad"] + bad)
+            #expect(e.status == 2 && e.stderr.contains(bad[0]), "\(bad): \(e.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/bad"))
+        }
+    }
+}
