@@ -11,17 +11,7 @@ struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The main job: train once, score every example, write scores.csv, pred_probs.npy and report.html.",
         discussion: """
-        One training run (default: the small CNN, --epochs 10) streams forgetting events, first-learned
-        epoch, AUM, cartography and per-epoch EL2N; at the end of each --checkpoints epoch a scoring pass
-        in the same run takes EL2N and GraNd (gradient norm over all parameters, batch norm in evaluation
-        mode). Optional: GraNd at initialisation over --inits K networks (no training), the two-split
-        protocol (--ssft), VoG (--vog), AUM threshold examples (--aum-threshold), and K-fold
-        cross-validated predicted probabilities (--folds K: pred_probs.npy, N x classes, for
-        cleanlab.filter.find_label_issues, plus self_confidence and normalized_margin).
-        Writes into --out: scores.csv, one .npy per score, meta.json, correctness_by_epoch.npy,
-        el2n_by_epoch.npy, examples.npy, flipped.txt (with --noise), pred_probs.npy (with --folds) and
-        report.html (also `sieve report DIR`). Prints one line per score: AUROC and AP at finding the
-        flipped labels with --noise, the most suspicious examples otherwise.
+        One training run (default: the small CNN, --epochs 10) streams forgetting events, first-learned epoch, AUM, cartography and per-epoch EL2N; at the end of each --checkpoints epoch a scoring pass in the same run takes EL2N and GraNd (gradient norm over all parameters, batch norm in evaluation mode). Optional: GraNd at initialisation over --inits K networks (no training), the two-split protocol (--ssft), VoG (--vog), AUM threshold examples (--aum-threshold), and K-fold cross-validated predicted probabilities (--folds K: pred_probs.npy, N x classes, for cleanlab.filter.find_label_issues, plus self_confidence and normalized_margin). Writes into --out: scores.csv, one .npy per score, meta.json, correctness_by_epoch.npy, el2n_by_epoch.npy, examples.npy, flipped.txt (with --noise), pred_probs.npy (with --folds) and report.html (also `sieve report DIR`). Prints one line per score: AUROC and AP at finding the flipped labels with --noise, the most suspicious examples otherwise.
 
         Examples:
           sieve audit --limit 12000 --noise symmetric:0.2 --epochs 8 --out runs/audit

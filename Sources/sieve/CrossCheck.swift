@@ -8,10 +8,7 @@ struct CrossCheck: ParsableCommand {
         commandName: "cross-check",
         abstract: "Export a model, a batch and Sieve's per-example scores for comparison with PyTorch.",
         discussion: """
-        Writes DIR/model.safetensors (PyTorch parameter and buffer names, NCHW/OIHW layouts),
-        DIR/batch.safetensors (images NCHW, labels) and DIR/sieve.safetensors (per-example gradient
-        norms, EL2N, loss). benchmarks/crosscheck_pytorch.py DIR loads them into the same architecture
-        in PyTorch and prints the largest relative differences.
+        Writes DIR/model.safetensors (PyTorch parameter and buffer names, NCHW/OIHW layouts), DIR/batch.safetensors (images NCHW, labels) and DIR/sieve.safetensors (per-example gradient norms, EL2N, loss). benchmarks/crosscheck_pytorch.py DIR loads them into the same architecture in PyTorch and prints the largest relative differences.
         """)
 
     @OptionGroup var synthetic: SyntheticOptions

@@ -55,8 +55,7 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "AUROC and average precision of every score at finding the flipped (noisy) labels.",
         discussion: """
-        Each score ranks examples from its suspicious end (meta.json's direction; e.g. high EL2N, low AUM).
-        Reads scores.csv files written by pandas too (to_csv(index=False); empty fields are NaN).
+        Each score ranks examples from its suspicious end (meta.json's direction; e.g. high EL2N, low AUM). Reads scores.csv files written by pandas too (to_csv(index=False); empty fields are NaN).
 
         Examples:
           sieve evaluate --scores runs/audit

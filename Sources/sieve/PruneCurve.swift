@@ -7,9 +7,7 @@ struct PruneCurveCommand: ParsableCommand {
         commandName: "prune-curve",
         abstract: "Score -> prune -> retrain -> test accuracy for several fractions and seeds, against random subsets.",
         discussion: """
-        Subsets train for the same number of steps as the full set (Data Diet), not the same number
-        of epochs; a random subset of the same size is the baseline at every point.
-        `sieve report SCORES_DIR --prune-curve OUT` adds the curve to the scores' report.
+        Subsets train for the same number of steps as the full set (Data Diet), not the same number of epochs; a random subset of the same size is the baseline at every point. `sieve report SCORES_DIR --prune-curve OUT` adds the curve to the scores' report.
 
         Examples:
           sieve prune-curve --scores runs/el2n --score el2n --keep-hardest 0.7,0.5 --seeds 3 --epochs 10

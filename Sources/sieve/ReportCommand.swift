@@ -14,9 +14,7 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write report.html for an output folder of `sieve audit` or `sieve score` (one self-contained file).",
         discussion: """
-        Reads DIR/scores.csv and DIR/meta.json (and flipped.txt, prune_curve.csv when present) and
-        reloads the run's data set (meta.json's data, limit and val) for the image grids; when the data
-        cannot be loaded, the report says so and leaves the grids out.
+        Reads DIR/scores.csv and DIR/meta.json (and flipped.txt, prune_curve.csv when present) and reloads the run's data set (meta.json's data, limit and val) for the image grids; when the data cannot be loaded, the report says so and leaves the grids out.
 
         Examples:
           sieve report runs/audit

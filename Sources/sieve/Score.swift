@@ -111,10 +111,7 @@ extension ScoreCommand {
             commandName: "grand",
             abstract: "GraNd: each example's loss-gradient norm over all parameters, averaged over K initialisations.",
             discussion: """
-            Batch norm in evaluation mode while scoring; gradient of each example's own loss over every
-            trainable parameter, computed batched (mixed ghost norms) in one backward per batch.
-            Also writes input_norm (||x_i|| of the normalised input), the baseline a reproduction found
-            GraNd at initialisation tracks, and prints their rank correlation.
+            Batch norm in evaluation mode while scoring; gradient of each example's own loss over every trainable parameter, computed batched (mixed ghost norms) in one backward per batch. Also writes input_norm (||x_i|| of the normalised input), the baseline a reproduction found GraNd at initialisation tracks, and prints their rank correlation.
 
             Examples:
               sieve score grand --model resnet18 --data ./cifar-10 --inits 10 --out runs/grand
@@ -246,12 +243,7 @@ extension ScoreCommand {
             commandName: "ssft",
             abstract: "Second-split forgetting time (Maini et al.): train on half A, then on half B, watching A forget.",
             discussion: """
-            The training set is split in two seeded halves. Each half in turn is the first split: train
-            on it for --epochs (recording its correctness after every epoch: FSLT), then continue the same
-            network on the other half with a fresh optimiser and schedule for --epochs, recording the first
-            half's correctness after every epoch (SSFT = first epoch from which it stays misclassified;
-            epochs+1 = never forgotten). Evaluation uses batch norm in evaluation mode (the reference code
-            uses train mode). Averaged over --seeds.
+            The training set is split in two seeded halves. Each half in turn is the first split: train on it for --epochs (recording its correctness after every epoch: FSLT), then continue the same network on the other half with a fresh optimiser and schedule for --epochs, recording the first half's correctness after every epoch (SSFT = first epoch from which it stays misclassified; epochs+1 = never forgotten). Evaluation uses batch norm in evaluation mode (the reference code uses train mode). Averaged over --seeds.
 
             Examples:
               sieve score ssft --model cnn --limit 12000 --noise symmetric:0.2 --epochs 5 --out runs/ssft

@@ -12,11 +12,15 @@ struct Train: ParsableCommand {
         abstract: "Train a classifier; stream per-example statistics and per-epoch metrics.",
         discussion: """
         Writes into --out DIR:
-          epochs.csv    one row per epoch: loss, accuracy, test accuracy, learning rate, time
-          examples.npy  one record per example per presentation (NumPy structured array with
-                        fields index, epoch, step, loss, margin, probability, el2n, correct)
+          epochs.csv    per epoch: loss, accuracy, test accuracy, lr, time
+          examples.npy  one record per example per presentation (index, epoch,
+                        step, loss, margin, probability, el2n, correct)
           run.json      the configuration, device and command line
-          flipped.txt   with --noise: the indices whose training label was changed
+          flipped.txt   with --noise: the indices whose label was changed
+
+        Examples:
+          sieve train --model cnn --epochs 3 --out runs/cnn
+          sieve train --model resnet18 --data ./cifar-10 --epochs 30 --subset keep.txt
         """)
 
     @Option(parsing: .unconditional, help: "Epochs.")
@@ -78,17 +82,26 @@ struct Train: ParsableCommand {
             csv = try OutputFile(path: run.path("epochs.csv"))
             try csv?.write("epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,examples_per_second\n")
         }
-        var progress = consoleProgress(quiet: quiet)
-        if !quiet { progress.epoch = { _, s, epochs in log(describe(s, of: epochs)) } }
+        var plan = WorkPlan()
+        plan.add(.training(epoch: 0), epochs * (indices?.count ?? setup.data.count))
+        plan.add(.evaluation, epochs * setup.data.split.test.count)
+        let display = JobProgress(quiet: quiet, plan: plan)
+        defer { display.finish() }
+        var progress = display.callbacks
+        if !quiet { progress.epoch = { _, s, epochs in display.line(describe(s, of: epochs)) } }
         let summaries = try setup.train(session, unit: "", progress: progress, sinks: sinks) { s in
             try csv?.write("\(s.epoch + 1),\(s.learningRate),\(s.trainLoss),\(s.trainAccuracy),"
                 + "\(s.testLoss.map { "\($0)" } ?? ""),\(s.testAccuracy.map { "\($0)" } ?? ""),"
                 + "\(s.trainSeconds),\(s.examplesPerSecond)\n")
         }
         try csv?.commit()
+        display.finish()
         let total = monotonicSeconds() - t0
         let accuracy = summaries.last?.testAccuracy ?? .nan
-        print("test accuracy \(format(100 * accuracy, 2))% after \(epochs) epochs (\(config.architecture.rawValue), \(format(total, 1)) s)")
+        let what = summaries.last?.testAccuracy == nil
+            ? "training accuracy \(format(100 * (summaries.last?.trainAccuracy ?? .nan), 2))% (no test set)"
+            : "test accuracy \(format(100 * accuracy, 2))%"
+        print("\(what) after \(epochs) epochs (\(config.architecture.rawValue), \(format(total, 1)) s)")
 
         let summary = JSON.object(
             [("run_id", .string(run?.runID ?? "none")), ("command", .string(CommandLine.arguments.joined(separator: " "))),
