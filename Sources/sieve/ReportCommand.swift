@@ -34,6 +34,7 @@ struct ReportCommand: ParsableCommand {
         let scores = scoresPath(runFolder)
         let dir = folder(of: scores)
         let metaPath = (dir.isEmpty ? "" : dir + "/") + "meta.json"
+        guard access(runFolder, F_OK) == 0 else { throw UsageError("\(runFolder): no such folder") }
         guard access(metaPath, F_OK) == 0 else {
             throw UsageError("\(runFolder) has no meta.json: pass the output folder of `sieve audit` or `sieve score`")
         }
@@ -67,7 +68,7 @@ struct ReportCommand: ParsableCommand {
             inputNorm: file.columns["input_norm"], images: images.map(reportImages), paths: file.paths ?? images?.paths,
             pruneCurve: curve))
         try OutputFile.write(html, to: path)
-        print("report: \(path)")
+        if path == "-" || path.hasPrefix("/dev/") { log("report: \(path)") } else { print("report: \(path)") }
     }
 }
 
