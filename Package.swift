@@ -44,11 +44,14 @@ let package = Package(
 
         .target(name: "Kernels", dependencies: ["CBLAS", "COpenCL"],
                 // OpenCL C sources compiled into the binary (never Bundle.module: it breaks
-                // for copied or static binaries); one op family per file.
-                resources: ["elementwise", "gemm", "conv", "norm", "layers"].map { .embedInCode("OpenCL/\($0).cl") },
+                // for copied or static binaries); one op family per file, and tiles.cl: the
+                // tiled-GEMM macros gemm.cl and conv.cl share.
+                resources: ["tiles", "elementwise", "gemm", "conv", "norm", "layers"].map { .embedInCode("OpenCL/\($0).cl") },
                 swiftSettings: kernelSettings),
         .target(name: "Metrics", swiftSettings: checked),
-        .target(name: "Trainer", dependencies: ["Kernels", "Metrics", "CZlib", "CPNG", "CJPEG"], swiftSettings: checked),
+        .target(name: "Trainer", dependencies: ["Kernels", "Metrics", "CZlib", "CPNG", "CJPEG"],
+                // The OpenCL tuning database's built-in entries (TuningDatabase).
+                resources: [.embedInCode("Tuning/opencl-tuning.json")], swiftSettings: checked),
         // The HTML report: reads nothing itself, renders what the CLI hands it.
         .target(name: "Report", dependencies: ["Metrics", "CPNG"], swiftSettings: checked),
         .executableTarget(

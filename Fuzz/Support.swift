@@ -47,11 +47,12 @@ enum FuzzFiles {
         return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     }()
 
-    /// Writes `bytes` to `name` in the scratch directory (or a subdirectory) and returns its path.
+    /// Writes `bytes` to `name` in the scratch directory (or a subdirectory, created with
+    /// its parents) and returns its path.
     @discardableResult
     static func write(_ bytes: [UInt8], _ name: String) -> String {
         let path = directory + "/" + name
-        if let slash = name.lastIndex(of: "/") { mkdir(directory + "/" + name[..<slash], 0o755) }
+        for (i, c) in name.enumerated() where c == "/" { mkdir(directory + "/" + name.prefix(i), 0o755) }
         guard let f = fopen(path, "wb") else { fatalError("fuzz harness: cannot write \(path)") }
         _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
         fclose(f)

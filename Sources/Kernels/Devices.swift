@@ -8,6 +8,12 @@ public struct OpenCLDeviceInfo: Sendable, CustomStringConvertible {
     public var globalMemoryBytes: UInt64
     public var computeUnits: UInt32
     public var version: String
+    /// `CL_DEVICE_VENDOR` and `CL_DRIVER_VERSION`: with the name, the key of a tuning entry.
+    public var vendor: String = ""
+    public var driver: String = ""
+    /// `CL_DEVICE_MAX_WORK_GROUP_SIZE` and `CL_DEVICE_LOCAL_MEM_SIZE`: the limits a tuning must respect.
+    public var maxWorkGroupSize: Int = 0
+    public var localMemoryBytes: Int = 0
 
     public var description: String {
         let gib = Double(globalMemoryBytes) / Double(1 << 30)
@@ -50,8 +56,17 @@ public enum Devices {
                 clGetDeviceInfo(id, cl_device_info(CL_DEVICE_MAX_COMPUTE_UNITS), MemoryLayout<cl_uint>.size, &units, nil)
                 let kind: DeviceKind = type & cl_device_type(CL_DEVICE_TYPE_GPU) != 0 ? .gpu
                     : type & cl_device_type(CL_DEVICE_TYPE_CPU) != 0 ? .cpu : .accelerator
-                found.append(OpenCLDeviceInfo(platform: platformName, name: name, type: kind,
-                                              globalMemoryBytes: memory, computeUnits: units, version: version))
+                var info = OpenCLDeviceInfo(platform: platformName, name: name, type: kind,
+                                            globalMemoryBytes: memory, computeUnits: units, version: version)
+                info.vendor = infoString { clGetDeviceInfo(id, cl_device_info(CL_DEVICE_VENDOR), $0, $1, $2) }
+                info.driver = infoString { clGetDeviceInfo(id, cl_device_info(CL_DRIVER_VERSION), $0, $1, $2) }
+                var group = 0
+                clGetDeviceInfo(id, cl_device_info(CL_DEVICE_MAX_WORK_GROUP_SIZE), MemoryLayout<Int>.size, &group, nil)
+                var local: cl_ulong = 0
+                clGetDeviceInfo(id, cl_device_info(CL_DEVICE_LOCAL_MEM_SIZE), MemoryLayout<cl_ulong>.size, &local, nil)
+                info.maxWorkGroupSize = group
+                info.localMemoryBytes = Int(local)
+                found.append(info)
             }
         }
         return (found, nil)
@@ -99,10 +114,13 @@ extension Devices {
     /// `opencl:N`, or nil/`auto` for ``best(note:)``. An OpenCL device that cannot be used
     /// (no platform, failed build) falls back to the CPU with one line through `note`.
     /// Throws only for a value that names no device kind.
-    public static func make(_ spec: String?, note: (String) -> Void) throws -> Device {
+    /// - Parameter tuning: the GEMM tuning for an OpenCL device and where it comes from
+    ///   (a tuning database); nil or returning nil: ``OpenCLTuning/forDevice(_:)``.
+    public static func make(_ spec: String?, profiling: Bool = false, tuning: TuningLookup? = nil,
+                            note: (String) -> Void) throws -> Device {
         try validate(spec)
         switch spec {
-        case nil, "auto": return best(note: note)
+        case nil, "auto": return best(profiling: profiling, tuning: tuning, note: note)
         case "cpu": return CPUDevice()
         case let s? where s == "opencl" || s.hasPrefix("opencl:"):
             let index = s == "opencl" ? 0 : Int(s.dropFirst(7))
@@ -114,7 +132,7 @@ extension Devices {
                 }
             }
             do {
-                return try OpenCLDevice(index: index)
+                return try OpenCLDevice(index: index, profiling: profiling, tuning: tuning)
             } catch {
                 note("opencl:\(index) is not usable (\(firstLine(of: error))); using the CPU")
                 return CPUDevice()
@@ -131,11 +149,11 @@ extension Devices {
     }
 
     /// The first OpenCL GPU, else the CPU.
-    public static func best(note: (String) -> Void) -> Device {
+    public static func best(profiling: Bool = false, tuning: TuningLookup? = nil, note: (String) -> Void) -> Device {
         let (devices, _) = openCL()
         guard let gpu = devices.firstIndex(where: { $0.type == .gpu }) else { return CPUDevice() }
         do {
-            return try OpenCLDevice(index: gpu)
+            return try OpenCLDevice(index: gpu, profiling: profiling, tuning: tuning)
         } catch {
             note("opencl:\(gpu) (\(devices[gpu].name)) is not usable (\(firstLine(of: error))); using the CPU")
             return CPUDevice()

@@ -1,9 +1,9 @@
 import COpenCL
 
-/// GEMM tuning constants, passed to the kernel as `-D` build options; one entry per
-/// device kind (CLBlast keeps such a table per device). GPU values are starting
-/// points until they are tuned on the hardware.
-public struct OpenCLTuning: Sendable, Equatable {
+/// GEMM tuning constants, passed to the kernel as `-D` build options. They come from
+/// a tuning database entry for the device (`sieve tune` writes them; see
+/// `TuningDatabase` in Trainer) or, without one, from ``forDevice(_:)``.
+public struct OpenCLTuning: Sendable, Equatable, CustomStringConvertible {
     /// Work-group tile of C (rows, columns) and the depth of one local-memory tile.
     public var tileM: Int, tileN: Int, tileK: Int
     /// Register tile: outputs per work-item (rows, columns).
@@ -11,14 +11,46 @@ public struct OpenCLTuning: Sendable, Equatable {
     /// Work-items of the reduction kernels (a power of two).
     public var reduction: Int
 
+    public init(tileM: Int, tileN: Int, tileK: Int, workM: Int, workN: Int, reduction: Int) {
+        self.tileM = tileM; self.tileN = tileN; self.tileK = tileK; self.workM = workM; self.workN = workN
+        self.reduction = reduction
+    }
+
     public var buildOptions: String {
         "-DTSM=\(tileM) -DTSN=\(tileN) -DTSK=\(tileK) -DWPTM=\(workM) -DWPTN=\(workN)"
+    }
+
+    public var description: String {
+        "TSM=\(tileM) TSN=\(tileN) TSK=\(tileK) WPTM=\(workM) WPTN=\(workN) reduction=\(reduction)"
     }
 
     /// The work-group size of the GEMM kernel (columns, rows).
     public var gemmLocal: (Int, Int) { (tileN / workN, tileM / workM) }
 
-    /// The table: by device type (and later by vendor and name).
+    /// Why these constants cannot run on `device` (nil when they can): positive sizes,
+    /// register tiles dividing the tiles, a work-group and local memory within the
+    /// device's limits, a power-of-two reduction.
+    public func problem(on device: OpenCLDeviceInfo?) -> String? {
+        for (name, v) in [("TSM", tileM), ("TSN", tileN), ("TSK", tileK), ("WPTM", workM), ("WPTN", workN), ("reduction", reduction)]
+        where v < 1 || v > 1024 {
+            return "\(name) = \(v) is outside 1...1024"
+        }
+        if tileM % workM != 0 { return "WPTM = \(workM) does not divide TSM = \(tileM)" }
+        if tileN % workN != 0 { return "WPTN = \(workN) does not divide TSN = \(tileN)" }
+        if reduction & (reduction - 1) != 0 { return "reduction = \(reduction) is not a power of two" }
+        let group = (tileM / workM) * (tileN / workN)
+        if let device, device.maxWorkGroupSize > 0, group > device.maxWorkGroupSize || reduction > device.maxWorkGroupSize {
+            return "a work-group of \(max(group, reduction)) items exceeds the device's \(device.maxWorkGroupSize)"
+        }
+        // The tiles, plus the convolution kernels' index tables and tile-sum scratch (~2.5 KB at 64x64).
+        let local = tileK * (tileM + tileN) * 4 + 16 * (tileM + tileN) + 4 * (tileM / workM) * (tileN / workN)
+        if let device, device.localMemoryBytes > 0, local > device.localMemoryBytes {
+            return "the tiles need \(local) bytes of local memory, the device has \(device.localMemoryBytes)"
+        }
+        return nil
+    }
+
+    /// The built-in defaults by device type (used without a database entry).
     public static func forDevice(_ info: OpenCLDeviceInfo) -> OpenCLTuning {
         switch info.type {
         case .gpu: OpenCLTuning(tileM: 64, tileN: 64, tileK: 16, workM: 8, workN: 8, reduction: 256)
@@ -28,6 +60,10 @@ public struct OpenCLTuning: Sendable, Equatable {
         }
     }
 }
+
+/// Finds the tuning for a device: its constants and a line saying where they come from;
+/// nil for the built-in defaults. Throws for a database that is present but wrong.
+public typealias TuningLookup = (OpenCLDeviceInfo) throws -> (tuning: OpenCLTuning, source: String)?
 
 /// An OpenCL device: every op of ``Device`` as batched OpenCL kernels (one op family
 /// per embedded `.cl` file), tensors in device memory, one in-order queue. Programs
@@ -39,6 +75,10 @@ public struct OpenCLTuning: Sendable, Equatable {
 public final class OpenCLDevice: Device {
     public let cl: OpenCLContext
     public let tuning: OpenCLTuning
+    /// Where ``tuning`` comes from (a database entry, or the built-in defaults).
+    public let tuningSource: String
+    /// The constants and their source, as `sieve bench` prints them.
+    public var tuningDescription: String { "\(tuning) (\(tuningSource))" }
     public let name: String
     public var kind: DeviceKind { cl.info.type }
     /// Options every program is built with: the tuning constants and the per-example
@@ -46,17 +86,34 @@ public final class OpenCLDevice: Device {
     public let programOptions: String
     var scratch: OpenCLMemory
     var scratch2: OpenCLMemory
-    /// Floats of the im2col scratch per chunk of images.
-    let columnBudget = 1 << 22
     /// Indexed by ``KernelSource/rawValue``.
     private var programs: [cl_program] = []
     /// Indexed by ``Kernel/rawValue``.
     private var kernels: [cl_kernel] = []
+    /// Kernel launches so far (profiling or not): tests count the launches of a pass.
+    public private(set) var launchCount = 0
+    /// Per-kernel times, when created with `profiling` (`--profile`).
+    public let profile: OpenCLProfile?
+    /// FLOPs of the next launch (set by GEMM launches for the profile), then reset.
+    private var nextLaunchFlops = 0.0
 
-    /// Creates the context and builds every program. - Parameter index: `opencl:N`.
-    public init(index: Int = 0) throws {
-        cl = try OpenCLContext(index: index)
-        tuning = OpenCLTuning.forDevice(cl.info)
+    /// Creates the context and builds every program.
+    /// - Parameters:
+    ///   - index: `opencl:N`.
+    ///   - profiling: record every launch's device time (``profile``).
+    ///   - tuning: looks the device up in a tuning database (nil: built-in defaults).
+    public init(index: Int = 0, profiling: Bool = false, tuning lookup: TuningLookup? = nil) throws {
+        cl = try OpenCLContext(index: index, profiling: profiling)
+        profile = profiling ? OpenCLProfile() : nil
+        if let found = try lookup?(cl.info) {
+            if let problem = found.tuning.problem(on: cl.info) {
+                throw OpenCLError(call: "tuning entry (\(found.source)): \(problem); fix or remove it", code: -30, log: nil)
+            }
+            (tuning, tuningSource) = found
+        } else {
+            tuning = OpenCLTuning.forDevice(cl.info)
+            tuningSource = "built-in default for \(cl.info.type.rawValue) devices"
+        }
         name = "opencl:\(index) (\(cl.info.platform): \(cl.info.name))"
         programOptions = tuning.buildOptions + " " + ExampleOutput.openCLBuildOptions
         scratch = try cl.allocate(4)
@@ -103,12 +160,17 @@ public final class OpenCLDevice: Device {
         }
         guard index == declared.count else { argumentMismatch(k, index, nil) }
         var sizes = (work.global.0, work.global.1, work.local.0, work.local.1)
+        var event: cl_event? = nil
         let status = withUnsafeMutablePointer(to: &sizes) {
             $0.withMemoryRebound(to: Int.self, capacity: 4) { s in
-                clEnqueueNDRangeKernel(cl.queue, kernel, work.dimensions, nil, s, s + 2, 0, nil, nil)
+                if profile == nil { return clEnqueueNDRangeKernel(cl.queue, kernel, work.dimensions, nil, s, s + 2, 0, nil, nil) }
+                return clEnqueueNDRangeKernel(cl.queue, kernel, work.dimensions, nil, s, s + 2, 0, nil, &event)
             }
         }
         if status != CL_SUCCESS { failed(k, "clEnqueueNDRangeKernel(global \(work.global), local \(work.local))", status) }
+        launchCount += 1
+        if let profile, let event { profile.record(k, event: event, flops: nextLaunchFlops) }
+        nextLaunchFlops = 0
     }
 
     @inline(never)
@@ -135,7 +197,7 @@ public final class OpenCLDevice: Device {
         launch(k, .groups(groups, of: r), repeat each arguments, LocalMemory(bytes: r * 4))
     }
 
-    /// One of two growable scratch buffers (im2col columns; per-example norm work).
+    /// One of two growable scratch buffers (conv per-example norm partial sums; batch-norm sums).
     private func scratchBuffer(_ floats: Int, second: Bool = false) -> OpenCLMemory {
         let bytes = floats * 4
         do {
@@ -194,6 +256,7 @@ public final class OpenCLDevice: Device {
 
     public func synchronize() {
         do { try cl.finish() } catch { fatalError("\(error)") }
+        profile?.collect()
     }
 
     public func fill(_ t: Tensor, with value: Float) {
@@ -251,104 +314,156 @@ public final class OpenCLDevice: Device {
         guard m > 0 && n > 0 else { return }
         let t = tuning, local = t.gemmLocal
         let work = WorkSize(global: ((n + t.tileN - 1) / t.tileN * local.0, (m + t.tileM - 1) / t.tileM * local.1), local: local)
+        nextLaunchFlops = 2 * Double(m) * Double(n) * Double(k)
         launch(.gemm, work, m, n, k, alpha, a, aOffset, lda, ta, b, bOffset, ldb, tb, beta, c, cOffset, ldc)
     }
 
-    // MARK: Convolution (im2col + GEMM per chunk of images, as on the CPU)
+    // MARK: Convolution (implicit GEMMs: conv.cl gathers the im2col matrix in its tile loads)
 
-    private func chunk(_ g: Conv2DGeometry) -> Int { max(1, min(g.batch, columnBudget / max(1, g.patchSize * g.outPlane))) }
-
-    /// im2col / col2im with the geometry arguments appended.
-    private func convLaunch(_ k: Kernel, _ work: WorkSize, _ from: some KernelArgument, _ to: some KernelArgument,
-                            _ g: Conv2DGeometry, n0: Int, nb: Int) {
-        launch(k, work, from, to, g.inChannels, g.batch, g.height, g.width, g.kernel, g.stride, g.padding,
-               g.outHeight, g.outWidth, n0, nb)
+    /// The geometry arguments of every conv.cl kernel (`C N H W K R stride pad P Q`), after
+    /// its three buffers and before `extra`.
+    private func convLaunch<each E: KernelArgument>(_ k: Kernel, _ work: WorkSize, _ a: some KernelArgument,
+                                                     _ b: some KernelArgument, _ c: some KernelArgument,
+                                                     _ g: Conv2DGeometry, _ extra: repeat each E) {
+        launch(k, work, a, b, c, g.inChannels, g.batch, g.height, g.width, g.outChannels, g.kernel, g.stride, g.padding,
+               g.outHeight, g.outWidth, repeat each extra)
     }
 
-    private func im2col(_ x: Tensor, _ cols: OpenCLMemory, _ g: Conv2DGeometry, n0: Int, nb: Int) {
-        let width = nb * g.outPlane
-        convLaunch(.im2col, WorkSize(global: ((width + 15) / 16 * 16, g.patchSize), local: (16, 1)), x, cols, g, n0: n0, nb: nb)
+    /// Tiles of a tiled GEMM's `[rows, columns]` output: work-groups (columns, rows).
+    private func tiles(rows: Int, columns: Int) -> (columns: Int, rows: Int) {
+        ((columns + tuning.tileN - 1) / tuning.tileN, (rows + tuning.tileM - 1) / tuning.tileM)
     }
 
+    /// The NDRange of a tiled GEMM over a `[rows, columns]` output, `batches` times (the
+    /// per-example kernels stack examples along dimension 1: `launch` has two dimensions).
+    private func tiledWork(rows: Int, columns: Int, batches: Int = 1) -> WorkSize {
+        let t = tiles(rows: rows, columns: columns), local = tuning.gemmLocal
+        return WorkSize(global: (t.columns * local.0, batches * t.rows * local.1), local: local)
+    }
+
+    // y[K, N*PQ] = w[K, CRS] * im2col(x)[CRS, N*PQ]: one launch, no scratch.
     public func conv2dForward(input x: Tensor, weight w: Tensor, output y: Tensor, geometry g: Conv2DGeometry) {
         Check.conv("conv2dForward", input: x, weight: w, output: y, g)
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
-        if g.isPointwise {
+        guard N > 0 else { return }
+        if g.isPointwise {   // im2col(x) is x
             gemm(false, false, K, N * PQ, CRS, 1, w, 0, CRS, x, 0, N * PQ, 0, y, 0, N * PQ)
             return
         }
-        let c = chunk(g), cols = scratchBuffer(CRS * c * PQ)
-        for n0 in stride(from: 0, to: N, by: c) {
-            let nb = min(c, N - n0)
-            im2col(x, cols, g, n0: n0, nb: nb)
-            gemm(false, false, K, nb * PQ, CRS, 1, w, 0, CRS, cols, 0, nb * PQ, 0, y, n0 * PQ, N * PQ)
-        }
+        nextLaunchFlops = 2 * Double(g.macs)
+        convLaunch(.convForward, tiledWork(rows: K, columns: N * PQ), x, w, y, g)
     }
 
+    // dx[C, N*HW] = the transposed convolution of dy[K, N*PQ] with w, gathered by stride phases: one launch, no scratch.
     public func conv2dBackwardData(gradOutput dy: Tensor, weight w: Tensor, gradInput dx: Tensor, geometry g: Conv2DGeometry) {
         Check.conv("conv2dBackwardData", input: dx, weight: w, output: dy, g)
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
-        if g.isPointwise {
+        guard N > 0 else { return }
+        if g.isPointwise {   // dx = w^T dy
             gemm(true, false, CRS, N * PQ, K, 1, w, 0, CRS, dy, 0, N * PQ, 0, dx, 0, N * PQ)
             return
         }
-        let c = chunk(g), cols = scratchBuffer(CRS * c * PQ)
-        for n0 in stride(from: 0, to: N, by: c) {
-            let nb = min(c, N - n0)
-            gemm(true, false, CRS, nb * PQ, K, 1, w, 0, CRS, dy, n0 * PQ, N * PQ, 0, cols, 0, nb * PQ)
-            let total = g.inChannels * nb * g.height * g.width   // the kernel derives it from the geometry
-            convLaunch(.col2im, .items(total), cols, dx, g, n0: n0, nb: nb)
-        }
+        // one GEMM per stride phase of the input pixels (conv.cl), stacked along dimension 1;
+        // the columns: the largest phase's pixels
+        let s = g.stride, phasePixels = N * ((g.height + s - 1) / s) * ((g.width + s - 1) / s)
+        nextLaunchFlops = 2 * Double(g.macs)
+        convLaunch(.convBackwardData, tiledWork(rows: g.inChannels, columns: phasePixels, batches: s * s), dy, w, dx, g)
     }
 
+    // dw[K, CRS] = dy[K, N*PQ] * im2col(x)^T: one launch, no scratch.
     public func conv2dBackwardWeight(input x: Tensor, gradOutput dy: Tensor, gradWeight dw: Tensor, geometry g: Conv2DGeometry) {
         Check.conv("conv2dBackwardWeight", input: x, weight: dw, output: dy, g)
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
+        guard N > 0 else { fill(dw, with: 0); return }
         if g.isPointwise {
             gemm(false, true, K, CRS, N * PQ, 1, dy, 0, N * PQ, x, 0, N * PQ, 0, dw, 0, CRS)
             return
         }
-        let c = chunk(g), cols = scratchBuffer(CRS * c * PQ)
-        for n0 in stride(from: 0, to: N, by: c) {
-            let nb = min(c, N - n0)
-            im2col(x, cols, g, n0: n0, nb: nb)
-            gemm(false, true, K, CRS, nb * PQ, 1, dy, n0 * PQ, N * PQ, cols, 0, nb * PQ, n0 == 0 ? 0 : 1, dw, 0, CRS)
-        }
+        nextLaunchFlops = 2 * Double(g.macs)
+        convLaunch(.convBackwardWeight, tiledWork(rows: K, columns: CRS), x, dy, dw, g)
     }
 
+    /// Floats of per-example partial sums one per-example-norm launch may write: the only
+    /// scratch of the convolution ops (forward, data and weight gradients need none).
+    /// Neither method stores its per-example matrices (`dw_i`, `K*CRS` floats, or the two
+    /// Grams, `2*PQ^2`): each work-group reduces its output tile to one float, so an example
+    /// needs ``normTiles(_:_:)`` floats, and a launch covers a chunk of
+    /// `max(1, min(N, normBudget / normTiles))` examples (``normChunk(_:_:)``). The default,
+    /// 2^20 floats (4 MiB), with 64 x 64 tiles on CIFAR ResNet-18 width 64 (32x32 inputs):
+    /// the methods ``normMethod(for:)`` picks need at most 36 floats per example (layer2's
+    /// 128 -> 128 3x3, explicit: 2 x 18 tiles), 29,127 examples a chunk; either method on any
+    /// layer at most 256 (ghost on a 32x32 layer: 16 x 16 tiles), 4,096 a chunk. A batch of
+    /// 128 is one chunk on every layer. Settable for tests (chunk boundaries).
+    var normBudget = 1 << 20
+
+    /// The per-example partial sums of a layer: output tiles of one example's GEMM,
+    /// `dw_i [K, CRS]` (explicit) or the Grams `[PQ, PQ]` (ghost, lower tiles included: they write 0).
+    func normTiles(_ g: Conv2DGeometry, _ method: PerExampleNormMethod) -> Int {
+        let t = method == .explicit ? tiles(rows: g.outChannels, columns: g.patchSize) : tiles(rows: g.outPlane, columns: g.outPlane)
+        return t.columns * t.rows
+    }
+
+    /// Examples per per-example-norm launch (see ``normBudget``).
+    func normChunk(_ g: Conv2DGeometry, _ method: PerExampleNormMethod) -> Int {
+        max(1, min(g.batch, normBudget / normTiles(g, method)))
+    }
+
+    /// The method with fewer multiply-adds *as the tiled kernels execute them*: every GEMM
+    /// dimension rounded up to its tile, and only the ghost's tiles on or above the diagonal
+    /// (the others exit at once):
+    ///
+    ///     explicit  ceil(K / TSM) TSM * ceil(CRS / TSN) TSN * ceil(PQ / TSK) TSK
+    ///     ghost     (upper tiles of [PQ, PQ]) TSM TSN * (ceil(CRS / TSK) + ceil(K / TSK)) TSK
+    ///
+    /// Where the dimensions fill the tiles this is ``PerExampleNormMethod/cheaper(for:)`` (exact
+    /// multiply-adds, the CPU's rule): on CIFAR ResNet-18 width 64 (32x32) the two agree on every
+    /// layer but layer4's 1x1 shortcut. They part where PQ is small next to a tile: a `[4, 4]` Gram
+    /// fills 1/256 of a 64 x 64 tile (layer4 on 16x16 inputs), and explicit, whose `[K, CRS]` tiles
+    /// stay full, is cheaper in fact. Memory does not enter: both methods need only
+    /// ``normTiles(_:_:)`` floats per example (no per-example matrix is stored).
+    func normMethod(for g: Conv2DGeometry) -> PerExampleNormMethod {
+        let t = tuning
+        func up(_ n: Int, _ tile: Int) -> Int { (n + tile - 1) / tile * tile }
+        let explicitCost = up(g.outChannels, t.tileM) * up(g.patchSize, t.tileN) * up(g.outPlane, t.tileK)
+        let grid = tiles(rows: g.outPlane, columns: g.outPlane)
+        var upper = 0   // tiles (i, j) with i * TSM < (j + 1) * TSN, as conv_norms_ghost computes them
+        for i in 0..<grid.rows { for j in 0..<grid.columns where i * t.tileM < (j + 1) * t.tileN { upper += 1 } }
+        let ghostCost = upper * t.tileM * t.tileN * (up(g.patchSize, t.tileK) + up(g.outChannels, t.tileK))
+        return ghostCost < explicitCost ? .ghost : .explicit
+    }
+
+    /// Each example's squared weight-gradient norm by ``normMethod(for:)``.
     public func conv2dPerExampleGradNormsSquared(input x: Tensor, gradOutput dy: Tensor, geometry g: Conv2DGeometry,
                                                  squaredNorms: Tensor) {
+        conv2dPerExampleGradNormsSquared(input: x, gradOutput: dy, geometry: g, squaredNorms: squaredNorms,
+                                         method: normMethod(for: g))
+    }
+
+    /// Adds each example's `||G_i A_i^T||_F^2` to `squaredNorms[i]` with a chosen method: per
+    /// chunk of examples (``normChunk(_:_:)``; one chunk for a whole batch normally) two
+    /// launches, whatever the chunk's size: the batched GEMM (`conv_norms_explicit`: tiles of
+    /// `dw_i = G_i A_i^T`, `[K, CRS]`, reduced to sums of squares; `conv_norms_ghost`: tiles of
+    /// `G_i^T G_i` and `A_i^T A_i`, `[PQ, PQ]`, upper triangle only, reduced to their weighted
+    /// inner product) and `sum_partials`, one work-group per example.
+    public func conv2dPerExampleGradNormsSquared(input x: Tensor, gradOutput dy: Tensor, geometry g: Conv2DGeometry,
+                                                 squaredNorms: Tensor, method: PerExampleNormMethod) {
         Check.conv("conv2dPerExampleGradNormsSquared", input: x, weight: nil, output: dy, g)
         squaredNorms.require(g.batch, .float32, "conv2dPerExampleGradNormsSquared", "squaredNorms [N]")
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
-        let method = PerExampleNormMethod.cheaper(for: g)
-        let work = method == .explicit ? K * CRS : 2 * PQ * PQ
-        let buffer = scratchBuffer(work, second: true)
-        if g.isPointwise {
-            for i in 0..<N { exampleNorm(method, a: x, firstColumn: i * PQ, ldA: N * PQ, dy, i, g, buffer, squaredNorms) }
-            return
-        }
-        let c = chunk(g), cols = scratchBuffer(CRS * c * PQ)
-        for n0 in stride(from: 0, to: N, by: c) {
-            let nb = min(c, N - n0)
-            im2col(x, cols, g, n0: n0, nb: nb)
-            for b in 0..<nb { exampleNorm(method, a: cols, firstColumn: b * PQ, ldA: nb * PQ, dy, n0 + b, g, buffer, squaredNorms) }
-        }
-    }
-
-    /// Adds `||G_i A_i^T||_F^2` of example `i` to `squaredNorms[i]`; `A_i` is `[CRS, PQ]`
-    /// at column `firstColumn` of `a` (row stride `ldA`), `G_i` `[K, PQ]` in `dy`.
-    private func exampleNorm(_ method: PerExampleNormMethod, a: some KernelArgument, firstColumn: Int, ldA: Int,
-                             _ dy: Tensor, _ i: Int, _ g: Conv2DGeometry, _ buffer: OpenCLMemory, _ squaredNorms: Tensor) {
-        let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
-        switch method {
-        case .explicit:   // dw_i[K, CRS] = G_i A_i^T, then its sum of squares
-            gemm(false, true, K, CRS, PQ, 1, dy, i * PQ, N * PQ, a, firstColumn, ldA, 0, buffer, 0, CRS)
-            perGroup(.dotInto, groups: 1, buffer, buffer, 0, K * CRS, squaredNorms, i)
-        case .ghost:      // <A_i^T A_i, G_i^T G_i>, both [PQ, PQ]
-            gemm(true, false, PQ, PQ, CRS, 1, a, firstColumn, ldA, a, firstColumn, ldA, 0, buffer, 0, PQ)
-            gemm(true, false, PQ, PQ, K, 1, dy, i * PQ, N * PQ, dy, i * PQ, N * PQ, 0, buffer, PQ * PQ, PQ)
-            perGroup(.dotInto, groups: 1, buffer, buffer, PQ * PQ, PQ * PQ, squaredNorms, i)
+        guard N > 0 else { return }
+        let perExample = normTiles(g, method), chunk = normChunk(g, method)
+        let partials = scratchBuffer(perExample * chunk)
+        for n0 in stride(from: 0, to: N, by: chunk) {
+            let nb = min(chunk, N - n0)
+            switch method {
+            case .explicit:
+                nextLaunchFlops = 2 * Double(nb) * Double(K) * Double(CRS) * Double(PQ)
+                convLaunch(.convNormsExplicit, tiledWork(rows: K, columns: CRS, batches: nb), x, dy, partials, g, n0)
+            case .ghost:
+                nextLaunchFlops = Double(nb) * Double(PQ) * Double(PQ) * Double(CRS + K)
+                convLaunch(.convNormsGhost, tiledWork(rows: PQ, columns: PQ, batches: nb), x, dy, partials, g, n0)
+            }
+            perGroup(.sumPartials, groups: nb, partials, perExample, squaredNorms, n0)
         }
     }
 

@@ -16,16 +16,22 @@ public enum KernelSource: Int, CaseIterable, Sendable {
         }
     }
 
-    /// The source text.
+    /// The source text. GEMM-shaped files (``usesTiledGEMM``) get `tiles.cl`, the tiled-GEMM
+    /// macros they share, prepended (and a `#line 1`, so build logs count the file's own lines).
     public var text: [UInt8] {
+        let own: [UInt8]
         switch self {
-        case .elementwise: PackageResources.elementwise_cl
-        case .gemm: PackageResources.gemm_cl
-        case .conv: PackageResources.conv_cl
-        case .norm: PackageResources.norm_cl
-        case .layers: PackageResources.layers_cl
+        case .elementwise: own = PackageResources.elementwise_cl
+        case .gemm: own = PackageResources.gemm_cl
+        case .conv: own = PackageResources.conv_cl
+        case .norm: own = PackageResources.norm_cl
+        case .layers: own = PackageResources.layers_cl
         }
+        return usesTiledGEMM ? PackageResources.tiles_cl + Array("\n#line 1\n".utf8) + own : own
     }
+
+    /// True for the files built on `tiles.cl` (the plain GEMM and the implicit-GEMM convolutions).
+    public var usesTiledGEMM: Bool { self == .gemm || self == .conv }
 }
 
 /// What one kernel argument is, as the `.cl` source declares it.
@@ -61,7 +67,7 @@ public enum Kernel: Int, CaseIterable, Sendable {
     // gemm.cl
     case gemm
     // conv.cl
-    case im2col, col2im, dotInto
+    case convForward, convBackwardWeight, convBackwardData, convNormsExplicit, convNormsGhost, sumPartials
     // norm.cl
     case bnTrainForward, bnInferForward, bnTrainBackward, bnInferBackwardData, bnInferSums, bnParamGrads, bnNorms
     // layers.cl
@@ -82,7 +88,7 @@ public enum Kernel: Int, CaseIterable, Sendable {
     private var declaration: (name: String, source: KernelSource, arguments: [KernelArgumentKind]) {
         let B = KernelArgumentKind.buffer, I = KernelArgumentKind.int, F = KernelArgumentKind.float
         let L = KernelArgumentKind.local
-        let convGeometry = [I, I, I, I, I, I, I, I, I, I, I]   // C N H W R stride pad P Q n0 nb
+        let convGeometry = [I, I, I, I, I, I, I, I, I, I]   // C N H W K R stride pad P Q
         let poolGeometry = [I, I, I, I, I, I]                  // H W P Q k s
         switch self {
         case .fill: return ("fill", .elementwise, [B, F, I])
@@ -93,9 +99,12 @@ public enum Kernel: Int, CaseIterable, Sendable {
         case .reluBackward: return ("relu_backward", .elementwise, [B, B, B, I])
         case .sgdStep: return ("sgd_step", .elementwise, [B, B, B, F, F, F, I, I])
         case .gemm: return ("gemm", .gemm, [I, I, I, F, B, I, I, I, B, I, I, I, F, B, I, I])
-        case .im2col: return ("im2col", .conv, [B, B] + convGeometry)
-        case .col2im: return ("col2im", .conv, [B, B] + convGeometry)
-        case .dotInto: return ("dot_into", .conv, [B, B, I, I, B, I, L])
+        case .convForward: return ("conv_forward", .conv, [B, B, B] + convGeometry)
+        case .convBackwardWeight: return ("conv_backward_weight", .conv, [B, B, B] + convGeometry)
+        case .convBackwardData: return ("conv_backward_data", .conv, [B, B, B] + convGeometry)
+        case .convNormsExplicit: return ("conv_norms_explicit", .conv, [B, B, B] + convGeometry + [I])   // ... n0
+        case .convNormsGhost: return ("conv_norms_ghost", .conv, [B, B, B] + convGeometry + [I])         // ... n0
+        case .sumPartials: return ("sum_partials", .conv, [B, I, B, I, L])
         case .bnTrainForward: return ("bn_train_forward", .norm, [B, B, B, B, B, B, B, B, I, F, F, I, L])
         case .bnInferForward: return ("bn_infer_forward", .norm, [B, B, B, B, B, B, I, F, I, I])
         case .bnTrainBackward: return ("bn_train_backward", .norm, [B, B, B, B, B, B, B, B, B, I, I, L])

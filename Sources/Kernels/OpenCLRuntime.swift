@@ -55,8 +55,14 @@ public final class OpenCLContext {
     public let context: cl_context
     public let queue: cl_command_queue
 
-    /// - Parameter index: position in ``Devices/openCL()``'s list (`--device opencl:N`).
-    public init(index: Int = 0) throws {
+    /// Whether the queue records each command's start and end (`CL_QUEUE_PROFILING_ENABLE`).
+    public let profiling: Bool
+
+    /// - Parameters:
+    ///   - index: position in ``Devices/openCL()``'s list (`--device opencl:N`).
+    ///   - profiling: create the queue with profiling on (`--profile`).
+    public init(index: Int = 0, profiling: Bool = false) throws {
+        self.profiling = profiling
         let all = Devices.openCLDeviceIDs()
         guard index >= 0 && index < all.count else {
             let why = Devices.openCL().problem ?? "\(all.count) OpenCL devices found"
@@ -71,7 +77,8 @@ public final class OpenCLContext {
             throw OpenCLError(call: "clCreateContext", code: status, log: nil)
         }
         context = ctx
-        guard let q = clCreateCommandQueue(ctx, id, 0, &status), status == CL_SUCCESS else {
+        let properties = cl_command_queue_properties(profiling ? CL_QUEUE_PROFILING_ENABLE : 0)
+        guard let q = clCreateCommandQueue(ctx, id, properties, &status), status == CL_SUCCESS else {
             clReleaseContext(ctx)
             throw OpenCLError(call: "clCreateCommandQueue", code: status, log: nil)
         }

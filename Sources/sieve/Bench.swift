@@ -31,18 +31,25 @@ struct Bench: ParsableCommand {
         let model = synthetic.model, input = synthetic.input, arch = net.architecture
         let hyper = SGDHyperparameters(learningRate: 0.01, momentum: 0.9, nesterov: true, weightDecay: 5e-4)
 
-        func time(_ body: () -> Void) -> Double {
+        let profile = (device as? OpenCLDevice)?.profile
+        var profiles: [(String, JSON)] = []
+        func time(_ phase: String, _ body: () -> Void) -> Double {
             body()                                   // warm-up: allocations, OpenBLAS threads
             device.synchronize()
+            profile?.reset()
             let t0 = monotonicSeconds()
             for _ in 0..<steps { body() }
             device.synchronize()
-            return Double(steps * n) / (monotonicSeconds() - t0)
+            let rate = Double(steps * n) / (monotonicSeconds() - t0)
+            if let p = reportProfile(device, title: "\(phase), \(steps) steps of batch \(n)", steps: steps) { profiles.append((phase, p)) }
+            return rate
         }
-        let train = time { net.trainStep(batch, hyper: hyper) }
-        let forward = time { net.evaluate(batch) }
-        let grand = time { net.perExampleGradNormsSquared(batch) }
+        let train = time("train step") { net.trainStep(batch, hyper: hyper) }
+        let forward = time("eval forward") { net.evaluate(batch) }
+        let grand = time("grand") { net.perExampleGradNormsSquared(batch) }
         print("sieve \(arch.rawValue) width \(model.width) batch \(n) input \(input) on \(device.name)")
+        if let cl = device as? OpenCLDevice { print("opencl tuning: \(cl.tuningDescription)") }
+        if profile != nil { print("(--profile: queue profiling is on, which slows launches; compare rates without it)") }
         print("train step:   \(format(train, 1)) examples/s")
         print("eval forward: \(format(forward, 1)) examples/s   (EL2N)")
         print("grand:        \(format(grand, 1)) examples/s   (per-example gradient norms, \(format(grand / train, 2))x the train step)")
@@ -51,7 +58,8 @@ struct Bench: ParsableCommand {
                                  ("input", .string(input)), ("device", .string(device.name)),
                                  ("train_step_examples_per_second", .double(train)),
                                  ("eval_forward_examples_per_second", .double(forward)),
-                                 ("grand_examples_per_second", .double(grand))])
+                                 ("grand_examples_per_second", .double(grand))]
+                                + (profiles.isEmpty ? [] : [("profile", JSON.object(profiles))]))
             try Metrics.OutputFile.write(j.rendered + "\n", to: json)
         }
     }

@@ -1,3 +1,4 @@
+import Kernels
 import Metrics
 import Trainer
 
@@ -93,4 +94,29 @@ func installSignalHandling() {
         fputs("\nstopped by \(name): nothing was written (the run's unfinished files were removed)\n", stderr)
         _exit(128 + received)
     }, nil)
+}
+
+/// The kernel profile of `device` (an OpenCL device created with `--profile`) as a
+/// table on standard error and as JSON; nil when there is none. `steps`: launches are
+/// also given per step.
+@discardableResult
+func reportProfile(_ device: Device, title: String, steps: Int? = nil) -> JSON? {
+    guard let profile = (device as? OpenCLDevice)?.profile else { return nil }
+    device.synchronize()
+    let entries = profile.entries
+    let total = entries.reduce(0) { $0 + $1.seconds }
+    log("kernel profile (\(title)): \(entries.reduce(0) { $0 + $1.launches }) launches, \(format(total * 1e3, 1)) ms of device time")
+    log("  kernel                    launches" + (steps != nil ? "  per step" : "") + "   total ms   mean us  share  GFLOP/s")
+    for e in entries {
+        let perStep = steps.map { "  " + format(Double(e.launches) / Double(max(1, $0)), 1).leftPadded(8) } ?? ""
+        log("  \(e.kernel.padding(24)) \(String(e.launches).leftPadded(9))\(perStep) \(format(e.seconds * 1e3, 2).leftPadded(10)) "
+            + "\(format(e.meanMicroseconds, 1).leftPadded(9)) \((format(100 * e.seconds / max(total, 1e-12), 1) + "%").leftPadded(6)) "
+            + (e.gflopsPerSecond.map { format($0, 1) } ?? "-").leftPadded(8))
+    }
+    return .array(entries.map { e in
+        JSON.object([("kernel", .string(e.kernel)), ("launches", .int(e.launches)), ("seconds", .double(e.seconds)),
+                     ("mean_microseconds", .double(e.meanMicroseconds))]
+                    + (steps.map { [("launches_per_step", JSON.double(Double(e.launches) / Double(max(1, $0))))] } ?? [])
+                    + (e.gflopsPerSecond.map { [("gflops_per_second", JSON.double($0))] } ?? []))
+    })
 }

@@ -27,6 +27,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Compute device: cpu, opencl or opencl:N (default: SIEVE_DEVICE, else the first GPU, else cpu).")
     var device: String?
 
+    @Flag(help: "OpenCL: print each kernel's launches, device time and GFLOP/s at the end (queue profiling; also in --json).")
+    var profile: Bool = false
+
     /// `--model`, or resnet18 when unset.
     var modelName: String { model ?? Architecture.resnet18.rawValue }
 
@@ -50,7 +53,15 @@ struct ModelOptions: ParsableArguments {
 
     func makeDevice() throws -> Device {
         try checkDevice()
-        do { return try Devices.make(deviceSpec.spec) { log("note: " + $0) } } catch let e as DeviceError { throw blame(e) }
+        let device: Device
+        let tuning = try TuningDatabase.load()   // a broken user file is an error, not a silent default
+        do {
+            device = try Devices.make(deviceSpec.spec, profiling: profile, tuning: tuning.lookupFunction) { log("note: " + $0) }
+        } catch let e as DeviceError { throw blame(e) }
+        if profile && (device as? OpenCLDevice)?.profile == nil {
+            log("note: --profile covers OpenCL devices; \(device.name) is not one, so there is no kernel profile")
+        }
+        return device
     }
 
     /// The device error, naming where the choice came from (`--device` or `SIEVE_DEVICE`).

@@ -101,6 +101,7 @@ struct ScoreOutput: ParsableArguments {
             }
         }
         if report { print("report: \(run.target)/report.html") }
+        if let profile = reportProfile(setup.device, title: command) { summary.append(("profile", profile)) }
         if let json { try OutputFile.write(JSON.object(summary).rendered + "\n", to: json) }
     }
 }

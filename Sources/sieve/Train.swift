@@ -111,11 +111,14 @@ struct Train: ParsableCommand {
                    ("train_examples", .int(indices?.count ?? setup.data.count)),
                    ("parameters", .int(session.model.parameterCount)), ("device", .string(setup.device.name)),
                    ("test_accuracy", .double(accuracy)), ("seconds", .double(total))])
+        let profile = reportProfile(setup.device, title: "train, \(session.step) steps", steps: session.step)
+        var withProfile = summary
+        if let profile, case .object(let pairs) = summary { withProfile = .object(pairs + [("profile", profile)]) }
         if let run {
             try OutputFile.write(summary.rendered + "\n", to: run.path("run.json"))
             try run.commit()
         }
-        if let json { try OutputFile.write(summary.rendered + "\n", to: json) }
+        if let json { try OutputFile.write(withProfile.rendered + "\n", to: json) }
     }
 }
 

@@ -295,7 +295,17 @@ struct OpenCLTests {
                 cl.gemm(transposeA: true, transposeB: false, m: 64, n: 64, k: 64, alpha: 1, a: x, aOffset: 0, lda: 64,
                         b: y, bOffset: 0, ldb: 64, beta: 0, c: z, cOffset: 0, ldc: 64)
             }),
-            ("conv2dForward", driver(.im2col, .gemm), perCall { cl.conv2dForward(input: cx, weight: cw, output: cy, geometry: g) }),
+            ("conv2dForward", driver(.convForward), perCall { cl.conv2dForward(input: cx, weight: cw, output: cy, geometry: g) }),
+            ("conv2dBackwardData", driver(.convBackwardData), perCall {
+                cl.conv2dBackwardData(gradOutput: cy, weight: cw, gradInput: cx, geometry: g)
+            }),
+            ("conv2dBackwardWeight", driver(.convBackwardWeight), perCall {
+                cl.conv2dBackwardWeight(input: cx, gradOutput: cy, gradWeight: cw, geometry: g)
+            }),
+            ("conv2dPerExampleGradNormsSquared",
+             driver(cl.normMethod(for: g) == .explicit ? .convNormsExplicit : .convNormsGhost, .sumPartials), perCall {
+                cl.conv2dPerExampleGradNormsSquared(input: cx, gradOutput: cy, geometry: g, squaredNorms: norms)
+            }),
             ("batchNormTrainingForward", driver(.bnTrainForward), perCall { cl.batchNormTrainingForward(input: cy, output: cy, parameters: bn, saved: saved) }),
             ("batchNormPerExampleGradNormsSquared", driver(.bnInferSums, .bnNorms), perCall {
                 cl.batchNormPerExampleGradNormsSquared(gradOutput: cy, input: cy, output: cy, parameters: bn, batch: 2,

@@ -73,3 +73,35 @@ struct AuditTests {
         }
     }
 }
+
+/// `--profile` and `sieve tune` on PoCL (the OpenCL device of the test machines).
+struct OpenCLToolTests {
+    static var hasOpenCL: Bool {
+        (try? CLITests.run(["devices"]))?.stdout.contains("opencl:0") ?? false
+    }
+
+    @Test(.enabled(if: hasOpenCL, "needs an OpenCL device (PoCL)"))
+    func benchProfilesEveryKernelAndTuneWritesAnEntryBenchUses() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let env = ["SIEVE_TUNING": dir + "/cfg/tuning.json"]
+        let bench = try CLITests.run(["bench", "--device", "opencl", "--model", "cnn", "--input", "1x8x8", "--batch", "8", "--steps", "2",
+                                      "--profile", "--json", dir + "/bench.json"], environment: env)
+        #expect(bench.status == 0, "\(bench.stderr)")
+        #expect(bench.stderr.contains("kernel profile (train step, 2 steps of batch 8)") && bench.stderr.contains("gemm"))
+        #expect(bench.stdout.contains("opencl tuning: TSM=") && bench.stdout.contains("built-in"))
+        let json = try String(contentsOfFile: dir + "/bench.json", encoding: .utf8)
+        #expect(json.contains("\"profile\"") && json.contains("\"launches_per_step\"") && json.contains("\"gflops_per_second\""))
+        let tune = try CLITests.run(["tune", "--budget", "0.001", "--scale", "512", "--repeats", "1"], environment: env)
+        #expect(tune.status == 0, "\(tune.stderr)")
+        #expect(tune.stdout.contains("wrote the entry"))
+        let after = try CLITests.run(["bench", "--device", "opencl", "--model", "mlp", "--input", "1x4x4", "--batch", "4", "--steps", "1"],
+                                     environment: env)
+        #expect(after.stdout.contains("opencl tuning: TSM=") && after.stdout.contains(dir + "/cfg/tuning.json: sieve tune"), "\(after.stdout)")
+        // A broken user file is an error naming it, not a silent default.
+        try "{\"format\": \"sieve-opencl-tuning-1\", \"entries\": [{}]}".write(toFile: dir + "/cfg/tuning.json", atomically: true, encoding: .utf8)
+        let broken = try CLITests.run(["bench", "--device", "opencl", "--model", "mlp", "--input", "1x4x4", "--batch", "4", "--steps", "1"],
+                                      environment: env)
+        #expect(broken.status == 2 && broken.stderr.contains("tuning.json: entry 1"), "\(broken.stderr)")
+    }
+}

@@ -26,6 +26,26 @@ struct OpenCLTrainingTests {
         #expect(Self.maxRelative(cl.el2n, cpu.el2n) < 1e-4)
     }
 
+    /// The GraNd pass (evaluation forward, loss, backward with per-example norms) of a small
+    /// ResNet-18 makes as many kernel launches at batch 32 as at batch 8: every op is one
+    /// batched launch (or a fixed few), and each convolution's norms take one chunk.
+    @Test func grandLaunchesDoNotDependOnTheBatch() throws {
+        let device = try OpenCLDevice()
+        var counts: [Int] = []
+        for batch in [8, 32] {
+            let s = try SyntheticBatch(architecture: .resnet18, input: FeatureShape(3, 16, 16), classes: 10, width: 8,
+                                       batch: batch, device: device, seed: 3)
+            s.net.perExampleGradNormsSquared(s.value)   // warm-up
+            let before = device.launchCount
+            s.net.perExampleGradNormsSquared(s.value)
+            counts.append(device.launchCount - before)
+            device.synchronize()
+        }
+        print("GraNd pass launches, ResNet-18 width 8 3x16x16: batch 8 \(counts[0]), batch 32 \(counts[1])")
+        #expect(counts[0] == counts[1])
+        #expect(counts[0] > 0)
+    }
+
     @Test func trainingRunMatchesCPU() throws {
         let (cpuSink, clSink) = (ExampleStatsCollector(), ExampleStatsCollector())
         let cpuSession = try Self.session(CPUDevice(), epochs: 2), clSession = try Self.session(OpenCLDevice(), epochs: 2)
