@@ -9,4 +9,6 @@ if ! dpkg-query -W -f='${Status}' libclblast-dev 2>/dev/null | grep -q "install 
 fi
 mkdir -p .build-bench
 gcc -O2 -o .build-bench/gemm_vs_clblast benchmarks/gemm_vs_clblast.c -lclblast -lOpenCL
-.build-bench/gemm_vs_clblast "${1:-0}" Sources/Kernels/OpenCL/gemm.cl
+# gemm.cl is built with tiles.cl (the shared tiled loop) in front, as Sieve builds it.
+cat Sources/Kernels/OpenCL/tiles.cl Sources/Kernels/OpenCL/gemm.cl > .build-bench/gemm-with-tiles.cl
+.build-bench/gemm_vs_clblast "${1:-0}" .build-bench/gemm-with-tiles.cl
