@@ -58,6 +58,13 @@ public final class CPUDevice: Device {
         tensor.hostInts.update(from: values.baseAddress!, count: values.count)
     }
 
+    /// The CPU has no queue: the copy happens now.
+    public func enqueueUpload(_ values: UnsafeRawBufferPointer, to tensor: Tensor) {
+        guard values.count > 0 else { return }
+        tensor.requireCapacity(values.count / tensor.dtype.size, tensor.dtype, "enqueueUpload")
+        tensor.host(tensor.dtype).copyMemory(from: values.baseAddress!, byteCount: values.count)
+    }
+
     public func download(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>) {
         guard values.count > 0 else { return }
         tensor.requireCapacity(values.count, .float32, "download")
@@ -173,7 +180,7 @@ extension Tensor {
     var hostInts: UnsafeMutablePointer<Int32> { host(.int32).assumingMemoryBound(to: Int32.self) }
 
     @inline(__always)
-    private func host(_ type: DType) -> UnsafeMutableRawPointer {
+    func host(_ type: DType) -> UnsafeMutableRawPointer {
         guard let m = memory as? HostMemory, dtype == type else { notHost(type) }
         return m.raw
     }

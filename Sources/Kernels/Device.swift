@@ -33,6 +33,11 @@ public protocol MemoryOps: AnyObject {
     func upload(_ values: UnsafeBufferPointer<Float>, to tensor: Tensor)
     /// Copies `values` into the first `values.count` elements of an int32 `tensor`.
     func upload(_ values: UnsafeBufferPointer<Int32>, to tensor: Tensor)
+    /// Queues a copy of `values` into `tensor` without waiting for it: the caller keeps
+    /// `values` unchanged until the next ``download(_:into:)`` or ``synchronize()``
+    /// (which wait for it). Uploads of the next batch go this way, so no step waits
+    /// for a host-to-device copy.
+    func enqueueUpload(_ values: UnsafeRawBufferPointer, to tensor: Tensor)
     /// Copies the first `values.count` elements of a float32 `tensor` out (waits for
     /// queued work that writes it).
     func download(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>)

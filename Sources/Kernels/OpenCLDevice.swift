@@ -237,6 +237,14 @@ public final class OpenCLDevice: Device {
         write(UnsafeRawBufferPointer(values), to: tensor)
     }
 
+    /// A non-blocking `clEnqueueWriteBuffer`: queued behind the work before it, waited
+    /// for by the next blocking read or `synchronize`.
+    public func enqueueUpload(_ values: UnsafeRawBufferPointer, to tensor: Tensor) {
+        guard values.count > 0 else { return }
+        tensor.requireCapacity(values.count / tensor.dtype.size, tensor.dtype, "enqueueUpload")
+        do { try cl.write(values.baseAddress!, count: values.count, to: buffer(tensor), blocking: false) } catch { fatalError("\(error)") }
+    }
+
     private func write(_ bytes: UnsafeRawBufferPointer, to tensor: Tensor) {
         do { try cl.write(bytes.baseAddress!, count: bytes.count, to: buffer(tensor)) } catch { fatalError("\(error)") }
     }

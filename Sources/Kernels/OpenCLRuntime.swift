@@ -184,8 +184,11 @@ public final class OpenCLContext {
         try check(clEnqueueFillBuffer(queue, memory.buffer, &pattern, 1, 0, memory.byteCount, 0, nil, nil), "clEnqueueFillBuffer")
     }
 
-    public func write(_ bytes: UnsafeRawPointer, count: Int, to memory: OpenCLMemory) throws {
-        try check(clEnqueueWriteBuffer(queue, memory.buffer, cl_bool(CL_TRUE), 0, count, bytes, 0, nil, nil), "clEnqueueWriteBuffer")
+    /// Copies `count` bytes into `memory`; with `blocking` false it returns at once and
+    /// `bytes` must stay unchanged until the queue has run the copy.
+    public func write(_ bytes: UnsafeRawPointer, count: Int, to memory: OpenCLMemory, blocking: Bool = true) throws {
+        try check(clEnqueueWriteBuffer(queue, memory.buffer, cl_bool(blocking ? CL_TRUE : CL_FALSE), 0, count, bytes, 0, nil, nil),
+                  "clEnqueueWriteBuffer")
     }
 
     public func read(_ memory: OpenCLMemory, into bytes: UnsafeMutableRawPointer, count: Int) throws {

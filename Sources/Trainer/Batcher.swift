@@ -49,17 +49,25 @@ public struct Normalization: Sendable, Equatable {
 }
 
 /// Turns example indices into device batches: gathers, augments, normalises and
-/// writes channel-major `[C, N, H, W]` images and int32 labels. Buffers are
-/// allocated once for `maxBatch`.
+/// writes channel-major `[C, N, H, W]` images and int32 labels. Buffers are allocated
+/// once for `maxBatch`, twice over: consecutive loads alternate between two slots (host
+/// staging and device tensors), and the upload is queued without waiting, so the next
+/// batch can be prepared and sent while the device still computes the current one
+/// (a batch stays valid until the load after next).
 public final class Batcher {
     public let dataset: Dataset
     public let normalization: Normalization
     public let device: Device
     public let maxBatch: Int
-    public let images: Tensor
-    public let labels: Tensor
-    var hostImages: [Float]
-    var hostLabels: [Int32]
+    /// Per slot: device images `[C, maxBatch, H, W]` and labels `[maxBatch]`.
+    private let images: [Tensor]
+    private let labels: [Tensor]
+    /// Per slot: host staging that stays unchanged until its upload has run (the slot is
+    /// reused two loads later, after the caller's download of the batch in between).
+    private let hostImages: [UnsafeMutableBufferPointer<Float>]
+    private let hostLabels: [UnsafeMutableBufferPointer<Int32>]
+    /// The slot of the last load.
+    private var slot = 1
 
     public init(dataset: Dataset, normalization: Normalization, device: Device, maxBatch: Int) {
         self.dataset = dataset
@@ -67,10 +75,24 @@ public final class Batcher {
         self.device = device
         self.maxBatch = maxBatch
         let shape = FeatureShape(dataset.channels, dataset.height, dataset.width)
-        images = device.makeTensor(shape.batched(maxBatch))
-        labels = device.makeTensor([maxBatch], dtype: .int32)
-        hostImages = [Float](repeating: 0, count: shape.count * maxBatch)
-        hostLabels = [Int32](repeating: 0, count: maxBatch)
+        images = (0..<2).map { _ in device.makeTensor(shape.batched(maxBatch)) }
+        labels = (0..<2).map { _ in device.makeTensor([maxBatch], dtype: .int32) }
+        hostImages = (0..<2).map { _ in
+            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, shape.count * maxBatch))
+            b.initialize(repeating: 0)
+            return b
+        }
+        hostLabels = (0..<2).map { _ in
+            let b = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(1, maxBatch))
+            b.initialize(repeating: 0)
+            return b
+        }
+    }
+
+    deinit {
+        device.synchronize()   // no queued upload may still read the staging
+        for b in hostImages { b.deallocate() }
+        for b in hostLabels { b.deallocate() }
     }
 
     /// Loads the examples `indices` (at most `maxBatch`), augmented with streams keyed
@@ -88,7 +110,9 @@ public final class Batcher {
         let mean = normalization.mean, std = normalization.std
         let pad = augmentation.cropPadding, reflect = augmentation.reflect, flip = augmentation.horizontalFlip
         let first = indices.startIndex
-        hostImages.withUnsafeMutableBufferPointer { out in
+        slot = 1 - slot
+        let out = hostImages[slot], outLabels = hostLabels[slot], images = images[slot], labels = labels[slot]
+        do {
             let dst = out.baseAddress!
             func fill(_ value: (Int) -> Float) {
                 parallelRanges(n) { range in
@@ -132,11 +156,11 @@ public final class Batcher {
             }
         }
         let source = labelOverride ?? dataset.labels
-        for b in 0..<n { hostLabels[b] = source[Int(indices[first + b])] }
+        for b in 0..<n { outLabels[b] = source[Int(indices[first + b])] }
         images.resize(axis: 1, to: n)
         labels.resize(axis: 0, to: n)
-        hostImages.withUnsafeBufferPointer { device.upload(UnsafeBufferPointer(rebasing: $0[0..<(n * C * plane)]), to: images) }
-        hostLabels.withUnsafeBufferPointer { device.upload(UnsafeBufferPointer(rebasing: $0[0..<n]), to: labels) }
+        device.enqueueUpload(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: out[0..<(n * C * plane)])), to: images)
+        device.enqueueUpload(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: outLabels[0..<n])), to: labels)
         return Batch(images: images, labels: labels, indices: indices)
     }
 
@@ -148,7 +172,7 @@ public final class Batcher {
             var s = 0.0
             for c in 0..<C {
                 let base = (c * n + b) * plane
-                for j in 0..<plane { let v = Double(hostImages[base + j]); s += v * v }
+                for j in 0..<plane { let v = Double(hostImages[slot][base + j]); s += v * v }
             }
             return s
         }

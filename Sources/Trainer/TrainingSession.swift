@@ -250,11 +250,19 @@ public final class TrainingSession {
             SGDHyperparameters(learningRate: lr, momentum: self.configuration.momentum, nesterov: self.configuration.nesterov,
                                weightDecay: self.configuration.weightDecay)
         }
+        let load = { (first: Int) in
+            self.trainBatcher.load(order[first..<min(first + b, order.count)], augmentation: self.configuration.augmentation,
+                                   seed: self.configuration.seed, epoch: epoch, labelOverride: self.trainLabels)
+        }
+        // One wait per step: the step's kernels are queued, the next batch is prepared on
+        // the host and its upload queued while they run, then the step's per-example
+        // outputs are read (the only blocking call).
+        var next = order.isEmpty ? nil : load(0)
         for first in stride(from: 0, to: order.count, by: b) {
             lr = configuration.schedule.rate(step: step, totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
-            let batch = trainBatcher.load(order[first..<min(first + b, order.count)], augmentation: configuration.augmentation,
-                                          seed: configuration.seed, epoch: epoch, labelOverride: trainLabels)
+            guard let batch = next else { break }
             let outputs = model.trainStep(batch, hyper: hyper(lr))
+            next = first + b < order.count ? load(first + b) : nil
             let (l, c) = try emit(outputs, batch: batch, epoch: epoch, sinks: sinks)
             guard l.isFinite else {
                 throw TrainerError.diverged("training diverged: the loss is \(l) at epoch \(epoch + 1), step \(step + 1) "

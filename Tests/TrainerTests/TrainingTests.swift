@@ -102,19 +102,20 @@ struct TrainingTests {
         let device = CPUDevice()
         let norm = Normalization(mean: [0], std: [1])
         let b = Batcher(dataset: data, normalization: norm, device: device, maxBatch: 4)
-        b.load([0, 1, 2, 3], augmentation: .none, seed: 0, epoch: 0)
-        let plain = device.download(b.images)
+        let plain = device.download(b.load([0, 1, 2, 3], augmentation: .none, seed: 0, epoch: 0).images)
         // No augmentation: exactly the pixels / 255, channel-major.
         guard case .uint8(let px) = data.pixels else { return }
         #expect(zip(plain, px).allSatisfy { abs($0 - Float($1) / 255) < 1e-6 })
         let aug = Augmentation(cropPadding: 2, reflect: true, horizontalFlip: true)
-        b.load([0, 1, 2, 3], augmentation: aug, seed: 9, epoch: 3)
-        let first = device.download(b.images)
-        b.load([2, 3], augmentation: aug, seed: 9, epoch: 3)
-        let again = device.download(b.images)
+        let first = device.download(b.load([0, 1, 2, 3], augmentation: aug, seed: 9, epoch: 3).images)
+        let again = device.download(b.load([2, 3], augmentation: aug, seed: 9, epoch: 3).images)
         #expect(Array(first[128..<256]) == again)          // per-example streams: order-independent
-        b.load([0, 1, 2, 3], augmentation: aug, seed: 9, epoch: 4)
-        #expect(device.download(b.images) != first)
+        #expect(device.download(b.load([0, 1, 2, 3], augmentation: aug, seed: 9, epoch: 4).images) != first)
+        // Two loads alternate between two slots: the batch before the last stays intact
+        // (the next batch is prepared while the device still reads the current one).
+        let one = b.load([0, 1], augmentation: .none, seed: 0, epoch: 0)
+        let two = b.load([2, 3], augmentation: .none, seed: 0, epoch: 0)
+        #expect(device.download(one.images) == Array(plain[0..<128]) && device.download(two.images) == Array(plain[128..<256]))
         // Reflect padding never leaves the image's value range.
         #expect(first.allSatisfy { $0 >= 0 && $0 <= 1 })
     }
