@@ -54,9 +54,10 @@ struct ModelOptions: ParsableArguments {
     func makeDevice() throws -> Device {
         try checkDevice()
         let device: Device
-        let tuning = try TuningDatabase.load()   // a broken user file is an error, not a silent default
+        // A broken user tuning file is an error, not a silent default (read only when OpenCL may be used).
+        let tuning = deviceSpec.spec == "cpu" ? nil : try TuningDatabase.load()
         do {
-            device = try Devices.make(deviceSpec.spec, profiling: profile, tuning: tuning.lookupFunction) { log("note: " + $0) }
+            device = try Devices.make(deviceSpec.spec, profiling: profile, tuning: tuning?.lookupFunction) { log("note: " + $0) }
         } catch let e as DeviceError { throw blame(e) }
         if profile && (device as? OpenCLDevice)?.profile == nil {
             log("note: --profile covers OpenCL devices; \(device.name) is not one, so there is no kernel profile")

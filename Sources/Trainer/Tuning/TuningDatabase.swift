@@ -58,7 +58,12 @@ public struct TuningDatabase: Sendable {
     public static func load(userFile: String? = TuningDatabase.userFilePath) throws -> TuningDatabase {
         var entries: [Entry] = []
         if let userFile, access(userFile, F_OK) == 0 {
-            entries += try parse(JSONReader.read(path: userFile), file: userFile)
+            do {
+                entries += try parse(JSONReader.read(path: userFile), file: userFile)
+            } catch let e as MetricsError {
+                throw MetricsError.invalidInput("the OpenCL tuning file (SIEVE_TUNING, else ~/.config/sieve/opencl-tuning.json) "
+                    + "is unusable: \(e); fix it, or remove it to use the built-in entries")
+            }
         }
         entries += try parse(JSONReader.parse(PackageResources.opencl_tuning_json), file: "built-in opencl-tuning.json")
         return TuningDatabase(entries: entries)
