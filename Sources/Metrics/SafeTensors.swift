@@ -16,6 +16,16 @@ public struct SafeTensorsWriter {
         entries.append((name, "I32", shape, values.withUnsafeBytes { Array($0) }))
     }
 
+    public mutating func add(_ name: String, _ values: [Double], shape: [Int]) {
+        precondition(shape.reduce(1, *) == values.count, "\(name): shape does not match values")
+        entries.append((name, "F64", shape, values.withUnsafeBytes { Array($0) }))
+    }
+
+    public mutating func add(_ name: String, _ values: [UInt8], shape: [Int]) {
+        precondition(shape.reduce(1, *) == values.count, "\(name): shape does not match values")
+        entries.append((name, "U8", shape, values))
+    }
+
     /// Writes the file atomically.
     public func write(to path: String) throws {
         var offset = 0

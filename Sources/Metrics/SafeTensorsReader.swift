@@ -1,5 +1,5 @@
 /// Reads the safetensors files ``SafeTensorsWriter`` writes (and any safetensors file of
-/// F32 and I32 tensors): an 8-byte little-endian header length, a JSON header
+/// F32, I32, F64 and U8 tensors): an 8-byte little-endian header length, a JSON header
 /// `{name: {"dtype", "shape", "data_offsets"}, "__metadata__": {...}}` padded with
 /// spaces, then the little-endian data.
 ///
@@ -18,9 +18,17 @@ public struct SafeTensorsReader: Sendable {
     public enum DType: String, Sendable {
         case float32 = "F32"
         case int32 = "I32"
+        case float64 = "F64"
+        case uint8 = "U8"
 
         /// Bytes per element.
-        public var size: Int { 4 }
+        public var size: Int {
+            switch self {
+            case .float32, .int32: 4
+            case .float64: 8
+            case .uint8: 1
+            }
+        }
     }
 
     /// One tensor of the file.
@@ -130,6 +138,23 @@ public struct SafeTensorsReader: Sendable {
         }
     }
 
+    /// The values of an F64 tensor, row-major (bit for bit).
+    public func doubles(_ name: String) throws -> [Double] {
+        let e = try entry(name, dtype: .float64)
+        return data.withUnsafeBytes { raw in
+            (0..<e.count).map {
+                Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: e.byteRange.lowerBound + 8 * $0,
+                                                                          as: UInt64.self)))
+            }
+        }
+    }
+
+    /// The values of a U8 tensor, row-major.
+    public func uint8s(_ name: String) throws -> [UInt8] {
+        let e = try entry(name, dtype: .uint8)
+        return Array(data[e.byteRange])
+    }
+
     private func entry(_ name: String, dtype: DType) throws -> Entry {
         guard let e = entry(name) else {
             throw MetricsError.invalidInput("\(path) has no tensor \(JSON.quote(name)); it has \(names.map(JSON.quote).joined(separator: ", "))")
@@ -152,7 +177,7 @@ public struct SafeTensorsReader: Sendable {
         }
         guard let dtypeText = value["dtype"]?.string else { throw bad("tensor \(quoted) has no dtype string") }
         guard let dtype = DType(rawValue: dtypeText) else {
-            throw bad("tensor \(quoted) has dtype \(JSON.quote(dtypeText)); Sieve reads F32 and I32")
+            throw bad("tensor \(quoted) has dtype \(JSON.quote(dtypeText)); Sieve reads F32, I32, F64 and U8")
         }
         guard let dims = value["shape"]?.array else { throw bad("tensor \(quoted) has no shape array") }
         var shape: [Int] = []

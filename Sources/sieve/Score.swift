@@ -22,7 +22,7 @@ struct ScoreOutput: ParsableArguments {
     @Flag(help: "Print only the summary.")
     var quiet: Bool = false
 
-    @Flag(help: "Replace --out whole if it already holds files (another run's).")
+    @Flag(help: "Replace --out whole if it already holds files (another run's); also discards the finished units of an interrupted run in OUT.units/ (score grand, el2n).")
     var force: Bool = false
 
     @Flag(inversion: .prefixedNo, help: "Write report.html (histograms, ROC/PR curves, correlations, image grids) into --out.")
@@ -35,37 +35,18 @@ struct ScoreOutput: ParsableArguments {
         return try RunDirectory(out, force: force)
     }
 
-    /// `score grand` and `score el2n`: checks, loads the data and runs the checkpoint
-    /// ensemble over seeds `seed..<seed+runs`; returns the setup, the result and the start time.
-    func runEnsemble(_ options: TrainingOptions, runs: Int, flag: String, seed: UInt64, atEpoch: Int, scheduleEpochs: Int?,
-                     gradNorms: Bool) throws -> (ExperimentSetup, CheckpointEnsemble.Output, RunDirectory, Double) {
-        guard runs >= 1 else { throw UsageError("\(flag) must be at least 1") }
-        guard atEpoch >= 0 else { throw UsageError("--at-epoch must not be negative") }
-        if let scheduleEpochs, scheduleEpochs < atEpoch {
-            throw UsageError("--schedule-epochs \(scheduleEpochs) must be at least --at-epoch \(atEpoch)")
-        }
-        try options.check()
-        let run = try prepare()
-        let t0 = monotonicSeconds()
-        let setup = try options.setup(quiet: quiet)
-        let ensemble = try CheckpointEnsemble(setup: setup, seeds: (0..<UInt64(runs)).map { seed + $0 }, atEpoch: atEpoch,
-                                              gradNorms: gradNorms, scheduleEpochs: scheduleEpochs)
-        let display = JobProgress(quiet: quiet, plan: ensemble.plan)
-        defer { display.finish() }
-        return (setup, try ensemble.run(progress: display.callbacks), run, t0)
-    }
-
     /// Writes the table, `flipped.txt`, `meta.json`, the command's `extra` files and
     /// `report.html` into the run folder and commits it, prints a summary (detection
     /// figures when the labels were noised, the most suspicious examples otherwise) and
     /// writes the JSON summary.
+    /// `deviceName` replaces the setup's device in `meta.json` (a merge records the shards' device).
     func finish(_ scores: [Score], setup: ExperimentSetup, run: RunDirectory, command: String, meta: [(String, JSON)],
-                seconds: Double, extra: (RunDirectory) throws -> Void = { _ in }) throws {
+                seconds: Double, deviceName: String? = nil, extra: (RunDirectory) throws -> Void = { _ in }) throws {
         let data = setup.data
         var table = data.scoreTable()
         for s in scores { table.add(s) }
         if let flipped = data.flipped { try Pruning.writeIndexList(flipped, to: run.path("flipped.txt")) }
-        let all: [(String, JSON)] = runMeta(run: run, command: command, device: setup.device.name, seconds: seconds, data: data)
+        let all: [(String, JSON)] = runMeta(run: run, command: command, device: deviceName ?? setup.device.name, seconds: seconds, data: data)
             + meta
         try table.write(to: run.staging, meta: all)
         try extra(run)
@@ -107,7 +88,7 @@ struct ScoreOutput: ParsableArguments {
 }
 
 extension ScoreCommand {
-    struct GraNd: ParsableCommand {
+    struct GraNd: EnsembleCommand {
         static let configuration = CommandConfiguration(
             commandName: "grand",
             abstract: "GraNd: each example's loss-gradient norm over all parameters, averaged over K initialisations.",
@@ -134,15 +115,27 @@ extension ScoreCommand {
 
         @OptionGroup var options: TrainingOptions
         @OptionGroup var output: ScoreOutput
+        @OptionGroup var unitOptions: UnitOptions
 
-        func run() throws {
-            let (setup, result, run, t0) = try output.runEnsemble(options, runs: inits, flag: "--inits", seed: seed,
-                                                                  atEpoch: atEpoch, scheduleEpochs: scheduleEpochs, gradNorms: true)
-            let rho = result.grandInputNormCorrelation ?? .nan
-            try output.finish(result.grandScores, setup: setup, run: run, command: "score grand", meta: options.meta(setup) + [
+        static let name = "score grand"
+        var runs: Int { inits }
+        var runsFlag: String { "--inits" }
+        var gradNorms: Bool { true }
+
+        func meta(_ setup: ExperimentSetup) -> [(String, JSON)] {
+            options.meta(setup) + [
                 ("inits", .int(inits)), ("at_epoch", .int(atEpoch)), ("schedule_epochs", .int(scheduleEpochs ?? atEpoch)), ("first_seed", .int(Int(seed))),
-                ("batch_norm_while_scoring", .string("eval (running statistics)")),
-                ("spearman_grand_input_norm", .double(rho))], seconds: monotonicSeconds() - t0) { run in
+                ("batch_norm_while_scoring", .string("eval (running statistics)"))]
+        }
+
+        func run() throws { try runEnsemble() }
+
+        func write(_ result: CheckpointEnsemble.Output, setup: ExperimentSetup, run: RunDirectory, seconds: Double,
+                   extraMeta: [(String, JSON)], deviceName: String?) throws {
+            let rho = result.grandInputNormCorrelation ?? .nan
+            try output.finish(result.grandScores, setup: setup, run: run, command: Self.name,
+                              meta: meta(setup) + [("spearman_grand_input_norm", .double(rho))] + extraMeta,
+                              seconds: seconds, deviceName: deviceName) { run in
                 try NPYFormat.write((result.gradNormPerRun ?? []).flatMap { $0 }, shape: [inits, setup.data.count],
                                     to: run.path("grand_per_init.npy"))
             }
@@ -150,7 +143,7 @@ extension ScoreCommand {
         }
     }
 
-    struct EL2N: ParsableCommand {
+    struct EL2N: EnsembleCommand {
         static let configuration = CommandConfiguration(
             commandName: "el2n",
             abstract: "EL2N: the norm of each example's softmax error vector after E epochs, averaged over seeds.",
@@ -175,13 +168,24 @@ extension ScoreCommand {
 
         @OptionGroup var options: TrainingOptions
         @OptionGroup var output: ScoreOutput
+        @OptionGroup var unitOptions: UnitOptions
 
-        func run() throws {
-            let (setup, result, run, t0) = try output.runEnsemble(options, runs: seeds, flag: "--seeds", seed: seed,
-                                                                  atEpoch: atEpoch, scheduleEpochs: scheduleEpochs, gradNorms: false)
-            try output.finish(result.el2nScores, setup: setup, run: run, command: "score el2n", meta: options.meta(setup) + [
-                ("seeds", .int(seeds)), ("at_epoch", .int(atEpoch)), ("schedule_epochs", .int(scheduleEpochs ?? atEpoch)), ("first_seed", .int(Int(seed)))],
-                seconds: monotonicSeconds() - t0)
+        static let name = "score el2n"
+        var runs: Int { seeds }
+        var runsFlag: String { "--seeds" }
+        var gradNorms: Bool { false }
+
+        func meta(_ setup: ExperimentSetup) -> [(String, JSON)] {
+            options.meta(setup) + [
+                ("seeds", .int(seeds)), ("at_epoch", .int(atEpoch)), ("schedule_epochs", .int(scheduleEpochs ?? atEpoch)), ("first_seed", .int(Int(seed)))]
+        }
+
+        func run() throws { try runEnsemble() }
+
+        func write(_ result: CheckpointEnsemble.Output, setup: ExperimentSetup, run: RunDirectory, seconds: Double,
+                   extraMeta: [(String, JSON)], deviceName: String?) throws {
+            try output.finish(result.el2nScores, setup: setup, run: run, command: Self.name, meta: meta(setup) + extraMeta,
+                              seconds: seconds, deviceName: deviceName)
         }
     }
 

@@ -7,6 +7,6 @@ struct Sieve: ParsableCommand {
         commandName: "sieve",
         abstract: "Train image classifiers and score every training example.",
         version: version,
-        subcommands: [Audit.self, Train.self, ScoreCommand.self, ReportCommand.self, Evaluate.self, Prune.self, PruneCurveCommand.self, Bench.self, Tune.self,
+        subcommands: [Audit.self, Train.self, ScoreCommand.self, Merge.self, ReportCommand.self, Evaluate.self, Prune.self, PruneCurveCommand.self, Bench.self, Tune.self,
                       CrossCheck.self, DevicesCommand.self])
 }

@@ -114,3 +114,24 @@ struct SafeTensorsTests {
         #expect(Int32(bitPattern: word(bytes, 8 + n + 28)) == -1)
     }
 }
+
+@Test func unitStoreRoundTripsBitForBit() throws {
+    let folder = temporaryDirectory() + "/units"
+    let store = UnitStore(folder: folder)
+    try store.create()
+    let weird: [Double] = [0, -0.0, .infinity, -.infinity, Double(bitPattern: 0x7ff8_0000_dead_beef), .leastNonzeroMagnitude, 1.0 / 3]
+    try store.save("7", [("a", .float64(weird)), ("c", .uint8([0, 1, 255]))])
+    try store.writeSettings([("lr", .double(0.1)), ("units", .array([.string("7")]))])
+    #expect(store.units == ["7"])
+    let back = try #require(try store.load("7"))
+    guard case .float64(let a)? = back["a"] else { Issue.record("no a"); return }
+    #expect(a.map(\.bitPattern) == weird.map(\.bitPattern))
+    #expect(back["c"] == .uint8([0, 1, 255]))
+    #expect(try store.load("8") == nil)
+    let settings = try #require(try store.settings())
+    #expect(UnitStore.firstDifference(settings, settings) == nil)
+    let other = try JSONReader.parse("{\"lr\": 0.2, \"units\": [\"7\"]}")
+    #expect(UnitStore.firstDifference(settings, other)?.key == "lr")
+    store.remove()
+    #expect(!store.exists)
+}

@@ -91,3 +91,30 @@ public struct CheckpointEnsemble: ExperimentProtocol {
         }
     }
 }
+
+extension CheckpointScores {
+    /// The arrays a ``UnitStore`` keeps of this result (float64 bit for bit, `correct` as 0/1).
+    public var unitArrays: [(String, UnitArray)] {
+        var a: [(String, UnitArray)] = [("el2n", .float64(el2n))]
+        if let gradNorm { a.append(("grad_norm", .float64(gradNorm))) }
+        a += [("loss", .float64(loss)), ("margin", .float64(margin)), ("correct", .uint8(correct.map { $0 ? 1 : 0 })),
+              ("input_norm", .float64(inputNorm))]
+        return a
+    }
+
+    /// A result read back from ``unitArrays``; `examples` values per array, `grad_norm`
+    /// required when `gradNorms`. `unit` names the file in errors.
+    public init(unitArrays a: [String: UnitArray], examples: Int, gradNorms: Bool, unit: String) throws {
+        func doubles(_ name: String) throws -> [Double] {
+            guard case .float64(let v)? = a[name], v.count == examples else {
+                throw TrainerError.invalid("\(unit): no float64 array \(name) of \(examples) values")
+            }
+            return v
+        }
+        guard case .uint8(let c)? = a["correct"], c.count == examples else {
+            throw TrainerError.invalid("\(unit): no uint8 array correct of \(examples) values")
+        }
+        self.init(el2n: try doubles("el2n"), gradNorm: gradNorms ? try doubles("grad_norm") : nil, loss: try doubles("loss"),
+                  margin: try doubles("margin"), correct: c.map { $0 != 0 }, inputNorm: try doubles("input_norm"))
+    }
+}

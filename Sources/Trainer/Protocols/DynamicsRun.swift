@@ -26,6 +26,9 @@ public struct DynamicsRun: ExperimentProtocol {
         guard aumFromEpoch >= 1 && aumFromEpoch <= epochs else {
             throw TrainerError.invalid("--aum-from \(aumFromEpoch) must lie in 1...\(epochs) (the epochs of the run)")
         }
+        if vog && epochs < 2 {
+            throw TrainerError.invalid("--vog needs at least 2 epochs: VoG is a variance across end-of-epoch checkpoints")
+        }
         if let bad = checkpoints.first(where: { $0 < 1 || $0 > epochs }) {
             throw TrainerError.invalid("checkpoint epoch \(bad) must lie in 1...\(epochs) (the epochs of the run)")
         }

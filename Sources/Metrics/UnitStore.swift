@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One named array of a unit's result, stored bit for bit.
+public enum UnitArray: Sendable, Equatable {
+    case float64([Double])
+    case uint8([UInt8])
+}
+
+/// A folder of finished experiment units: one safetensors file per unit (`NAME.safetensors`,
+/// its float64 and uint8 arrays, written atomically through ``OutputFile``) and
+/// `settings.json`, every option that changes the results. A run that stops early
+/// leaves its finished units here, and `--resume` loads them instead of running them
+/// again; a shard's output folder holds one under `units/`. Pure file I/O: what the
+/// arrays mean is the caller's business.
+public struct UnitStore: Sendable {
+    /// The folder holding `settings.json` and the unit files.
+    public let folder: String
+    public static let suffix = ".safetensors"
+
+    public init(folder: String) { self.folder = folder }
+
+    /// Whether the folder exists.
+    public var exists: Bool {
+        var info = stat()
+        return stat(folder, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Creates the folder (and its parents) when missing.
+    public func create() throws {
+        try RunDirectory.makeFolders(folder, option: "unit folder")
+    }
+
+    /// Removes the folder and everything in it.
+    public func remove() { RunDirectory.removeTree(folder) }
+
+    public var settingsPath: String { folder + "/settings.json" }
+
+    /// Writes `settings.json` atomically.
+    public func writeSettings(_ settings: [(String, JSON)]) throws {
+        try OutputFile.write(JSON.object(settings).rendered + "\n", to: settingsPath)
+    }
+
+    /// The stored settings, or nil when there is no `settings.json`.
+    public func settings() throws -> JSONValue? {
+        var info = stat()
+        guard stat(settingsPath, &info) == 0 else { return nil }
+        return try JSONReader.read(path: settingsPath)
+    }
+
+    func path(of unit: String) -> String { folder + "/" + unit + UnitStore.suffix }
+
+    /// Writes one unit's arrays (in this order) atomically.
+    public func save(_ unit: String, _ arrays: [(String, UnitArray)]) throws {
+        var writer = SafeTensorsWriter()
+        for (name, array) in arrays {
+            switch array {
+            case .float64(let v): writer.add(name, v, shape: [v.count])
+            case .uint8(let v): writer.add(name, v, shape: [v.count])
+            }
+        }
+        try writer.write(to: path(of: unit))
+    }
+
+    /// One unit's arrays by name, or nil when the unit has no file.
+    public func load(_ unit: String) throws -> [String: UnitArray]? {
+        let p = path(of: unit)
+        var info = stat()
+        guard stat(p, &info) == 0 else { return nil }
+        let file = try SafeTensorsReader(path: p)
+        var arrays: [String: UnitArray] = [:]
+        for e in file.entries {
+            switch e.dtype {
+            case .float64: arrays[e.name] = .float64(try file.doubles(e.name))
+            case .uint8: arrays[e.name] = .uint8(try file.uint8s(e.name))
+            default: throw MetricsError.invalidInput("\(p): tensor \(JSON.quote(e.name)) is \(e.dtype.rawValue); unit files hold F64 and U8")
+            }
+        }
+        return arrays
+    }
+
+    /// The names of the units with a file, sorted.
+    public var units: [String] {
+        (RunDirectory.entries(of: folder) ?? []).filter { $0.hasSuffix(UnitStore.suffix) && !$0.hasPrefix(".") }
+            .map { String($0.dropLast(UnitStore.suffix.count)) }.sorted()
+    }
+
+    /// The first key (in `expected`'s order, then `found`'s) whose value differs between two
+    /// settings objects, with each side's value as text ("(absent)" when missing); nil
+    /// when they agree.
+    public static func firstDifference(_ expected: JSONValue, _ found: JSONValue)
+        -> (key: String, expected: String, found: String)? {
+        let a = expected.object ?? [], b = found.object ?? []
+        func lookup(_ fields: [(key: String, value: JSONValue)], _ key: String) -> JSONValue? { fields.first { $0.key == key }?.value }
+        for (key, value) in a {
+            let other = lookup(b, key)
+            if other != value { return (key, text(value), other.map(text) ?? "(absent)") }
+        }
+        for (key, value) in b where lookup(a, key) == nil { return (key, "(absent)", text(value)) }
+        return nil
+    }
+
+    /// Compact text of a JSON value for messages (strings unquoted at the top level).
+    public static func text(_ value: JSONValue) -> String {
+        if let s = value.string { return s }
+        return render(value)
+    }
+
+    static func render(_ value: JSONValue) -> String {
+        if let s = value.string { return JSON.quote(s) }
+        if let n = value.number { return n.text }
+        if let b = value.bool { return b ? "true" : "false" }
+        if let a = value.array { return "[" + a.map(render).joined(separator: ", ") + "]" }
+        if let o = value.object { return "{" + o.map { JSON.quote($0.key) + ": " + render($0.value) }.joined(separator: ", ") + "}" }
+        return "null"
+    }
+}

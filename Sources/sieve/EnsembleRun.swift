@@ -1,0 +1,167 @@
+import ArgumentParser
+import Kernels
+import Metrics
+import Trainer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--resume` and `--shard` of the commands whose units are stored (`score grand`, `score el2n`).
+struct UnitOptions: ParsableArguments {
+    @Flag(help: "Continue an interrupted run into the same --out: load the units finished in OUT.units/ (refused when its settings differ) and run only the rest.")
+    var resume: Bool = false
+
+    @Option(help: "Run only the units (seeds) at positions p with p % N == I (0-based I/N) and write them into --out as a shard folder for `sieve merge`.")
+    var shard: String?
+
+    /// `--shard I/N`, checked.
+    func parsedShard() throws -> (index: Int, count: Int)? {
+        guard let shard else { return nil }
+        let parts = shard.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else {
+            throw UsageError("--shard \(shard) is not I/N with 0 <= I < N (0-based: --shard 0/2 and --shard 1/2)")
+        }
+        return (i, n)
+    }
+}
+
+/// What `score grand` and `score el2n` share: a ``CheckpointEnsemble`` over seeds whose
+/// units are stored in `OUT.units/` as they finish (``UnitStore``), so a run can resume,
+/// or run as shards that `sieve merge` combines.
+protocol EnsembleCommand: ParsableCommand {
+    static var name: String { get }
+    var options: TrainingOptions { get }
+    var output: ScoreOutput { get set }
+    var unitOptions: UnitOptions { get }
+    var runs: Int { get }
+    var runsFlag: String { get }
+    var seed: UInt64 { get }
+    var atEpoch: Int { get }
+    var scheduleEpochs: Int? { get }
+    var gradNorms: Bool { get }
+    /// The options as `meta.json` records them (everything that changes the results).
+    func meta(_ setup: ExperimentSetup) -> [(String, JSON)]
+    /// Writes the combined result into `run` (through ``ScoreOutput/finish``) and prints.
+    func write(_ result: CheckpointEnsemble.Output, setup: ExperimentSetup, run: RunDirectory, seconds: Double,
+               extraMeta: [(String, JSON)], deviceName: String?) throws
+}
+
+extension EnsembleCommand {
+    func ensemble(_ setup: ExperimentSetup, seeds: [UInt64]? = nil) throws -> CheckpointEnsemble {
+        try CheckpointEnsemble(setup: setup, seeds: seeds ?? (0..<UInt64(runs)).map { seed + $0 }, atEpoch: atEpoch,
+                               gradNorms: gradNorms, scheduleEpochs: scheduleEpochs)
+    }
+
+    /// Every setting that changes the results: the meta, the command, the device kind and
+    /// the units; `arguments` (how `sieve merge` rebuilds the command) is not compared.
+    func settings(_ setup: ExperimentSetup, units: [UInt64]) -> [(String, JSON)] {
+        [("score_command", .string(Self.name))] + meta(setup) + [
+            ("device_kind", .string(setup.device is OpenCLDevice ? "opencl" : "cpu")),
+            ("units", .array(units.map { .string(String($0)) })),
+            ("arguments", .array(commandArguments().map { .string($0) }))]
+    }
+
+    /// This command's own arguments (after `score grand` / `score el2n`).
+    func commandArguments() -> [String] {
+        let args = CommandLine.arguments
+        let sub = Self.name.split(separator: " ").map(String.init)
+        for i in 0..<max(0, args.count - 1) where args[i] == sub[0] && args[i + 1] == sub[1] {
+            return Array(args[(i + 2)...])
+        }
+        return Array(args.dropFirst())
+    }
+
+    /// Checks, loads the data, runs the units not already finished (all, or the shard's)
+    /// storing each as it finishes, then writes the combined scores (or the shard folder).
+    func runEnsemble() throws {
+        guard runs >= 1 else { throw UsageError("\(runsFlag) must be at least 1") }
+        guard atEpoch >= 0 else { throw UsageError("--at-epoch must not be negative") }
+        if let scheduleEpochs, scheduleEpochs < atEpoch {
+            throw UsageError("--schedule-epochs \(scheduleEpochs) must be at least --at-epoch \(atEpoch)")
+        }
+        try options.check()
+        let shard = try unitOptions.parsedShard()
+        let run = try output.prepare()
+        let store = UnitStore(folder: run.target + ".units")
+        if store.exists && !unitOptions.resume {
+            // A unit folder without finished units (a run that failed in its first unit) holds nothing to keep.
+            guard output.force || store.units.isEmpty else {
+                throw UsageError("\(store.folder) holds the finished units of an interrupted run into --out \(run.target); "
+                                 + "pass --resume to continue it with the same settings, or --force to discard them")
+            }
+            store.remove()
+        }
+        let t0 = monotonicSeconds()
+        let setup = try options.setup(quiet: output.quiet)
+        let ensemble = try ensemble(setup)
+        let settings = settings(setup, units: ensemble.units)
+        if store.exists {
+            if let stored = try store.settings() {
+                if let d = UnitStore.firstDifference(comparable(JSON.object(settings)), comparable(stored)) {
+                    throw UsageError("--resume: \(store.folder) was made with other settings: \(d.key) is \(d.found) there "
+                                     + "but \(d.expected) now; rerun with the same options, or use --force to discard those units")
+                }
+            } else if !store.units.isEmpty {
+                throw UsageError("--resume: \(store.folder) has unit files but no settings.json; remove it or use --force")
+            }
+        }
+        try store.create()
+        try store.writeSettings(settings)
+
+        let selected = ensemble.units.enumerated().filter { shard == nil || $0.offset % shard!.count == shard!.index }.map(\.element)
+        var results: [UInt64: CheckpointScores] = [:]
+        var todo: [UInt64] = []
+        for seed in selected {
+            if unitOptions.resume, let arrays = try store.load(String(seed)) {
+                results[seed] = try CheckpointScores(unitArrays: arrays, examples: setup.data.count, gradNorms: gradNorms,
+                                                     unit: "\(store.folder)/\(seed)\(UnitStore.suffix)")
+                log("resume: seed \(seed) finished earlier; skipping it (loaded from \(store.folder))")
+            } else {
+                todo.append(seed)
+            }
+        }
+        let display = JobProgress(quiet: output.quiet, plan: todo.isEmpty ? WorkPlan() : try self.ensemble(setup, seeds: todo).plan)
+        for seed in todo {
+            let r = try ensemble.run(seed, progress: display.callbacks)
+            try store.save(String(seed), r.unitArrays)
+            results[seed] = r
+        }
+        display.finish()
+
+        if let shard {
+            try writeShard(shard, units: selected, store: store, run: run, setup: setup, seconds: monotonicSeconds() - t0)
+            return
+        }
+        let result = try ensemble.combine(ensemble.units.map { results[$0]! })
+        try write(result, setup: setup, run: run, seconds: monotonicSeconds() - t0, extraMeta: [], deviceName: nil)
+        store.remove()
+    }
+
+    /// A shard's folder: `units/SEED.safetensors`, `settings.json` and a `meta.json` marking it a shard.
+    func writeShard(_ shard: (index: Int, count: Int), units: [UInt64], store: UnitStore, run: RunDirectory,
+                    setup: ExperimentSetup, seconds: Double) throws {
+        let unitsFolder = run.path("units")
+        guard rename(store.folder, unitsFolder) == 0 else {
+            throw MetricsError.cannotWrite(path: unitsFolder, reason: String(cString: strerror(errno)))
+        }
+        guard rename(unitsFolder + "/settings.json", run.path("settings.json")) == 0 else {
+            throw MetricsError.cannotWrite(path: run.path("settings.json"), reason: String(cString: strerror(errno)))
+        }
+        let meta: [(String, JSON)] = runMeta(run: run, command: Self.name, device: setup.device.name, seconds: seconds, data: setup.data)
+            + [("shard", .string("\(shard.index)/\(shard.count)")), ("shard_units", .array(units.map { .string(String($0)) }))]
+        try OutputFile.write(JSON.object(meta).rendered + "\n", to: run.path("meta.json"))
+        try run.commit()
+        print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(units.count) of \(runs) units -> \(run.target)")
+        print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
+    }
+}
+
+/// Settings without `arguments`, for comparison.
+func comparable(_ settings: JSON) -> JSONValue {
+    comparable((try? JSONReader.parse(settings.rendered)) ?? .null)
+}
+
+func comparable(_ settings: JSONValue) -> JSONValue {
+    .object((settings.object ?? []).filter { $0.key != "arguments" })
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--resume`, `--shard I/N` and `sieve merge` of `score grand` / `score el2n`: the
+/// combined folder is byte-identical to an uninterrupted single run.
+struct LongRunTests {
+    static func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
+
+    static func expectSame(_ a: String, _ b: String, files: [String]) throws {
+        for f in files {
+            #expect(try bytes(a + "/" + f) == bytes(b + "/" + f), "\(f) differs between \(a) and \(b)")
+        }
+    }
+
+    static func ok(_ args: [String]) throws -> CLITests.Result {
+        let r = try CLITests.run(args)
+        #expect(r.status == 0, "\(args.prefix(2)): \(r.stderr)")
+        return r
+    }
+
+    @Test func resumeAfterKillIsByteIdentical() throws {
+        let dir = CLITests.tempDir()
+        try CLITests.makeIDX(dir + "/data", train: 3000, test: 20)
+        let common = ["score", "grand", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--at-epoch", "2",
+                      "--inits", "3", "--no-report"]
+        _ = try Self.ok(common + ["--out", dir + "/full", "--quiet"])
+
+        // Start the run and SIGKILL it as soon as its first unit file appears.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.binary)
+        p.arguments = common + ["--out", dir + "/run"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let units = dir + "/run.units"
+        var finished: [String] = []
+        for _ in 0..<60_000 where p.isRunning {
+            finished = ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? []).filter { $0.hasSuffix(".safetensors") }
+            if !finished.isEmpty { break }
+            usleep(500)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal, "the run finished before it could be killed")
+        finished = try FileManager.default.contentsOfDirectory(atPath: units).filter { $0.hasSuffix(".safetensors") }
+        #expect(!finished.isEmpty && finished.count < 3, "\(finished)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/run/scores.csv"))
+
+        // Without --resume the unit folder is refused, naming both ways out.
+        let refused = try CLITests.run(common + ["--out", dir + "/run"])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("--resume") && refused.stderr.contains("--force"), "\(refused.stderr)")
+
+        // A different setting is refused, naming it.
+        let other = try CLITests.run(common + ["--out", dir + "/run", "--resume", "--lr", "0.01"])
+        #expect(other.status == 2)
+        #expect(other.stderr.contains("lr is"), "\(other.stderr)")
+
+        let resumed = try Self.ok(common + ["--out", dir + "/run", "--resume"])
+        for name in finished {
+            let seed = name.dropLast(".safetensors".count)
+            #expect(resumed.stderr.contains("seed \(seed) finished earlier; skipping it"), "\(resumed.stderr)")
+        }
+        try Self.expectSame(dir + "/full", dir + "/run", files: ["scores.csv", "grand.npy", "grand_per_init.npy", "el2n.npy"])
+        #expect(!FileManager.default.fileExists(atPath: units), "the unit folder is removed once the run commits")
+    }
+
+    @Test func shardsMergeToTheSingleRun() throws {
+        let dir = CLITests.tempDir()
+        try CLITests.makeIDX(dir + "/data", train: 90, test: 20)
+        let common = ["score", "el2n", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--at-epoch", "1",
+                      "--seeds", "3", "--noise", "symmetric:0.2", "--quiet"]
+        _ = try Self.ok(common + ["--out", dir + "/single"])
+        let a = try Self.ok(common + ["--shard", "0/2", "--out", dir + "/a"])
+        #expect(a.stdout.contains("sieve merge"))
+        _ = try Self.ok(common + ["--shard", "1/2", "--out", dir + "/b"])
+        #expect(FileManager.default.fileExists(atPath: dir + "/a/units/0.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/a/units/2.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/b/units/1.safetensors"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/a/scores.csv"))
+
+        _ = try Self.ok(["merge", dir + "/a", dir + "/b", "--out", dir + "/merged", "--quiet"])
+        try Self.expectSame(dir + "/single", dir + "/merged",
+                            files: ["scores.csv", "el2n.npy", "el2n_std.npy", "loss.npy", "margin.npy", "flipped.txt"])
+        #expect(FileManager.default.fileExists(atPath: dir + "/merged/report.html"))
+        let meta = try JSONSerialization.jsonObject(with: Self.bytes(dir + "/merged/meta.json")) as? [String: Any]
+        #expect((meta?["merged_shards"] as? [String])?.count == 2)
+        #expect(meta?["seeds"] as? Int == 3)
+
+        // A shard with another learning rate is refused, naming the setting and both folders.
+        _ = try Self.ok(common + ["--shard", "1/2", "--lr", "0.01", "--out", dir + "/c"])
+        let mismatch = try CLITests.run(["merge", dir + "/a", dir + "/c", "--out", dir + "/m2"])
+        #expect(mismatch.status == 2)
+        #expect(mismatch.stderr.contains("lr is") && mismatch.stderr.contains(dir + "/c"), "\(mismatch.stderr)")
+
+        // A missing shard is refused, naming the missing seed.
+        let missing = try CLITests.run(["merge", dir + "/a", "--out", dir + "/m3"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("seed 1 is in none"), "\(missing.stderr)")
+
+        // The same shard twice is refused, naming the duplicate seed.
+        let twice = try CLITests.run(["merge", dir + "/a", dir + "/b", dir + "/b", "--out", dir + "/m4"])
+        #expect(twice.status == 2)
+        #expect(twice.stderr.contains("seed 1 is in two shards"), "\(twice.stderr)")
+    }
+
+    @Test func badShardIsRefused() throws {
+        let r = try CLITests.run(["score", "el2n", "--shard", "2/2"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("--shard 2/2"), "\(r.stderr)")
+    }
+}
