@@ -58,7 +58,9 @@ public struct ScoreTable: Sendable {
 
     /// Writes `scores.csv`, `<name>.npy` for each score and `meta.json` (with `meta`
     /// merged in first) into `directory`.
+    /// `scores.csv` goes out in blocks of rows, so its text never sits in memory whole.
     public func write(to directory: String, meta: [(String, JSON)]) throws {
+        let file = try OutputFile(path: directory + "/scores.csv")
         var csv = "index,label" + (originalLabels != nil ? ",original_label" : "") + (sourceIndices != nil ? ",source_index" : "")
         for s in scores { csv += "," + s.name }
         csv += (paths != nil ? ",path" : "") + "\n"
@@ -72,8 +74,10 @@ public struct ScoreTable: Sendable {
             for (k, s) in scores.enumerated() { csv += "," + (integral[k] ? String(Int(s.values[i])) : ScoreTable.format(s.values[i])) }
             if let paths { csv += "," + ScoreTable.quoted(paths[i]) }
             csv += "\n"
+            if csv.utf8.count >= 1 << 20 { try file.write(csv); csv.removeAll(keepingCapacity: true) }
         }
-        try OutputFile.write(csv, to: directory + "/scores.csv")
+        try file.write(csv)
+        try file.commit()
         for s in scores { try NPYFormat.write(s.values, shape: [count], to: directory + "/\(s.name).npy") }
         let described = JSON.object(scores.map { s in
             (s.name, JSON.object([("direction", .string(s.direction.rawValue)), ("meaning", .string(s.note))]))
