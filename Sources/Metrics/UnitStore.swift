@@ -35,6 +35,9 @@ public struct UnitStore: Sendable {
     /// Removes the folder and everything in it.
     public func remove() { RunDirectory.removeTree(folder) }
 
+    /// Removes one unit's file (nothing when there is none).
+    public func discard(_ unit: String) { unlink(path(of: unit)) }
+
     public var settingsPath: String { folder + "/settings.json" }
 
     /// Writes `settings.json` atomically.

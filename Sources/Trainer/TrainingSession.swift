@@ -124,7 +124,7 @@ public final class TrainingSession {
     /// Host copy of the last pass's per-example outputs.
     var decoded: ExampleOutputs
     var records: [ExampleStats]
-    public private(set) var step = 0
+    public internal(set) var step = 0
     /// The training examples an epoch presents (all by default; a pruned subset, or one
     /// half of the two-split protocol). Indices stay those of the data set.
     public private(set) var trainingIndices: [Int32]
@@ -190,10 +190,12 @@ public final class TrainingSession {
     /// Runs every epoch (or the first `epochs` of the schedule), calling `onEpoch` after
     /// each; sinks get `finish()` at the end.
     @discardableResult
-    public func run(epochs: Int? = nil, sinks: [ExampleStatsSink] = [],
+    /// - Parameter from: the first epoch to run (a training restored from an end-of-epoch
+    ///   checkpoint continues there).
+    public func run(epochs: Int? = nil, from: Int = 0, sinks: [ExampleStatsSink] = [],
                     onEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
         var summaries: [EpochSummary] = []
-        for epoch in 0..<min(epochs ?? configuration.epochs, configuration.epochs) {
+        for epoch in min(from, configuration.epochs)..<min(epochs ?? configuration.epochs, configuration.epochs) {
             let s = try trainEpoch(epoch, sinks: sinks)
             summaries.append(s)
             try onEpoch(s)

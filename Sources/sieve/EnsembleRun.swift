@@ -122,9 +122,12 @@ extension EnsembleCommand {
             }
         }
         let display = JobProgress(quiet: output.quiet, plan: todo.isEmpty ? WorkPlan() : try self.ensemble(setup, seeds: todo).plan)
+        var training = ensemble
+        training.checkpoints = store   // end-of-epoch state: a killed training continues from its last epoch
         for seed in todo {
-            let r = try ensemble.run(seed, progress: display.callbacks)
+            let r = try training.run(seed, progress: display.callbacks)
             try store.save(String(seed), r.unitArrays)
+            store.discard("\(seed).training")
             results[seed] = r
         }
         display.finish()
@@ -165,3 +168,5 @@ func comparable(_ settings: JSON) -> JSONValue {
 func comparable(_ settings: JSONValue) -> JSONValue {
     .object((settings.object ?? []).filter { $0.key != "arguments" })
 }
+
+extension UnitStore: TrainingCheckpoints {}

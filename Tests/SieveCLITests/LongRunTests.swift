@@ -39,14 +39,14 @@ struct LongRunTests {
         let units = dir + "/run.units"
         var finished: [String] = []
         for _ in 0..<60_000 where p.isRunning {
-            finished = ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? []).filter { $0.hasSuffix(".safetensors") }
+            finished = ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? []).filter { $0.hasSuffix(".safetensors") && !$0.contains(".training.") }
             if !finished.isEmpty { break }
             usleep(500)
         }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         #expect(p.terminationReason == .uncaughtSignal, "the run finished before it could be killed")
-        finished = try FileManager.default.contentsOfDirectory(atPath: units).filter { $0.hasSuffix(".safetensors") }
+        finished = try FileManager.default.contentsOfDirectory(atPath: units).filter { $0.hasSuffix(".safetensors") && !$0.contains(".training.") }
         #expect(!finished.isEmpty && finished.count < 3, "\(finished)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/run/scores.csv"))
 
@@ -67,6 +67,36 @@ struct LongRunTests {
         }
         try Self.expectSame(dir + "/full", dir + "/run", files: ["scores.csv", "grand.npy", "grand_per_init.npy", "el2n.npy"])
         #expect(!FileManager.default.fileExists(atPath: units), "the unit folder is removed once the run commits")
+    }
+
+    /// A training killed between two epochs continues from its last end-of-epoch
+    /// checkpoint (`SEED.training` in the unit folder) and ends bit for bit where the
+    /// uninterrupted run does.
+    @Test func trainingKilledMidUnitContinuesFromItsLastEpoch() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CLITests.makeIDX(dir + "/data", train: 4000, test: 20)
+        let common = ["score", "el2n", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--at-epoch", "4",
+                      "--seeds", "1", "--no-report"]
+        _ = try Self.ok(common + ["--out", dir + "/full", "--quiet"])
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.binary)
+        p.arguments = common + ["--out", dir + "/run"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let checkpoint = dir + "/run.units/0.training.safetensors"
+        for _ in 0..<60_000 where p.isRunning && !FileManager.default.fileExists(atPath: checkpoint) { usleep(500) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        guard p.terminationReason == .uncaughtSignal, FileManager.default.fileExists(atPath: checkpoint) else {
+            Issue.record("the run finished before it could be killed after an epoch")
+            return
+        }
+        let resumed = try Self.ok(common + ["--out", dir + "/run", "--resume"])
+        #expect(resumed.stderr.contains("continuing after epoch"), "\(resumed.stderr)")
+        try Self.expectSame(dir + "/full", dir + "/run", files: ["scores.csv", "el2n.npy", "loss.npy", "margin.npy"])
+        #expect(!FileManager.default.fileExists(atPath: dir + "/run.units"))
     }
 
     @Test func shardsMergeToTheSingleRun() throws {

@@ -16,6 +16,10 @@ public struct CheckpointEnsemble: ExperimentProtocol {
     /// taken after `atEpoch` epochs of a `scheduleEpochs`-epoch run (Data Diet: epoch 20
     /// of 200, the learning rate still high). Equal to `atEpoch` by default.
     public var scheduleEpochs: Int
+    /// Where each unit's training keeps its end-of-epoch state (`SEED.training`), so a
+    /// killed training continues from its last finished epoch; nil: none kept. The caller
+    /// discards it once it has kept the unit's result.
+    public var checkpoints: TrainingCheckpoints?
 
     public init(setup: ExperimentSetup, seeds: [UInt64], atEpoch: Int, gradNorms: Bool, scheduleEpochs: Int? = nil) throws {
         guard !seeds.isEmpty else { throw TrainerError.invalid("at least one seed (--inits / --seeds) is needed") }
@@ -41,7 +45,15 @@ public struct CheckpointEnsemble: ExperimentProtocol {
     public func run(_ seed: UInt64, progress: ProtocolProgress) throws -> CheckpointScores {
         let label = "seed \(seed)"
         let session = try setup.session(epochs: scheduleEpochs, seed: seed)
-        try setup.train(session, unit: label, progress: progress, stoppingAfter: atEpoch)
+        let name = "\(seed).training"
+        var from = 0
+        if let checkpoints, let state = try checkpoints.load(name) {
+            from = try session.restore(state, from: name)
+            progress.note?("\(label): continuing after epoch \(from) from its checkpoint")
+        }
+        try setup.train(session, unit: label, progress: progress, stoppingAfter: atEpoch, from: from) { s in
+            try checkpoints?.save(name, session.checkpointState(epochsDone: s.epoch + 1))
+        }
         progress.note?("\(label): scoring pass over \(setup.data.count) examples" + (gradNorms ? " (per-example gradient norms)" : ""))
         return session.scoreTrainingSet(gradNorms: gradNorms)
     }

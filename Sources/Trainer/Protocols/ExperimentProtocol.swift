@@ -144,11 +144,11 @@ public struct ExperimentSetup {
     /// the session's later passes).
     @discardableResult
     public func train(_ session: TrainingSession, unit: String, progress: ProtocolProgress,
-                      sinks: [ExampleStatsSink] = [], stoppingAfter: Int? = nil,
+                      sinks: [ExampleStatsSink] = [], stoppingAfter: Int? = nil, from: Int = 0,
                       afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
         progress.reportSteps(of: session, as: unit)
         let epochs = stoppingAfter ?? session.configuration.epochs
-        let summaries = try session.run(epochs: epochs, sinks: sinks) { s in
+        let summaries = try session.run(epochs: epochs, from: from, sinks: sinks) { s in
             progress.epoch?(unit, s, epochs)
             try afterEpoch(s)
         }
