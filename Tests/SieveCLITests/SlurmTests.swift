@@ -145,14 +145,14 @@ struct SlurmTests {
         var finished: [String] = []
         let start = Date()
         while Date().timeIntervalSince(start) < 180 {
-            finished = ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? []).filter { $0.hasSuffix(".safetensors") }
+            finished = ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? []).filter { $0.hasSuffix(".safetensors") && !$0.contains(".training.") }
             if !finished.isEmpty || FileManager.default.fileExists(atPath: dir + "/shard-1/meta.json") { break }
             usleep(1000)
         }
         let cancel = try cluster.sh("scancel --signal=KILL \(id)_1")
         #expect(cancel.status == 0, "\(cancel.stderr)")
         try cluster.wait(id)
-        finished = ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? []).filter { $0.hasSuffix(".safetensors") }
+        finished = ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? []).filter { $0.hasSuffix(".safetensors") && !$0.contains(".training.") }
         if FileManager.default.fileExists(atPath: dir + "/shard-1/meta.json") {
             // The kill came after task 1's last unit (a fast machine): nothing to resume, and
             // the kill-and-resume path is covered without Slurm by LongRunTests; the merge must
