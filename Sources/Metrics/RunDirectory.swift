@@ -81,8 +81,9 @@ public final class RunDirectory {
             guard errno == EEXIST else {
                 throw MetricsError.invalidInput("\(option) \(path): cannot create \(lock): \(String(cString: strerror(errno)))")
             }
-            // A lock whose writer is gone (killed) is stale: take it over.
-            if let pid = RunDirectory.lockOwner(lock), kill(pid, 0) == 0 || errno == EPERM {
+            // A lock whose writer is gone (killed) is stale: take it over. So is one naming this
+            // process's own pid: a restarted container's process often gets the dead one's pid (1).
+            if let pid = RunDirectory.lockOwner(lock), pid != getpid(), kill(pid, 0) == 0 || errno == EPERM {
                 throw MetricsError.invalidInput("\(option) \(path) is being written by another run (pid \(pid), \(lock)); "
                                                 + "wait for it or choose another folder")
             }
@@ -160,7 +161,7 @@ public final class RunDirectory {
     static func isEmptyFolder(_ path: String) -> Bool { entries(of: path)?.isEmpty == true }
 
     /// The names in a folder, without `.` and `..` (nil when it cannot be read).
-    static func entries(of path: String) -> [String]? {
+    public static func entries(of path: String) -> [String]? {
         guard let dir = opendir(path) else { return nil }
         defer { closedir(dir) }
         var names: [String] = []

@@ -18,6 +18,8 @@ public struct UnitStore: Sendable {
     /// The folder holding `settings.json` and the unit files.
     public let folder: String
     public static let suffix = ".safetensors"
+    /// Names ending in this hold a unit's unfinished training (end-of-epoch state), not a result.
+    public static let trainingSuffix = ".training"
 
     public init(folder: String) { self.folder = folder }
 
@@ -86,7 +88,8 @@ public struct UnitStore: Sendable {
     /// The names of the units with a file, sorted.
     public var units: [String] {
         (RunDirectory.entries(of: folder) ?? []).filter { $0.hasSuffix(UnitStore.suffix) && !$0.hasPrefix(".") }
-            .map { String($0.dropLast(UnitStore.suffix.count)) }.sorted()
+            .map { String($0.dropLast(UnitStore.suffix.count)) }
+            .filter { !$0.hasSuffix(UnitStore.trainingSuffix) }.sorted()
     }
 
     /// The first key (in `expected`'s order, then `found`'s) whose value differs between two

@@ -84,6 +84,9 @@ extension EnsembleCommand {
         let shard = try unitOptions.parsedShard()
         let run = try output.prepare()
         let store = UnitStore(folder: run.target + ".units")
+        if unitOptions.resume && output.force {
+            throw UsageError("--resume keeps the finished units and --force discards them: give one of the two")
+        }
         if store.exists && !unitOptions.resume {
             // A unit folder without finished units (a run that failed in its first unit) holds nothing to keep.
             guard output.force || store.units.isEmpty else {
@@ -105,6 +108,15 @@ extension EnsembleCommand {
             } else if !store.units.isEmpty {
                 throw UsageError("--resume: \(store.folder) has unit files but no settings.json; remove it or use --force")
             }
+            // 4. A shard moves its unit folder into its output: it must hold only the shard's units.
+            if let shard {
+                let mine = Set(ensemble.units.enumerated().filter { $0.offset % shard.count == shard.index }.map { String($0.element) })
+                if let other = store.units.first(where: { !mine.contains($0) }) {
+                    throw UsageError("--resume --shard \(shard.index)/\(shard.count): \(store.folder) holds seed \(other), "
+                                     + "which belongs to another shard (a run with another --shard, or none, used this --out); "
+                                     + "resume with that run's --shard, or choose another --out")
+                }
+            }
         }
         try store.create()
         try store.writeSettings(settings)
@@ -117,6 +129,7 @@ extension EnsembleCommand {
                 results[seed] = try CheckpointScores(unitArrays: arrays, examples: setup.data.count, gradNorms: gradNorms,
                                                      unit: "\(store.folder)/\(seed)\(UnitStore.suffix)")
                 log("resume: seed \(seed) finished earlier; skipping it (loaded from \(store.folder))")
+                store.discard("\(seed)\(UnitStore.trainingSuffix)")   // killed between keeping the unit and dropping its training
             } else {
                 todo.append(seed)
             }
@@ -127,7 +140,7 @@ extension EnsembleCommand {
         for seed in todo {
             let r = try training.run(seed, progress: display.callbacks)
             try store.save(String(seed), r.unitArrays)
-            store.discard("\(seed).training")
+            store.discard("\(seed)\(UnitStore.trainingSuffix)")
             results[seed] = r
         }
         display.finish()
@@ -144,17 +157,28 @@ extension EnsembleCommand {
     /// A shard's folder: `units/SEED.safetensors`, `settings.json` and a `meta.json` marking it a shard.
     func writeShard(_ shard: (index: Int, count: Int), units: [UInt64], store: UnitStore, run: RunDirectory,
                     setup: ExperimentSetup, seconds: Double) throws {
+        // meta.json first; the only copy of the units moves in last, and back if the commit fails.
+        let meta: [(String, JSON)] = runMeta(run: run, command: Self.name, device: setup.device.name, seconds: seconds, data: setup.data)
+            + [("shard", .string("\(shard.index)/\(shard.count)")), ("shard_units", .array(units.map { .string(String($0)) }))]
+        try OutputFile.write(JSON.object(meta).rendered + "\n", to: run.path("meta.json"))
+        for name in RunDirectory.entries(of: store.folder) ?? []
+        where name.contains(".partial-") || name.contains(UnitStore.trainingSuffix + ".") {
+            unlink(store.folder + "/" + name)   // a killed earlier run's unfinished writes and trainings
+        }
         let unitsFolder = run.path("units")
         guard rename(store.folder, unitsFolder) == 0 else {
             throw MetricsError.cannotWrite(path: unitsFolder, reason: String(cString: strerror(errno)))
         }
-        guard rename(unitsFolder + "/settings.json", run.path("settings.json")) == 0 else {
-            throw MetricsError.cannotWrite(path: run.path("settings.json"), reason: String(cString: strerror(errno)))
+        do {
+            guard rename(unitsFolder + "/settings.json", run.path("settings.json")) == 0 else {
+                throw MetricsError.cannotWrite(path: run.path("settings.json"), reason: String(cString: strerror(errno)))
+            }
+            try run.commit()
+        } catch {
+            rename(run.path("settings.json"), unitsFolder + "/settings.json")
+            rename(unitsFolder, store.folder)
+            throw error
         }
-        let meta: [(String, JSON)] = runMeta(run: run, command: Self.name, device: setup.device.name, seconds: seconds, data: setup.data)
-            + [("shard", .string("\(shard.index)/\(shard.count)")), ("shard_units", .array(units.map { .string(String($0)) }))]
-        try OutputFile.write(JSON.object(meta).rendered + "\n", to: run.path("meta.json"))
-        try run.commit()
         print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(units.count) of \(runs) units -> \(run.target)")
         print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
     }

@@ -99,6 +99,27 @@ struct LongRunTests {
         #expect(!FileManager.default.fileExists(atPath: dir + "/run.units"))
     }
 
+    /// A shard resumed into a unit folder with another shard's seeds is refused (merge would
+    /// see them twice); `--resume` with `--force` is refused.
+    @Test func resumeGuards() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CLITests.makeIDX(dir + "/data", train: 200, test: 20)
+        let common = ["score", "grand", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--inits", "2",
+                      "--no-report", "--quiet"]
+        // A unit folder as a killed run without --shard leaves it: seed 1 finished.
+        _ = try Self.ok(common + ["--shard", "1/2", "--out", dir + "/s1"])
+        try FileManager.default.moveItem(atPath: dir + "/s1/units", toPath: dir + "/run.units")
+        try FileManager.default.copyItem(atPath: dir + "/s1/settings.json", toPath: dir + "/run.units/settings.json")
+        let foreign = try CLITests.run(common + ["--shard", "0/2", "--resume", "--out", dir + "/run"])
+        #expect(foreign.status == 2 && foreign.stderr.contains("holds seed 1, which belongs to another shard"), "\(foreign.stderr)")
+        let both = try CLITests.run(common + ["--resume", "--force", "--out", dir + "/run"])
+        #expect(both.status == 2 && both.stderr.contains("give one of the two"), "\(both.stderr)")
+        // The right shard resumes: seed 1 is loaded, not rerun.
+        let right = try CLITests.run(common + ["--shard", "1/2", "--resume", "--out", dir + "/run"])
+        #expect(right.status == 0 && right.stderr.contains("seed 1 finished earlier"), "\(right.stderr)")
+    }
+
     @Test func shardsMergeToTheSingleRun() throws {
         let dir = CLITests.tempDir()
         try CLITests.makeIDX(dir + "/data", train: 90, test: 20)
