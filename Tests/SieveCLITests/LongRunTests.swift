@@ -22,6 +22,22 @@ struct LongRunTests {
         return r
     }
 
+    /// Starts `sieve arguments` and SIGKILLs it as soon as `ready()` holds (polled every
+    /// 0.5 ms, 30 s at most); returns whether the kill, not the end of the run, stopped it.
+    static func runAndKill(_ arguments: [String], when ready: () -> Bool) throws -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.binary)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var polls = 0
+        while p.isRunning && !ready() && polls < 60_000 { usleep(500); polls += 1 }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        return p.terminationReason == .uncaughtSignal
+    }
+
     @Test func resumeAfterKillIsByteIdentical() throws {
         let dir = CLITests.tempDir()
         try CLITests.makeIDX(dir + "/data", train: 3000, test: 20)
@@ -30,22 +46,14 @@ struct LongRunTests {
         _ = try Self.ok(common + ["--out", dir + "/full", "--quiet"])
 
         // Start the run and SIGKILL it as soon as its first unit file appears.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLITests.binary)
-        p.arguments = common + ["--out", dir + "/run"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
         let units = dir + "/run.units"
         var finished: [String] = []
-        for _ in 0..<60_000 where p.isRunning {
-            finished = ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? []).filter { $0.hasSuffix(".safetensors") && !$0.contains(".training.") }
-            if !finished.isEmpty { break }
-            usleep(500)
+        let killed = try Self.runAndKill(common + ["--out", dir + "/run"]) {
+            finished = ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? [])
+                .filter { $0.hasSuffix(".safetensors") && !$0.contains(".training.") }
+            return !finished.isEmpty
         }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        #expect(p.terminationReason == .uncaughtSignal, "the run finished before it could be killed")
+        #expect(killed, "the run finished before it could be killed")
         finished = try FileManager.default.contentsOfDirectory(atPath: units).filter { $0.hasSuffix(".safetensors") && !$0.contains(".training.") }
         #expect(!finished.isEmpty && finished.count < 3, "\(finished)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/run/scores.csv"))
@@ -79,17 +87,9 @@ struct LongRunTests {
         let common = ["score", "el2n", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--at-epoch", "4",
                       "--seeds", "1", "--no-report"]
         _ = try Self.ok(common + ["--out", dir + "/full", "--quiet"])
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLITests.binary)
-        p.arguments = common + ["--out", dir + "/run"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
         let checkpoint = dir + "/run.units/0.training.safetensors"
-        for _ in 0..<60_000 where p.isRunning && !FileManager.default.fileExists(atPath: checkpoint) { usleep(500) }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        guard p.terminationReason == .uncaughtSignal, FileManager.default.fileExists(atPath: checkpoint) else {
+        let killed = try Self.runAndKill(common + ["--out", dir + "/run"]) { FileManager.default.fileExists(atPath: checkpoint) }
+        guard killed, FileManager.default.fileExists(atPath: checkpoint) else {
             Issue.record("the run finished before it could be killed after an epoch")
             return
         }
