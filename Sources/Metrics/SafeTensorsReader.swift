@@ -119,33 +119,25 @@ public struct SafeTensorsReader: Sendable {
 
     /// The values of an F32 tensor, row-major.
     public func floats(_ name: String) throws -> [Float] {
-        let e = try entry(name, dtype: .float32)
-        return data.withUnsafeBytes { raw in
-            (0..<e.count).map {
-                Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: e.byteRange.lowerBound + 4 * $0,
-                                                                         as: UInt32.self)))
-            }
-        }
+        try littleEndian(name, .float32, as: UInt32.self).map(Float.init(bitPattern:))
     }
 
     /// The values of an I32 tensor, row-major.
     public func int32s(_ name: String) throws -> [Int32] {
-        let e = try entry(name, dtype: .int32)
-        return data.withUnsafeBytes { raw in
-            (0..<e.count).map {
-                Int32(littleEndian: raw.loadUnaligned(fromByteOffset: e.byteRange.lowerBound + 4 * $0, as: Int32.self))
-            }
-        }
+        try littleEndian(name, .int32, as: UInt32.self).map { Int32(bitPattern: $0) }
     }
 
     /// The values of an F64 tensor, row-major (bit for bit).
     public func doubles(_ name: String) throws -> [Double] {
-        let e = try entry(name, dtype: .float64)
+        try littleEndian(name, .float64, as: UInt64.self).map(Double.init(bitPattern:))
+    }
+
+    /// The elements of the `dtype` tensor `name` as little-endian words of `T`'s width.
+    private func littleEndian<T: FixedWidthInteger>(_ name: String, _ dtype: DType, as: T.Type) throws -> [T] {
+        let e = try entry(name, dtype: dtype)
+        let size = MemoryLayout<T>.size
         return data.withUnsafeBytes { raw in
-            (0..<e.count).map {
-                Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: e.byteRange.lowerBound + 8 * $0,
-                                                                          as: UInt64.self)))
-            }
+            (0..<e.count).map { T(littleEndian: raw.loadUnaligned(fromByteOffset: e.byteRange.lowerBound + size * $0, as: T.self)) }
         }
     }
 

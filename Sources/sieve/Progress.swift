@@ -29,7 +29,8 @@ final class JobProgress {
     let totalCost: Double?
     let start = monotonicSeconds()
     private var doneCost = 0.0
-    private var current: (unit: String, pass: Pass, done: Int, started: Double)?
+    /// The pass reported last: its unit, kind, examples done of `total`, and start time.
+    private var current: (unit: String, pass: Pass, done: Int, total: Int, started: Double)?
     private var lastDraw = -Double.infinity
 
     /// - Parameter plan: the job's passes (nil or empty: percentages per pass, no overall ETA).
@@ -55,7 +56,7 @@ final class JobProgress {
     func line(_ text: String) {
         clearStatus()
         log(text)
-        if terminal, current != nil { draw(force: true) }
+        if terminal, current != nil { draw() }
     }
 
     /// Removes the status line (before the final output).
@@ -65,25 +66,22 @@ final class JobProgress {
         let now = monotonicSeconds()
         var previous = 0
         if let c = current, c.unit == unit, c.pass == pass, done >= c.done { previous = c.done } else {
-            current = (unit, pass, 0, now)
+            current = (unit, pass, 0, total, now)
         }
         doneCost += Double(done - previous) * JobProgress.weight(pass)
         current?.done = done
         if terminal {
-            if now - lastDraw >= 0.2 || done == total { draw(force: false, total: total) }
+            if now - lastDraw >= 0.2 || done == total { draw() }
         } else if now - lastDraw >= 10 {
             lastDraw = now
-            log("  " + status(total: total, now: now))
+            log("  " + status(now: now))
         }
     }
 
-    private var lastTotal = 0
-
-    private func draw(force: Bool, total: Int? = nil) {
-        if let total { lastTotal = total }
+    private func draw() {
         let now = monotonicSeconds()
         lastDraw = now
-        var text = status(total: lastTotal, now: now)
+        var text = status(now: now)
         let width = terminalWidth()
         if text.count > width - 1 { text = String(text.prefix(width - 1)) }
         fputs("\r\u{1B}[K" + text, stderr)
@@ -95,8 +93,9 @@ final class JobProgress {
     }
 
     /// `[ 42%] seed 0: training epoch 3, 4608/12000 (1534 ex/s), about 1 min 20 s left`
-    private func status(total: Int, now: Double) -> String {
+    private func status(now: Double) -> String {
         guard let c = current else { return "" }
+        let total = c.total
         let elapsed = now - start
         var text = ""
         if let totalCost {
