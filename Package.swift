@@ -62,11 +62,13 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        // Child processes for the tests (posix_spawn + waitpid on the pid: see Subprocess).
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "Metrics"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Metrics", "CPNG", "CJPEG"],
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Metrics", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Metrics", "CPNG", "CJPEG", "TestSupport"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SieveCLITests", dependencies: ["sieve"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "SieveCLITests", dependencies: ["sieve", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -17,49 +17,86 @@ public enum MetricsError: Error, CustomStringConvertible {
 
 /// A file written under a temporary name (`PATH.partial-PID`) and renamed into place by
 /// ``commit()``, so a reader never sees a half-written output. Only a regular file (or
-/// nothing) is ever renamed over: a path naming something else (`/dev/stdout`, a pipe)
-/// is written directly, and `-` means standard output.
+/// nothing) is ever renamed over, and a symbolic link to a regular file is followed (the
+/// link stays, its target is replaced). `-`, and any path that names this process's own
+/// standard output or error (`/dev/stdout` whatever fd 1 is: terminal, pipe or a file the
+/// shell redirected to), are written through that stream, after what was printed before;
+/// other non-regular files (devices, pipes) are written directly.
 public final class OutputFile {
     public let path: String
     /// The temporary name, or nil when writing directly (`-`, devices, pipes).
     let temporaryPath: String?
+    /// The regular file the temporary file is renamed to: `path`, or the target of the link `path` is.
+    let finalPath: String
     var handle: UnsafeMutablePointer<FILE>?
+
+    /// Where the bytes written to a path go.
+    enum Destination: Equatable {
+        /// This process's standard output (1) or error (2).
+        case stream(Int32)
+        /// A device or pipe, opened and written in place.
+        case direct
+        /// A regular file (or nothing yet) at this path, replaced by rename.
+        case replace(String)
+    }
+
+    /// Where `path`'s bytes go; throws for a folder.
+    static func destination(of path: String) throws -> Destination {
+        if path == "-" { return .stream(1) }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return .replace(path) }
+        let kind = info.st_mode & S_IFMT
+        if kind == S_IFDIR { throw MetricsError.cannotWrite(path: path, reason: "it is a folder") }
+        for fd: Int32 in [1, 2] {
+            var standard = stat()
+            if fstat(fd, &standard) == 0 && standard.st_dev == info.st_dev && standard.st_ino == info.st_ino { return .stream(fd) }
+        }
+        guard kind == S_IFREG else { return .direct }
+        var link = stat()
+        if lstat(path, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK, let resolved = realpath(path, nil) {
+            defer { free(resolved) }
+            return .replace(String(cString: resolved))
+        }
+        return .replace(path)
+    }
 
     public init(path: String) throws {
         self.path = path
-        if path == "-" {
+        switch try Self.destination(of: path) {
+        case .stream(let fd):
             temporaryPath = nil
-            handle = stdout
-            return
-        }
-        var info = stat()
-        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG {
-            guard (info.st_mode & S_IFMT) != S_IFDIR else { throw MetricsError.cannotWrite(path: path, reason: "it is a folder") }
+            finalPath = path
+            handle = fd == 1 ? stdout : stderr
+            fflush(stdout)
+        case .direct:
             temporaryPath = nil
+            finalPath = path
             guard let h = fopen(path, "wb") else { throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
             handle = h
-            return
+        case .replace(let target):
+            finalPath = target
+            let temporary = target + ".partial-\(getpid())"
+            temporaryPath = temporary
+            Cleanup.shared.register(file: temporary)
+            guard let h = fopen(temporary, "wb") else {
+                Cleanup.shared.unregister(file: temporary)
+                throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+            }
+            handle = h
         }
-        let temporary = path + ".partial-\(getpid())"
-        temporaryPath = temporary
-        Cleanup.shared.register(file: temporary)
-        guard let h = fopen(temporary, "wb") else {
-            Cleanup.shared.unregister(file: temporary)
-            throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
-        }
-        handle = h
     }
 
     /// Checks, before any work, that `path` can be written later: its folder exists and
     /// is writable, and it does not name a folder.
     public static func checkWritable(_ path: String, option: String) throws {
-        if path == "-" { return }
-        var info = stat()
-        if stat(path, &info) == 0 {
-            if (info.st_mode & S_IFMT) == S_IFDIR { throw MetricsError.invalidInput("\(option) \(path) is a folder, not a file") }
-            if (info.st_mode & S_IFMT) != S_IFREG { return }
+        let target: String
+        do {
+            guard case .replace(let t) = try destination(of: path) else { return }
+            target = t
+        } catch {
+            throw MetricsError.invalidInput("\(option) \(path) is a folder, not a file")
         }
-        let parent = RunDirectory.parent(of: path)
+        let parent = RunDirectory.parent(of: target)
         guard access(parent, W_OK) == 0 else {
             throw MetricsError.invalidInput("\(option) \(path): cannot write into \(parent): \(String(cString: strerror(errno)))")
         }
@@ -101,13 +138,13 @@ public final class OutputFile {
         guard let h = handle else { return }
         handle = nil
         guard let temporaryPath else {
-            if h == stdout { fflush(h) } else if fclose(h) != 0 {
+            if h == stdout || h == stderr { fflush(h) } else if fclose(h) != 0 {
                 throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
             }
             return
         }
         defer { Cleanup.shared.unregister(file: temporaryPath) }
-        if fclose(h) != 0 || rename(temporaryPath, path) != 0 {
+        if fclose(h) != 0 || rename(temporaryPath, finalPath) != 0 {
             let reason = String(cString: strerror(errno))
             unlink(temporaryPath)
             throw MetricsError.cannotWrite(path: path, reason: reason)

@@ -72,28 +72,41 @@ extension String {
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
 }
 
-/// Blocks SIGINT and SIGTERM in this thread (and so in every thread started after it)
-/// and starts one thread that waits for them: it removes the run's staging folder,
-/// lock and partial files, prints one line and exits with 130 (SIGINT) or 143 (SIGTERM).
+/// The write end of the pipe that the SIGINT/SIGTERM handler writes the signal's number to.
+private var signalPipeWrite: Int32 = -1
+
+/// SIGINT and SIGTERM stop the run cleanly: a handler (on whichever thread the signal
+/// lands, OpenBLAS's own threads included, which start before `main`) writes the signal's
+/// number to a pipe; one thread reads it, removes the run's staging folder, lock and
+/// partial files, prints one line and exits with 130 (SIGINT) or 143 (SIGTERM).
+/// A SIGINT ignored when sieve started (`nohup`, a background job) stays ignored.
 func installSignalHandling() {
-    var set = sigset_t()
-    sigemptyset(&set)
-    sigaddset(&set, SIGINT)
-    sigaddset(&set, SIGTERM)
-    pthread_sigmask(SIG_BLOCK, &set, nil)
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { return }
+    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    signalPipeWrite = fds[1]
+    let handler: @convention(c) (Int32) -> Void = { signal in
+        var byte = UInt8(truncatingIfNeeded: signal)
+        _ = write(signalPipeWrite, &byte, 1)
+    }
+    let previous = signal(SIGINT, handler)
+    if unsafeBitCast(previous, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { signal(SIGINT, SIG_IGN) }
+    signal(SIGTERM, handler)
+    let readEnd = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    readEnd.pointee = fds[0]
     var thread = pthread_t()
-    pthread_create(&thread, nil, { _ in
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        var received: Int32 = 0
-        sigwait(&set, &received)
+    pthread_create(&thread, nil, { argument in
+        let fd = argument!.assumingMemoryBound(to: Int32.self).pointee
+        var byte: UInt8 = 0
+        var got = read(fd, &byte, 1)
+        while got < 0 && errno == EINTR { got = read(fd, &byte, 1) }
+        guard got == 1 else { return nil }
+        let received = Int32(byte)
         Cleanup.shared.removeAll()
         let name = received == SIGINT ? "SIGINT" : "SIGTERM"
         fputs("\nstopped by \(name): nothing was written (the run's unfinished files were removed)\n", stderr)
         _exit(128 + received)
-    }, nil)
+    }, readEnd)
 }
 
 /// The kernel profile of `device` (an OpenCL device created with `--profile`) as a

@@ -29,7 +29,7 @@ func fail(_ message: String, _ code: Int32) -> Never {
 }
 
 // SIGINT and SIGTERM stop the run cleanly: one line, no staging folder, lock or
-// .partial file left. The signals are blocked in every thread and waited for by one.
+// .partial file left (a handler wakes one thread that cleans up and exits).
 installSignalHandling()
 // A crash (a failed internal check) ends with one line, not a backtrace.
 for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGABRT, SIGFPE] {

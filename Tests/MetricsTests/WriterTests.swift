@@ -95,6 +95,28 @@ struct WriterTests {
         #expect(access(dir + "/x.csv", F_OK) != 0)
         #expect(access(dir + "/x.csv.partial", F_OK) != 0)
     }
+
+    /// A link to a regular file stays a link (its target is replaced); the paths of this
+    /// process's own standard output and error are written through the stream, never
+    /// renamed over (`/dev/stdout` once became a regular file that way).
+    @Test func linksAndStandardStreamsAreNeverRenamedOver() throws {
+        let dir = temporaryDirectory()
+        try OutputFile.write("old", to: dir + "/target.json")
+        #expect(symlink(dir + "/target.json", dir + "/link.json") == 0)
+        try OutputFile.write("new", to: dir + "/link.json")
+        var info = stat()
+        #expect(lstat(dir + "/link.json", &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK)
+        #expect(String(decoding: readAll(dir + "/target.json"), as: UTF8.self) == "new")
+        try OutputFile.checkWritable(dir + "/link.json", option: "--json")
+
+        #expect(try OutputFile.destination(of: "-") == .stream(1))
+        #expect(try OutputFile.destination(of: "/dev/stdout") == .stream(1))
+        #expect(try OutputFile.destination(of: "/proc/self/fd/2") == .stream(2))
+        #expect(try OutputFile.destination(of: "/dev/null") == .direct)
+        #expect(try OutputFile.destination(of: dir + "/link.json") == .replace(dir + "/target.json"))
+        #expect(try OutputFile.destination(of: dir + "/none.json") == .replace(dir + "/none.json"))
+        #expect(throws: MetricsError.self) { try OutputFile.destination(of: dir) }
+    }
 }
 
 struct SafeTensorsTests {

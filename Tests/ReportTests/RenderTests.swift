@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Report
 
 /// Whether headless Chromium is here to render the report.
@@ -17,16 +18,8 @@ func repositoryRoot(_ file: String = #filePath) -> URL {
 
 /// Runs `executable` with `arguments`; its exit status and standard output.
 func run(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let r = try Subprocess(executable.path, arguments, stderr: .discard).wait()
+    return (r.status, r.stdout)
 }
 
 @Suite struct RenderTests {

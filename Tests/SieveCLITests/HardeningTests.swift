@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The binary tried as a hostile user would (issue "Hardening"): every bad input gives
 /// a one-line message naming its subject, the documented exit code, and leaves nothing
@@ -54,18 +55,14 @@ import Testing
     // 3: two processes, one folder: the second is refused at once, the first completes.
     @Test func secondWriterOfAFolderIsRefused() throws {
         let dir = try Self.data(), out = dir + "/shared"
-        let first = Process()
-        first.executableURL = URL(fileURLWithPath: CLITests.binary)
-        first.arguments = ["score", "dynamics", "--data", dir + "/data", "--epochs", "40", "--out", out] + Self.quick
-        first.standardError = FileHandle.nullDevice
-        first.standardOutput = FileHandle.nullDevice
-        try first.run()
+        let first = try Subprocess(CLITests.binary, ["score", "dynamics", "--data", dir + "/data", "--epochs", "40", "--out", out] + Self.quick,
+                                   stdout: .discard, stderr: .discard)
         var waited = 0.0
         while !FileManager.default.fileExists(atPath: out + ".lock") && waited < 20 { usleep(50_000); waited += 0.05 }
         let second = try CLITests.run(["score", "dynamics", "--data", dir + "/data", "--epochs", "1", "--out", out] + Self.quick)
-        first.waitUntilExit()
+        let firstEnded = first.wait().termination
         Self.expectBadInput(second, mentions: "another run")
-        #expect(first.terminationStatus == 0)
+        #expect(firstEnded.exitCode == 0, "\(firstEnded)")
         let rows = try String(contentsOfFile: out + "/scores.csv", encoding: .utf8).split(separator: "\n").count
         #expect(rows == 97)
         let meta = try String(contentsOfFile: out + "/meta.json", encoding: .utf8)
@@ -178,20 +175,14 @@ import Testing
     // 13: SIGINT stops cleanly: one line, exit 130, nothing left behind.
     @Test func sigintLeavesNothing() throws {
         let dir = try Self.data(), out = dir + "/interrupted"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLITests.binary)
-        p.arguments = ["score", "dynamics", "--data", dir + "/data", "--epochs", "400", "--out", out] + Self.quick
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        let p = try Subprocess(CLITests.binary, ["score", "dynamics", "--data", dir + "/data", "--epochs", "400", "--out", out] + Self.quick,
+                               stdout: .discard)
         var waited = 0.0
         while !FileManager.default.fileExists(atPath: out + ".lock") && waited < 20 { usleep(50_000); waited += 0.05 }
         usleep(300_000)
-        kill(p.processIdentifier, SIGINT)
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 130, "stderr: \(text)")
+        p.send(SIGINT)
+        let ended = p.wait(), text = ended.stderr
+        #expect(ended.termination.exitCode == 130, "\(ended.termination); stderr: \(text)")
         #expect(text.contains("SIGINT"))
         #expect(Self.contents(dir) == ["data"], "left: \(Self.contents(dir))")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -25,17 +26,11 @@ struct LongRunTests {
     /// Starts `sieve arguments` and SIGKILLs it as soon as `ready()` holds (polled every
     /// 0.5 ms, 30 s at most); returns whether the kill, not the end of the run, stopped it.
     static func runAndKill(_ arguments: [String], when ready: () -> Bool) throws -> Bool {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLITests.binary)
-        p.arguments = arguments
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try Subprocess(CLITests.binary, arguments, stdout: .discard, stderr: .discard)
         var polls = 0
         while p.isRunning && !ready() && polls < 60_000 { usleep(500); polls += 1 }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        return p.terminationReason == .uncaughtSignal
+        p.send(SIGKILL)
+        return p.wait().termination.signal == SIGKILL
     }
 
     @Test func resumeAfterKillIsByteIdentical() throws {

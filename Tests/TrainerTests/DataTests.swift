@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Trainer
 import Metrics
 
@@ -27,12 +28,9 @@ private final class TempDir {
     /// Replaces `name` with `name.gz` using the system gzip.
     @discardableResult
     func gzip(_ name: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: FileManager.default.fileExists(atPath: "/bin/gzip") ? "/bin/gzip" : "/usr/bin/gzip")
-        process.arguments = ["-n", "-f", path + "/" + name]
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let gzip = FileManager.default.fileExists(atPath: "/bin/gzip") ? "/bin/gzip" : "/usr/bin/gzip"
+        let r = try Subprocess.run(gzip, ["-n", "-f", path + "/" + name])
+        #expect(r.status == 0, "gzip: \(r.termination) \(r.stderr)")
         return path + "/" + name + ".gz"
     }
 }
