@@ -22,13 +22,20 @@ extension TrainingSession {
     /// training labels (noisy ones included), loss per example. With `gradNorms`, also
     /// each example's gradient norm over every trainable parameter (batched; no
     /// weight-gradient GEMM). Does not change the model.
-    public func scoreTrainingSet(gradNorms: Bool) -> CheckpointScores {
-        let n = data.train.count
+    ///
+    /// `examples`: score only this range of the training set (a shard's piece), in batches
+    /// starting at its lower bound; the arrays hold `examples.count` values. A range whose
+    /// bounds are multiples of the batch size (or the set's end) is scored in the very
+    /// batches of the whole pass, so its values equal theirs bit for bit.
+    public func scoreTrainingSet(gradNorms: Bool, examples: Range<Int>? = nil) -> CheckpointScores {
+        let range = examples ?? 0..<data.train.count
+        precondition(range.lowerBound >= 0 && range.upperBound <= data.train.count, "scoring range \(range) outside the training set")
+        let n = range.count
         var scores = CheckpointScores(el2n: .init(repeating: 0, count: n), gradNorm: gradNorms ? .init(repeating: 0, count: n) : nil,
                                       loss: .init(repeating: 0, count: n), margin: .init(repeating: 0, count: n),
                                       correct: .init(repeating: false, count: n), inputNorm: .init(repeating: 0, count: n))
         var hostNorms = [Float](repeating: 0, count: batchSize)
-        forEachBatch(of: (0..<n).map { Int32($0) }, pass: .scoring(gradNorms: gradNorms)) { first, batch in
+        forEachBatch(of: range.map { Int32($0) }, pass: .scoring(gradNorms: gradNorms)) { first, batch in
             let m = batch.count
             if gradNorms {
                 let norms = model.perExampleGradNormsSquared(batch)

@@ -12,7 +12,7 @@ struct UnitOptions: ParsableArguments {
     @Flag(help: "Continue an interrupted run into the same --out: load the units finished in OUT.units/ (refused when its settings differ) and run only the rest.")
     var resume: Bool = false
 
-    @Option(help: "Run only the units (seeds) at positions p with p % N == I (0-based I/N) and write them into --out as a shard folder for `sieve merge`.")
+    @Option(help: "Run shard I of N (0-based: --shard 0/4 ... --shard 3/4) and write it into --out as a shard folder for `sieve merge`. Up to one shard per seed, a shard runs whole seeds (positions p with p % N == I); with more shards than seeds, each runs an equal run of the seeds' scoring batches (a range of examples of one or two seeds).")
     var shard: String?
 
     /// `--shard I/N`, checked.
@@ -99,6 +99,10 @@ extension EnsembleCommand {
         let setup = try options.setup(quiet: output.quiet)
         let ensemble = try ensemble(setup)
         let settings = settings(setup, units: ensemble.units)
+        // The units this process runs: every seed whole, or the shard's pieces.
+        let n = setup.data.count
+        let pieces = try shard.map { try ensemble.pieces(shard: $0.index, of: $0.count) }
+            ?? ensemble.seeds.map { CheckpointEnsemble.Piece(seed: $0, examples: 0..<n) }
         if store.exists {
             if let stored = try store.settings() {
                 if let d = UnitStore.firstDifference(comparable(JSON.object(settings)), comparable(stored)) {
@@ -110,9 +114,10 @@ extension EnsembleCommand {
             }
             // 4. A shard moves its unit folder into its output: it must hold only the shard's units.
             if let shard {
-                let mine = Set(ensemble.units.enumerated().filter { $0.offset % shard.count == shard.index }.map { String($0.element) })
+                let mine = Set(pieces.map { $0.name(total: n) })
                 if let other = store.units.first(where: { !mine.contains($0) }) {
-                    throw UsageError("--resume --shard \(shard.index)/\(shard.count): \(store.folder) holds seed \(other), "
+                    let what = UInt64(other) != nil ? "seed \(other)" : "unit \(other)"
+                    throw UsageError("--resume --shard \(shard.index)/\(shard.count): \(store.folder) holds \(what), "
                                      + "which belongs to another shard (a run with another --shard, or none, used this --out); "
                                      + "resume with that run's --shard, or choose another --out")
                 }
@@ -121,45 +126,48 @@ extension EnsembleCommand {
         try store.create()
         try store.writeSettings(settings)
 
-        let selected = ensemble.units.enumerated().filter { shard == nil || $0.offset % shard!.count == shard!.index }.map(\.element)
-        var results: [UInt64: CheckpointScores] = [:]
-        var todo: [UInt64] = []
-        for seed in selected {
-            if unitOptions.resume, let arrays = try store.load(String(seed)) {
-                results[seed] = try CheckpointScores(unitArrays: arrays, examples: setup.data.count, gradNorms: gradNorms,
-                                                     unit: "\(store.folder)/\(seed)\(UnitStore.suffix)")
-                log("resume: seed \(seed) finished earlier; skipping it (loaded from \(store.folder))")
-                store.discard("\(seed)\(UnitStore.trainingSuffix)")   // killed between keeping the unit and dropping its training
+        var results: [CheckpointEnsemble.Piece: CheckpointScores] = [:]
+        var todo: [CheckpointEnsemble.Piece] = []
+        for piece in pieces {
+            let name = piece.name(total: n)
+            if unitOptions.resume, let arrays = try store.load(name) {
+                results[piece] = try CheckpointScores(unitArrays: arrays, examples: piece.examples.count, gradNorms: gradNorms,
+                                                      unit: "\(store.folder)/\(name)\(UnitStore.suffix)")
+                log("resume: \(piece.examples == 0..<n ? "seed \(piece.seed)" : "\(piece)") finished earlier; skipping it (loaded from \(store.folder))")
+                store.discard("\(piece.seed)\(UnitStore.trainingSuffix)")   // killed between keeping the unit and dropping its training
             } else {
-                todo.append(seed)
+                todo.append(piece)
             }
         }
-        let display = JobProgress(quiet: output.quiet, plan: todo.isEmpty ? WorkPlan() : try self.ensemble(setup, seeds: todo).plan)
+        let plan = todo.isEmpty ? WorkPlan() : try self.ensemble(setup, seeds: todo.map(\.seed)).plan(scoring: todo.map(\.examples.count))
+        let display = JobProgress(quiet: output.quiet, plan: plan)
         var training = ensemble
         training.checkpoints = store   // end-of-epoch state: a killed training continues from its last epoch
-        for seed in todo {
-            let r = try training.run(seed, progress: display.callbacks)
-            try store.save(String(seed), r.unitArrays)
-            store.discard("\(seed)\(UnitStore.trainingSuffix)")
-            results[seed] = r
+        for piece in todo {
+            let wholeSet = piece.examples == 0..<n
+            let r = try training.run(piece.seed, examples: wholeSet ? nil : piece.examples, progress: display.callbacks)
+            try store.save(piece.name(total: n), r.unitArrays)
+            store.discard("\(piece.seed)\(UnitStore.trainingSuffix)")
+            results[piece] = r
         }
         display.finish()
 
         if let shard {
-            try writeShard(shard, units: selected, store: store, run: run, setup: setup, seconds: monotonicSeconds() - t0)
+            try writeShard(shard, units: pieces.map { $0.name(total: n) }, store: store, run: run, setup: setup,
+                           seconds: monotonicSeconds() - t0)
             return
         }
-        let result = try ensemble.combine(ensemble.units.map { results[$0]! })
+        let result = try ensemble.combine(pieces.map { results[$0]! })
         try write(result, setup: setup, run: run, seconds: monotonicSeconds() - t0, extraMeta: [], deviceName: nil)
         store.remove()
     }
 
     /// A shard's folder: `units/SEED.safetensors`, `settings.json` and a `meta.json` marking it a shard.
-    func writeShard(_ shard: (index: Int, count: Int), units: [UInt64], store: UnitStore, run: RunDirectory,
+    func writeShard(_ shard: (index: Int, count: Int), units: [String], store: UnitStore, run: RunDirectory,
                     setup: ExperimentSetup, seconds: Double) throws {
         // meta.json first; the only copy of the units moves in last, and back if the commit fails.
         let meta: [(String, JSON)] = runMeta(run: run, command: Self.name, device: setup.device.name, seconds: seconds, data: setup.data)
-            + [("shard", .string("\(shard.index)/\(shard.count)")), ("shard_units", .array(units.map { .string(String($0)) }))]
+            + [("shard", .string("\(shard.index)/\(shard.count)")), ("shard_units", .array(units.map { .string($0) }))]
         try OutputFile.write(JSON.object(meta).rendered + "\n", to: run.path("meta.json"))
         for name in RunDirectory.entries(of: store.folder) ?? []
         where name.contains(".partial-") || name.contains(UnitStore.trainingSuffix + ".") {
@@ -179,7 +187,7 @@ extension EnsembleCommand {
             rename(unitsFolder, store.folder)
             throw error
         }
-        print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(units.count) of \(runs) units -> \(run.target)")
+        print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(units.count) unit(s) (\(units.joined(separator: ", ")); \(runs) seed(s) in all) -> \(run.target)")
         print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
     }
 }

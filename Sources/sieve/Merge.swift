@@ -14,7 +14,7 @@ struct Merge: ParsableCommand {
         commandName: "merge",
         abstract: "Combine the shard folders of a `score grand` / `score el2n` run (--shard I/N) into one scores folder.",
         discussion: """
-        The shards must have identical settings and together hold every unit (seed) exactly once. The result is the same scores.csv, .npy files, meta.json and report.html a single run writes; the data set is read again (from the path the shards were given) for labels and images.
+        The shards must have identical settings and together hold every seed's scores exactly once (whole seeds, or ranges of examples when there were more shards than seeds). The result is the same scores.csv, .npy files, meta.json and report.html a single run writes; the data set is read again (from the path the shards were given) for labels and images.
 
         Examples:
           sieve score el2n --seeds 10 --shard 0/2 --out runs/el2n-0    # on one machine
@@ -29,6 +29,9 @@ struct Merge: ParsableCommand {
 
     func run() throws {
         guard !shards.isEmpty else { throw UsageError("merge: name the shard folders (sieve merge A B ... --out OUT)") }
+        if let twice = shards.first(where: { s in shards.filter { $0 == s }.count > 1 }) {
+            throw UsageError("merge: \(twice) is named twice")
+        }
         // Settings: identical in every shard.
         var settings: [JSONValue] = []
         for dir in shards {
@@ -48,46 +51,68 @@ struct Merge: ParsableCommand {
               let arguments = first["arguments"]?.array?.compactMap(\.string) else {
             throw UsageError("merge: \(shards[0])/settings.json lacks score_command, units or arguments")
         }
-        // Units: every one exactly once.
-        var holder: [String: String] = [:]
-        for dir in shards {
-            for unit in UnitStore(folder: dir + "/units").units {
-                guard units.contains(unit) else { throw UsageError("merge: \(dir)/units holds seed \(unit), which is not a unit of this run") }
-                if let other = holder[unit] { throw UsageError("merge: seed \(unit) is in two shards: \(other) and \(dir)") }
-                holder[unit] = dir
-            }
-        }
-        let missing = units.filter { holder[$0] == nil }
-        guard missing.isEmpty else {
-            throw UsageError("merge: seed\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) \(missing.count > 1 ? "are" : "is") "
-                             + "in none of the shard folders (a shard missing or unfinished?)")
-        }
         switch command {
-        case ScoreCommand.GraNd.name: try merge(ScoreCommand.GraNd.parse(arguments), units: units, holder: holder)
-        case ScoreCommand.EL2N.name: try merge(ScoreCommand.EL2N.parse(arguments), units: units, holder: holder)
+        case ScoreCommand.GraNd.name: try merge(ScoreCommand.GraNd.parse(arguments), seeds: units)
+        case ScoreCommand.EL2N.name: try merge(ScoreCommand.EL2N.parse(arguments), seeds: units)
         default: throw UsageError("merge: \(shards[0]) holds units of `\(command)`, which merge does not combine")
         }
     }
 
-    /// Loads the data the shards ran on, combines the units in unit order and writes
-    /// the folder through the command's own `write`.
-    func merge<C: EnsembleCommand>(_ parsed: C, units: [String], holder: [String: String]) throws {
+    /// Loads the data the shards ran on, checks that the shards' units cover every seed's
+    /// examples exactly once, joins each seed's pieces in example order, combines the
+    /// seeds in unit order and writes the folder through the command's own `write`.
+    func merge<C: EnsembleCommand>(_ parsed: C, seeds: [String]) throws {
         var command = parsed
         command.output = output
         let run = try output.prepare()
         let t0 = monotonicSeconds()
         let data = try command.options.loadData(quiet: output.quiet)
+        let n = data.count
+        // Every shard's units, as pieces of seeds.
+        var pieces: [String: [(piece: CheckpointEnsemble.Piece, dir: String, unit: String)]] = [:]
+        for dir in shards {
+            for unit in UnitStore(folder: dir + "/units").units {
+                guard let piece = CheckpointEnsemble.Piece(name: unit, total: n) else {
+                    throw UsageError("merge: \(dir)/units/\(unit)\(UnitStore.suffix) is not a unit of a \(n)-example run (SEED or SEED.LO-HI)")
+                }
+                guard seeds.contains(String(piece.seed)) else {
+                    throw UsageError("merge: \(dir)/units holds seed \(piece.seed), which is not a unit of this run")
+                }
+                pieces[String(piece.seed), default: []].append((piece, dir, unit))
+            }
+        }
+        // Each seed's pieces tile 0..<n: no gap, no overlap.
+        var missing: [String] = []
+        for seed in seeds {
+            let sorted = (pieces[seed] ?? []).sorted { $0.piece.examples.lowerBound < $1.piece.examples.lowerBound }
+            pieces[seed] = sorted
+            var next = 0
+            for (k, p) in sorted.enumerated() {
+                if p.piece.examples.lowerBound < next {
+                    throw UsageError("merge: examples \(p.piece.examples.lowerBound)..<\(next) of seed \(seed) are in two shards: "
+                                     + "\(sorted[k - 1].dir) and \(p.dir)")
+                }
+                if p.piece.examples.lowerBound > next { missing.append("seed \(seed) examples \(next)..<\(p.piece.examples.lowerBound)") }
+                next = p.piece.examples.upperBound
+            }
+            if next < n { missing.append(next == 0 ? "seed \(seed)" : "seed \(seed) examples \(next)..<\(n)") }
+        }
+        guard missing.isEmpty else {
+            throw UsageError("merge: \(missing.joined(separator: ", ")) \(missing.count > 1 ? "are" : "is") "
+                             + "in none of the shard folders (a shard missing or unfinished?)")
+        }
         let setup = ExperimentSetup(data: data, device: CPUDevice(),
                                     configuration: try command.options.configuration(input: data.inputShape))
-        let results = try units.map { unit in
-            let dir = holder[unit]!
-            guard let arrays = try UnitStore(folder: dir + "/units").load(unit) else {
-                throw UsageError("merge: \(dir)/units/\(unit)\(UnitStore.suffix) disappeared")
-            }
-            return try CheckpointScores(unitArrays: arrays, examples: data.count, gradNorms: command.gradNorms,
-                                        unit: "\(dir)/units/\(unit)\(UnitStore.suffix)")
+        let results = try seeds.map { seed in
+            CheckpointScores(concatenating: try pieces[seed]!.map { p in
+                guard let arrays = try UnitStore(folder: p.dir + "/units").load(p.unit) else {
+                    throw UsageError("merge: \(p.dir)/units/\(p.unit)\(UnitStore.suffix) disappeared")
+                }
+                return try CheckpointScores(unitArrays: arrays, examples: p.piece.examples.count, gradNorms: command.gradNorms,
+                                            unit: "\(p.dir)/units/\(p.unit)\(UnitStore.suffix)")
+            })
         }
-        let ensemble = try command.ensemble(setup, seeds: units.map { UInt64($0)! })
+        let ensemble = try command.ensemble(setup, seeds: seeds.map { UInt64($0)! })
         let result = try ensemble.combine(results)
         let device = try? JSONReader.read(path: shards[0] + "/meta.json")["device"]?.string
         try command.write(result, setup: setup, run: run, seconds: monotonicSeconds() - t0,

@@ -148,10 +148,27 @@ struct LongRunTests {
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("seed 1 is in none"), "\(missing.stderr)")
 
-        // The same shard twice is refused, naming the duplicate seed.
+        // The same folder twice, or a copy of a shard, is refused, naming the duplicate.
         let twice = try CLITests.run(["merge", dir + "/a", dir + "/b", dir + "/b", "--out", dir + "/m4"])
         #expect(twice.status == 2)
-        #expect(twice.stderr.contains("seed 1 is in two shards"), "\(twice.stderr)")
+        #expect(twice.stderr.contains("is named twice"), "\(twice.stderr)")
+        try FileManager.default.copyItem(atPath: dir + "/b", toPath: dir + "/b2")
+        let copy = try CLITests.run(["merge", dir + "/a", dir + "/b", dir + "/b2", "--out", dir + "/m5"])
+        #expect(copy.status == 2)
+        #expect(copy.stderr.contains("examples 0..<90 of seed 1 are in two shards"), "\(copy.stderr)")
+
+        // More shards than seeds: each scores a batch-aligned range of one or two seeds
+        // (after training them to the checkpoint); merged, still the single run.
+        let ranges = (0..<5).map { dir + "/r\($0)" }
+        for (i, out) in ranges.enumerated() { _ = try Self.ok(common + ["--shard", "\(i)/5", "--out", out]) }
+        #expect(FileManager.default.fileExists(atPath: dir + "/r1/units/0.48-90.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/r1/units/1.0-16.safetensors"))
+        _ = try Self.ok(["merge"] + ranges + ["--out", dir + "/merged-ranges", "--quiet", "--no-report"])
+        try Self.expectSame(dir + "/single", dir + "/merged-ranges",
+                            files: ["scores.csv", "el2n.npy", "el2n_std.npy", "loss.npy", "margin.npy"])
+        let gap = try CLITests.run(["merge"] + ranges.filter { !$0.hasSuffix("r3") } + ["--out", dir + "/m6"])
+        #expect(gap.status == 2)
+        #expect(gap.stderr.contains("seed 1 examples 64..<90, seed 2 examples 0..<32 are in none"), "\(gap.stderr)")
     }
 
     @Test func badShardIsRefused() throws {

@@ -46,6 +46,44 @@ struct ProtocolTests {
 
     /// A checkpoint inside a longer schedule: the first E epochs of a T-epoch run, with
     /// the learning rate of that run (not one decayed to zero at epoch E).
+    /// Shards of a checkpoint ensemble: up to one shard per seed, whole seeds; beyond,
+    /// batch-aligned ranges that tile every seed once, balanced to one batch, and whose
+    /// scores joined in order equal the whole pass bit for bit.
+    @Test func shardPiecesTileEverySeedAndJoinToTheWholePass() throws {
+        let s = Self.setup(count: 70)   // 5 batches of 16, the last of 6
+        let ensemble = try CheckpointEnsemble(setup: s, seeds: [4, 5, 6], atEpoch: 1, gradNorms: true)
+        #expect(try ensemble.pieces(shard: 1, of: 2).map(\.seed) == [5])
+        #expect(try ensemble.pieces(shard: 0, of: 2).map(\.seed) == [4, 6])
+        for count in [4, 7, 15] {
+            let shards = try (0..<count).map { try ensemble.pieces(shard: $0, of: count) }
+            var covered: [UInt64: [Range<Int>]] = [:]
+            for pieces in shards {
+                for p in pieces {
+                    #expect(p.examples.lowerBound % 16 == 0 && (p.examples.upperBound % 16 == 0 || p.examples.upperBound == 70), "\(p)")
+                    covered[p.seed, default: []].append(p.examples)
+                    #expect(CheckpointEnsemble.Piece(name: p.name(total: 70), total: 70) == p)
+                }
+                let batches = pieces.map { ($0.examples.count + 15) / 16 }.reduce(0, +)
+                #expect(batches >= 15 / count && batches <= 15 / count + 1, "shard of \(count): \(pieces)")
+            }
+            for seed in [UInt64(4), 5, 6] {
+                let ranges = covered[seed]!.sorted { $0.lowerBound < $1.lowerBound }
+                #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == 70)
+                #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }, "\(ranges)")
+            }
+        }
+        #expect(throws: TrainerError.self) { try ensemble.pieces(shard: 0, of: 16) }
+        #expect(CheckpointEnsemble.Piece(name: "5.16-80", total: 70) == nil && CheckpointEnsemble.Piece(name: "x", total: 70) == nil)
+        #expect(CheckpointEnsemble.Piece(name: "5", total: 70) == CheckpointEnsemble.Piece(seed: 5, examples: 0..<70))
+
+        let whole = try ensemble.run(5, progress: .silent)
+        let joined = CheckpointScores(concatenating: try [0..<32, 32..<64, 64..<70].map {
+            try ensemble.run(5, examples: $0, progress: .silent)
+        })
+        #expect(joined.gradNorm == whole.gradNorm && joined.el2n == whole.el2n && joined.loss == whole.loss)
+        #expect(joined.margin == whole.margin && joined.correct == whole.correct && joined.inputNorm == whole.inputNorm)
+    }
+
     @Test func checkpointInsideALongerSchedule() throws {
         let s = Self.setup()
         let short = try CheckpointEnsemble(setup: s, seeds: [1], atEpoch: 1, gradNorms: false)

@@ -34,15 +34,25 @@ public struct CheckpointEnsemble: ExperimentProtocol {
 
     public var units: [UInt64] { seeds }
 
-    public var plan: WorkPlan {
+    public var plan: WorkPlan { plan(scoring: seeds.map { _ in setup.data.count }) }
+
+    /// The work of one training per entry of `scoring`, each followed by a scoring pass
+    /// over that many examples (whole seeds, or a shard's pieces of them).
+    public func plan(scoring: [Int]) -> WorkPlan {
         var p = WorkPlan()
-        p.add(.training(epoch: 0), seeds.count * atEpoch * setup.data.count)
-        if atEpoch == scheduleEpochs && atEpoch > 0 { p.add(.evaluation, seeds.count * setup.testExamplesPerTraining) }
-        p.add(.scoring(gradNorms: gradNorms), seeds.count * setup.data.count)
+        p.add(.training(epoch: 0), scoring.count * atEpoch * setup.data.count)
+        if atEpoch == scheduleEpochs && atEpoch > 0 { p.add(.evaluation, scoring.count * setup.testExamplesPerTraining) }
+        p.add(.scoring(gradNorms: gradNorms), scoring.reduce(0, +))
         return p
     }
 
     public func run(_ seed: UInt64, progress: ProtocolProgress) throws -> CheckpointScores {
+        try run(seed, examples: nil, progress: progress)
+    }
+
+    /// One unit: trains seed `seed` to `atEpoch` (continuing from its checkpoint when
+    /// there is one) and scores `examples` (nil: the whole training set).
+    public func run(_ seed: UInt64, examples: Range<Int>?, progress: ProtocolProgress) throws -> CheckpointScores {
         let label = "seed \(seed)"
         let session = try setup.session(epochs: scheduleEpochs, seed: seed)
         let name = "\(seed).training"
@@ -54,8 +64,9 @@ public struct CheckpointEnsemble: ExperimentProtocol {
         try setup.train(session, unit: label, progress: progress, stoppingAfter: atEpoch, from: from) { s in
             try checkpoints?.save(name, session.checkpointState(epochsDone: s.epoch + 1))
         }
-        progress.note?("\(label): scoring pass over \(setup.data.count) examples" + (gradNorms ? " (per-example gradient norms)" : ""))
-        return session.scoreTrainingSet(gradNorms: gradNorms)
+        let what = examples.map { "examples \($0.lowerBound)..<\($0.upperBound)" } ?? "\(setup.data.count) examples"
+        progress.note?("\(label): scoring pass over \(what)" + (gradNorms ? " (per-example gradient norms)" : ""))
+        return session.scoreTrainingSet(gradNorms: gradNorms, examples: examples)
     }
 
     public func combine(_ runs: [CheckpointScores]) throws -> Output {
@@ -128,5 +139,70 @@ extension CheckpointScores {
         }
         self.init(el2n: try doubles("el2n"), gradNorm: gradNorms ? try doubles("grad_norm") : nil, loss: try doubles("loss"),
                   margin: try doubles("margin"), correct: c.map { $0 != 0 }, inputNorm: try doubles("input_norm"))
+    }
+}
+
+extension CheckpointEnsemble {
+    /// One unit of a sharded run: a seed's training and the examples its scoring pass covers.
+    public struct Piece: Hashable, Sendable, CustomStringConvertible {
+        public var seed: UInt64
+        public var examples: Range<Int>
+
+        public init(seed: UInt64, examples: Range<Int>) { self.seed = seed; self.examples = examples }
+
+        /// The unit's name in a unit folder: `SEED` for the whole set of `total` examples,
+        /// `SEED.LO-HI` for examples LO..<HI.
+        public func name(total: Int) -> String {
+            examples == 0..<total ? String(seed) : "\(seed).\(examples.lowerBound)-\(examples.upperBound)"
+        }
+
+        /// The piece a unit name stands for; nil when `name` is no unit name or its range
+        /// lies outside `0..<total`.
+        public init?(name: String, total: Int) {
+            let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+            guard let seed = parts.first.flatMap({ UInt64($0) }) else { return nil }
+            if parts.count == 1 { self.init(seed: seed, examples: 0..<total); return }
+            let bounds = parts.count == 2 ? parts[1].split(separator: "-", omittingEmptySubsequences: false) : []
+            guard bounds.count == 2, let lo = Int(bounds[0]), let hi = Int(bounds[1]), 0 <= lo, lo < hi, hi <= total else { return nil }
+            self.init(seed: seed, examples: lo..<hi)
+        }
+
+        public var description: String { "seed \(seed) examples \(examples.lowerBound)..<\(examples.upperBound)" }
+    }
+
+    /// The pieces shard `index` of `count` runs. With no more shards than seeds, whole
+    /// seeds: those at positions p with p % count == index. With more shards than seeds,
+    /// the seeds' scoring batches in seed-major order are cut into `count` runs of equal
+    /// length (to one batch): a shard scores a range of one or two seeds, after training
+    /// each of them to the checkpoint (at initialisation: no training at all). Ranges start
+    /// and end on batch boundaries, so every example is scored in the same batch as in a
+    /// single run and the merged scores equal it bit for bit.
+    public func pieces(shard index: Int, of count: Int) throws -> [Piece] {
+        let n = setup.data.count, batch = setup.configuration.batchSize
+        guard count >= 1, index >= 0, index < count else { throw TrainerError.invalid("shard \(index)/\(count): need 0 <= I < N") }
+        if count <= seeds.count {
+            return seeds.enumerated().filter { $0.offset % count == index }.map { Piece(seed: $0.element, examples: 0..<n) }
+        }
+        let perSeed = (n + batch - 1) / batch, total = seeds.count * perSeed
+        guard count <= total else {
+            throw TrainerError.invalid("--shard \(index)/\(count): \(seeds.count) seed(s) x \(perSeed) batch(es) of \(batch) "
+                                       + "make \(total) scoring batches; use at most \(total) shards")
+        }
+        let lo = index * total / count, hi = (index + 1) * total / count
+        var pieces: [Piece] = []
+        for (k, seed) in seeds.enumerated() {
+            let a = max(lo, k * perSeed) - k * perSeed, b = min(hi, (k + 1) * perSeed) - k * perSeed
+            if a < b { pieces.append(Piece(seed: seed, examples: (a * batch)..<min(n, b * batch))) }
+        }
+        return pieces
+    }
+}
+
+extension CheckpointScores {
+    /// The scores of consecutive pieces of one model's scoring pass, joined in order.
+    public init(concatenating pieces: [CheckpointScores]) {
+        self.init(el2n: pieces.flatMap(\.el2n), gradNorm: pieces.allSatisfy { $0.gradNorm != nil } ? pieces.flatMap { $0.gradNorm! } : nil,
+                  loss: pieces.flatMap(\.loss), margin: pieces.flatMap(\.margin), correct: pieces.flatMap(\.correct),
+                  inputNorm: pieces.flatMap(\.inputNorm))
     }
 }
