@@ -32,7 +32,7 @@ nonisolated(unsafe) var runWarnings: [String] = []
 func runMeta(run: RunDirectory, command: String, device: String, seconds: Double, data: TrainingData) -> [(String, JSON)] {
     var m: [(String, JSON)] = [("run_id", .string(run.runID)), ("command", .string(CommandLine.arguments.joined(separator: " "))),
                                ("version", .string(Sieve.version)), ("score_command", .string(command)),
-                               ("device", .string(device)), ("seconds", .double(seconds)),
+                               ("device", .string(device)), ("data_fingerprint", .string(data.fingerprint)), ("seconds", .double(seconds)),
                                ("warnings", .array(runWarnings.map { .string($0) }))]
     if let flipped = data.flipped {
         m.append(("flipped", .object([("count", .int(flipped.count)), ("checksum", .string(indexChecksum(flipped)))])))

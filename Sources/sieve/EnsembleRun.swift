@@ -31,7 +31,7 @@ struct UnitOptions: ParsableArguments {
 /// or run as shards that `sieve merge` combines.
 protocol EnsembleCommand: ParsableCommand {
     static var name: String { get }
-    var options: TrainingOptions { get }
+    var options: TrainingOptions { get set }
     var output: ScoreOutput { get set }
     var unitOptions: UnitOptions { get }
     var runs: Int { get }
@@ -53,10 +53,12 @@ extension EnsembleCommand {
                                gradNorms: gradNorms, scheduleEpochs: scheduleEpochs)
     }
 
-    /// Every setting that changes the results: the meta, the command, the device kind and
-    /// the units; `arguments` (how `sieve merge` rebuilds the command) is not compared.
+    /// Every setting that changes the results: the meta, the command, the data's
+    /// fingerprint, the device kind and the units; `arguments` and the data's path are
+    /// recorded but not compared (``comparable(_:)``).
     func settings(_ setup: ExperimentSetup, units: [UInt64]) -> [(String, JSON)] {
         [("score_command", .string(Self.name))] + meta(setup) + [
+            ("data_fingerprint", .string(setup.data.fingerprint)),
             ("device_kind", .string(setup.device is OpenCLDevice ? "opencl" : "cpu")),
             ("units", .array(units.map { .string(String($0)) })),
             ("arguments", .array(commandArguments().map { .string($0) }))]
@@ -192,13 +194,15 @@ extension EnsembleCommand {
     }
 }
 
-/// Settings without `arguments`, for comparison.
+/// Settings as runs compare them: without `arguments` (how `sieve merge` rebuilds the
+/// command) and without the data's path (`data`: machines may hold the same data in
+/// different places; `data_fingerprint` compares the content).
 func comparable(_ settings: JSON) -> JSONValue {
     comparable((try? JSONReader.parse(settings.rendered)) ?? .null)
 }
 
 func comparable(_ settings: JSONValue) -> JSONValue {
-    .object((settings.object ?? []).filter { $0.key != "arguments" })
+    .object((settings.object ?? []).filter { $0.key != "arguments" && $0.key != "data" })
 }
 
 extension UnitStore: TrainingCheckpoints {}

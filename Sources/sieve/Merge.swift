@@ -25,6 +25,9 @@ struct Merge: ParsableCommand {
     @Argument(help: "The shard folders.")
     var shards: [String] = []
 
+    @Option(help: "Read the data set from here instead of the path the shards were given (the same data on another machine; checked by its fingerprint).")
+    var data: String?
+
     @OptionGroup var output: ScoreOutput
 
     func run() throws {
@@ -51,9 +54,10 @@ struct Merge: ParsableCommand {
               let arguments = first["arguments"]?.array?.compactMap(\.string) else {
             throw UsageError("merge: \(shards[0])/settings.json lacks score_command, units or arguments")
         }
+        let fingerprint = first["data_fingerprint"]?.string
         switch command {
-        case ScoreCommand.GraNd.name: try merge(ScoreCommand.GraNd.parse(arguments), seeds: units)
-        case ScoreCommand.EL2N.name: try merge(ScoreCommand.EL2N.parse(arguments), seeds: units)
+        case ScoreCommand.GraNd.name: try merge(ScoreCommand.GraNd.parse(arguments), seeds: units, fingerprint: fingerprint)
+        case ScoreCommand.EL2N.name: try merge(ScoreCommand.EL2N.parse(arguments), seeds: units, fingerprint: fingerprint)
         default: throw UsageError("merge: \(shards[0]) holds units of `\(command)`, which merge does not combine")
         }
     }
@@ -61,12 +65,20 @@ struct Merge: ParsableCommand {
     /// Loads the data the shards ran on, checks that the shards' units cover every seed's
     /// examples exactly once, joins each seed's pieces in example order, combines the
     /// seeds in unit order and writes the folder through the command's own `write`.
-    func merge<C: EnsembleCommand>(_ parsed: C, seeds: [String]) throws {
+    func merge<C: EnsembleCommand>(_ parsed: C, seeds: [String], fingerprint: String?) throws {
         var command = parsed
         command.output = output
+        if let data { command.options.data = data }
         let run = try output.prepare()
         let t0 = monotonicSeconds()
-        let data = try command.options.loadData(quiet: output.quiet)
+        let data: TrainingData
+        do { data = try command.options.loadData(quiet: output.quiet) } catch let error as DataError {
+            throw UsageError("merge: reading the data set the shards ran on: \(error) (give its location with --data)")
+        }
+        if let fingerprint, data.fingerprint != fingerprint {
+            throw UsageError("merge: the data at \(command.options.data) (fingerprint \(data.fingerprint)) is not the data the shards "
+                             + "ran on (fingerprint \(fingerprint)); give the same data with --data")
+        }
         let n = data.count
         // Every shard's units, as pieces of seeds.
         var pieces: [String: [(piece: CheckpointEnsemble.Piece, dir: String, unit: String)]] = [:]

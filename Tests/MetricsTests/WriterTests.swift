@@ -119,6 +119,36 @@ struct WriterTests {
     }
 }
 
+struct RunLockTests {
+    static func writeLock(_ path: String, _ text: String) { try? OutputFile.write(text, to: path) }
+
+    /// A lock names its writer's pid and host; a dead writer on this host is stale, a
+    /// live one refuses, and one on another host (shared file system) cannot be checked:
+    /// refused, naming the host and the file to remove.
+    @Test func locksNameTheirHostAndOnlyLocalDeadWritersAreStale() throws {
+        let dir = temporaryDirectory(), out = dir + "/run"
+        let run = try RunDirectory(out, force: false)
+        let text = String(decoding: readAll(out + ".lock"), as: UTF8.self)
+        #expect(text == "\(getpid()) \(RunDirectory.hostName)\n")
+        run.abandon()
+
+        // A pid that does not run here (pid_max is below 2^22 on Linux): stale, taken over.
+        Self.writeLock(out + ".lock", "4194304 \(RunDirectory.hostName)\n")
+        try RunDirectory(out, force: false).abandon()
+        Self.writeLock(out + ".lock", "4194304\n")   // the older pid-only form
+        try RunDirectory(out, force: false).abandon()
+
+        // pid 1 runs on every machine: a live writer here.
+        Self.writeLock(out + ".lock", "1 \(RunDirectory.hostName)\n")
+        #expect { try RunDirectory(out, force: false) } throws: { "\($0)".contains("pid 1,") }
+        Self.writeLock(out + ".lock", "4194304 other-node-17\n")
+        #expect { try RunDirectory(out, force: false) } throws: {
+            "\($0)".contains("pid 4194304 on other-node-17") && "\($0)".contains("remove \(out).lock")
+        }
+        unlink(out + ".lock")
+    }
+}
+
 struct SafeTensorsTests {
     @Test func headerAndDataFollowTheFormat() throws {
         let dir = temporaryDirectory()

@@ -157,6 +157,18 @@ struct LongRunTests {
         #expect(copy.status == 2)
         #expect(copy.stderr.contains("examples 0..<90 of seed 1 are in two shards"), "\(copy.stderr)")
 
+        // The data is compared by content, not path: a moved copy merges (--data), an edited one is refused.
+        try FileManager.default.copyItem(atPath: dir + "/data", toPath: dir + "/moved")
+        _ = try Self.ok(["merge", dir + "/a", dir + "/b", "--data", dir + "/moved", "--out", dir + "/merged-moved", "--quiet", "--no-report"])
+        try Self.expectSame(dir + "/single", dir + "/merged-moved", files: ["scores.csv", "el2n.npy"])
+        let labels = dir + "/moved/train-labels-idx1-ubyte"
+        var bytes = try Self.bytes(labels)
+        bytes[8] = (bytes[8] + 1) % 4
+        try bytes.write(to: URL(fileURLWithPath: labels))
+        let edited = try CLITests.run(["merge", dir + "/a", dir + "/b", "--data", dir + "/moved", "--out", dir + "/m7"])
+        #expect(edited.status == 2)
+        #expect(edited.stderr.contains("is not the data the shards ran on"), "\(edited.stderr)")
+
         // More shards than seeds: each scores a batch-aligned range of one or two seeds
         // (after training them to the checkpoint); merged, still the single run.
         let ranges = (0..<5).map { dir + "/r\($0)" }

@@ -31,6 +31,16 @@ public struct TrainingData: Sendable {
 
     public var train: Dataset { split.train }
     public var count: Int { split.train.count }
+
+    /// The content of this run's data in 16 hex digits: training and test sets (every
+    /// pixel and label) and the training labels used (noise included). Shards and resumed
+    /// runs compare it, not the data's path, which may differ between machines.
+    public var fingerprint: String {
+        var h = ContentHash()
+        for part in [split.train.fingerprint, split.test.fingerprint] { h.add(UInt64(part, radix: 16) ?? 0) }
+        labels.withUnsafeBytes { h.add($0) }
+        return h.hex
+    }
     /// Output classes of a model for this data: the larger of the two sets' counts.
     public var classes: Int { max(split.train.classes, split.test.classes) }
     public var inputShape: FeatureShape { FeatureShape(split.train.channels, split.train.height, split.train.width) }
