@@ -192,11 +192,12 @@ public final class TrainingSession {
     @discardableResult
     /// - Parameter from: the first epoch to run (a training restored from an end-of-epoch
     ///   checkpoint continues there).
-    public func run(epochs: Int? = nil, from: Int = 0, sinks: [ExampleStatsSink] = [],
+    public func run(epochs: Int? = nil, from: Int = 0, sinks: [ExampleStatsSink] = [], resuming position: EpochPosition? = nil,
+                    afterStep: (EpochPosition) throws -> Void = { _ in },
                     onEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
         var summaries: [EpochSummary] = []
         for epoch in min(from, configuration.epochs)..<min(epochs ?? configuration.epochs, configuration.epochs) {
-            let s = try trainEpoch(epoch, sinks: sinks)
+            let s = try trainEpoch(epoch, sinks: sinks, resuming: position?.epoch == epoch ? position : nil, afterStep: afterStep)
             summaries.append(s)
             try onEpoch(s)
         }
@@ -241,11 +242,16 @@ public final class TrainingSession {
     }
 
     /// One pass over the training set in a seeded order, then (optionally) the test set.
-    public func trainEpoch(_ epoch: Int, sinks: [ExampleStatsSink]) throws -> EpochSummary {
+    /// `resuming`: continue an epoch interrupted at that position (the model restored to
+    /// it, see ``restore(_:from:)``); `afterStep` is called after every step with the
+    /// position reached (a training checkpoints from it).
+    public func trainEpoch(_ epoch: Int, sinks: [ExampleStatsSink], resuming position: EpochPosition? = nil,
+                           afterStep: (EpochPosition) throws -> Void = { _ in }) throws -> EpochSummary {
         var rng = SeededRandom(seed: configuration.seed, purpose: "shuffle", epoch: epoch)
         let order = rng.permutation(trainingIndices.count).map { trainingIndices[Int($0)] }
         let b = batchSize
-        var lossSum = 0.0, correct = 0
+        var lossSum = position?.lossSum ?? 0, correct = position?.correct ?? 0
+        let resumeAt = (position?.batchesDone ?? 0) * b
         var lr: Float = 0
         let start = monotonicSeconds()
         let hyper = { (lr: Float) in
@@ -259,8 +265,8 @@ public final class TrainingSession {
         // One wait per step: the step's kernels are queued, the next batch is prepared on
         // the host and its upload queued while they run, then the step's per-example
         // outputs are read (the only blocking call).
-        var next = order.isEmpty ? nil : load(0)
-        for first in stride(from: 0, to: order.count, by: b) {
+        var next = resumeAt < order.count ? load(resumeAt) : nil
+        for first in stride(from: resumeAt, to: order.count, by: b) {
             lr = configuration.schedule.rate(step: step, totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
             guard let batch = next else { break }
             let outputs = model.trainStep(batch, hyper: hyper(lr))
@@ -274,6 +280,9 @@ public final class TrainingSession {
             correct += c
             step += 1
             onProgress?(.training(epoch: epoch), first + batch.count, order.count)
+            if first + b < order.count {
+                try afterStep(EpochPosition(epoch: epoch, batchesDone: first / b + 1, lossSum: lossSum, correct: correct))
+            }
         }
         let trainSeconds = monotonicSeconds() - start
         if let bad = model.firstNonFiniteParameter() {
@@ -366,4 +375,17 @@ public func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Where a training stands inside an epoch: the batches done and the epoch's running
+/// loss sum and correct count (so the resumed epoch's summary is the uninterrupted one's).
+public struct EpochPosition: Sendable, Equatable {
+    public var epoch: Int
+    public var batchesDone: Int
+    public var lossSum: Double
+    public var correct: Int
+
+    public init(epoch: Int, batchesDone: Int, lossSum: Double, correct: Int) {
+        self.epoch = epoch; self.batchesDone = batchesDone; self.lossSum = lossSum; self.correct = correct
+    }
 }

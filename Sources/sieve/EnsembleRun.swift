@@ -7,13 +7,16 @@ import Trainer
 import Glibc
 #endif
 
-/// `--resume` and `--shard` of the commands whose units are stored (`score grand`, `score el2n`).
+/// `--resume`, `--shard` and `--checkpoint-every` of the commands whose units are stored (`score grand`, `score el2n`).
 struct UnitOptions: ParsableArguments {
     @Flag(help: "Continue an interrupted run into the same --out: load the units finished in OUT.units/ (refused when its settings differ) and run only the rest.")
     var resume: Bool = false
 
     @Option(help: "Run shard I of N (0-based: --shard 0/4 ... --shard 3/4) and write it into --out as a shard folder for `sieve merge`. Up to one shard per seed, a shard runs whole seeds (positions p with p % N == I); with more shards than seeds, each runs an equal run of the seeds' scoring batches (a range of examples of one or two seeds).")
     var shard: String?
+
+    @Option(parsing: .unconditional, help: "Also keep each training's state every STEPS optimiser steps (default: at the end of each epoch only), so a killed long epoch resumes with --resume losing at most STEPS steps.")
+    var checkpointEvery: Int?
 
     /// `--shard I/N`, checked.
     func parsedShard() throws -> (index: Int, count: Int)? {
@@ -84,6 +87,7 @@ extension EnsembleCommand {
         }
         try options.check()
         let shard = try unitOptions.parsedShard()
+        if let every = unitOptions.checkpointEvery, every < 1 { throw UsageError("--checkpoint-every must be at least 1 step") }
         let run = try output.prepare()
         let store = UnitStore(folder: run.target + ".units")
         if unitOptions.resume && output.force {
@@ -144,7 +148,8 @@ extension EnsembleCommand {
         let plan = todo.isEmpty ? WorkPlan() : try self.ensemble(setup, seeds: todo.map(\.seed)).plan(scoring: todo.map(\.examples.count))
         let display = JobProgress(quiet: output.quiet, plan: plan)
         var training = ensemble
-        training.checkpoints = store   // end-of-epoch state: a killed training continues from its last epoch
+        training.checkpoints = store   // a killed training continues from its last epoch (or --checkpoint-every step)
+        training.checkpointEvery = unitOptions.checkpointEvery
         for piece in todo {
             let wholeSet = piece.examples == 0..<n
             let r = try training.run(piece.seed, examples: wholeSet ? nil : piece.examples, progress: display.callbacks)

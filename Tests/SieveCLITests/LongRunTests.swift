@@ -94,6 +94,30 @@ struct LongRunTests {
         #expect(!FileManager.default.fileExists(atPath: dir + "/run.units"))
     }
 
+    /// `--checkpoint-every`: a training killed inside an epoch continues from its last
+    /// step checkpoint (or epoch end) and still gives the uninterrupted run's bytes.
+    @Test func trainingKilledMidEpochContinuesFromItsLastStepCheckpoint() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CLITests.makeIDX(dir + "/data", train: 4000, test: 20)
+        let common = ["score", "grand", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--at-epoch", "2",
+                      "--inits", "1", "--no-report"]
+        _ = try Self.ok(common + ["--out", dir + "/full", "--quiet"])
+        let checkpoint = dir + "/run.units/0.training.safetensors"
+        let killed = try Self.runAndKill(common + ["--out", dir + "/run", "--checkpoint-every", "7"]) {
+            FileManager.default.fileExists(atPath: checkpoint)
+        }
+        guard killed, FileManager.default.fileExists(atPath: checkpoint) else {
+            Issue.record("the run finished before it could be killed after a step checkpoint")
+            return
+        }
+        let resumed = try Self.ok(common + ["--out", dir + "/run", "--resume", "--checkpoint-every", "7"])
+        #expect(resumed.stderr.contains("from its checkpoint"), "\(resumed.stderr)")
+        try Self.expectSame(dir + "/full", dir + "/run", files: ["scores.csv", "grand.npy", "el2n.npy"])
+        let bad = try CLITests.run(common + ["--out", dir + "/bad", "--checkpoint-every", "0"])
+        #expect(bad.status == 2 && bad.stderr.contains("--checkpoint-every must be at least 1"), "\(bad.stderr)")
+    }
+
     /// A shard resumed into a unit folder with another shard's seeds is refused (merge would
     /// see them twice); `--resume` with `--force` is refused.
     @Test func resumeGuards() throws {

@@ -84,6 +84,48 @@ struct ProtocolTests {
         #expect(joined.margin == whole.margin && joined.correct == whole.correct && joined.inputNorm == whole.inputNorm)
     }
 
+    /// Training checkpoints kept in memory, every save recorded.
+    final class RecordingCheckpoints: TrainingCheckpoints {
+        var saved: [[String: UnitArray]] = []
+        var current: [String: [String: UnitArray]] = [:]
+        func load(_ name: String) throws -> [String: UnitArray]? { current[name] }
+        func save(_ name: String, _ arrays: [(String, UnitArray)]) throws {
+            let state = Dictionary(uniqueKeysWithValues: arrays)
+            saved.append(state)
+            current[name] = state
+        }
+        func discard(_ name: String) { current[name] = nil }
+    }
+
+    /// `checkpointEvery`: states taken inside an epoch (and at its end) each resume to
+    /// bit for bit the scores of the uninterrupted unit.
+    @Test func everyStepCheckpointResumesBitForBit() throws {
+        let s = Self.setup(count: 70)   // 5 steps per epoch
+        let plain = try CheckpointEnsemble(setup: s, seeds: [5], atEpoch: 2, gradNorms: true)
+        let whole = try plain.run(5, progress: .silent)
+        var recording = plain
+        let store = RecordingCheckpoints()
+        recording.checkpoints = store
+        recording.checkpointEvery = 3
+        let recorded = try recording.run(5, progress: .silent)
+        #expect(recorded.gradNorm == whole.gradNorm)
+        func number(_ state: [String: UnitArray], _ name: String) -> Double? {
+            if case .float64(let v)? = state[name] { return v.first }
+            return nil
+        }
+        // Steps 3 (epoch 1, batch 3), 5 (end of epoch 1), 6 (epoch 2, batch 1), 9 (epoch 2, batch 4), 10 (end).
+        #expect(store.saved.map { number($0, "step") } == [3, 5, 6, 9, 10])
+        #expect(store.saved.map { number($0, "batches_done") } == [3, nil, 1, 4, nil])
+        for state in store.saved {
+            var resumed = plain
+            let one = RecordingCheckpoints()
+            one.current["5.training"] = state
+            resumed.checkpoints = one
+            let r = try resumed.run(5, progress: .silent)
+            #expect(r.gradNorm == whole.gradNorm && r.el2n == whole.el2n && r.loss == whole.loss, "from step \(number(state, "step") ?? -1)")
+        }
+    }
+
     @Test func checkpointInsideALongerSchedule() throws {
         let s = Self.setup()
         let short = try CheckpointEnsemble(setup: s, seeds: [1], atEpoch: 1, gradNorms: false)

@@ -20,6 +20,9 @@ public struct CheckpointEnsemble: ExperimentProtocol {
     /// killed training continues from its last finished epoch; nil: none kept. The caller
     /// discards it once it has kept the unit's result.
     public var checkpoints: TrainingCheckpoints?
+    /// Also keep the state every this many optimiser steps inside an epoch (nil: at the
+    /// end of each epoch only): a long epoch killed loses at most this many steps.
+    public var checkpointEvery: Int?
 
     public init(setup: ExperimentSetup, seeds: [UInt64], atEpoch: Int, gradNorms: Bool, scheduleEpochs: Int? = nil) throws {
         guard !seeds.isEmpty else { throw TrainerError.invalid("at least one seed (--inits / --seeds) is needed") }
@@ -57,11 +60,18 @@ public struct CheckpointEnsemble: ExperimentProtocol {
         let session = try setup.session(epochs: scheduleEpochs, seed: seed)
         let name = "\(seed).training"
         var from = 0
+        var position: EpochPosition?
         if let checkpoints, let state = try checkpoints.load(name) {
-            from = try session.restore(state, from: name)
-            progress.note?("\(label): continuing after epoch \(from) from its checkpoint")
+            (from, position) = try session.restore(state, from: name)
+            progress.note?("\(label): continuing " + (position.map { "epoch \($0.epoch + 1) after batch \($0.batchesDone)" }
+                                                   ?? "after epoch \(from)") + " from its checkpoint")
         }
-        try setup.train(session, unit: label, progress: progress, stoppingAfter: atEpoch, from: from) { s in
+        try setup.train(session, unit: label, progress: progress, stoppingAfter: atEpoch, from: from, resuming: position,
+                        afterStep: { p in
+                            if let every = checkpointEvery, every > 0, session.step % every == 0 {
+                                try checkpoints?.save(name, session.checkpointState(epochsDone: p.epoch, position: p))
+                            }
+                        }) { s in
             try checkpoints?.save(name, session.checkpointState(epochsDone: s.epoch + 1))
         }
         let what = examples.map { "examples \($0.lowerBound)..<\($0.upperBound)" } ?? "\(setup.data.count) examples"

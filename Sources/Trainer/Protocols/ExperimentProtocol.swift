@@ -145,10 +145,11 @@ public struct ExperimentSetup {
     @discardableResult
     public func train(_ session: TrainingSession, unit: String, progress: ProtocolProgress,
                       sinks: [ExampleStatsSink] = [], stoppingAfter: Int? = nil, from: Int = 0,
+                      resuming position: EpochPosition? = nil, afterStep: (EpochPosition) throws -> Void = { _ in },
                       afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
         progress.reportSteps(of: session, as: unit)
         let epochs = stoppingAfter ?? session.configuration.epochs
-        let summaries = try session.run(epochs: epochs, from: from, sinks: sinks) { s in
+        let summaries = try session.run(epochs: epochs, from: from, sinks: sinks, resuming: position, afterStep: afterStep) { s in
             progress.epoch?(unit, s, epochs)
             try afterEpoch(s)
         }
