@@ -50,6 +50,7 @@ struct Audit: ParsableCommand {
 
     @OptionGroup var options: TrainingOptions
     @OptionGroup var output: ScoreOutput
+    @OptionGroup var resumeOption: ResumeOption
 
     /// `--checkpoints`, parsed and checked against `--epochs`.
     func checkpointEpochs() throws -> [Int] {
@@ -79,6 +80,7 @@ struct Audit: ParsableCommand {
         if options.model.model == nil { options.model.model = Architecture.cnn.rawValue }
         try options.check()
         let run = try output.prepare()
+        let store = try unitStore(for: run, resume: resumeOption.resume, force: output.force)
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: output.quiet)
         let n = setup.data.count
@@ -92,6 +94,18 @@ struct Audit: ParsableCommand {
             : nil
         let twoSplit = ssft ? try SecondSplitForgetting(setup: setup, epochs: ssftEpochs ?? epochs, seeds: [seed]) : nil
         let crossValidation = folds > 0 ? try CrossValidation(setup: setup, folds: folds, epochs: epochs, seed: seed) : nil
+
+        // Units of the extra protocols are kept in OUT.units/ as they finish (--resume loads
+        // them); the main training, a stream of every presentation, runs again.
+        var meta = options.meta(setup) + [
+            ("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("aum_from_epoch", .int(aumFromEpoch)),
+            ("checkpoints", .array(checkpointList.map { .int($0) })), ("inits", .int(inits)),
+            ("ssft_epochs_per_split", ssft ? .int(ssftEpochs ?? epochs) : .string("none")), ("folds", .int(folds)),
+            ("vog", .bool(vog)), ("aum_threshold", .bool(aumThreshold))]
+        let settings = unitSettings(command: "audit", meta: meta, setup: setup)
+        try checkResumable(store, settings: settings)
+        try open(store, settings: settings)
+        let resume = resumeOption.resume
 
         let plan = [dynamics.plan, threshold?.plan, atInit?.plan, twoSplit?.plan, crossValidation?.plan]
             .compactMap { $0 }.reduce(WorkPlan(), +)
@@ -112,35 +126,31 @@ struct Audit: ParsableCommand {
         scores.append(Score(name: "input_norm", values: result.inputNorm, note: "||x_i|| of the normalised input (a baseline for GraNd)"))
         if let threshold {
             announce("AUM threshold runs (2 trainings of \(epochs) epochs)")
-            scores.append(try threshold.run(progress: progress).score)
+            scores.append(try threshold.run(storingIn: store, prefix: "aum-threshold.", reuse: resume, progress: progress).score)
         }
         var grandPerInit: [[Double]]?
         if let atInit {
             announce("GraNd at initialisation over \(inits) networks")
-            let r = try atInit.run(progress: progress)
+            let r = try atInit.run(storingIn: store, prefix: "grand-init.", reuse: resume, progress: progress)
             scores.append(Score(name: "grand_init", values: r.grand ?? [], direction: .higherIsSuspicious,
                                 note: "mean over \(inits) untrained networks of ||grad_w loss_i||, BN in eval mode"))
             grandPerInit = r.gradNormPerRun
         }
         if let twoSplit {
             announce("two-split protocol (2 trainings of 2 x \(twoSplit.epochs) epochs)")
-            scores += try twoSplit.run(progress: progress).scores
+            scores += try twoSplit.run(storingIn: store, prefix: "ssft.", reuse: resume, progress: progress).scores
         }
         var crossValidated: CrossValidation.Output?
         if let crossValidation {
             announce("\(folds)-fold cross-validation (\(folds) trainings of \(epochs) epochs)")
-            let r = try crossValidation.run(progress: progress)
+            let r = try crossValidation.run(storingIn: store, prefix: "folds.", reuse: resume, progress: progress)
             scores += r.scores
             crossValidated = r
         }
         display.finish()
 
-        var meta = options.meta(setup) + [
-            ("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("aum_from_epoch", .int(aumFromEpoch)),
-            ("checkpoints", .array(checkpointList.map { .int($0) })), ("inits", .int(inits)),
-            ("ssft_epochs_per_split", ssft ? .int(ssftEpochs ?? epochs) : .string("none")), ("folds", .int(folds)),
-            ("test_accuracy", .double(result.testAccuracy ?? .nan)),
-            ("batch_norm_while_scoring", .string("eval (running statistics)"))]
+        meta += [("test_accuracy", .double(result.testAccuracy ?? .nan)),
+                 ("batch_norm_while_scoring", .string("eval (running statistics)"))]
         if let crossValidated {
             meta.append(("cross_validation", .object([
                 ("out_of_sample_accuracy", .double(crossValidated.outOfSampleAccuracy)),
@@ -155,5 +165,6 @@ struct Audit: ParsableCommand {
                 try NPYFormat.write(crossValidated.predProbs, shape: [n, crossValidated.classes], to: run.path("pred_probs.npy"))
             }
         }
+        store.remove()
     }
 }

@@ -9,8 +9,8 @@ import Glibc
 
 /// `--resume`, `--shard` and `--checkpoint-every` of the commands whose units are stored (`score grand`, `score el2n`).
 struct UnitOptions: ParsableArguments {
-    @Flag(help: "Continue an interrupted run into the same --out: load the units finished in OUT.units/ (refused when its settings differ) and run only the rest.")
-    var resume: Bool = false
+    @OptionGroup var resumeOption: ResumeOption
+    var resume: Bool { resumeOption.resume }
 
     @Option(help: "Run shard I of N (0-based: --shard 0/4 ... --shard 3/4) and write it into --out as a shard folder for `sieve merge`. Up to one shard per seed, a shard runs whole seeds (positions p with p % N == I); with more shards than seeds, each runs an equal run of the seeds' scoring batches (a range of examples of one or two seeds).")
     var shard: String?
@@ -60,9 +60,7 @@ extension EnsembleCommand {
     /// fingerprint, the device kind and the units; `arguments` and the data's path are
     /// recorded but not compared (``comparable(_:)``).
     func settings(_ setup: ExperimentSetup, units: [UInt64]) -> [(String, JSON)] {
-        [("score_command", .string(Self.name))] + meta(setup) + [
-            ("data_fingerprint", .string(setup.data.fingerprint)),
-            ("device_kind", .string(setup.device is OpenCLDevice ? "opencl" : "cpu")),
+        unitSettings(command: Self.name, meta: meta(setup), setup: setup) + [
             ("units", .array(units.map { .string(String($0)) })),
             ("arguments", .array(commandArguments().map { .string($0) }))]
     }
@@ -89,18 +87,7 @@ extension EnsembleCommand {
         let shard = try unitOptions.parsedShard()
         if let every = unitOptions.checkpointEvery, every < 1 { throw UsageError("--checkpoint-every must be at least 1 step") }
         let run = try output.prepare()
-        let store = UnitStore(folder: run.target + ".units")
-        if unitOptions.resume && output.force {
-            throw UsageError("--resume keeps the finished units and --force discards them: give one of the two")
-        }
-        if store.exists && !unitOptions.resume {
-            // A unit folder without finished units (a run that failed in its first unit) holds nothing to keep.
-            guard output.force || store.units.isEmpty else {
-                throw UsageError("\(store.folder) holds the finished units of an interrupted run into --out \(run.target); "
-                                 + "pass --resume to continue it with the same settings, or --force to discard them")
-            }
-            store.remove()
-        }
+        let store = try unitStore(for: run, resume: unitOptions.resume, force: output.force)
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: output.quiet)
         let ensemble = try ensemble(setup)
@@ -110,14 +97,7 @@ extension EnsembleCommand {
         let pieces = try shard.map { try ensemble.pieces(shard: $0.index, of: $0.count) }
             ?? ensemble.seeds.map { CheckpointEnsemble.Piece(seed: $0, examples: 0..<n) }
         if store.exists {
-            if let stored = try store.settings() {
-                if let d = UnitStore.firstDifference(comparable(JSON.object(settings)), comparable(stored)) {
-                    throw UsageError("--resume: \(store.folder) was made with other settings: \(d.key) is \(d.found) there "
-                                     + "but \(d.expected) now; rerun with the same options, or use --force to discard those units")
-                }
-            } else if !store.units.isEmpty {
-                throw UsageError("--resume: \(store.folder) has unit files but no settings.json; remove it or use --force")
-            }
+            try checkResumable(store, settings: settings)
             // 4. A shard moves its unit folder into its output: it must hold only the shard's units.
             if let shard {
                 let mine = Set(pieces.map { $0.name(total: n) })
@@ -129,8 +109,7 @@ extension EnsembleCommand {
                 }
             }
         }
-        try store.create()
-        try store.writeSettings(settings)
+        try open(store, settings: settings)
 
         var results: [CheckpointEnsemble.Piece: CheckpointScores] = [:]
         var todo: [CheckpointEnsemble.Piece] = []
@@ -197,6 +176,58 @@ extension EnsembleCommand {
         print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(units.count) unit(s) (\(units.joined(separator: ", ")); \(runs) seed(s) in all) -> \(run.target)")
         print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
     }
+}
+
+/// The unit folder of a run into `run` (`OUT.units/`, beside it), checked before any
+/// work: an existing one is kept only with `resume` (a folder without finished units, from
+/// a run that failed in its first unit, holds nothing to keep), discarded with `force`,
+/// refused otherwise.
+func unitStore(for run: RunDirectory, resume: Bool, force: Bool) throws -> UnitStore {
+    let store = UnitStore(folder: run.target + ".units")
+    if resume && force { throw UsageError("--resume keeps the finished units and --force discards them: give one of the two") }
+    if store.exists && !resume {
+        guard force || store.units.isEmpty else {
+            throw UsageError("\(store.folder) holds the finished units of an interrupted run into --out \(run.target); "
+                             + "pass --resume to continue it with the same settings, or --force to discard them")
+        }
+        store.remove()
+    }
+    return store
+}
+
+/// Refuses to resume into `store` when it was made with other settings (naming the first
+/// difference) or holds units without settings.
+func checkResumable(_ store: UnitStore, settings: [(String, JSON)]) throws {
+    guard store.exists else { return }
+    if let stored = try store.settings() {
+        if let d = UnitStore.firstDifference(comparable(JSON.object(settings)), comparable(stored)) {
+            throw UsageError("--resume: \(store.folder) was made with other settings: \(d.key) is \(d.found) there "
+                             + "but \(d.expected) now; rerun with the same options, or use --force to discard those units")
+        }
+    } else if !store.units.isEmpty {
+        throw UsageError("--resume: \(store.folder) has unit files but no settings.json; remove it or use --force")
+    }
+}
+
+/// Creates `store` (when missing) and records `settings` in it.
+func open(_ store: UnitStore, settings: [(String, JSON)]) throws {
+    try store.create()
+    try store.writeSettings(settings)
+}
+
+/// The settings a unit folder records: the command, its meta (every option that changes
+/// the results), the data's fingerprint and the device kind.
+func unitSettings(command: String, meta: [(String, JSON)], setup: ExperimentSetup) -> [(String, JSON)] {
+    [("score_command", .string(command))] + meta + [
+        ("data_fingerprint", .string(setup.data.fingerprint)),
+        ("device_kind", .string(setup.device is OpenCLDevice ? "opencl" : "cpu"))]
+}
+
+/// `--resume` of the commands whose units are stored but not sharded (`score ssft`,
+/// `prune-curve`, `audit`).
+struct ResumeOption: ParsableArguments {
+    @Flag(help: "Continue an interrupted run into the same --out: load the units finished in OUT.units/ (refused when its settings differ) and run only the rest.")
+    var resume: Bool = false
 }
 
 /// Settings as runs compare them: without `arguments` (how `sieve merge` rebuilds the

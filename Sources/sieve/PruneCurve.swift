@@ -38,6 +38,7 @@ struct PruneCurveCommand: ParsableCommand {
     var force: Bool = false
 
     @OptionGroup var options: TrainingOptions
+    @OptionGroup var resumeOption: ResumeOption
 
     func run() throws {
         let selections = try selection.selections(allowList: true)
@@ -53,14 +54,25 @@ struct PruneCurveCommand: ParsableCommand {
         }
         try options.check()
         let run = try RunDirectory(out, force: force)
+        let store = try unitStore(for: run, resume: resumeOption.resume, force: force)
         let setup = try options.setup(quiet: quiet)
         guard setup.data.split.test.count > 0 else {
             throw UsageError("\(options.data) has no test set, and a prune curve is test accuracy: hold one out with --val 0.1")
         }
         let curve = try PruneCurve(setup: setup, scores: columns, selections: selections, seeds: seeds, epochs: epochs)
-        let result = try curve.run(progress: consoleProgress(quiet: quiet))
+        // The scores ranked by are part of the settings: a resumed curve must rank by the same values.
+        var hash = ContentHash()
+        for c in columns { hash.add(c.name); hash.add(c.values) }
+        let settings = unitSettings(command: "prune-curve", meta: options.meta(setup) + [
+            ("scores", .string(columns.map(\.name).joined(separator: ","))), ("scores_fingerprint", .string(hash.hex)),
+            ("selections", .array(selections.map { .string($0.description) })), ("seeds", .int(seeds)), ("epochs", .int(epochs))],
+            setup: setup)
+        try checkResumable(store, settings: settings)
+        try open(store, settings: settings)
+        let result = try curve.run(storingIn: store, reuse: resumeOption.resume, progress: consoleProgress(quiet: quiet))
         try OutputFile.write(result.csv, to: run.path("prune_curve.csv"))
         try run.commit()
+        store.remove()
         print("kept    selection                          test accuracy (mean ± std over \(seeds) seeds)")
         for p in result.points {
             print("\((format(100 * p.keptFraction, 0) + "%").padding(7)) \(p.selection.padding(34)) "

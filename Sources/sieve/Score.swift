@@ -22,7 +22,7 @@ struct ScoreOutput: ParsableArguments {
     @Flag(help: "Print only the summary.")
     var quiet: Bool = false
 
-    @Flag(help: "Replace --out whole if it already holds files (another run's); also discards the finished units of an interrupted run in OUT.units/ (score grand, el2n).")
+    @Flag(help: "Replace --out whole if it already holds files (another run's); also discards the finished units of an interrupted run in OUT.units/.")
     var force: Bool = false
 
     @Flag(inversion: .prefixedNo, help: "Write report.html (histograms, ROC/PR curves, correlations, image grids) into --out.")
@@ -266,22 +266,29 @@ extension ScoreCommand {
 
         @OptionGroup var options: TrainingOptions
         @OptionGroup var output: ScoreOutput
+        @OptionGroup var resumeOption: ResumeOption
 
         func run() throws {
             guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
             guard seeds >= 1 else { throw UsageError("--seeds must be at least 1") }
             try options.check()
             let run = try output.prepare()
+            let store = try unitStore(for: run, resume: resumeOption.resume, force: output.force)
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: output.quiet)
             let protocol_ = try SecondSplitForgetting(setup: setup, epochs: epochs, seeds: (0..<UInt64(seeds)).map { seed + $0 })
-            let display = JobProgress(quiet: output.quiet, plan: protocol_.plan)
-            let result = try protocol_.run(progress: display.callbacks)
-            display.finish()
-            try output.finish(result.scores, setup: setup, run: run, command: "score ssft", meta: options.meta(setup) + [
+            let meta = options.meta(setup) + [
                 ("epochs_per_split", .int(epochs)), ("seeds", .int(seeds)), ("first_seed", .int(Int(seed))),
-                ("batch_norm_while_recording", .string("eval (running statistics)"))],
-                seconds: monotonicSeconds() - t0)
+                ("batch_norm_while_recording", .string("eval (running statistics)"))]
+            let settings = unitSettings(command: "score ssft", meta: meta, setup: setup)
+            try checkResumable(store, settings: settings)
+            try open(store, settings: settings)
+            let display = JobProgress(quiet: output.quiet, plan: protocol_.plan)
+            let result = try protocol_.run(storingIn: store, reuse: resumeOption.resume, progress: display.callbacks)
+            display.finish()
+            try output.finish(result.scores, setup: setup, run: run, command: "score ssft", meta: meta,
+                              seconds: monotonicSeconds() - t0)
+            store.remove()
         }
     }
 }

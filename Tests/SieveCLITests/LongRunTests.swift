@@ -118,6 +118,48 @@ struct LongRunTests {
         #expect(bad.status == 2 && bad.stderr.contains("--checkpoint-every must be at least 1"), "\(bad.stderr)")
     }
 
+    /// Kills `arguments` (a command writing `--out DIR/run`) once its first unit file
+    /// appears in DIR/run.units, resumes it, and compares `files` with an uninterrupted run.
+    static func killResumeAndCompare(_ dir: String, _ arguments: [String], files: [String], unit: String) throws {
+        _ = try ok(arguments + ["--out", dir + "/full", "--quiet"])
+        let units = dir + "/run.units"
+        let killed = try runAndKill(arguments + ["--out", dir + "/run"]) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? []).contains { $0.hasPrefix(unit) && $0.hasSuffix(".safetensors") }
+        }
+        #expect(killed, "\(arguments.prefix(2)): the run finished before it could be killed")
+        let resumed = try ok(arguments + ["--out", dir + "/run", "--resume"])
+        #expect(resumed.stderr.contains("resume: unit \(unit)"), "\(resumed.stderr)")
+        try expectSame(dir + "/full", dir + "/run", files: files)
+        #expect(!FileManager.default.fileExists(atPath: units))
+    }
+
+    /// `score ssft`, `audit` (its extra protocols) and `prune-curve` keep their units too:
+    /// killed after one and resumed, the same bytes as one run.
+    @Test func ssftAuditAndPruneCurveResume() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CLITests.makeIDX(dir + "/data", train: 3000, test: 100)
+        let base = ["--data", dir + "/data", "--model", "mlp", "--batch", "16", "--no-report"]
+
+        try FileManager.default.createDirectory(atPath: dir + "/ssft", withIntermediateDirectories: true)
+        try Self.killResumeAndCompare(dir + "/ssft", ["score", "ssft", "--epochs", "2", "--seeds", "2"] + base,
+                                      files: ["scores.csv", "ssft.npy", "fslt.npy"], unit: "0.A")
+
+        try FileManager.default.createDirectory(atPath: dir + "/audit", withIntermediateDirectories: true)
+        try Self.killResumeAndCompare(dir + "/audit", ["audit", "--epochs", "2", "--folds", "3", "--noise", "symmetric:0.2"] + base,
+                                      files: ["scores.csv", "pred_probs.npy", "aum.npy"], unit: "folds.fold0")
+
+        try FileManager.default.createDirectory(atPath: dir + "/curve", withIntermediateDirectories: true)
+        try Self.killResumeAndCompare(dir + "/curve", ["prune-curve", "--scores", dir + "/audit/full", "--score", "aum",
+                                                       "--keep-hardest", "0.5,0.7", "--seeds", "2", "--epochs", "1",
+                                                       "--data", dir + "/data", "--model", "mlp", "--batch", "16"],
+                                      files: ["prune_curve.csv"], unit: "0.score0.seed0")
+        // Other scores to rank by are other settings.
+        let other = try CLITests.run(["prune-curve", "--scores", dir + "/audit/full", "--score", "el2n_final", "--keep-hardest", "0.5",
+                                      "--data", dir + "/data", "--model", "mlp", "--out", dir + "/curve/run", "--force", "--resume"])
+        #expect(other.status == 2 && other.stderr.contains("give one of the two"), "\(other.stderr)")
+    }
+
     /// A shard resumed into a unit folder with another shard's seeds is refused (merge would
     /// see them twice); `--resume` with `--force` is refused.
     @Test func resumeGuards() throws {

@@ -1,0 +1,128 @@
+import Metrics
+
+/// A protocol whose finished units a ``UnitStore`` keeps, so a killed run resumes
+/// without redoing them: a file name per unit and a lossless round trip of its result
+/// (float64 holds every Int32 index and Float32 value exactly).
+public protocol StoredUnits: ExperimentProtocol {
+    /// The unit's file name in a unit folder (without the `.safetensors` suffix).
+    func unitName(_ unit: Unit) -> String
+    /// The unit's result as named arrays.
+    func unitArrays(_ result: UnitResult) -> [(String, UnitArray)]
+    /// The result ``unitArrays(_:)`` stored; throws naming `file` when the arrays do not fit `unit`.
+    func unitResult(_ arrays: [String: UnitArray], of unit: Unit, file: String) throws -> UnitResult
+}
+
+extension StoredUnits {
+    /// Runs every unit and combines the results. With a `store`, each result is saved
+    /// there the moment its unit finishes, under `prefix + unitName`; with `reuse`, units
+    /// the store already holds are loaded instead of run (`--resume`).
+    public func run(storingIn store: UnitStore?, prefix: String = "", reuse: Bool,
+                    progress: ProtocolProgress = .silent) throws -> Output {
+        var results: [UnitResult] = []
+        for unit in units {
+            let name = prefix + unitName(unit)
+            if let store, reuse, let arrays = try store.load(name) {
+                results.append(try unitResult(arrays, of: unit, file: "\(store.folder)/\(name)\(UnitStore.suffix)"))
+                progress.note?("resume: unit \(name) finished earlier; loaded from \(store.folder)")
+            } else {
+                let result = try run(unit, progress: progress)
+                try store?.save(name, unitArrays(result))
+                results.append(result)
+            }
+        }
+        return try combine(results)
+    }
+}
+
+/// Reading stored unit arrays back, with errors that name the file.
+struct UnitArrays {
+    let arrays: [String: UnitArray]
+    let file: String
+
+    func doubles(_ name: String, count: Int? = nil) throws -> [Double] {
+        guard case .float64(let v)? = arrays[name], count.map({ v.count == $0 }) ?? true else {
+            throw TrainerError.invalid("\(file): no float64 array \(name)" + (count.map { " of \($0) values" } ?? "")
+                                       + "; remove the file to run that unit again")
+        }
+        return v
+    }
+
+    func indices(_ name: String, count: Int? = nil, below bound: Int) throws -> [Int32] {
+        let v = try doubles(name, count: count)
+        guard v.allSatisfy({ $0 >= 0 && $0 < Double(bound) && $0 == $0.rounded() }) else {
+            throw TrainerError.invalid("\(file): \(name) holds values that are not example indices below \(bound)")
+        }
+        return v.map { Int32($0) }
+    }
+
+    func number(_ name: String) throws -> Double { try doubles(name, count: 1)[0] }
+}
+
+extension SecondSplitForgetting: StoredUnits {
+    public func unitName(_ unit: Unit) -> String { "\(unit.seed).\(unit.firstHalf == 0 ? "A" : "B")" }
+
+    public func unitArrays(_ r: UnitResult) -> [(String, UnitArray)] {
+        [("indices", .float64(r.indices.map(Double.init))), ("fslt", .float64(r.fslt)), ("ssft", .float64(r.ssft))]
+    }
+
+    public func unitResult(_ arrays: [String: UnitArray], of unit: Unit, file: String) throws -> UnitResult {
+        let a = UnitArrays(arrays: arrays, file: file)
+        let expected = halves(seed: unit.seed)[unit.firstHalf]
+        let indices = try a.indices("indices", count: expected.count, below: setup.data.count)
+        guard indices == expected else { throw TrainerError.invalid("\(file): its examples are not this unit's half; remove it") }
+        return UnitResult(indices: indices, fslt: try a.doubles("fslt", count: indices.count), ssft: try a.doubles("ssft", count: indices.count))
+    }
+}
+
+extension CrossValidation: StoredUnits {
+    public func unitName(_ fold: Int) -> String { "fold\(fold)" }
+
+    public func unitArrays(_ r: UnitResult) -> [(String, UnitArray)] {
+        [("indices", .float64(r.indices.map(Double.init))), ("probabilities", .float64(r.probabilities)),
+         ("test_accuracy", .float64([r.testAccuracy ?? .nan]))]
+    }
+
+    public func unitResult(_ arrays: [String: UnitArray], of fold: Int, file: String) throws -> UnitResult {
+        let a = UnitArrays(arrays: arrays, file: file)
+        let indices = try a.indices("indices", count: folds[fold].count, below: setup.data.count)
+        guard indices == folds[fold] else { throw TrainerError.invalid("\(file): its examples are not fold \(fold)'s; remove it") }
+        let accuracy = try a.number("test_accuracy")
+        return UnitResult(indices: indices, probabilities: try a.doubles("probabilities", count: indices.count * setup.data.classes),
+                          testAccuracy: accuracy.isNaN ? nil : accuracy)
+    }
+}
+
+extension AUMThresholdRuns: StoredUnits {
+    public func unitName(_ r: Int) -> String { "run\(r)" }
+
+    public func unitArrays(_ aum: [Double]) -> [(String, UnitArray)] { [("aum", .float64(aum))] }
+
+    public func unitResult(_ arrays: [String: UnitArray], of r: Int, file: String) throws -> [Double] {
+        try UnitArrays(arrays: arrays, file: file).doubles("aum", count: setup.data.count)
+    }
+}
+
+extension PruneCurve: StoredUnits {
+    public func unitName(_ unit: Unit) -> String {
+        "\(unit.selection).\(unit.score.map { "score\($0)" } ?? "random").seed\(unit.seed)"
+    }
+
+    public func unitArrays(_ r: UnitResult) -> [(String, UnitArray)] {
+        [("kept", .float64([Double(r.kept)])), ("epochs", .float64([Double(r.epochs)])), ("test_accuracy", .float64([r.testAccuracy]))]
+    }
+
+    public func unitResult(_ arrays: [String: UnitArray], of unit: Unit, file: String) throws -> UnitResult {
+        let a = UnitArrays(arrays: arrays, file: file)
+        return UnitResult(kept: Int(try a.number("kept")), epochs: Int(try a.number("epochs")), testAccuracy: try a.number("test_accuracy"))
+    }
+}
+
+extension CheckpointEnsemble: StoredUnits {
+    public func unitName(_ seed: UInt64) -> String { String(seed) }
+
+    public func unitArrays(_ r: CheckpointScores) -> [(String, UnitArray)] { r.unitArrays }
+
+    public func unitResult(_ arrays: [String: UnitArray], of seed: UInt64, file: String) throws -> CheckpointScores {
+        try CheckpointScores(unitArrays: arrays, examples: setup.data.count, gradNorms: gradNorms, unit: file)
+    }
+}
