@@ -72,49 +72,41 @@ struct LongRunTests {
         #expect(!FileManager.default.fileExists(atPath: units), "the unit folder is removed once the run commits")
     }
 
+    /// Runs `common` whole, then again killed as soon as its training checkpoint
+    /// (`0.training` in the unit folder) appears, resumes it (both with `extra`) and
+    /// compares `files`; the resumed run's stderr must contain `note`.
+    static func killTrainingAndResume(_ common: [String], extra: [String] = [], note: String, files: [String]) throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CLITests.makeIDX(dir + "/data", train: 4000, test: 20)
+        let common = common + ["--data", dir + "/data", "--model", "mlp", "--batch", "16", "--no-report"]
+        _ = try ok(common + ["--out", dir + "/full", "--quiet"])
+        let checkpoint = dir + "/run.units/0.training.safetensors"
+        let killed = try runAndKill(common + extra + ["--out", dir + "/run"]) { FileManager.default.fileExists(atPath: checkpoint) }
+        guard killed, FileManager.default.fileExists(atPath: checkpoint) else {
+            Issue.record("the run finished before it could be killed after a checkpoint")
+            return
+        }
+        let resumed = try ok(common + extra + ["--out", dir + "/run", "--resume"])
+        #expect(resumed.stderr.contains(note), "\(resumed.stderr)")
+        try expectSame(dir + "/full", dir + "/run", files: files)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/run.units"))
+    }
+
     /// A training killed between two epochs continues from its last end-of-epoch
     /// checkpoint (`SEED.training` in the unit folder) and ends bit for bit where the
     /// uninterrupted run does.
     @Test func trainingKilledMidUnitContinuesFromItsLastEpoch() throws {
-        let dir = CLITests.tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try CLITests.makeIDX(dir + "/data", train: 4000, test: 20)
-        let common = ["score", "el2n", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--at-epoch", "4",
-                      "--seeds", "1", "--no-report"]
-        _ = try Self.ok(common + ["--out", dir + "/full", "--quiet"])
-        let checkpoint = dir + "/run.units/0.training.safetensors"
-        let killed = try Self.runAndKill(common + ["--out", dir + "/run"]) { FileManager.default.fileExists(atPath: checkpoint) }
-        guard killed, FileManager.default.fileExists(atPath: checkpoint) else {
-            Issue.record("the run finished before it could be killed after an epoch")
-            return
-        }
-        let resumed = try Self.ok(common + ["--out", dir + "/run", "--resume"])
-        #expect(resumed.stderr.contains("continuing after epoch"), "\(resumed.stderr)")
-        try Self.expectSame(dir + "/full", dir + "/run", files: ["scores.csv", "el2n.npy", "loss.npy", "margin.npy"])
-        #expect(!FileManager.default.fileExists(atPath: dir + "/run.units"))
+        try Self.killTrainingAndResume(["score", "el2n", "--at-epoch", "4", "--seeds", "1"], note: "continuing after epoch",
+                                       files: ["scores.csv", "el2n.npy", "loss.npy", "margin.npy"])
     }
 
     /// `--checkpoint-every`: a training killed inside an epoch continues from its last
     /// step checkpoint (or epoch end) and still gives the uninterrupted run's bytes.
     @Test func trainingKilledMidEpochContinuesFromItsLastStepCheckpoint() throws {
-        let dir = CLITests.tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try CLITests.makeIDX(dir + "/data", train: 4000, test: 20)
-        let common = ["score", "grand", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--at-epoch", "2",
-                      "--inits", "1", "--no-report"]
-        _ = try Self.ok(common + ["--out", dir + "/full", "--quiet"])
-        let checkpoint = dir + "/run.units/0.training.safetensors"
-        let killed = try Self.runAndKill(common + ["--out", dir + "/run", "--checkpoint-every", "7"]) {
-            FileManager.default.fileExists(atPath: checkpoint)
-        }
-        guard killed, FileManager.default.fileExists(atPath: checkpoint) else {
-            Issue.record("the run finished before it could be killed after a step checkpoint")
-            return
-        }
-        let resumed = try Self.ok(common + ["--out", dir + "/run", "--resume", "--checkpoint-every", "7"])
-        #expect(resumed.stderr.contains("from its checkpoint"), "\(resumed.stderr)")
-        try Self.expectSame(dir + "/full", dir + "/run", files: ["scores.csv", "grand.npy", "el2n.npy"])
-        let bad = try CLITests.run(common + ["--out", dir + "/bad", "--checkpoint-every", "0"])
+        try Self.killTrainingAndResume(["score", "grand", "--at-epoch", "2", "--inits", "1"], extra: ["--checkpoint-every", "7"],
+                                       note: "from its checkpoint", files: ["scores.csv", "grand.npy", "el2n.npy"])
+        let bad = try CLITests.run(["score", "grand", "--checkpoint-every", "0", "--out", CLITests.tempDir() + "/bad"])
         #expect(bad.status == 2 && bad.stderr.contains("--checkpoint-every must be at least 1"), "\(bad.stderr)")
     }
 
