@@ -32,6 +32,12 @@ public protocol ExampleStatsSink: AnyObject {
     func consume(_ records: UnsafeBufferPointer<ExampleStats>) throws
     /// Called once after the last record.
     func finish() throws
+    /// Pushes what was consumed to its file, if any (before a training checkpoint).
+    func flush() throws
+}
+
+extension ExampleStatsSink {
+    public func flush() throws {}
 }
 
 /// Keeps every record in memory (tests, small runs).

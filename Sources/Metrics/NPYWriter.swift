@@ -44,6 +44,19 @@ public final class ExampleStatsNPYWriter: ExampleStatsSink {
         try NPYFormat.header(descr: Self.descr, shape: [0], length: Self.headerLength).withUnsafeBytes { try file.write($0) }
     }
 
+    /// A stream written in place at `path` that a resumed training continues: with
+    /// `keepingRecords`, the existing file's first that many records are kept and the
+    /// stream goes on after them (a killed run's later, unfinished records are dropped);
+    /// nil starts a new file.
+    public init(resumablePath path: String, keepingRecords: Int?) throws {
+        file = try OutputFile(inPlace: path, keeping: keepingRecords.map { Self.headerLength + $0 * Self.recordSize })
+        if let keepingRecords { count = keepingRecords } else {
+            try NPYFormat.header(descr: Self.descr, shape: [0], length: Self.headerLength).withUnsafeBytes { try file.write($0) }
+        }
+    }
+
+    public func flush() throws { file.flush() }
+
     public func consume(_ records: UnsafeBufferPointer<ExampleStats>) throws {
         buffer.removeAll(keepingCapacity: true)
         for r in records {

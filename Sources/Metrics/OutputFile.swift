@@ -86,6 +86,34 @@ public final class OutputFile {
         }
     }
 
+    /// Writes `path` in place, without a temporary name: a stream a resumed run continues.
+    /// `keeping`: keep the existing file's first `keeping` bytes and write after them (it
+    /// must be that long); nil: start an empty file.
+    public init(inPlace path: String, keeping: Int? = nil) throws {
+        self.path = path
+        temporaryPath = nil
+        finalPath = path
+        guard let h = fopen(path, keeping == nil ? "wb" : "r+b") else {
+            throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+        }
+        handle = h
+        if let keeping {
+            var info = stat()
+            guard fstat(fileno(h), &info) == 0, Int(info.st_size) >= keeping else {
+                fclose(h)
+                handle = nil
+                throw MetricsError.invalidInput("\(path) is shorter than the \(keeping) bytes its checkpoint recorded: "
+                                                + "remove its folder (or use --force) to start over")
+            }
+            guard ftruncate(fileno(h), off_t(keeping)) == 0, fseek(h, 0, SEEK_END) == 0 else {
+                let reason = String(cString: strerror(errno))
+                fclose(h)
+                handle = nil
+                throw MetricsError.cannotWrite(path: path, reason: reason)
+            }
+        }
+    }
+
     /// Checks, before any work, that `path` can be written later: its folder exists and
     /// is writable, and it does not name a folder.
     public static func checkWritable(_ path: String, option: String) throws {

@@ -65,6 +65,35 @@ public final class TrainingDynamics: ExampleStatsSink {
 
     public func finish() {}
 
+    /// Everything accumulated so far, as unit arrays named `prefix + field` (a training
+    /// checkpoint keeps it; counts are float64, exact).
+    public func state(prefix: String) -> [(String, UnitArray)] {
+        func counts(_ a: [Int32]) -> UnitArray { .float64(a.map(Double.init)) }
+        return [(prefix + "correctness", .uint8(correctness)), (prefix + "el2n_by_epoch", .float32(el2nByEpoch)),
+                (prefix + "previous_correct", .uint8(previousCorrect)), (prefix + "forgetting_events", counts(forgettingEvents)),
+                (prefix + "ever_correct", .uint8(everCorrect.map { $0 ? 1 : 0 })), (prefix + "margin_sum", .float64(marginSum)),
+                (prefix + "margin_count", counts(marginCount)), (prefix + "probability_sum", .float64(probabilitySum)),
+                (prefix + "probability_squares", .float64(probabilitySquares)), (prefix + "presentations", counts(presentations)),
+                (prefix + "correct_count", counts(correctCount))]
+    }
+
+    /// Restores ``state(prefix:)``; throws naming `file` when it does not fit these examples and epochs.
+    public func restore(_ arrays: [String: UnitArray], prefix: String, file: String) throws {
+        let n = exampleCount, cells = exampleCount * epochs
+        func counts(_ name: String) throws -> [Int32] { try arrays.doubles(prefix + name, count: n, in: file).map { Int32($0) } }
+        correctness = try arrays.bytes(prefix + "correctness", count: cells, in: file)
+        el2nByEpoch = try arrays.floats(prefix + "el2n_by_epoch", count: cells, in: file)
+        previousCorrect = try arrays.bytes(prefix + "previous_correct", count: n, in: file)
+        forgettingEvents = try counts("forgetting_events")
+        everCorrect = try arrays.bytes(prefix + "ever_correct", count: n, in: file).map { $0 != 0 }
+        marginSum = try arrays.doubles(prefix + "margin_sum", count: n, in: file)
+        marginCount = try counts("margin_count")
+        probabilitySum = try arrays.doubles(prefix + "probability_sum", count: n, in: file)
+        probabilitySquares = try arrays.doubles(prefix + "probability_squares", count: n, in: file)
+        presentations = try counts("presentations")
+        correctCount = try counts("correct_count")
+    }
+
     /// Forgetting events per example; examples never classified correctly get
     /// ``neverLearnedForgetting`` (`epochs + 1`, more than any real count: an example
     /// presented once per epoch can be forgotten at most `epochs / 2` times), so the

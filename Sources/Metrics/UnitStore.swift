@@ -5,6 +5,7 @@ import Glibc
 /// One named array of a unit's result, stored bit for bit.
 public enum UnitArray: Sendable, Equatable {
     case float64([Double])
+    case float32([Float])
     case uint8([UInt8])
 }
 
@@ -62,6 +63,7 @@ public struct UnitStore: Sendable {
         for (name, array) in arrays {
             switch array {
             case .float64(let v): writer.add(name, v, shape: [v.count])
+            case .float32(let v): writer.add(name, v, shape: [v.count])
             case .uint8(let v): writer.add(name, v, shape: [v.count])
             }
         }
@@ -78,8 +80,9 @@ public struct UnitStore: Sendable {
         for e in file.entries {
             switch e.dtype {
             case .float64: arrays[e.name] = .float64(try file.doubles(e.name))
+            case .float32: arrays[e.name] = .float32(try file.floats(e.name))
             case .uint8: arrays[e.name] = .uint8(try file.uint8s(e.name))
-            default: throw MetricsError.invalidInput("\(p): tensor \(JSON.quote(e.name)) is \(e.dtype.rawValue); unit files hold F64 and U8")
+            default: throw MetricsError.invalidInput("\(p): tensor \(JSON.quote(e.name)) is \(e.dtype.rawValue); unit files hold F64, F32 and U8")
             }
         }
         return arrays
@@ -90,6 +93,11 @@ public struct UnitStore: Sendable {
         (RunDirectory.entries(of: folder) ?? []).filter { $0.hasSuffix(UnitStore.suffix) && !$0.hasPrefix(".") }
             .map { String($0.dropLast(UnitStore.suffix.count)) }
             .filter { !$0.hasSuffix(UnitStore.trainingSuffix) }.sorted()
+    }
+
+    /// Whether the folder holds a finished unit or a training's state (work a `--resume` would keep).
+    public var holdsWork: Bool {
+        (RunDirectory.entries(of: folder) ?? []).contains { $0.hasSuffix(UnitStore.suffix) && !$0.hasPrefix(".") && !$0.contains(".partial-") }
     }
 
     /// The first key (in `expected`'s order, then `found`'s) whose value differs between two
@@ -120,5 +128,32 @@ public struct UnitStore: Sendable {
         if let a = value.array { return "[" + a.map(render).joined(separator: ", ") + "]" }
         if let o = value.object { return "{" + o.map { JSON.quote($0.key) + ": " + render($0.value) }.joined(separator: ", ") + "}" }
         return "null"
+    }
+}
+
+extension Dictionary where Key == String, Value == UnitArray {
+    /// The float64 array `name` (of `count` values when given); throws naming `file`.
+    public func doubles(_ name: String, count: Int? = nil, in file: String) throws -> [Double] {
+        guard case .float64(let v)? = self[name], count.map({ v.count == $0 }) ?? true else {
+            throw MetricsError.invalidInput("\(file): no float64 array \(name)" + (count.map { " of \($0) values" } ?? "")
+                                            + "; remove the file to run that unit again")
+        }
+        return v
+    }
+
+    /// The float32 array `name` of `count` values; throws naming `file`.
+    public func floats(_ name: String, count: Int, in file: String) throws -> [Float] {
+        guard case .float32(let v)? = self[name], v.count == count else {
+            throw MetricsError.invalidInput("\(file): no float32 array \(name) of \(count) values; remove the file to run that unit again")
+        }
+        return v
+    }
+
+    /// The uint8 array `name` of `count` values; throws naming `file`.
+    public func bytes(_ name: String, count: Int, in file: String) throws -> [UInt8] {
+        guard case .uint8(let v)? = self[name], v.count == count else {
+            throw MetricsError.invalidInput("\(file): no uint8 array \(name) of \(count) values; remove the file to run that unit again")
+        }
+        return v
     }
 }

@@ -27,6 +27,19 @@ public final class VarianceOfGradients {
         }
     }
 
+    /// The running mean and second moment and the checkpoint count, as unit arrays named
+    /// `prefix + field` (float32 as accumulated: a restored accumulator continues bit for bit).
+    public func state(prefix: String) -> [(String, UnitArray)] {
+        [(prefix + "checkpoints", .float64([Double(checkpoints)])), (prefix + "mean", .float32(mean)), (prefix + "m2", .float32(m2))]
+    }
+
+    /// Restores ``state(prefix:)``; throws naming `file` when it does not fit.
+    public func restore(_ arrays: [String: UnitArray], prefix: String, file: String) throws {
+        checkpoints = Int(try arrays.doubles(prefix + "checkpoints", count: 1, in: file)[0])
+        mean = try arrays.floats(prefix + "mean", count: exampleCount * pixels, in: file)
+        m2 = try arrays.floats(prefix + "m2", count: exampleCount * pixels, in: file)
+    }
+
     /// Mean over pixels of the population standard deviation across checkpoints.
     public var scores: [Double] {
         precondition(checkpoints >= 2, "VoG needs at least two checkpoints")

@@ -58,3 +58,31 @@ extension TrainingSession {
         return (done, position)
     }
 }
+
+extension EpochSummary {
+    /// `summaries` as unit arrays (one float64 array per field, NaN for a missing test
+    /// figure), for a training checkpoint.
+    public static func state(_ summaries: [EpochSummary]) -> [(String, UnitArray)] {
+        func field(_ name: String, _ value: (EpochSummary) -> Double) -> (String, UnitArray) {
+            ("epochs:" + name, .float64(summaries.map(value)))
+        }
+        return [field("epoch") { Double($0.epoch) }, field("learning_rate") { Double($0.learningRate) },
+                field("train_loss") { $0.trainLoss }, field("train_accuracy") { $0.trainAccuracy },
+                field("test_loss") { $0.testLoss ?? .nan }, field("test_accuracy") { $0.testAccuracy ?? .nan },
+                field("train_seconds") { $0.trainSeconds }, field("eval_seconds") { $0.evalSeconds },
+                field("train_examples") { Double($0.trainExamples) }]
+    }
+
+    /// The `count` summaries ``state(_:)`` kept; throws naming `file` when they are missing.
+    public static func restore(_ arrays: [String: UnitArray], count: Int, file: String) throws -> [EpochSummary] {
+        func field(_ name: String) throws -> [Double] { try arrays.doubles("epochs:" + name, count: count, in: file) }
+        let epoch = try field("epoch"), lr = try field("learning_rate"), loss = try field("train_loss")
+        let accuracy = try field("train_accuracy"), testLoss = try field("test_loss"), testAccuracy = try field("test_accuracy")
+        let trainSeconds = try field("train_seconds"), evalSeconds = try field("eval_seconds"), examples = try field("train_examples")
+        return (0..<count).map { k in
+            EpochSummary(epoch: Int(epoch[k]), learningRate: Float(lr[k]), trainLoss: loss[k], trainAccuracy: accuracy[k],
+                         testLoss: testLoss[k].isNaN ? nil : testLoss[k], testAccuracy: testAccuracy[k].isNaN ? nil : testAccuracy[k],
+                         trainSeconds: trainSeconds[k], evalSeconds: evalSeconds[k], trainExamples: Int(examples[k]))
+        }
+    }
+}

@@ -85,9 +85,8 @@ struct Audit: ParsableCommand {
         let setup = try options.setup(quiet: output.quiet)
         let n = setup.data.count
 
-        let stream = try ExampleStatsNPYWriter(path: run.path("examples.npy"))
-        let dynamics = try DynamicsRun(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch, vog: vog,
-                                       checkpoints: checkpointList, sinks: [stream])
+        var dynamics = try DynamicsRun(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch, vog: vog,
+                                       checkpoints: checkpointList)
         let threshold = aumThreshold ? try AUMThresholdRuns(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch) : nil
         let atInit = inits > 0
             ? try CheckpointEnsemble(setup: setup, seeds: (0..<UInt64(inits)).map { seed &+ 1000 &+ $0 }, atEpoch: 0, gradNorms: true)
@@ -95,8 +94,8 @@ struct Audit: ParsableCommand {
         let twoSplit = ssft ? try SecondSplitForgetting(setup: setup, epochs: ssftEpochs ?? epochs, seeds: [seed]) : nil
         let crossValidation = folds > 0 ? try CrossValidation(setup: setup, folds: folds, epochs: epochs, seed: seed) : nil
 
-        // Units of the extra protocols are kept in OUT.units/ as they finish (--resume loads
-        // them); the main training, a stream of every presentation, runs again.
+        // The main training keeps its state every epoch and the extra protocols their units
+        // in OUT.units/ as they finish (--resume continues from them).
         var meta = options.meta(setup) + [
             ("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("aum_from_epoch", .int(aumFromEpoch)),
             ("checkpoints", .array(checkpointList.map { .int($0) })), ("inits", .int(inits)),
@@ -106,6 +105,7 @@ struct Audit: ParsableCommand {
         try checkResumable(store, settings: settings)
         try open(store, settings: settings)
         let resume = resumeOption.resume
+        let stream = try keepTrainingState(of: &dynamics, in: store, resume: resume)
 
         let plan = [dynamics.plan, threshold?.plan, atInit?.plan, twoSplit?.plan, crossValidation?.plan]
             .compactMap { $0 }.reduce(WorkPlan(), +)
@@ -158,6 +158,7 @@ struct Audit: ParsableCommand {
         }
         let seconds = monotonicSeconds() - t0
         try output.finish(scores, setup: setup, run: run, command: "audit", meta: meta, seconds: seconds) { run in
+            try moveIntoRun(stream, run, as: "examples.npy")
             try NPYFormat.write(result.correctness, shape: [epochs, n], to: run.path("correctness_by_epoch.npy"))
             try NPYFormat.write(result.el2nByEpoch, shape: [epochs, n], to: run.path("el2n_by_epoch.npy"))
             if let grandPerInit { try NPYFormat.write(grandPerInit.flatMap { $0 }, shape: [inits, n], to: run.path("grand_init_per_init.npy")) }

@@ -105,6 +105,7 @@ func installSignalHandling() {
         Cleanup.shared.removeAll()
         let name = received == SIGINT ? "SIGINT" : "SIGTERM"
         fputs("\nstopped by \(name): nothing was written (the run's unfinished files were removed)\n", stderr)
+        if let kept = OpenUnitStores.shared.settle(discard: false) { fputs("note: \(kept)\n", stderr) }
         _exit(128 + received)
     }, readEnd)
 }

@@ -179,14 +179,15 @@ extension EnsembleCommand {
 }
 
 /// The unit folder of a run into `run` (`OUT.units/`, beside it), checked before any
-/// work: an existing one is kept only with `resume` (a folder without finished units, from
-/// a run that failed in its first unit, holds nothing to keep), discarded with `force`,
-/// refused otherwise.
+/// work: an existing one is kept only with `resume` (a folder without finished units or
+/// training states, from a run that failed before its first checkpoint, holds nothing to
+/// keep), discarded with `force`, refused otherwise.
 func unitStore(for run: RunDirectory, resume: Bool, force: Bool) throws -> UnitStore {
     let store = UnitStore(folder: run.target + ".units")
+    OpenUnitStores.shared.add(store)
     if resume && force { throw UsageError("--resume keeps the finished units and --force discards them: give one of the two") }
     if store.exists && !resume {
-        guard force || store.units.isEmpty else {
+        guard force || !store.holdsWork else {
             throw UsageError("\(store.folder) holds the finished units of an interrupted run into --out \(run.target); "
                              + "pass --resume to continue it with the same settings, or --force to discard them")
         }
@@ -242,3 +243,54 @@ func comparable(_ settings: JSONValue) -> JSONValue {
 }
 
 extension UnitStore: TrainingCheckpoints {}
+
+/// The main training of `score dynamics` and `audit`, made resumable: its state (every
+/// epoch) and its example stream live in `store` until the run commits; with `resume`
+/// the stream keeps the records of the epochs the state has done. Returns the stream's
+/// path, to move into the run folder before it commits.
+func keepTrainingState(of dynamics: inout DynamicsRun, in store: UnitStore, resume: Bool) throws -> String {
+    dynamics.trainingState = store
+    let done = resume ? try dynamics.epochsDone() : 0
+    let path = store.folder + "/examples.npy"
+    dynamics.sinks.append(try ExampleStatsNPYWriter(resumablePath: path, keepingRecords: done > 0 ? done * dynamics.setup.data.count : nil))
+    return path
+}
+
+/// Moves a file from the unit folder into the run folder (same file system: a rename).
+func moveIntoRun(_ path: String, _ run: RunDirectory, as name: String) throws {
+    guard rename(path, run.path(name)) == 0 else {
+        throw MetricsError.cannotWrite(path: run.path(name), reason: String(cString: strerror(errno)))
+    }
+}
+
+/// The unit folders this process opened, for its last words when it stops early: a run
+/// stopped by a signal or an error keeps its finished units and training states for
+/// `--resume` (an empty folder is removed), except after a divergence, which the same
+/// settings would repeat.
+final class OpenUnitStores: @unchecked Sendable {
+    static let shared = OpenUnitStores()
+    private var stores: [UnitStore] = []
+    private var mutex = pthread_mutex_t()
+
+    init() { pthread_mutex_init(&mutex, nil) }
+
+    func add(_ store: UnitStore) {
+        pthread_mutex_lock(&mutex)
+        stores.append(store)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Removes the folders without work (all of them when `discard`) and returns a line
+    /// naming those kept, or nil.
+    func settle(discard: Bool) -> String? {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        var kept: [String] = []
+        for store in stores where store.exists {
+            if discard || !store.holdsWork { store.remove() } else { kept.append(store.folder) }
+        }
+        guard !kept.isEmpty else { return nil }
+        return "the finished units and training state are kept in \(kept.joined(separator: ", ")): "
+            + "rerun the same command with --resume to continue, or with --force to start over"
+    }
+}

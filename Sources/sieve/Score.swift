@@ -216,6 +216,7 @@ extension ScoreCommand {
 
         @OptionGroup var options: TrainingOptions
         @OptionGroup var output: ScoreOutput
+        @OptionGroup var resumeOption: ResumeOption
 
         func run() throws {
             guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
@@ -223,23 +224,32 @@ extension ScoreCommand {
             guard aumFromEpoch >= 1 && aumFromEpoch <= epochs else { throw UsageError("--aum-from must lie in 1...\(epochs)") }
             try options.check()
             let run = try output.prepare()
+            let store = try unitStore(for: run, resume: resumeOption.resume, force: output.force)
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: output.quiet)
-            let stream = try ExampleStatsNPYWriter(path: run.path("examples.npy"))
-            let dynamics = try DynamicsRun(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch, vog: vog,
-                                           sinks: [stream])
+            let meta = options.meta(setup) + [("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("aum_from_epoch", .int(aumFromEpoch)),
+                                              ("vog", .bool(vog)), ("aum_threshold", .bool(aumThreshold))]
+            let settings = unitSettings(command: "score dynamics", meta: meta, setup: setup)
+            try checkResumable(store, settings: settings)
+            try open(store, settings: settings)
+            var dynamics = try DynamicsRun(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch, vog: vog)
+            let stream = try keepTrainingState(of: &dynamics, in: store, resume: resumeOption.resume)
             let threshold = aumThreshold ? try AUMThresholdRuns(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch) : nil
             let display = JobProgress(quiet: output.quiet, plan: dynamics.plan + (threshold?.plan ?? WorkPlan()))
             let result = try dynamics.run(progress: display.callbacks)
             var scores = result.scores
-            if let threshold { scores.insert(try threshold.run(progress: display.callbacks).score, at: scores.count - 1) }
+            if let threshold {
+                let r = try threshold.run(storingIn: store, prefix: "aum-threshold.", reuse: resumeOption.resume, progress: display.callbacks)
+                scores.insert(r.score, at: scores.count - 1)
+            }
             display.finish()
-            try output.finish(scores, setup: setup, run: run, command: "score dynamics", meta: options.meta(setup) + [
-                ("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("aum_from_epoch", .int(aumFromEpoch)),
-                ("test_accuracy", .double(result.testAccuracy ?? .nan))], seconds: monotonicSeconds() - t0) { run in
+            try output.finish(scores, setup: setup, run: run, command: "score dynamics",
+                              meta: meta + [("test_accuracy", .double(result.testAccuracy ?? .nan))], seconds: monotonicSeconds() - t0) { run in
+                try moveIntoRun(stream, run, as: "examples.npy")
                 try NPYFormat.write(result.correctness, shape: [epochs, setup.data.count], to: run.path("correctness_by_epoch.npy"))
                 try NPYFormat.write(result.el2nByEpoch, shape: [epochs, setup.data.count], to: run.path("el2n_by_epoch.npy"))
             }
+            store.remove()
         }
     }
 

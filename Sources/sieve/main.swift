@@ -22,9 +22,10 @@ if getenv("SWIFT_BACKTRACE") == nil && getenv("SIEVE_NO_RELAUNCH") == nil {
 OpenBLASCore.relaunchIfMisdetected(arguments: CommandLine.arguments)
 
 /// Prints `error: message`, removes what the run left half-written, and exits with `code`.
-func fail(_ message: String, _ code: Int32) -> Never {
+func fail(_ message: String, _ code: Int32, diverged: Bool = false) -> Never {
     Cleanup.shared.removeAll()
     fputs("error: \(message)\n", stderr)
+    if let kept = OpenUnitStores.shared.settle(discard: diverged) { fputs("note: \(kept)\n", stderr) }
     exit(code)
 }
 
@@ -55,7 +56,10 @@ do {
     var command = try Sieve.parseAsRoot()
     try command.run()
 } catch {
-    if let code = exitCode(of: error) { fail("\(error)", code) }
+    if let code = exitCode(of: error) {
+        if case TrainerError.diverged = error { fail("\(error)", code, diverged: true) }
+        fail("\(error)", code)
+    }
     Cleanup.shared.removeAll()
     if Sieve.exitCode(for: error) == .validationFailure {   // ArgumentParser's usage errors: 2, not 64
         fputs(Sieve.fullMessage(for: error) + "\n", stderr)

@@ -112,7 +112,8 @@ struct LongRunTests {
 
     /// Kills `arguments` (a command writing `--out DIR/run`) once its first unit file
     /// appears in DIR/run.units, resumes it, and compares `files` with an uninterrupted run.
-    static func killResumeAndCompare(_ dir: String, _ arguments: [String], files: [String], unit: String) throws {
+    static func killResumeAndCompare(_ dir: String, _ arguments: [String], files: [String], unit: String,
+                                     note: String? = nil) throws {
         _ = try ok(arguments + ["--out", dir + "/full", "--quiet"])
         let units = dir + "/run.units"
         let killed = try runAndKill(arguments + ["--out", dir + "/run"]) {
@@ -120,7 +121,7 @@ struct LongRunTests {
         }
         #expect(killed, "\(arguments.prefix(2)): the run finished before it could be killed")
         let resumed = try ok(arguments + ["--out", dir + "/run", "--resume"])
-        #expect(resumed.stderr.contains("resume: unit \(unit)"), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains(note ?? "resume: unit \(unit)"), "\(resumed.stderr)")
         try expectSame(dir + "/full", dir + "/run", files: files)
         #expect(!FileManager.default.fileExists(atPath: units))
     }
@@ -146,6 +147,18 @@ struct LongRunTests {
                                                        "--keep-hardest", "0.5,0.7", "--seeds", "2", "--epochs", "1",
                                                        "--data", dir + "/data", "--model", "mlp", "--batch", "16"],
                                       files: ["prune_curve.csv"], unit: "0.score0.seed0")
+        // The main training of audit (with VoG and a GraNd checkpoint) and of score dynamics keeps its
+        // state every epoch: killed after one, it continues there, stream included.
+        try FileManager.default.createDirectory(atPath: dir + "/main", withIntermediateDirectories: true)
+        try Self.killResumeAndCompare(dir + "/main", ["audit", "--epochs", "4", "--vog", "--checkpoints", "1,3"] + base,
+                                      files: ["scores.csv", "examples.npy", "correctness_by_epoch.npy", "el2n_by_epoch.npy",
+                                              "vog.npy", "grand_e1.npy", "grand_e3.npy"],
+                                      unit: "dynamics.training", note: "continuing after epoch")
+        try FileManager.default.createDirectory(atPath: dir + "/dyn", withIntermediateDirectories: true)
+        try Self.killResumeAndCompare(dir + "/dyn", ["score", "dynamics", "--epochs", "3"] + base,
+                                      files: ["scores.csv", "examples.npy", "aum.npy"], unit: "dynamics.training",
+                                      note: "continuing after epoch")
+
         // Other scores to rank by are other settings.
         let other = try CLITests.run(["prune-curve", "--scores", dir + "/audit/full", "--score", "el2n_final", "--keep-hardest", "0.5",
                                       "--data", dir + "/data", "--model", "mlp", "--out", dir + "/curve/run", "--force", "--resume"])

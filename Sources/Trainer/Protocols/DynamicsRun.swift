@@ -19,6 +19,14 @@ public struct DynamicsRun: ExperimentProtocol {
     /// Epochs (1-based, ascending) after which a scoring pass takes EL2N and GraNd of the
     /// model as it is then (evaluation-mode batch norm, no augmentation).
     public var checkpoints: [Int]
+    /// Where the training keeps its state at the end of every epoch (model, the
+    /// accumulators, the checkpoint scores taken, the epoch summaries), so a killed run
+    /// continues from its last finished epoch; nil: none kept. Stream sinks must then
+    /// continue their files themselves after ``epochsDone()`` epochs of records (see
+    /// `ExampleStatsNPYWriter(resumablePath:keepingRecords:)`); they are flushed before each save.
+    public var trainingState: TrainingCheckpoints?
+    /// The state's name in ``trainingState``.
+    public var stateName = "dynamics.training"
 
     public init(setup: ExperimentSetup, epochs: Int, seed: UInt64, aumFromEpoch: Int = 2, vog: Bool = false,
                 checkpoints: [Int] = [], sinks: [ExampleStatsSink] = []) throws {
@@ -52,18 +60,47 @@ public struct DynamicsRun: ExperimentProtocol {
         return p
     }
 
+    /// The epochs the kept training state has done (0 when there is none).
+    public func epochsDone() throws -> Int {
+        guard let trainingState, let state = try trainingState.load(stateName) else { return 0 }
+        return Int(try state.doubles("epochs_done", count: 1, in: stateName)[0])
+    }
+
     public func run(_ seed: UInt64, progress: ProtocolProgress) throws -> Result {
         let data = setup.data, n = data.count
         let session = try setup.session(epochs: epochs, seed: seed)
         let dynamics = TrainingDynamics(exampleCount: n, epochs: epochs, aumFirstEpoch: aumFromEpoch - 1)
         let vogAccumulator = vog ? VarianceOfGradients(exampleCount: n, pixels: data.train.height * data.train.width) : nil
         var taken: [(epoch: Int, scores: CheckpointScores)] = []
-        let summaries = try setup.train(session, unit: "seed \(seed)", progress: progress, sinks: [dynamics] + sinks) { s in
+        var done: [EpochSummary] = []
+        var from = 0
+        if let trainingState, let state = try trainingState.load(stateName) {
+            from = try session.restore(state, from: stateName).epochsDone
+            try dynamics.restore(state, prefix: "dynamics:", file: stateName)
+            try vogAccumulator?.restore(state, prefix: "vog:", file: stateName)
+            taken = try checkpoints.filter { $0 <= from }.map { e in
+                let prefix = "checkpoint\(e):"
+                let arrays = Dictionary(uniqueKeysWithValues: state.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+                return (e, try CheckpointScores(unitArrays: arrays, examples: n, gradNorms: true, unit: stateName))
+            }
+            done = try EpochSummary.restore(state, count: from, file: stateName)
+            progress.note?("seed \(seed): continuing after epoch \(from) from its checkpoint")
+        }
+        let restored = done
+        let summaries = try restored + setup.train(session, unit: "seed \(seed)", progress: progress, sinks: [dynamics] + sinks, from: from) { s in
             if let vogAccumulator {
                 vogAccumulator.add(session.labelLogitInputGradients())
             }
             if checkpoints.contains(s.epoch + 1) {
                 taken.append((s.epoch + 1, session.scoreTrainingSet(gradNorms: true)))
+            }
+            done.append(s)
+            if let trainingState, s.epoch + 1 < epochs {
+                for sink in sinks { try sink.flush() }
+                var arrays = session.checkpointState(epochsDone: s.epoch + 1) + dynamics.state(prefix: "dynamics:")
+                    + (vogAccumulator?.state(prefix: "vog:") ?? []) + EpochSummary.state(done)
+                for (e, scores) in taken { arrays += scores.unitArrays.map { ("checkpoint\(e):" + $0.0, $0.1) } }
+                try trainingState.save(stateName, arrays)
             }
         }
         let final = taken.last.flatMap { $0.epoch == epochs ? $0.scores : nil } ?? session.scoreTrainingSet(gradNorms: false)
