@@ -94,6 +94,10 @@ public final class OutputFile {
         temporaryPath = nil
         finalPath = path
         guard let h = fopen(path, keeping == nil ? "wb" : "r+b") else {
+            if keeping != nil && errno == ENOENT {
+                throw MetricsError.invalidInput("\(path) is missing, but its checkpoint recorded \(keeping!) bytes of it: "
+                                                + "remove its folder (or use --force) to start over")
+            }
             throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
         }
         handle = h
@@ -135,6 +139,9 @@ public final class OutputFile {
             fclose(handle)
             unlink(temporaryPath)
             Cleanup.shared.unregister(file: temporaryPath)
+        } else if let handle {
+            // A file written in place or directly: what was written stays (flushed), the handle is closed.
+            if handle == stdout || handle == stderr { fflush(handle) } else { fclose(handle) }
         }
     }
 

@@ -5,7 +5,7 @@ import Glibc
 /// An output folder written as one transaction: a run writes into a fresh staging
 /// folder beside the target (`DIR.partial-PID`) and ``commit()`` renames it into place,
 /// so a folder only ever holds the files of one complete run. A lock file beside the
-/// target (`DIR.lock`, holding the writer's pid and host name) refuses a second writer at the start
+/// target (`DIR.lock`, holding the writer's pid, host name and Slurm job) refuses a second writer at the start
 /// instead of letting two runs interleave; a folder that already holds files is
 /// refused unless `force`, which replaces it whole at commit. Every staging folder
 /// and lock is removed on failure and on SIGINT/SIGTERM (see ``Cleanup``).
@@ -73,7 +73,7 @@ public final class RunDirectory {
         for _ in 0..<2 {
             let fd = Glibc.open(lock, O_WRONLY | O_CREAT | O_EXCL, 0o644)
             if fd >= 0 {
-                let text = "\(getpid()) \(RunDirectory.hostName)\n"
+                let text = "\(getpid()) \(RunDirectory.hostName)" + (RunDirectory.schedulerJob.map { " " + $0 } ?? "") + "\n"
                 _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
                 close(fd)
                 return
@@ -84,7 +84,9 @@ public final class RunDirectory {
             // A lock whose writer is gone (killed) is stale: take it over. So is one naming this
             // process's own pid: a restarted container's process often gets the dead one's pid (1).
             // A lock taken on another machine (a shared file system) cannot be checked: refused.
-            if let owner = RunDirectory.lockOwner(lock) {
+            // So is one taken by this very scheduler job on another node (a Slurm job requeued after
+            // its node failed keeps its job id).
+            if let owner = RunDirectory.lockOwner(lock), owner.job == nil || owner.job != RunDirectory.schedulerJob {
                 if let host = owner.host, host != RunDirectory.hostName {
                     throw MetricsError.invalidInput("\(option) \(path) is being written by another run (pid \(owner.pid) on \(host), "
                                                     + "\(lock)); wait for it, or remove \(lock) if that run is gone")
@@ -181,16 +183,23 @@ public final class RunDirectory {
 
     /// The writer a lock file names: `PID HOST` (HOST absent in locks of older versions);
     /// nil when the file is gone or unreadable (a writer killed while writing it).
-    static func lockOwner(_ lock: String) -> (pid: pid_t, host: String?)? {
+    static func lockOwner(_ lock: String) -> (pid: pid_t, host: String?, job: String?)? {
         guard let f = fopen(lock, "r") else { return nil }
         defer { fclose(f) }
         var buffer = [CChar](repeating: 0, count: 320)
         guard fgets(&buffer, 320, f) != nil else { return nil }
         let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingNewline
-        let parts = text.split(separator: " ", maxSplits: 1)
+        let parts = text.split(separator: " ").map(String.init)
         guard let first = parts.first, let pid = pid_t(first) else { return nil }
-        return (pid, parts.count > 1 ? String(parts[1]) : nil)
+        return (pid, parts.count > 1 ? parts[1] : nil, parts.count > 2 ? parts[2] : nil)
     }
+
+    /// The Slurm job (and array task) this process runs in, or nil: `slurm:JOB[_TASK]`.
+    static let schedulerJob: String? = {
+        func variable(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+        guard let job = variable("SLURM_JOB_ID"), !job.isEmpty, !job.contains(" ") else { return nil }
+        return "slurm:" + job + (variable("SLURM_ARRAY_TASK_ID").map { "_" + $0 } ?? "")
+    }()
 
     /// This machine's host name (the pid in a lock is only meaningful on it).
     static let hostName: String = {

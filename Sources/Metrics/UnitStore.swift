@@ -19,7 +19,7 @@ public struct UnitStore: Sendable {
     /// The folder holding `settings.json` and the unit files.
     public let folder: String
     public static let suffix = ".safetensors"
-    /// Names ending in this hold a unit's unfinished training (end-of-epoch state), not a result.
+    /// Names ending in this hold a unit's unfinished training (its last checkpoint), not a result.
     public static let trainingSuffix = ".training"
 
     public init(folder: String) { self.folder = folder }

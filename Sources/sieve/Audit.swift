@@ -158,7 +158,7 @@ struct Audit: ParsableCommand {
         }
         let seconds = monotonicSeconds() - t0
         try output.finish(scores, setup: setup, run: run, command: "audit", meta: meta, seconds: seconds) { run in
-            try moveIntoRun(stream, run, as: "examples.npy")
+            try linkIntoRun(stream, run, as: "examples.npy")
             try NPYFormat.write(result.correctness, shape: [epochs, n], to: run.path("correctness_by_epoch.npy"))
             try NPYFormat.write(result.el2nByEpoch, shape: [epochs, n], to: run.path("el2n_by_epoch.npy"))
             if let grandPerInit { try NPYFormat.write(grandPerInit.flatMap { $0 }, shape: [inits, n], to: run.path("grand_init_per_init.npy")) }

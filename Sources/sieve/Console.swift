@@ -85,9 +85,12 @@ func installSignalHandling() {
     guard pipe(&fds) == 0 else { return }
     for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
     signalPipeWrite = fds[1]
+    _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)   // a flood of signals never blocks the handler
     let handler: @convention(c) (Int32) -> Void = { signal in
+        let saved = errno
         var byte = UInt8(truncatingIfNeeded: signal)
         _ = write(signalPipeWrite, &byte, 1)
+        errno = saved
     }
     let previous = signal(SIGINT, handler)
     if unsafeBitCast(previous, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { signal(SIGINT, SIG_IGN) }

@@ -201,11 +201,12 @@ func unitStore(for run: RunDirectory, resume: Bool, force: Bool) throws -> UnitS
 func checkResumable(_ store: UnitStore, settings: [(String, JSON)]) throws {
     guard store.exists else { return }
     if let stored = try store.settings() {
-        if let d = UnitStore.firstDifference(comparable(JSON.object(settings)), comparable(stored)) {
+        let current = comparable(JSON.object(settings), against: stored)
+        if let d = UnitStore.firstDifference(current, comparable(stored, against: current)) {
             throw UsageError("--resume: \(store.folder) was made with other settings: \(d.key) is \(d.found) there "
                              + "but \(d.expected) now; rerun with the same options, or use --force to discard those units")
         }
-    } else if !store.units.isEmpty {
+    } else if store.holdsWork {
         throw UsageError("--resume: \(store.folder) has unit files but no settings.json; remove it or use --force")
     }
 }
@@ -234,12 +235,17 @@ struct ResumeOption: ParsableArguments {
 /// Settings as runs compare them: without `arguments` (how `sieve merge` rebuilds the
 /// command) and without the data's path (`data`: machines may hold the same data in
 /// different places; `data_fingerprint` compares the content).
-func comparable(_ settings: JSON) -> JSONValue {
-    comparable((try? JSONReader.parse(settings.rendered)) ?? .null)
+func comparable(_ settings: JSON, against other: JSONValue) -> JSONValue {
+    comparable((try? JSONReader.parse(settings.rendered)) ?? .null, against: other)
 }
 
-func comparable(_ settings: JSONValue) -> JSONValue {
-    .object((settings.object ?? []).filter { $0.key != "arguments" && $0.key != "data" })
+/// `settings` as compared with `other`: when either lacks `data_fingerprint` (written by
+/// an older version), the data's path is compared instead.
+func comparable(_ settings: JSONValue, against other: JSONValue) -> JSONValue {
+    let fingerprints = settings["data_fingerprint"] != nil && other["data_fingerprint"] != nil
+    return .object((settings.object ?? []).filter {
+        $0.key != "arguments" && (fingerprints ? $0.key != "data" : $0.key != "data_fingerprint")
+    })
 }
 
 extension UnitStore: TrainingCheckpoints {}
@@ -256,9 +262,11 @@ func keepTrainingState(of dynamics: inout DynamicsRun, in store: UnitStore, resu
     return path
 }
 
-/// Moves a file from the unit folder into the run folder (same file system: a rename).
-func moveIntoRun(_ path: String, _ run: RunDirectory, as name: String) throws {
-    guard rename(path, run.path(name)) == 0 else {
+/// Puts a file of the unit folder into the run folder as a second name (a hard link, the
+/// same file system): if the run fails before it commits, the unit folder still has it
+/// for `--resume`; the unit folder is removed once the run has committed.
+func linkIntoRun(_ path: String, _ run: RunDirectory, as name: String) throws {
+    guard link(path, run.path(name)) == 0 else {
         throw MetricsError.cannotWrite(path: run.path(name), reason: String(cString: strerror(errno)))
     }
 }

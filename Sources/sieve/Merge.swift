@@ -14,7 +14,7 @@ struct Merge: ParsableCommand {
         commandName: "merge",
         abstract: "Combine the shard folders of a `score grand` / `score el2n` run (--shard I/N) into one scores folder.",
         discussion: """
-        The shards must have identical settings and together hold every seed's scores exactly once (whole seeds, or ranges of examples when there were more shards than seeds). The result is the same scores.csv, .npy files, meta.json and report.html a single run writes; the data set is read again (from the path the shards were given) for labels and images.
+        The shards must have identical settings and together hold every seed's scores exactly once (whole seeds, or ranges of examples when there were more shards than seeds). The result is the same scores.csv, .npy files, meta.json and report.html a single run writes; the data set is read again (from the path the shards were given, or from --data; its fingerprint must match) for labels and images.
 
         Examples:
           sieve score el2n --seeds 10 --shard 0/2 --out runs/el2n-0    # on one machine
@@ -44,7 +44,7 @@ struct Merge: ParsableCommand {
             settings.append(try JSONReader.read(path: dir + "/settings.json"))
         }
         for (k, s) in settings.enumerated().dropFirst() {
-            if let d = UnitStore.firstDifference(comparable(settings[0]), comparable(s)) {
+            if let d = UnitStore.firstDifference(comparable(settings[0], against: s), comparable(s, against: settings[0])) {
                 throw UsageError("merge: the shards were run with different settings: \(d.key) is \(d.expected) in \(shards[0]) "
                                  + "but \(d.found) in \(shards[k])")
             }
@@ -101,8 +101,9 @@ struct Merge: ParsableCommand {
             var next = 0
             for (k, p) in sorted.enumerated() {
                 if p.piece.examples.lowerBound < next {
-                    throw UsageError("merge: examples \(p.piece.examples.lowerBound)..<\(next) of seed \(seed) are in two shards: "
-                                     + "\(sorted[k - 1].dir) and \(p.dir)")
+                    let other = sorted[k - 1]
+                    let holders = other.dir == p.dir ? "twice in \(p.dir) (\(other.unit), \(p.unit))" : "in two shards: \(other.dir) and \(p.dir)"
+                    throw UsageError("merge: examples \(p.piece.examples.lowerBound)..<\(next) of seed \(seed) are \(holders)")
                 }
                 if p.piece.examples.lowerBound > next { missing.append("seed \(seed) examples \(next)..<\(p.piece.examples.lowerBound)") }
                 next = p.piece.examples.upperBound

@@ -65,6 +65,7 @@ struct PruneCurveCommand: ParsableCommand {
         for c in columns { hash.add(c.name); hash.add(c.values) }
         let settings = unitSettings(command: "prune-curve", meta: options.meta(setup) + [
             ("scores", .string(columns.map(\.name).joined(separator: ","))), ("scores_fingerprint", .string(hash.hex)),
+            ("directions", .string(columns.map { "\($0.direction)" }.joined(separator: ","))),
             ("selections", .array(selections.map { .string($0.description) })), ("seeds", .int(seeds)), ("epochs", .int(epochs))],
             setup: setup)
         try checkResumable(store, settings: settings)

@@ -245,7 +245,7 @@ extension ScoreCommand {
             display.finish()
             try output.finish(scores, setup: setup, run: run, command: "score dynamics",
                               meta: meta + [("test_accuracy", .double(result.testAccuracy ?? .nan))], seconds: monotonicSeconds() - t0) { run in
-                try moveIntoRun(stream, run, as: "examples.npy")
+                try linkIntoRun(stream, run, as: "examples.npy")
                 try NPYFormat.write(result.correctness, shape: [epochs, setup.data.count], to: run.path("correctness_by_epoch.npy"))
                 try NPYFormat.write(result.el2nByEpoch, shape: [epochs, setup.data.count], to: run.path("el2n_by_epoch.npy"))
             }

@@ -145,6 +145,9 @@ struct RunLockTests {
         #expect { try RunDirectory(out, force: false) } throws: {
             "\($0)".contains("pid 4194304 on other-node-17") && "\($0)".contains("remove \(out).lock")
         }
+        // (A lock of this very Slurm job is stale: HardeningTests.requeuedSlurmJobTakesItsOwnLock.)
+        Self.writeLock(out + ".lock", "4194304 other-node-17 slurm:999999999_3\n")
+        #expect(throws: MetricsError.self) { try RunDirectory(out, force: false) }
         unlink(out + ".lock")
     }
 }

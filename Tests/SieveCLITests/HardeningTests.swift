@@ -190,6 +190,20 @@ import TestSupport
         if left.count == 2 { #expect(text.contains("kept in \(out).units") && text.contains("--resume"), "\(text)") }
     }
 
+    // A Slurm job requeued onto another node takes over the lock its first run left (same job id);
+    // another job's lock from another node is refused.
+    @Test func requeuedSlurmJobTakesItsOwnLock() throws {
+        let dir = try Self.data(), out = dir + "/requeued"
+        let args = ["score", "dynamics", "--data", dir + "/data", "--epochs", "1", "--out", out] + Self.quick
+        try "4194304 node-a slurm:4242_3\n".write(toFile: out + ".lock", atomically: true, encoding: .utf8)
+        let other = try CLITests.run(args, environment: ["SLURM_JOB_ID": "4243", "SLURM_ARRAY_TASK_ID": "3"])
+        #expect(other.status == 2 && other.stderr.contains("pid 4194304 on node-a"), "\(other.stderr)")
+        let same = try CLITests.run(args, environment: ["SLURM_JOB_ID": "4242", "SLURM_ARRAY_TASK_ID": "3"])
+        #expect(same.status == 0, "\(same.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out + ".lock"))
+        try? FileManager.default.removeItem(atPath: out)
+    }
+
     // 13: --limit above the data size is noted, and meta.json records the examples used.
     @Test func limitAboveTheDataIsNoted() throws {
         let dir = try Self.data(), out = dir + "/lim"

@@ -159,10 +159,17 @@ struct LongRunTests {
                                       files: ["scores.csv", "examples.npy", "aum.npy"], unit: "dynamics.training",
                                       note: "continuing after epoch")
 
-        // Other scores to rank by are other settings.
-        let other = try CLITests.run(["prune-curve", "--scores", dir + "/audit/full", "--score", "el2n_final", "--keep-hardest", "0.5",
-                                      "--data", dir + "/data", "--model", "mlp", "--out", dir + "/curve/run", "--force", "--resume"])
-        #expect(other.status == 2 && other.stderr.contains("give one of the two"), "\(other.stderr)")
+        // Another score to rank by is another setting: a resume is refused, naming it.
+        let curve = ["prune-curve", "--scores", dir + "/audit/full", "--keep-hardest", "0.5,0.7", "--seeds", "2", "--epochs", "1",
+                     "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--out", dir + "/curve/other"]
+        let killed = try Self.runAndKill(curve + ["--score", "aum"]) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/curve/other.units")) ?? []).contains { $0.hasPrefix("0.score0") }
+        }
+        #expect(killed)
+        let other = try CLITests.run(curve + ["--score", "el2n_final", "--resume"])
+        #expect(other.status == 2 && other.stderr.contains("scores is aum there but el2n_final now"), "\(other.stderr)")
+        let both = try CLITests.run(curve + ["--score", "aum", "--resume", "--force"])
+        #expect(both.status == 2 && both.stderr.contains("give one of the two"), "\(both.stderr)")
     }
 
     /// A shard resumed into a unit folder with another shard's seeds is refused (merge would

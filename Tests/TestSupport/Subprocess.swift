@@ -64,7 +64,9 @@ public final class Subprocess {
         sigemptyset(&none)
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        // Its own process group, so a timeout kills whatever it started too (`bash -c` and its children).
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
 
         let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
@@ -110,7 +112,7 @@ public final class Subprocess {
         let deadline = Date().addingTimeInterval(timeout)
         var killed = false
         while isRunning {
-            if !killed && Date() > deadline { kill(pid, SIGKILL); killed = true }
+            if !killed && Date() > deadline { kill(-pid, SIGKILL); kill(pid, SIGKILL); killed = true }
             usleep(2_000)
         }
         func take(_ file: String?) -> String {
@@ -129,6 +131,6 @@ public final class Subprocess {
 
     deinit {
         // A child never waited for is killed and reaped, and its capture files removed.
-        if ended == nil { kill(pid, SIGKILL); wait() }
+        if ended == nil { kill(-pid, SIGKILL); kill(pid, SIGKILL); wait() }
     }
 }

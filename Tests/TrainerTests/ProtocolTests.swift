@@ -44,8 +44,6 @@ struct ProtocolTests {
         #expect(throws: TrainerError.self) { try CheckpointEnsemble(setup: s, seeds: [], atEpoch: 0, gradNorms: true) }
     }
 
-    /// A checkpoint inside a longer schedule: the first E epochs of a T-epoch run, with
-    /// the learning rate of that run (not one decayed to zero at epoch E).
     /// Shards of a checkpoint ensemble: up to one shard per seed, whole seeds; beyond,
     /// batch-aligned ranges that tile every seed once, balanced to one batch, and whose
     /// scores joined in order equal the whole pass bit for bit.
@@ -126,6 +124,8 @@ struct ProtocolTests {
         }
     }
 
+    /// A checkpoint inside a longer schedule: the first E epochs of a T-epoch run, with
+    /// the learning rate of that run (not one decayed to zero at epoch E).
     @Test func checkpointInsideALongerSchedule() throws {
         let s = Self.setup()
         let short = try CheckpointEnsemble(setup: s, seeds: [1], atEpoch: 1, gradNorms: false)

@@ -19,7 +19,7 @@ public struct DynamicsRun: ExperimentProtocol {
     /// Epochs (1-based, ascending) after which a scoring pass takes EL2N and GraNd of the
     /// model as it is then (evaluation-mode batch norm, no augmentation).
     public var checkpoints: [Int]
-    /// Where the training keeps its state at the end of every epoch (model, the
+    /// Where the training keeps its state at the end of every epoch, the last included (model, the
     /// accumulators, the checkpoint scores taken, the epoch summaries), so a killed run
     /// continues from its last finished epoch; nil: none kept. Stream sinks must then
     /// continue their files themselves after ``epochsDone()`` epochs of records (see
@@ -95,7 +95,7 @@ public struct DynamicsRun: ExperimentProtocol {
                 taken.append((s.epoch + 1, session.scoreTrainingSet(gradNorms: true)))
             }
             done.append(s)
-            if let trainingState, s.epoch + 1 < epochs {
+            if let trainingState {
                 for sink in sinks { try sink.flush() }
                 var arrays = session.checkpointState(epochsDone: s.epoch + 1) + dynamics.state(prefix: "dynamics:")
                     + (vogAccumulator?.state(prefix: "vog:") ?? []) + EpochSummary.state(done)
