@@ -69,6 +69,6 @@ let package = Package(
         .testTarget(name: "ReportTests", dependencies: ["Report", "Metrics", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Metrics", "CPNG", "CJPEG", "TestSupport"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SieveCLITests", dependencies: ["sieve", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "SieveCLITests", dependencies: ["sieve", "Metrics", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

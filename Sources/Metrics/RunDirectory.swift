@@ -238,7 +238,22 @@ public final class Cleanup: @unchecked Sendable {
     private var folders: [String: String] = [:]   // staging -> lock
     private var files: Set<String> = []
 
-    init() { pthread_mutex_init(&mutex, nil) }
+    /// Held while a run moves its results into place (``committing(_:)``): a signal's
+    /// cleanup waits for it instead of removing a folder that half holds them.
+    private var commitMutex = pthread_mutex_t()
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_mutex_init(&commitMutex, nil)
+    }
+
+    /// Runs `body` (renames that put a run's results into place) with the cleanup of a
+    /// signal held off until it ends.
+    public func committing<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&commitMutex)
+        defer { pthread_mutex_unlock(&commitMutex) }
+        return try body()
+    }
 
     func register(folder: String, lock: String) { locked { folders[folder] = lock } }
     func unregister(folder: String) { locked { folders[folder] = nil } }
@@ -253,6 +268,8 @@ public final class Cleanup: @unchecked Sendable {
 
     /// Removes every registered staging folder, lock and partial file.
     public func removeAll() {
+        pthread_mutex_lock(&commitMutex)
+        defer { pthread_mutex_unlock(&commitMutex) }
         locked {
             for (folder, lock) in folders {
                 RunDirectory.removeTree(folder)

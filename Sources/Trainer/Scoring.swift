@@ -14,6 +14,9 @@ public struct CheckpointScores: Sendable {
     public var correct: [Bool]
     /// `||x_i||_2` of the normalised input the network sees (the GraNd-at-init baseline).
     public var inputNorm: [Double]
+    /// The scored model's ``TrainingSession/modelFingerprint``, kept for a shard's range of
+    /// examples: a merge checks that the pieces of one seed came from one model.
+    public var modelFingerprint: String? = nil
 }
 
 extension TrainingSession {

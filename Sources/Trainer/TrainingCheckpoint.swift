@@ -59,6 +59,17 @@ extension TrainingSession {
     }
 }
 
+extension TrainingSession {
+    /// A hash of every parameter and buffer value (16 hex digits): two trainings that
+    /// ended with bit-identical models have the same one.
+    public var modelFingerprint: String {
+        var h = ContentHash()
+        for p in model.parameters { device.download(p.value).withUnsafeBytes { h.add($0) } }
+        for b in model.buffers { device.download(b.value).withUnsafeBytes { h.add($0) } }
+        return h.hex
+    }
+}
+
 extension EpochSummary {
     /// `summaries` as unit arrays (one float64 array per field, NaN for a missing test
     /// figure), for a training checkpoint.

@@ -159,19 +159,22 @@ extension EnsembleCommand {
         where name.contains(".partial-") || name.contains(UnitStore.trainingSuffix + ".") {
             unlink(store.folder + "/" + name)   // a killed earlier run's unfinished writes and trainings
         }
-        let unitsFolder = run.path("units")
-        guard rename(store.folder, unitsFolder) == 0 else {
-            throw MetricsError.cannotWrite(path: unitsFolder, reason: String(cString: strerror(errno)))
-        }
-        do {
-            guard rename(unitsFolder + "/settings.json", run.path("settings.json")) == 0 else {
-                throw MetricsError.cannotWrite(path: run.path("settings.json"), reason: String(cString: strerror(errno)))
+        // The only copy of the units moves into the shard folder: a signal's cleanup waits until it is in place.
+        try Cleanup.shared.committing {
+            let unitsFolder = run.path("units")
+            guard rename(store.folder, unitsFolder) == 0 else {
+                throw MetricsError.cannotWrite(path: unitsFolder, reason: String(cString: strerror(errno)))
             }
-            try run.commit()
-        } catch {
-            rename(run.path("settings.json"), unitsFolder + "/settings.json")
-            rename(unitsFolder, store.folder)
-            throw error
+            do {
+                guard rename(unitsFolder + "/settings.json", run.path("settings.json")) == 0 else {
+                    throw MetricsError.cannotWrite(path: run.path("settings.json"), reason: String(cString: strerror(errno)))
+                }
+                try run.commit()
+            } catch {
+                rename(run.path("settings.json"), unitsFolder + "/settings.json")
+                rename(unitsFolder, store.folder)
+                throw error
+            }
         }
         print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(units.count) unit(s) (\(units.joined(separator: ", ")); \(runs) seed(s) in all) -> \(run.target)")
         print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
@@ -253,7 +256,7 @@ extension UnitStore: TrainingCheckpoints {}
 /// The main training of `score dynamics` and `audit`, made resumable: its state (every
 /// epoch) and its example stream live in `store` until the run commits; with `resume`
 /// the stream keeps the records of the epochs the state has done. Returns the stream's
-/// path, to move into the run folder before it commits.
+/// path, to link into the run folder before it commits (``linkIntoRun(_:_:as:)``).
 func keepTrainingState(of dynamics: inout DynamicsRun, in store: UnitStore, resume: Bool) throws -> String {
     dynamics.trainingState = store
     let done = resume ? try dynamics.epochsDone() : 0

@@ -117,13 +117,21 @@ struct Merge: ParsableCommand {
         let setup = ExperimentSetup(data: data, device: CPUDevice(),
                                     configuration: try command.options.configuration(input: data.inputShape))
         let results = try seeds.map { seed in
-            CheckpointScores(concatenating: try pieces[seed]!.map { p in
+            let scores = try pieces[seed]!.map { p in
                 guard let arrays = try UnitStore(folder: p.dir + "/units").load(p.unit) else {
                     throw UsageError("merge: \(p.dir)/units/\(p.unit)\(UnitStore.suffix) disappeared")
                 }
                 return try CheckpointScores(unitArrays: arrays, examples: p.piece.examples.count, gradNorms: command.gradNorms,
                                             unit: "\(p.dir)/units/\(p.unit)\(UnitStore.suffix)")
-            })
+            }
+            // Each shard trained its pieces' seed itself: they must have ended with one model.
+            let models = zip(pieces[seed]!, scores).compactMap { p, s in s.modelFingerprint.map { (p.dir, $0) } }
+            if let first = models.first, let other = models.first(where: { $0.1 != first.1 }) {
+                throw UsageError("merge: seed \(seed) was trained to different models in \(first.0) and \(other.0) (weights "
+                                 + "\(first.1) vs \(other.1)): machines with other CPUs or BLAS kernels round differently; "
+                                 + "run the shards on one kind of machine, or use no more shards than seeds")
+            }
+            return CheckpointScores(concatenating: scores)
         }
         let ensemble = try command.ensemble(setup, seeds: seeds.map { UInt64($0)! })
         let result = try ensemble.combine(results)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Metrics
 
 #if canImport(Glibc)
 import Glibc
@@ -256,6 +257,15 @@ struct LongRunTests {
         _ = try Self.ok(["merge"] + ranges + ["--out", dir + "/merged-ranges", "--quiet", "--no-report"])
         try Self.expectSame(dir + "/single", dir + "/merged-ranges",
                             files: ["scores.csv", "el2n.npy", "el2n_std.npy", "loss.npy", "margin.npy"])
+        // Pieces of one seed trained to other weights (another kind of machine) are refused.
+        let store = UnitStore(folder: dir + "/r3/units")
+        var arrays = try #require(try store.load("1.64-90"))
+        #expect(arrays["model_fingerprint"] != nil)
+        arrays["model_fingerprint"] = .uint8(Array("0123456789abcdef".utf8))
+        try store.save("1.64-90", arrays.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        let models = try CLITests.run(["merge"] + ranges + ["--out", dir + "/m8"])
+        #expect(models.status == 2 && models.stderr.contains("seed 1 was trained to different models"), "\(models.stderr)")
+
         let gap = try CLITests.run(["merge"] + ranges.filter { !$0.hasSuffix("r3") } + ["--out", dir + "/m6"])
         #expect(gap.status == 2)
         #expect(gap.stderr.contains("seed 1 examples 64..<90, seed 2 examples 0..<32 are in none"), "\(gap.stderr)")

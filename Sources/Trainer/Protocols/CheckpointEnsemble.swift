@@ -76,7 +76,9 @@ public struct CheckpointEnsemble: ExperimentProtocol {
         }
         let what = examples.map { "examples \($0.lowerBound)..<\($0.upperBound)" } ?? "\(setup.data.count) examples"
         progress.note?("\(label): scoring pass over \(what)" + (gradNorms ? " (per-example gradient norms)" : ""))
-        return session.scoreTrainingSet(gradNorms: gradNorms, examples: examples)
+        var scores = session.scoreTrainingSet(gradNorms: gradNorms, examples: examples)
+        if examples != nil { scores.modelFingerprint = session.modelFingerprint }
+        return scores
     }
 
     public func combine(_ runs: [CheckpointScores]) throws -> Output {
@@ -132,6 +134,7 @@ extension CheckpointScores {
         if let gradNorm { a.append(("grad_norm", .float64(gradNorm))) }
         a += [("loss", .float64(loss)), ("margin", .float64(margin)), ("correct", .uint8(correct.map { $0 ? 1 : 0 })),
               ("input_norm", .float64(inputNorm))]
+        if let modelFingerprint { a.append(("model_fingerprint", .uint8(Array(modelFingerprint.utf8)))) }
         return a
     }
 
@@ -149,6 +152,7 @@ extension CheckpointScores {
         }
         self.init(el2n: try doubles("el2n"), gradNorm: gradNorms ? try doubles("grad_norm") : nil, loss: try doubles("loss"),
                   margin: try doubles("margin"), correct: c.map { $0 != 0 }, inputNorm: try doubles("input_norm"))
+        if case .uint8(let f)? = a["model_fingerprint"] { modelFingerprint = String(decoding: f, as: UTF8.self) }
     }
 }
 
