@@ -19,14 +19,17 @@ struct UnitOptions: ParsableArguments {
     var checkpointEvery: Int?
 
     /// `--shard I/N`, checked.
-    func parsedShard() throws -> (index: Int, count: Int)? {
-        guard let shard else { return nil }
-        let parts = shard.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else {
-            throw UsageError("--shard \(shard) is not I/N with 0 <= I < N (0-based: --shard 0/2 and --shard 1/2)")
-        }
-        return (i, n)
+    func parsedShard() throws -> (index: Int, count: Int)? { try parseShard(shard) }
+}
+
+/// `--shard I/N`, checked (nil when not given).
+func parseShard(_ shard: String?) throws -> (index: Int, count: Int)? {
+    guard let shard else { return nil }
+    let parts = shard.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else {
+        throw UsageError("--shard \(shard) is not I/N with 0 <= I < N (0-based: --shard 0/2 and --shard 1/2)")
     }
+    return (i, n)
 }
 
 /// What `score grand` and `score el2n` share: a ``CheckpointEnsemble`` over seeds whose
@@ -66,14 +69,7 @@ extension EnsembleCommand {
     }
 
     /// This command's own arguments (after `score grand` / `score el2n`).
-    func commandArguments() -> [String] {
-        let args = CommandLine.arguments
-        let sub = Self.name.split(separator: " ").map(String.init)
-        for i in 0..<max(0, args.count - 1) where args[i] == sub[0] && args[i + 1] == sub[1] {
-            return Array(args[(i + 2)...])
-        }
-        return Array(args.dropFirst())
-    }
+    func commandArguments() -> [String] { sieve.commandArguments(of: Self.name) }
 
     /// Checks, loads the data, runs the units not already finished (all, or the shard's)
     /// storing each as it finishes, then writes the combined scores (or the shard folder).
@@ -99,15 +95,7 @@ extension EnsembleCommand {
         if store.exists {
             try checkResumable(store, settings: settings)
             // 4. A shard moves its unit folder into its output: it must hold only the shard's units.
-            if let shard {
-                let mine = Set(pieces.map { $0.name(total: n) })
-                if let other = store.units.first(where: { !mine.contains($0) }) {
-                    let what = UInt64(other) != nil ? "seed \(other)" : "unit \(other)"
-                    throw UsageError("--resume --shard \(shard.index)/\(shard.count): \(store.folder) holds \(what), "
-                                     + "which belongs to another shard (a run with another --shard, or none, used this --out); "
-                                     + "resume with that run's --shard, or choose another --out")
-                }
-            }
+            if let shard { try checkShardUnits(store, mine: Set(pieces.map { $0.name(total: n) }), shard: shard) }
         }
         try open(store, settings: settings)
 
@@ -151,33 +139,51 @@ extension EnsembleCommand {
     /// A shard's folder: `units/SEED.safetensors`, `settings.json` and a `meta.json` marking it a shard.
     func writeShard(_ shard: (index: Int, count: Int), units: [String], store: UnitStore, run: RunDirectory,
                     setup: ExperimentSetup, seconds: Double) throws {
-        // meta.json first; the only copy of the units moves in last, and back if the commit fails.
-        let meta: [(String, JSON)] = runMeta(run: run, command: Self.name, device: setup.device.name, seconds: seconds, data: setup.data)
-            + [("shard", .string("\(shard.index)/\(shard.count)")), ("shard_units", .array(units.map { .string($0) }))]
-        try OutputFile.write(JSON.object(meta).rendered + "\n", to: run.path("meta.json"))
-        for name in RunDirectory.entries(of: store.folder) ?? []
-        where name.contains(".partial-") || name.contains(UnitStore.trainingSuffix + ".") {
-            unlink(store.folder + "/" + name)   // a killed earlier run's unfinished writes and trainings
-        }
-        // The only copy of the units moves into the shard folder: a signal's cleanup waits until it is in place.
-        try Cleanup.shared.committing {
-            let unitsFolder = run.path("units")
-            guard rename(store.folder, unitsFolder) == 0 else {
-                throw MetricsError.cannotWrite(path: unitsFolder, reason: String(cString: strerror(errno)))
-            }
-            do {
-                guard rename(unitsFolder + "/settings.json", run.path("settings.json")) == 0 else {
-                    throw MetricsError.cannotWrite(path: run.path("settings.json"), reason: String(cString: strerror(errno)))
-                }
-                try run.commit()
-            } catch {
-                rename(run.path("settings.json"), unitsFolder + "/settings.json")
-                rename(unitsFolder, store.folder)
-                throw error
-            }
-        }
+        try writeShardFolder(command: Self.name, shard: shard, units: units, store: store, run: run, setup: setup, seconds: seconds)
         print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(units.count) unit(s) (\(units.joined(separator: ", ")); \(runs) seed(s) in all) -> \(run.target)")
         print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
+    }
+}
+
+/// Writes a shard's folder: `meta.json` marking it shard I/N of `command` with its
+/// `units`, then the unit folder moved in as `units/` with `settings.json` beside it, and
+/// commits (a signal's cleanup held off while the only copy of the units moves).
+func writeShardFolder(command: String, shard: (index: Int, count: Int), units: [String], store: UnitStore, run: RunDirectory,
+                      setup: ExperimentSetup, seconds: Double) throws {
+    // meta.json first; the only copy of the units moves in last, and back if the commit fails.
+    let meta: [(String, JSON)] = runMeta(run: run, command: command, device: setup.device.name, seconds: seconds, data: setup.data)
+        + [("shard", .string("\(shard.index)/\(shard.count)")), ("shard_units", .array(units.map { .string($0) }))]
+    try OutputFile.write(JSON.object(meta).rendered + "\n", to: run.path("meta.json"))
+    for name in RunDirectory.entries(of: store.folder) ?? []
+    where name.contains(".partial-") || name.contains(UnitStore.trainingSuffix + ".") {
+        unlink(store.folder + "/" + name)   // a killed earlier run's unfinished writes and trainings
+    }
+    try Cleanup.shared.committing {
+        let unitsFolder = run.path("units")
+        guard rename(store.folder, unitsFolder) == 0 else {
+            throw MetricsError.cannotWrite(path: unitsFolder, reason: String(cString: strerror(errno)))
+        }
+        do {
+            guard rename(unitsFolder + "/settings.json", run.path("settings.json")) == 0 else {
+                throw MetricsError.cannotWrite(path: run.path("settings.json"), reason: String(cString: strerror(errno)))
+            }
+            try run.commit()
+        } catch {
+            rename(run.path("settings.json"), unitsFolder + "/settings.json")
+            rename(unitsFolder, store.folder)
+            throw error
+        }
+    }
+}
+
+/// Refuses a shard's resume into a unit folder holding units of another shard (a merge
+/// would see them twice).
+func checkShardUnits(_ store: UnitStore, mine: Set<String>, shard: (index: Int, count: Int)) throws {
+    if let other = store.units.first(where: { !mine.contains($0) }) {
+        let what = UInt64(other) != nil ? "seed \(other)" : "unit \(other)"
+        throw UsageError("--resume --shard \(shard.index)/\(shard.count): \(store.folder) holds \(what), "
+                         + "which belongs to another shard (a run with another --shard, or none, used this --out); "
+                         + "resume with that run's --shard, or choose another --out")
     }
 }
 
@@ -228,8 +234,8 @@ func unitSettings(command: String, meta: [(String, JSON)], setup: ExperimentSetu
         ("device_kind", .string(setup.device is OpenCLDevice ? "opencl" : "cpu"))]
 }
 
-/// `--resume` of the commands whose units are stored but not sharded (`score ssft`,
-/// `prune-curve`, `audit`).
+/// `--resume` of the commands whose units are stored (`score ssft`, `prune-curve`,
+/// `audit`, and with ``UnitOptions`` `score grand` and `score el2n`).
 struct ResumeOption: ParsableArguments {
     @Flag(help: "Continue an interrupted run into the same --out: load the units finished in OUT.units/ (refused when its settings differ) and run only the rest.")
     var resume: Bool = false
@@ -304,4 +310,15 @@ final class OpenUnitStores: @unchecked Sendable {
         return "the finished units and training state are kept in \(kept.joined(separator: ", ")): "
             + "rerun the same command with --resume to continue, or with --force to start over"
     }
+}
+
+/// The arguments after the subcommand `name` (`score ssft`) on this command line: how
+/// `sieve merge` rebuilds the command of the shards.
+func commandArguments(of name: String) -> [String] {
+    let args = CommandLine.arguments
+    let sub = name.split(separator: " ").map(String.init)
+    for i in 0..<max(0, args.count - 1) where args[i] == sub[0] && args[i + 1] == sub[1] {
+        return Array(args[(i + 2)...])
+    }
+    return Array(args.dropFirst())
 }

@@ -7,12 +7,12 @@ import Trainer
 import Glibc
 #endif
 
-/// `sieve merge`: combines the shard folders of one `score grand` / `score el2n` run
+/// `sieve merge`: combines the shard folders of one `score grand` / `score el2n` / `score ssft` run
 /// (`--shard I/N`) into the folder a single run writes.
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Combine the shard folders of a `score grand` / `score el2n` run (--shard I/N) into one scores folder.",
+        abstract: "Combine the shard folders of a `score grand` / `score el2n` / `score ssft` run (--shard I/N) into one scores folder.",
         discussion: """
         The shards must have identical settings and together hold every seed's scores exactly once (whole seeds, or ranges of examples when there were more shards than seeds). The result is the same scores.csv, .npy files, meta.json and report.html a single run writes; the data set is read again (from the path the shards were given, or from --data; its fingerprint must match) for labels and images.
 
@@ -58,6 +58,7 @@ struct Merge: ParsableCommand {
         switch command {
         case ScoreCommand.GraNd.name: try merge(ScoreCommand.GraNd.parse(arguments), seeds: units, fingerprint: fingerprint)
         case ScoreCommand.EL2N.name: try merge(ScoreCommand.EL2N.parse(arguments), seeds: units, fingerprint: fingerprint)
+        case ScoreCommand.SSFT.name: try mergeUnits(ScoreCommand.SSFT.parse(arguments), units: units, fingerprint: fingerprint)
         default: throw UsageError("merge: \(shards[0]) holds units of `\(command)`, which merge does not combine")
         }
     }
@@ -71,14 +72,7 @@ struct Merge: ParsableCommand {
         if let data { command.options.data = data }
         let run = try output.prepare()
         let t0 = monotonicSeconds()
-        let data: TrainingData
-        do { data = try command.options.loadData(quiet: output.quiet) } catch let error as DataError {
-            throw UsageError("merge: reading the data set the shards ran on: \(error) (give its location with --data)")
-        }
-        if let fingerprint, data.fingerprint != fingerprint {
-            throw UsageError("merge: the data at \(command.options.data) (fingerprint \(data.fingerprint)) is not the data the shards "
-                             + "ran on (fingerprint \(fingerprint)); give the same data with --data")
-        }
+        let data = try shardsData(command.options, fingerprint: fingerprint)
         let n = data.count
         // Every shard's units, as pieces of seeds.
         var pieces: [String: [(piece: CheckpointEnsemble.Piece, dir: String, unit: String)]] = [:]
@@ -138,6 +132,56 @@ struct Merge: ParsableCommand {
         let device = try? JSONReader.read(path: shards[0] + "/meta.json")["device"]?.string
         try command.write(result, setup: setup, run: run, seconds: monotonicSeconds() - t0,
                           extraMeta: [("merged_shards", .array(shards.map { .string($0) }))], deviceName: device ?? nil)
+    }
+
+    /// The data set the shards ran on, read from `options.data` and checked against their fingerprint.
+    func shardsData(_ options: TrainingOptions, fingerprint: String?) throws -> TrainingData {
+        let data: TrainingData
+        do { data = try options.loadData(quiet: output.quiet) } catch let error as DataError {
+            throw UsageError("merge: reading the data set the shards ran on: \(error) (give its location with --data)")
+        }
+        if let fingerprint, data.fingerprint != fingerprint {
+            throw UsageError("merge: the data at \(options.data) (fingerprint \(data.fingerprint)) is not the data the shards "
+                             + "ran on (fingerprint \(fingerprint)); give the same data with --data")
+        }
+        return data
+    }
+
+    /// `score ssft`'s shards: every unit (seed, half) exactly once, loaded, combined in unit
+    /// order and written through the command's own `write`.
+    func mergeUnits(_ parsed: ScoreCommand.SSFT, units: [String], fingerprint: String?) throws {
+        var command = parsed
+        command.output = output
+        if let data { command.options.data = data }
+        let run = try output.prepare()
+        let t0 = monotonicSeconds()
+        let data = try shardsData(command.options, fingerprint: fingerprint)
+        var holder: [String: String] = [:]
+        for dir in shards {
+            for unit in UnitStore(folder: dir + "/units").units {
+                guard units.contains(unit) else { throw UsageError("merge: \(dir)/units holds unit \(unit), which is not a unit of this run") }
+                if let other = holder[unit] { throw UsageError("merge: unit \(unit) is in two shards: \(other) and \(dir)") }
+                holder[unit] = dir
+            }
+        }
+        let missing = units.filter { holder[$0] == nil }
+        guard missing.isEmpty else {
+            throw UsageError("merge: unit\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) \(missing.count > 1 ? "are" : "is") "
+                             + "in none of the shard folders (a shard missing or unfinished?)")
+        }
+        let setup = ExperimentSetup(data: data, device: CPUDevice(), configuration: try command.options.configuration(input: data.inputShape))
+        let (protocol_, meta) = try command.protocolAndMeta(setup)
+        let results = try protocol_.units.map { unit in
+            let name = protocol_.unitName(unit), dir = holder[name]!
+            guard let arrays = try UnitStore(folder: dir + "/units").load(name) else {
+                throw UsageError("merge: \(dir)/units/\(name)\(UnitStore.suffix) disappeared")
+            }
+            return try protocol_.unitResult(arrays, of: unit, file: "\(dir)/units/\(name)\(UnitStore.suffix)")
+        }
+        let device = try? JSONReader.read(path: shards[0] + "/meta.json")["device"]?.string
+        try command.write(protocol_.combine(results), setup: setup, run: run,
+                          meta: meta + [("merged_shards", .array(shards.map { .string($0) }))],
+                          seconds: monotonicSeconds() - t0, deviceName: device ?? nil)
     }
 
     func fileExists(_ path: String) -> Bool {

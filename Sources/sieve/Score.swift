@@ -278,27 +278,56 @@ extension ScoreCommand {
         @OptionGroup var output: ScoreOutput
         @OptionGroup var resumeOption: ResumeOption
 
+        @Option(help: "Run the units (seed, half) at positions p with p % N == I (0-based I/N; two units per seed) and write them into --out as a shard folder for `sieve merge`.")
+        var shard: String?
+
+        static let name = "score ssft"
+
+        func protocolAndMeta(_ setup: ExperimentSetup) throws -> (SecondSplitForgetting, [(String, JSON)]) {
+            let protocol_ = try SecondSplitForgetting(setup: setup, epochs: epochs, seeds: (0..<UInt64(seeds)).map { seed + $0 })
+            return (protocol_, options.meta(setup) + [
+                ("epochs_per_split", .int(epochs)), ("seeds", .int(seeds)), ("first_seed", .int(Int(seed))),
+                ("batch_norm_while_recording", .string("eval (running statistics)"))])
+        }
+
         func run() throws {
             guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
             guard seeds >= 1 else { throw UsageError("--seeds must be at least 1") }
             try options.check()
+            let shard = try parseShard(shard)
             let run = try output.prepare()
             let store = try unitStore(for: run, resume: resumeOption.resume, force: output.force)
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: output.quiet)
-            let protocol_ = try SecondSplitForgetting(setup: setup, epochs: epochs, seeds: (0..<UInt64(seeds)).map { seed + $0 })
-            let meta = options.meta(setup) + [
-                ("epochs_per_split", .int(epochs)), ("seeds", .int(seeds)), ("first_seed", .int(Int(seed))),
-                ("batch_norm_while_recording", .string("eval (running statistics)"))]
-            let settings = unitSettings(command: "score ssft", meta: meta, setup: setup)
-            try checkResumable(store, settings: settings)
+            let (protocol_, meta) = try protocolAndMeta(setup)
+            let names = protocol_.units.map(protocol_.unitName)
+            let settings = unitSettings(command: Self.name, meta: meta, setup: setup)
+                + [("units", .array(names.map { .string($0) })), ("arguments", .array(commandArguments(of: Self.name).map { .string($0) }))]
+            let selected = protocol_.units.enumerated().filter { shard == nil || $0.offset % shard!.count == shard!.index }.map(\.element)
+            if store.exists {
+                try checkResumable(store, settings: settings)
+                if let shard { try checkShardUnits(store, mine: Set(selected.map(protocol_.unitName)), shard: shard) }
+            }
             try open(store, settings: settings)
-            let display = JobProgress(quiet: output.quiet, plan: protocol_.plan)
-            let result = try protocol_.run(storingIn: store, reuse: resumeOption.resume, progress: display.callbacks)
+            let display = JobProgress(quiet: output.quiet, plan: shard == nil ? protocol_.plan : WorkPlan())
+            let results = try protocol_.results(of: selected, storingIn: store, reuse: resumeOption.resume, progress: display.callbacks)
             display.finish()
-            try output.finish(result.scores, setup: setup, run: run, command: "score ssft", meta: meta,
-                              seconds: monotonicSeconds() - t0)
+            if let shard {
+                let mine = selected.map(protocol_.unitName)
+                try writeShardFolder(command: Self.name, shard: shard, units: mine, store: store, run: run, setup: setup,
+                                     seconds: monotonicSeconds() - t0)
+                print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(mine.count) unit(s) (\(mine.joined(separator: ", "))) -> \(run.target)")
+                print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
+                return
+            }
+            try write(protocol_.combine(results), setup: setup, run: run, meta: meta, seconds: monotonicSeconds() - t0)
             store.remove()
+        }
+
+        /// Writes the scores folder (also what `sieve merge` does with the shards' units).
+        func write(_ result: SecondSplitForgetting.Output, setup: ExperimentSetup, run: RunDirectory, meta: [(String, JSON)],
+                   seconds: Double, deviceName: String? = nil) throws {
+            try output.finish(result.scores, setup: setup, run: run, command: Self.name, meta: meta, seconds: seconds, deviceName: deviceName)
         }
     }
 }

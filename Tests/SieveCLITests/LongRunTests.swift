@@ -271,6 +271,22 @@ struct LongRunTests {
         #expect(gap.stderr.contains("seed 1 examples 64..<90, seed 2 examples 0..<32 are in none"), "\(gap.stderr)")
     }
 
+    /// `score ssft` shards its (seed, half) units; merged, the single run's bytes.
+    @Test func ssftShardsMergeToTheSingleRun() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CLITests.makeIDX(dir + "/data", train: 120, test: 20)
+        let common = ["score", "ssft", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--epochs", "3", "--seeds", "2",
+                      "--noise", "symmetric:0.2", "--quiet", "--no-report"]
+        _ = try Self.ok(common + ["--out", dir + "/single"])
+        for i in 0..<3 { _ = try Self.ok(common + ["--shard", "\(i)/3", "--out", dir + "/s\(i)"]) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/s0/units").sorted() == ["0.A.safetensors", "1.B.safetensors"])
+        _ = try Self.ok(["merge", dir + "/s0", dir + "/s1", dir + "/s2", "--out", dir + "/merged", "--quiet", "--no-report"])
+        try Self.expectSame(dir + "/single", dir + "/merged", files: ["scores.csv", "ssft.npy", "fslt.npy"])
+        let missing = try CLITests.run(["merge", dir + "/s0", dir + "/s2", "--out", dir + "/m2"])
+        #expect(missing.status == 2 && missing.stderr.contains("unit 0.B is in none"), "\(missing.stderr)")
+    }
+
     @Test func badShardIsRefused() throws {
         let r = try CLITests.run(["score", "el2n", "--shard", "2/2"])
         #expect(r.status == 2)

@@ -18,8 +18,15 @@ extension StoredUnits {
     /// the store already holds are loaded instead of run (`--resume`).
     public func run(storingIn store: UnitStore?, prefix: String = "", reuse: Bool,
                     progress: ProtocolProgress = .silent) throws -> Output {
+        try combine(results(of: units, storingIn: store, prefix: prefix, reuse: reuse, progress: progress))
+    }
+
+    /// The results of `selected` units (a shard's), in that order: each run and saved in
+    /// `store` as it finishes, or (with `reuse`) loaded when the store holds it.
+    public func results(of selected: [Unit], storingIn store: UnitStore?, prefix: String = "", reuse: Bool,
+                        progress: ProtocolProgress = .silent) throws -> [UnitResult] {
         var results: [UnitResult] = []
-        for unit in units {
+        for unit in selected {
             let name = prefix + unitName(unit)
             if let store, reuse, let arrays = try store.load(name) {
                 results.append(try unitResult(arrays, of: unit, file: "\(store.folder)/\(name)\(UnitStore.suffix)"))
@@ -30,7 +37,7 @@ extension StoredUnits {
                 results.append(result)
             }
         }
-        return try combine(results)
+        return results
     }
 }
 
