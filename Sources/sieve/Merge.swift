@@ -69,10 +69,7 @@ struct Merge: ParsableCommand {
     func merge<C: EnsembleCommand>(_ parsed: C, seeds: [String], fingerprint: String?) throws {
         var command = parsed
         command.output = output
-        if let data { command.options.data = data }
-        let run = try output.prepare()
-        let t0 = monotonicSeconds()
-        let data = try shardsData(command.options, fingerprint: fingerprint)
+        let (run, t0, data) = try begin(&command.options, fingerprint: fingerprint)
         let n = data.count
         // Every shard's units, as pieces of seeds.
         var pieces: [String: [(piece: CheckpointEnsemble.Piece, dir: String, unit: String)]] = [:]
@@ -134,6 +131,13 @@ struct Merge: ParsableCommand {
                           extraMeta: [("merged_shards", .array(shards.map { .string($0) }))], deviceName: device ?? nil)
     }
 
+    /// Takes the output folder and reads the shards' data (from `--data` when given).
+    func begin(_ options: inout TrainingOptions, fingerprint: String?) throws -> (run: RunDirectory, t0: Double, data: TrainingData) {
+        if let data { options.data = data }
+        let run = try output.prepare()
+        return (run, monotonicSeconds(), try shardsData(options, fingerprint: fingerprint))
+    }
+
     /// The data set the shards ran on, read from `options.data` and checked against their fingerprint.
     func shardsData(_ options: TrainingOptions, fingerprint: String?) throws -> TrainingData {
         let data: TrainingData
@@ -152,10 +156,7 @@ struct Merge: ParsableCommand {
     func mergeUnits(_ parsed: ScoreCommand.SSFT, units: [String], fingerprint: String?) throws {
         var command = parsed
         command.output = output
-        if let data { command.options.data = data }
-        let run = try output.prepare()
-        let t0 = monotonicSeconds()
-        let data = try shardsData(command.options, fingerprint: fingerprint)
+        let (run, t0, data) = try begin(&command.options, fingerprint: fingerprint)
         var holder: [String: String] = [:]
         for dir in shards {
             for unit in UnitStore(folder: dir + "/units").units {
