@@ -317,8 +317,8 @@ final class OpenUnitStores: @unchecked Sendable {
 func commandArguments(of name: String) -> [String] {
     let args = CommandLine.arguments
     let sub = name.split(separator: " ").map(String.init)
-    for i in 0..<max(0, args.count - 1) where args[i] == sub[0] && args[i + 1] == sub[1] {
-        return Array(args[(i + 2)...])
+    for i in 0..<max(0, args.count - sub.count + 1) where Array(args[i..<(i + sub.count)]) == sub {
+        return Array(args[(i + sub.count)...])
     }
     return Array(args.dropFirst())
 }

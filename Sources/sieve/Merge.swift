@@ -7,12 +7,12 @@ import Trainer
 import Glibc
 #endif
 
-/// `sieve merge`: combines the shard folders of one `score grand` / `score el2n` / `score ssft` run
+/// `sieve merge`: combines the shard folders of one `score grand` / `el2n` / `ssft` or `prune-curve` run
 /// (`--shard I/N`) into the folder a single run writes.
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Combine the shard folders of a `score grand` / `score el2n` / `score ssft` run (--shard I/N) into one scores folder.",
+        abstract: "Combine the shard folders of a `score grand` / `el2n` / `ssft` or `prune-curve` run (--shard I/N) into one folder.",
         discussion: """
         The shards must have identical settings and together hold every seed's scores exactly once (whole seeds, or ranges of examples when there were more shards than seeds). The result is the same scores.csv, .npy files, meta.json and report.html a single run writes; the data set is read again (from the path the shards were given, or from --data; its fingerprint must match) for labels and images.
 
@@ -58,7 +58,8 @@ struct Merge: ParsableCommand {
         switch command {
         case ScoreCommand.GraNd.name: try merge(ScoreCommand.GraNd.parse(arguments), seeds: units, fingerprint: fingerprint)
         case ScoreCommand.EL2N.name: try merge(ScoreCommand.EL2N.parse(arguments), seeds: units, fingerprint: fingerprint)
-        case ScoreCommand.SSFT.name: try mergeUnits(ScoreCommand.SSFT.parse(arguments), units: units, fingerprint: fingerprint)
+        case ScoreCommand.SSFT.name: try mergeUnits(ScoreCommand.SSFT.parse(arguments), units: units, settings: first)
+        case PruneCurveCommand.name: try mergeUnits(PruneCurveCommand.parse(arguments), units: units, settings: first)
         default: throw UsageError("merge: \(shards[0]) holds units of `\(command)`, which merge does not combine")
         }
     }
@@ -151,12 +152,11 @@ struct Merge: ParsableCommand {
         return data
     }
 
-    /// `score ssft`'s shards: every unit (seed, half) exactly once, loaded, combined in unit
-    /// order and written through the command's own `write`.
-    func mergeUnits(_ parsed: ScoreCommand.SSFT, units: [String], fingerprint: String?) throws {
+    /// The shards of a command of ``UnitsCommand``: every unit exactly once, loaded, combined
+    /// in unit order and written through the command's own `writeMerged`.
+    func mergeUnits<C: UnitsCommand>(_ parsed: C, units: [String], settings: JSONValue) throws {
         var command = parsed
-        command.output = output
-        let (run, t0, data) = try begin(&command.options, fingerprint: fingerprint)
+        let (run, t0, data) = try begin(&command.options, fingerprint: settings["data_fingerprint"]?.string)
         var holder: [String: String] = [:]
         for dir in shards {
             for unit in UnitStore(folder: dir + "/units").units {
@@ -172,6 +172,14 @@ struct Merge: ParsableCommand {
         }
         let setup = ExperimentSetup(data: data, device: CPUDevice(), configuration: try command.options.configuration(input: data.inputShape))
         let (protocol_, meta) = try command.protocolAndMeta(setup)
+        // What the merge rebuilt (from the shards' arguments, and the files they name) must be what they ran.
+        let rebuilt = (try? JSONReader.parse(JSON.object(unitSettings(command: C.name, meta: meta, setup: setup)).rendered)) ?? .null
+        let ignored: Set<String> = ["units", "arguments", "device_kind", "data"]
+        func kept(_ v: JSONValue) -> JSONValue { .object((v.object ?? []).filter { !ignored.contains($0.key) }) }
+        if let d = UnitStore.firstDifference(kept(settings), kept(rebuilt)) {
+            throw UsageError("merge: rebuilt from the shards' command line, \(d.key) is \(d.found) but the shards ran with "
+                             + "\(d.expected) (a file they read has changed since?)")
+        }
         let results = try protocol_.units.map { unit in
             let name = protocol_.unitName(unit), dir = holder[name]!
             guard let arrays = try UnitStore(folder: dir + "/units").load(name) else {
@@ -180,13 +188,43 @@ struct Merge: ParsableCommand {
             return try protocol_.unitResult(arrays, of: unit, file: "\(dir)/units/\(name)\(UnitStore.suffix)")
         }
         let device = try? JSONReader.read(path: shards[0] + "/meta.json")["device"]?.string
-        try command.write(protocol_.combine(results), setup: setup, run: run,
-                          meta: meta + [("merged_shards", .array(shards.map { .string($0) }))],
-                          seconds: monotonicSeconds() - t0, deviceName: device ?? nil)
+        try command.writeMerged(protocol_.combine(results), setup: setup, run: run, output: output,
+                                meta: meta + [("merged_shards", .array(shards.map { .string($0) }))],
+                                seconds: monotonicSeconds() - t0, deviceName: device ?? nil)
     }
 
     func fileExists(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0
+    }
+}
+
+/// A command whose ``StoredUnits`` protocol runs as shards that `sieve merge` combines.
+protocol UnitsCommand: ParsableCommand {
+    associatedtype Units: StoredUnits
+    static var name: String { get }
+    var options: TrainingOptions { get set }
+    /// The protocol on `setup` and the meta recorded with its results.
+    func protocolAndMeta(_ setup: ExperimentSetup) throws -> (Units, [(String, JSON)])
+    /// Writes the combined result into the merge's `run` (with the merge's `output` options).
+    func writeMerged(_ result: Units.Output, setup: ExperimentSetup, run: RunDirectory, output: ScoreOutput,
+                     meta: [(String, JSON)], seconds: Double, deviceName: String?) throws
+}
+
+extension ScoreCommand.SSFT: UnitsCommand {
+    func writeMerged(_ result: SecondSplitForgetting.Output, setup: ExperimentSetup, run: RunDirectory, output: ScoreOutput,
+                     meta: [(String, JSON)], seconds: Double, deviceName: String?) throws {
+        var command = self
+        command.output = output
+        try command.write(result, setup: setup, run: run, meta: meta, seconds: seconds, deviceName: deviceName)
+    }
+}
+
+extension PruneCurveCommand: UnitsCommand {
+    func protocolAndMeta(_ setup: ExperimentSetup) throws -> (PruneCurve, [(String, JSON)]) { try curve(setup) }
+
+    func writeMerged(_ result: PruneCurve.Output, setup: ExperimentSetup, run: RunDirectory, output: ScoreOutput,
+                     meta: [(String, JSON)], seconds: Double, deviceName: String?) throws {
+        try write(result, run: run)
     }
 }

@@ -40,7 +40,14 @@ struct PruneCurveCommand: ParsableCommand {
     @OptionGroup var options: TrainingOptions
     @OptionGroup var resumeOption: ResumeOption
 
-    func run() throws {
+    @Option(help: "Run the units (selection, score or random, seed) at positions p with p % N == I (0-based I/N) and write them into --out as a shard folder for `sieve merge`.")
+    var shard: String?
+
+    static let name = "prune-curve"
+
+    /// The curve's protocol on `setup` and the settings that change its results (the
+    /// scores ranked by, as names, directions and a fingerprint of their values).
+    func curve(_ setup: ExperimentSetup) throws -> (PruneCurve, [(String, JSON)]) {
         let selections = try selection.selections(allowList: true)
         guard selections.allSatisfy({ $0.keptFraction < 1 }) else { throw UsageError("--keep-hardest 1 keeps everything: no curve") }
         guard seeds >= 1, epochs >= 1 else { throw UsageError("--seeds and --epochs must be at least 1") }
@@ -52,10 +59,6 @@ struct PruneCurveCommand: ParsableCommand {
             if name == "forgetting", let neverLearned { for i in values.indices where neverLearned[i] > 0.5 { values[i] = .infinity } }
             return (name: String(name), values: values, direction: try selection.direction(of: String(name), in: file))
         }
-        try options.check()
-        let run = try RunDirectory(out, force: force)
-        let store = try unitStore(for: run, resume: resumeOption.resume, force: force)
-        let setup = try options.setup(quiet: quiet)
         guard setup.data.split.test.count > 0 else {
             throw UsageError("\(options.data) has no test set, and a prune curve is test accuracy: hold one out with --val 0.1")
         }
@@ -63,17 +66,47 @@ struct PruneCurveCommand: ParsableCommand {
         // The scores ranked by are part of the settings: a resumed curve must rank by the same values.
         var hash = ContentHash()
         for c in columns { hash.add(c.name); hash.add(c.values) }
-        let settings = unitSettings(command: "prune-curve", meta: options.meta(setup) + [
+        return (curve, options.meta(setup) + [
             ("scores", .string(columns.map(\.name).joined(separator: ","))), ("scores_fingerprint", .string(hash.hex)),
             ("directions", .string(columns.map { "\($0.direction)" }.joined(separator: ","))),
-            ("selections", .array(selections.map { .string($0.description) })), ("seeds", .int(seeds)), ("epochs", .int(epochs))],
-            setup: setup)
-        try checkResumable(store, settings: settings)
+            ("selections", .array(selections.map { .string($0.description) })), ("seeds", .int(seeds)), ("epochs", .int(epochs))])
+    }
+
+    func run() throws {
+        _ = try selection.selections(allowList: true)   // bad selections before any work
+        try options.check()
+        let shard = try parseShard(shard)
+        let run = try RunDirectory(out, force: force)
+        let store = try unitStore(for: run, resume: resumeOption.resume, force: force)
+        let t0 = monotonicSeconds()
+        let setup = try options.setup(quiet: quiet)
+        let (curve, meta) = try curve(setup)
+        let names = curve.units.map(curve.unitName)
+        let settings = unitSettings(command: Self.name, meta: meta, setup: setup)
+            + [("units", .array(names.map { .string($0) })), ("arguments", .array(commandArguments(of: Self.name).map { .string($0) }))]
+        let selected = curve.units.enumerated().filter { shard == nil || $0.offset % shard!.count == shard!.index }.map(\.element)
+        if store.exists {
+            try checkResumable(store, settings: settings)
+            if let shard { try checkShardUnits(store, mine: Set(selected.map(curve.unitName)), shard: shard) }
+        }
         try open(store, settings: settings)
-        let result = try curve.run(storingIn: store, reuse: resumeOption.resume, progress: consoleProgress(quiet: quiet))
+        let results = try curve.results(of: selected, storingIn: store, reuse: resumeOption.resume, progress: consoleProgress(quiet: quiet))
+        if let shard {
+            let mine = selected.map(curve.unitName)
+            try writeShardFolder(command: Self.name, shard: shard, units: mine, store: store, run: run, setup: setup,
+                                 seconds: monotonicSeconds() - t0)
+            print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(mine.count) unit(s) -> \(run.target)")
+            print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
+            return
+        }
+        try write(curve.combine(results), run: run)
+        store.remove()
+    }
+
+    /// Writes `prune_curve.csv`, commits and prints the table (also what `sieve merge` does with the shards' units).
+    func write(_ result: PruneCurve.Output, run: RunDirectory) throws {
         try OutputFile.write(result.csv, to: run.path("prune_curve.csv"))
         try run.commit()
-        store.remove()
         print("kept    selection                          test accuracy (mean ± std over \(seeds) seeds)")
         for p in result.points {
             print("\((format(100 * p.keptFraction, 0) + "%").padding(7)) \(p.selection.padding(34)) "

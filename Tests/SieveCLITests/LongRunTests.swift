@@ -271,8 +271,9 @@ struct LongRunTests {
         #expect(gap.stderr.contains("seed 1 examples 64..<90, seed 2 examples 0..<32 are in none"), "\(gap.stderr)")
     }
 
-    /// `score ssft` shards its (seed, half) units; merged, the single run's bytes.
-    @Test func ssftShardsMergeToTheSingleRun() throws {
+    /// `score ssft` shards its (seed, half) units and `prune-curve` its trainings; merged,
+    /// the single run's bytes.
+    @Test func ssftAndPruneCurveShardsMergeToTheSingleRun() throws {
         let dir = CLITests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try CLITests.makeIDX(dir + "/data", train: 120, test: 20)
@@ -285,6 +286,13 @@ struct LongRunTests {
         try Self.expectSame(dir + "/single", dir + "/merged", files: ["scores.csv", "ssft.npy", "fslt.npy"])
         let missing = try CLITests.run(["merge", dir + "/s0", dir + "/s2", "--out", dir + "/m2"])
         #expect(missing.status == 2 && missing.stderr.contains("unit 0.B is in none"), "\(missing.stderr)")
+
+        let curve = ["prune-curve", "--scores", dir + "/single", "--score", "ssft,fslt", "--keep-hardest", "0.5,0.7", "--seeds", "2",
+                     "--epochs", "1", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--noise", "symmetric:0.2", "--quiet"]
+        _ = try Self.ok(curve + ["--out", dir + "/curve"])
+        for i in 0..<4 { _ = try Self.ok(curve + ["--shard", "\(i)/4", "--out", dir + "/c\(i)"]) }
+        _ = try Self.ok(["merge"] + (0..<4).map { dir + "/c\($0)" } + ["--out", dir + "/curve-merged", "--quiet"])
+        try Self.expectSame(dir + "/curve", dir + "/curve-merged", files: ["prune_curve.csv"])
     }
 
     @Test func badShardIsRefused() throws {
