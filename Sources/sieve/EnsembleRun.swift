@@ -322,3 +322,44 @@ func commandArguments(of name: String) -> [String] {
     }
     return Array(args.dropFirst())
 }
+
+/// A command whose ``StoredUnits`` protocol runs as shards that `sieve merge` combines.
+protocol UnitsCommand: ParsableCommand {
+    associatedtype Units: StoredUnits
+    static var name: String { get }
+    var options: TrainingOptions { get set }
+    /// The protocol on `setup` and the meta recorded with its results.
+    func protocolAndMeta(_ setup: ExperimentSetup) throws -> (Units, [(String, JSON)])
+    /// Writes the combined result into the merge's `run` (with the merge's `output` options).
+    func writeMerged(_ result: Units.Output, setup: ExperimentSetup, run: RunDirectory, output: ScoreOutput,
+                     meta: [(String, JSON)], seconds: Double, deviceName: String?) throws
+}
+
+extension UnitsCommand {
+    /// Runs the units of `protocol_` (all, or those of `shard`) with the unit folder
+    /// `store` beside `run`: settings checked (on resume) and recorded, finished units
+    /// loaded with `resume`, each new one saved as it finishes. A shard then writes its
+    /// folder and returns nil; a whole run returns the combined output (the caller writes
+    /// it and removes the store).
+    func runUnits(_ protocol_: Units, meta: [(String, JSON)], setup: ExperimentSetup, run: RunDirectory, store: UnitStore,
+                  shard: (index: Int, count: Int)?, resume: Bool, progress: JobProgress, since t0: Double) throws -> Units.Output? {
+        let names = protocol_.units.map(protocol_.unitName)
+        let settings = unitSettings(command: Self.name, meta: meta, setup: setup)
+            + [("units", .array(names.map { .string($0) })), ("arguments", .array(commandArguments(of: Self.name).map { .string($0) }))]
+        let selected = protocol_.units.enumerated().filter { shard == nil || $0.offset % shard!.count == shard!.index }.map(\.element)
+        let mine = selected.map(protocol_.unitName)
+        if store.exists {
+            try checkResumable(store, settings: settings)
+            if let shard { try checkShardUnits(store, mine: Set(mine), shard: shard) }
+        }
+        try open(store, settings: settings)
+        let results = try protocol_.results(of: selected, storingIn: store, reuse: resume, progress: progress.callbacks)
+        progress.finish()
+        guard let shard else { return try protocol_.combine(results) }
+        try writeShardFolder(command: Self.name, shard: shard, units: mine, store: store, run: run, setup: setup,
+                             seconds: monotonicSeconds() - t0)
+        print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(mine.count) unit(s) (\(mine.joined(separator: ", "))) -> \(run.target)")
+        print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
+        return nil
+    }
+}

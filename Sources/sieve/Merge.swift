@@ -199,18 +199,6 @@ struct Merge: ParsableCommand {
     }
 }
 
-/// A command whose ``StoredUnits`` protocol runs as shards that `sieve merge` combines.
-protocol UnitsCommand: ParsableCommand {
-    associatedtype Units: StoredUnits
-    static var name: String { get }
-    var options: TrainingOptions { get set }
-    /// The protocol on `setup` and the meta recorded with its results.
-    func protocolAndMeta(_ setup: ExperimentSetup) throws -> (Units, [(String, JSON)])
-    /// Writes the combined result into the merge's `run` (with the merge's `output` options).
-    func writeMerged(_ result: Units.Output, setup: ExperimentSetup, run: RunDirectory, output: ScoreOutput,
-                     meta: [(String, JSON)], seconds: Double, deviceName: String?) throws
-}
-
 extension ScoreCommand.SSFT: UnitsCommand {
     func writeMerged(_ result: SecondSplitForgetting.Output, setup: ExperimentSetup, run: RunDirectory, output: ScoreOutput,
                      meta: [(String, JSON)], seconds: Double, deviceName: String?) throws {

@@ -81,25 +81,10 @@ struct PruneCurveCommand: ParsableCommand {
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: quiet)
         let (curve, meta) = try curve(setup)
-        let names = curve.units.map(curve.unitName)
-        let settings = unitSettings(command: Self.name, meta: meta, setup: setup)
-            + [("units", .array(names.map { .string($0) })), ("arguments", .array(commandArguments(of: Self.name).map { .string($0) }))]
-        let selected = curve.units.enumerated().filter { shard == nil || $0.offset % shard!.count == shard!.index }.map(\.element)
-        if store.exists {
-            try checkResumable(store, settings: settings)
-            if let shard { try checkShardUnits(store, mine: Set(selected.map(curve.unitName)), shard: shard) }
-        }
-        try open(store, settings: settings)
-        let results = try curve.results(of: selected, storingIn: store, reuse: resumeOption.resume, progress: consoleProgress(quiet: quiet))
-        if let shard {
-            let mine = selected.map(curve.unitName)
-            try writeShardFolder(command: Self.name, shard: shard, units: mine, store: store, run: run, setup: setup,
-                                 seconds: monotonicSeconds() - t0)
-            print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(mine.count) unit(s) -> \(run.target)")
-            print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
-            return
-        }
-        try write(curve.combine(results), run: run)
+        let progress = JobProgress(quiet: quiet, plan: shard == nil ? curve.plan : WorkPlan())
+        guard let result = try runUnits(curve, meta: meta, setup: setup, run: run, store: store, shard: shard,
+                                        resume: resumeOption.resume, progress: progress, since: t0) else { return }
+        try write(result, run: run)
         store.remove()
     }
 

@@ -300,27 +300,10 @@ extension ScoreCommand {
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: output.quiet)
             let (protocol_, meta) = try protocolAndMeta(setup)
-            let names = protocol_.units.map(protocol_.unitName)
-            let settings = unitSettings(command: Self.name, meta: meta, setup: setup)
-                + [("units", .array(names.map { .string($0) })), ("arguments", .array(commandArguments(of: Self.name).map { .string($0) }))]
-            let selected = protocol_.units.enumerated().filter { shard == nil || $0.offset % shard!.count == shard!.index }.map(\.element)
-            if store.exists {
-                try checkResumable(store, settings: settings)
-                if let shard { try checkShardUnits(store, mine: Set(selected.map(protocol_.unitName)), shard: shard) }
-            }
-            try open(store, settings: settings)
-            let display = JobProgress(quiet: output.quiet, plan: shard == nil ? protocol_.plan : WorkPlan())
-            let results = try protocol_.results(of: selected, storingIn: store, reuse: resumeOption.resume, progress: display.callbacks)
-            display.finish()
-            if let shard {
-                let mine = selected.map(protocol_.unitName)
-                try writeShardFolder(command: Self.name, shard: shard, units: mine, store: store, run: run, setup: setup,
-                                     seconds: monotonicSeconds() - t0)
-                print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(mine.count) unit(s) (\(mine.joined(separator: ", "))) -> \(run.target)")
-                print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
-                return
-            }
-            try write(protocol_.combine(results), setup: setup, run: run, meta: meta, seconds: monotonicSeconds() - t0)
+            let progress = JobProgress(quiet: output.quiet, plan: shard == nil ? protocol_.plan : WorkPlan())
+            guard let result = try runUnits(protocol_, meta: meta, setup: setup, run: run, store: store, shard: shard,
+                                            resume: resumeOption.resume, progress: progress, since: t0) else { return }
+            try write(result, setup: setup, run: run, meta: meta, seconds: monotonicSeconds() - t0)
             store.remove()
         }
 
