@@ -1,22 +1,30 @@
 import ArgumentParser
+import CBLAS
 import Kernels
 import Metrics
 import Trainer
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `sieve tune`: sweeps the GEMM kernel's tiling constants on an OpenCL device over
 /// ResNet-18's GEMM shapes and writes the fastest as the device's tuning entry.
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Find the fastest GEMM tiling for an OpenCL device and save it as the device's tuning entry.",
+        abstract: "Find the fastest GEMM for the CPU (OpenBLAS's kernel set) or an OpenCL device (tiling) and save it.",
         discussion: """
-        Times Sieve's GEMM kernel with each candidate tiling (work-group tile TSM x TSN x TSK, register tile WPTM x WPTN, within the device's work-group and local-memory limits) on the ResNet-18 layer shapes (each stage's convolution as the GEMM it is, n divided by --scale; the convolution kernels share the GEMM's tiles), keeps the candidate with the least total time, and writes an entry keyed by the device's vendor, type, name and driver into --out (the user tuning file every later run reads; default: SIEVE_TUNING, else ~/.config/sieve/opencl-tuning.json). `sieve bench --device opencl` then prints the entry it uses.
+        --device cpu: OpenBLAS picks its kernels from the CPU's model when it loads, and on some CPUs another kernel set they run is faster (or OpenBLAS does not know the CPU at all). Runs cblas_sgemm on the ResNet-18 shapes once with OpenBLAS's own choice and once with each kernel set the CPU's flags allow (OPENBLAS_CORETYPE, a fresh process each), and writes the fastest for this CPU model into SIEVE_OPENBLAS_CORE_FILE, else ~/.config/sieve/openblas-core.tsv; every later sieve run on a CPU of that model uses it (unless OPENBLAS_CORETYPE is set).
+
+        OpenCL: times Sieve's GEMM kernel with each candidate tiling (work-group tile TSM x TSN x TSK, register tile WPTM x WPTN, within the device's work-group and local-memory limits) on the ResNet-18 layer shapes (each stage's convolution as the GEMM it is, n divided by --scale; the convolution kernels share the GEMM's tiles), keeps the candidate with the least total time, and writes an entry keyed by the device's vendor, type, name and driver into --out (the user tuning file every later run reads; default: SIEVE_TUNING, else ~/.config/sieve/opencl-tuning.json). `sieve bench --device opencl` then prints the entry it uses.
 
         Examples:
+          sieve tune --device cpu
           sieve tune --device opencl
           sieve tune --device opencl:1 --budget 600 --out ./tuning.json
         """)
 
-    @Option(help: "The OpenCL device: opencl or opencl:N.")
+    @Option(help: "cpu (OpenBLAS's kernel set), or the OpenCL device: opencl or opencl:N.")
     var device: String = "opencl"
 
     @Option(help: "The tuning file to write (default: SIEVE_TUNING, else ~/.config/sieve/opencl-tuning.json).")
@@ -25,8 +33,11 @@ struct Tune: ParsableCommand {
     @Option(parsing: .unconditional, help: "Stop trying candidates after this many seconds (the best so far is kept).")
     var budget: Double = 300
 
-    @Option(parsing: .unconditional, help: "Divide the shapes' n (batch x output pixels) by this (16 suits a CPU device; 1 a GPU).")
-    var scale: Int = 16
+    @Option(parsing: .unconditional, help: "Divide the shapes' n (batch x output pixels) by this (default: 16 for an OpenCL device, which suits a CPU device, use 1 on a GPU; 2 for --device cpu).")
+    var scale: Int?
+
+    @Option(parsing: .unconditional, help: "--device cpu: measure every kernel set this many times, in turns (the best time of each counts).")
+    var rounds: Int = 3
 
     @Option(parsing: .unconditional, help: "Timed runs per shape.")
     var repeats: Int = 3
@@ -47,8 +58,16 @@ struct Tune: ParsableCommand {
         (128, 256, 16, 8, 16), (256, 128, 16, 16, 8), (64, 256, 16, 8, 32), (128, 64, 16, 8, 16), (64, 64, 16, 8, 16),
     ]
 
+    @Flag(help: .hidden)
+    var cpuProbe: Bool = false
+
     func run() throws {
-        guard device == "opencl" || device.hasPrefix("opencl:") else { throw UsageError("--device \(device): sieve tune tunes an OpenCL device (opencl or opencl:N)") }
+        if cpuProbe { probeCPU(); return }
+        if device == "cpu" { try tuneCPU(); return }
+        guard device == "opencl" || device.hasPrefix("opencl:") else {
+            throw UsageError("--device \(device): sieve tune tunes the CPU's BLAS kernels (cpu) or an OpenCL device (opencl or opencl:N)")
+        }
+        let scale = self.scale ?? 16
         guard budget > 0, scale >= 1, repeats >= 1 else { throw UsageError("--budget, --scale and --repeats must be positive") }
         try Devices.validate(device)
         let index = device == "opencl" ? 0 : Int(device.dropFirst(7))!
@@ -106,5 +125,120 @@ struct Tune: ParsableCommand {
             total += (monotonicSeconds() - t0) / Double(repeats)
         }
         return total
+    }
+
+    /// Times `cblas_sgemm` on ``shapes`` (n / `scale`, best of `repeats` after a warm-up)
+    /// with the kernels this process loaded; prints `CORE SECONDS GFLOPS`.
+    func probeCPU() {
+        let scale = self.scale ?? 2
+        let shapes = Tune.shapes.map { ($0.m, max(64, $0.n / scale), $0.k) }
+        var total = 0.0, flops = 0.0
+        for (m, n, k) in shapes {
+            var rng = SplitMix64(seed: UInt64(m * n + k))
+            let a = (0..<(m * k)).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }, b = (0..<(k * n)).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }
+            var c = [Float](repeating: 0, count: m * n)
+            let gemm = { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k),
+                                     b, Int32(n), 0, &c, Int32(n)) }
+            gemm()
+            var best = Double.infinity
+            for _ in 0..<repeats {
+                let t0 = monotonicSeconds()
+                gemm()
+                best = min(best, monotonicSeconds() - t0)
+            }
+            total += best
+            flops += 2 * Double(m) * Double(n) * Double(k)
+        }
+        print("\(OpenBLASCore.current) \(total) \(flops / total / 1e9)")
+    }
+
+    /// Measures OpenBLAS's own choice and every kernel set the CPU runs, each in a fresh
+    /// process, and records the fastest for this CPU model.
+    func tuneCPU() throws {
+        let scale = self.scale ?? 2
+        guard scale >= 1, repeats >= 1, rounds >= 1 else { throw UsageError("--scale, --repeats and --rounds must be positive") }
+        guard let model = OpenBLASCore.cpuModelName else { throw UsageError("sieve tune --device cpu: /proc/cpuinfo names no CPU model") }
+        let path = out ?? OpenBLASCore.userChoicesPath ?? "openblas-core.tsv"
+        try TuningDatabase.makeFolder(of: path)
+        try OutputFile.checkWritable(path, option: "--out")
+        let candidates: [String?] = [nil] + OpenBLASCore.candidatesForThisCPU()
+        log("measuring cblas_sgemm on \(model): OpenBLAS's own choice and \(candidates.count - 1) kernel sets, \(Tune.shapes.count) "
+            + "ResNet-18 shapes (n/\(scale)), \(rounds) rounds in turns")
+        // In turns, so a warming or throttling CPU does not favour whoever runs first; each candidate's best round counts.
+        var best: [Int: (core: String, seconds: Double, gflops: Double)] = [:]
+        for round in 0..<rounds {
+            for (k, candidate) in candidates.enumerated() {
+                guard let line = try probe(core: candidate, scale: scale) else {
+                    if round == 0 { log("  \(candidate ?? "own choice"): did not run") }
+                    continue
+                }
+                let fields = line.split(separator: " ")
+                guard fields.count == 3, let seconds = Double(fields[1]), let gflops = Double(fields[2]) else { continue }
+                let loaded = String(fields[0])
+                if let candidate, loaded.lowercased() != candidate.lowercased() {
+                    if round == 0 { log("  \(candidate): OpenBLAS loaded \(loaded) instead; skipped") }
+                    continue
+                }
+                if seconds < best[k]?.seconds ?? .infinity { best[k] = (loaded, seconds, gflops) }
+            }
+        }
+        for (k, candidate) in candidates.enumerated() {
+            guard let b = best[k] else { continue }
+            log("  \(candidate ?? "own choice (\(b.core))"): \(format(b.seconds * 1e3, 1)) ms, \(format(b.gflops, 1)) GFLOP/s")
+        }
+        let own = best[0].map { (core: $0.core, seconds: $0.seconds) }
+        // A CPU whose flags allow no other kernel set keeps OpenBLAS's own choice.
+        let results = candidates.count > 1 ? candidates.indices.dropFirst().compactMap { best[$0] } : best[0].map { [$0] } ?? []
+        guard let best = results.min(by: { $0.seconds < $1.seconds }) else { throw UsageError("no kernel set ran on \(model)") }
+        let note = "sieve tune \(Sieve.version): \(format(best.gflops, 1)) GFLOP/s on ResNet-18 GEMMs (n/\(scale))"
+            + (own.map { ", \(format($0.seconds / best.seconds, 3))x OpenBLAS's own choice \($0.core)" } ?? "")
+        var lines = OpenBLASCore.readChoices(path).filter { $0.model != model }
+        lines.append(OpenBLASCore.MeasuredChoice(model: model, core: best.core, note: note))
+        try OutputFile.write(lines.map { "\($0.model)\t\($0.core)\t\($0.note)\n" }.joined(), to: path)
+        print("best: \(best.core): \(note)")
+        print("wrote it for \(model) to \(path); later sieve runs on this CPU load \(best.core) (unless OPENBLAS_CORETYPE is set)")
+    }
+
+    /// Runs `sieve tune --cpu-probe` in a fresh process with `OPENBLAS_CORETYPE` = `core`
+    /// (unset: OpenBLAS's own choice); its one line of output, or nil when it failed.
+    func probe(core: String?, scale: Int) throws -> String? {
+        var env: [String] = []
+        var i = 0
+        while let entry = environ[i] {
+            let text = String(cString: entry)
+            if !text.hasPrefix("OPENBLAS_CORETYPE=") && !text.hasPrefix("SIEVE_NO_RELAUNCH=") && !text.hasPrefix("SIEVE_OPENBLAS_CORE_FILE=") {
+                env.append(text)
+            }
+            i += 1
+        }
+        env.append("SIEVE_NO_RELAUNCH=1")
+        env.append("SIEVE_OPENBLAS_CORE_FILE=/nonexistent")   // the probe measures, it never follows a recorded choice
+        if let core { env.append("OPENBLAS_CORETYPE=" + core) }
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return nil }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        let words: [String] = ["/proc/self/exe", "tune", "--cpu-probe", "--scale", String(scale), "--repeats", String(repeats)]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, envp)
+        close(fds[1])
+        defer { close(fds[0]) }
+        guard rc == 0 else { return nil }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let got = read(fds[0], &buffer, buffer.count)
+            if got > 0 { output += buffer[0..<got] } else if got < 0 && errno == EINTR { continue } else { break }
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        guard status == 0 else { return nil }
+        return String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init)
     }
 }

@@ -105,3 +105,38 @@ struct OpenCLToolTests {
         #expect(broken.status == 2 && broken.stderr.contains("tuning.json: entry 1"), "\(broken.stderr)")
     }
 }
+
+/// `sieve tune --device cpu`: OpenBLAS's kernel sets measured in fresh processes, the
+/// fastest recorded for this CPU model, and later runs (without OPENBLAS_CORETYPE) load it.
+struct CPUTuneTests {
+    @Test func measuredKernelSetIsRecordedAndLoaded() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/openblas-core.tsv"
+        let r = try CLITests.run(["tune", "--device", "cpu", "--scale", "64", "--repeats", "1", "--rounds", "1", "--out", file],
+                                 unsetting: ["OPENBLAS_CORETYPE"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("own choice ("), "\(r.stderr)")
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1)
+        let fields = lines.first.map { $0.split(separator: "\t").map(String.init) } ?? []
+        #expect(fields.count == 3 && fields[2].contains("GFLOP/s"), "\(fields)")
+        guard fields.count == 3 else { return }
+        // A later run on this CPU loads the recorded kernel set (bench names it in the device line).
+        let bench = try CLITests.run(["bench", "--model", "mlp", "--input", "1x8x8", "--batch", "16", "--steps", "1", "--device", "cpu"],
+                                     environment: ["SIEVE_OPENBLAS_CORE_FILE": file], unsetting: ["OPENBLAS_CORETYPE", "SIEVE_NO_RELAUNCH"])
+        #expect(bench.status == 0, "\(bench.stderr)")
+        #expect((bench.stdout + bench.stderr).contains(" \(fields[1]) "), "\(bench.stdout)\(bench.stderr)")
+        // The file is rewritten, not appended to: one line per CPU model.
+        _ = try CLITests.run(["tune", "--device", "cpu", "--scale", "64", "--repeats", "1", "--rounds", "1", "--out", file],
+                             unsetting: ["OPENBLAS_CORETYPE"])
+        #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count == 1)
+    }
+
+    @Test func badOptionsAreRefused() throws {
+        let r = try CLITests.run(["tune", "--device", "cpu", "--rounds", "0"])
+        #expect(r.status == 2 && r.stderr.contains("--rounds"), "\(r.stderr)")
+        let d = try CLITests.run(["tune", "--device", "gpu"])
+        #expect(d.status == 2 && d.stderr.contains("cpu"), "\(d.stderr)")
+    }
+}

@@ -15,8 +15,8 @@ struct CLITests {
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
-        let r = try Subprocess.run(binary, arguments, environment: environment)
+    static func run(_ arguments: [String], environment: [String: String] = [:], unsetting: Set<String> = []) throws -> Result {
+        let r = try Subprocess.run(binary, arguments, environment: environment, unsetting: unsetting)
         return Result(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 

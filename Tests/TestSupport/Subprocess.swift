@@ -41,7 +41,7 @@ public final class Subprocess {
 
     /// Starts `executable` (a path) with `arguments`; `environment` entries are added to
     /// (and replace) this process's environment.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], unsetting: Set<String> = [],
                 stdout: Output = .capture, stderr: Output = .capture) throws {
         let base = NSTemporaryDirectory() + "sieve-subprocess-" + UUID().uuidString
         outFile = stdout == .capture ? base + ".out" : nil
@@ -68,7 +68,8 @@ public final class Subprocess {
         posix_spawnattr_setpgroup(&attributes, 0)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
 
-        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { !unsetting.contains($0.key) }
+            .map { "\($0.key)=\($0.value)" }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
         defer { (argv + envp).forEach { free($0) } }
@@ -82,8 +83,9 @@ public final class Subprocess {
     }
 
     /// Runs `executable` to its end.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Result {
-        try Subprocess(executable, arguments, environment: environment).wait()
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                           unsetting: Set<String> = []) throws -> Result {
+        try Subprocess(executable, arguments, environment: environment, unsetting: unsetting).wait()
     }
 
     /// Runs `bash -c command` to its end.
