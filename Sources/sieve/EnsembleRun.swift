@@ -15,7 +15,7 @@ struct UnitOptions: ParsableArguments {
     @Option(help: "Run shard I of N (0-based: --shard 0/4 ... --shard 3/4) and write it into --out as a shard folder for `sieve merge`. Up to one shard per seed, a shard runs whole seeds (positions p with p % N == I); with more shards than seeds, each runs an equal run of the seeds' scoring batches (a range of examples of one or two seeds).")
     var shard: String?
 
-    @Option(parsing: .unconditional, help: "Also keep each training's state every STEPS optimiser steps (default: at the end of each epoch only), so a killed long epoch resumes with --resume losing at most STEPS steps.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Also keep each training's state every STEPS optimiser steps (default: at the end of each epoch only), so a killed long epoch resumes with --resume losing at most STEPS steps.", valueName: "steps"))
     var checkpointEvery: Int?
 
     /// `--shard I/N`, checked.
