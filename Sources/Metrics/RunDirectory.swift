@@ -125,7 +125,7 @@ public final class RunDirectory {
         }
         if let replaced { RunDirectory.removeTree(replaced) }
         open = false
-        unlink(lock)
+        RunDirectory.release(lock)
         Cleanup.shared.unregister(folder: staging)
     }
 
@@ -134,7 +134,7 @@ public final class RunDirectory {
         guard open else { return }
         open = false
         RunDirectory.removeTree(staging)
-        unlink(lock)
+        RunDirectory.release(lock)
         Cleanup.shared.unregister(folder: staging)
     }
 
@@ -200,6 +200,13 @@ public final class RunDirectory {
         guard let job = variable("SLURM_JOB_ID"), !job.isEmpty, !job.contains(" ") else { return nil }
         return "slurm:" + job + (variable("SLURM_ARRAY_TASK_ID").map { "_" + $0 } ?? "")
     }()
+
+    /// Removes `lock` if this process holds it: a run whose folder was taken over (its lock
+    /// judged stale and replaced by another run's) must not remove the new owner's lock.
+    static func release(_ lock: String) {
+        if let owner = lockOwner(lock), owner.pid != getpid() || (owner.host.map { $0 != hostName } ?? false) { return }
+        unlink(lock)
+    }
 
     /// This machine's host name (the pid in a lock is only meaningful on it).
     static let hostName: String = {
@@ -273,7 +280,7 @@ public final class Cleanup: @unchecked Sendable {
         locked {
             for (folder, lock) in folders {
                 RunDirectory.removeTree(folder)
-                unlink(lock)
+                RunDirectory.release(lock)
             }
             for f in files { unlink(f) }
             folders = [:]

@@ -145,6 +145,14 @@ struct RunLockTests {
         #expect { try RunDirectory(out, force: false) } throws: {
             "\($0)".contains("pid 4194304 on other-node-17") && "\($0)".contains("remove \(out).lock")
         }
+        // A run whose lock another run took over (judged stale) leaves the new owner's lock alone.
+        unlink(out + ".lock")
+        let taken = try RunDirectory(out, force: false)
+        Self.writeLock(out + ".lock", "1 \(RunDirectory.hostName)\n")
+        taken.abandon()
+        #expect(String(decoding: readAll(out + ".lock"), as: UTF8.self) == "1 \(RunDirectory.hostName)\n")
+        unlink(out + ".lock")
+
         // (A lock of this very Slurm job is stale: HardeningTests.requeuedSlurmJobTakesItsOwnLock.)
         Self.writeLock(out + ".lock", "4194304 other-node-17 slurm:999999999_3\n")
         #expect(throws: MetricsError.self) { try RunDirectory(out, force: false) }
