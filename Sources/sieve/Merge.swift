@@ -32,6 +32,14 @@ struct Merge: ParsableCommand {
 
     func run() throws {
         guard !shards.isEmpty else { throw UsageError("merge: name the shard folders (sieve merge A B ... --out OUT)") }
+        func resolved(_ path: String) -> String {
+            guard let r = realpath(path, nil) else { return path }
+            defer { free(r) }
+            return String(cString: r)
+        }
+        if let same = shards.first(where: { resolved($0) == resolved(output.out) }) {
+            throw UsageError("merge: --out \(output.out) is the shard folder \(same); write the merged folder elsewhere")
+        }
         if let twice = shards.first(where: { s in shards.filter { $0 == s }.count > 1 }) {
             throw UsageError("merge: \(twice) is named twice")
         }

@@ -227,6 +227,10 @@ struct LongRunTests {
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("seed 1 is in none"), "\(missing.stderr)")
 
+        // The merged folder may not replace a shard it reads.
+        let over = try CLITests.run(["merge", dir + "/a", dir + "/b", "--out", dir + "/b/", "--force"])
+        #expect(over.status == 2 && over.stderr.contains("is the shard folder"), "\(over.stderr)")
+
         // The same folder twice, or a copy of a shard, is refused, naming the duplicate.
         let twice = try CLITests.run(["merge", dir + "/a", dir + "/b", dir + "/b", "--out", dir + "/m4"])
         #expect(twice.status == 2)
