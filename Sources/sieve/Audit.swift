@@ -126,24 +126,24 @@ struct Audit: ParsableCommand {
         scores.append(Score(name: "input_norm", values: result.inputNorm, note: "||x_i|| of the normalised input (a baseline for GraNd)"))
         if let threshold {
             announce("AUM threshold runs (2 trainings of \(epochs) epochs)")
-            scores.append(try threshold.run(storingIn: store, prefix: "aum-threshold.", reuse: resume, progress: progress).score)
+            scores.append(try threshold.run(storingIn: store, prefix: "aum-threshold.", reuse: resume, progress: progress, notes: unitNotes).score)
         }
         var grandPerInit: [[Double]]?
         if let atInit {
             announce("GraNd at initialisation over \(inits) networks")
-            let r = try atInit.run(storingIn: store, prefix: "grand-init.", reuse: resume, progress: progress)
+            let r = try atInit.run(storingIn: store, prefix: "grand-init.", reuse: resume, progress: progress, notes: unitNotes)
             scores.append(Score(name: "grand_init", values: r.grand ?? [], direction: .higherIsSuspicious,
                                 note: "mean over \(inits) untrained networks of ||grad_w loss_i||, BN in eval mode"))
             grandPerInit = r.gradNormPerRun
         }
         if let twoSplit {
             announce("two-split protocol (2 trainings of 2 x \(twoSplit.epochs) epochs)")
-            scores += try twoSplit.run(storingIn: store, prefix: "ssft.", reuse: resume, progress: progress).scores
+            scores += try twoSplit.run(storingIn: store, prefix: "ssft.", reuse: resume, progress: progress, notes: unitNotes).scores
         }
         var crossValidated: CrossValidation.Output?
         if let crossValidation {
             announce("\(folds)-fold cross-validation (\(folds) trainings of \(epochs) epochs)")
-            let r = try crossValidation.run(storingIn: store, prefix: "folds.", reuse: resume, progress: progress)
+            let r = try crossValidation.run(storingIn: store, prefix: "folds.", reuse: resume, progress: progress, notes: unitNotes)
             scores += r.scores
             crossValidated = r
         }

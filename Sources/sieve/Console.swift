@@ -27,6 +27,15 @@ func describe(_ s: EpochSummary, of epochs: Int) -> String {
 /// they happen and recorded in `meta.json` and every summary.
 nonisolated(unsafe) var runWarnings: [String] = []
 
+/// Warnings kept with each stored unit: said again (and recorded once) when a resumed or
+/// merged run loads the unit instead of running it.
+let unitNotes = UnitNotes(mark: { runWarnings.count }, lines: { Array(runWarnings[min($0, runWarnings.count)...]) }, say: { lines in
+    for line in lines where !runWarnings.contains(line) {
+        log("warning (kept with a finished unit): " + line)
+        runWarnings.append(line)
+    }
+})
+
 /// What every `meta.json` starts with: the run's identity, the command, and the
 /// checks `evaluate` and `prune` use to refuse files of different runs.
 func runMeta(run: RunDirectory, command: String, device: String, seconds: Double, data: TrainingData) -> [(String, JSON)] {

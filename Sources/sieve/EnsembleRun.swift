@@ -106,6 +106,7 @@ extension EnsembleCommand {
             if unitOptions.resume, let arrays = try store.load(name) {
                 results[piece] = try CheckpointScores(unitArrays: arrays, examples: piece.examples.count, gradNorms: gradNorms,
                                                       unit: "\(store.folder)/\(name)\(UnitStore.suffix)")
+                unitNotes.restore(arrays)
                 log("resume: \(piece.examples == 0..<n ? "seed \(piece.seed)" : "\(piece)") finished earlier; skipping it (loaded from \(store.folder))")
                 store.discard("\(piece.seed)\(UnitStore.trainingSuffix)")   // killed between keeping the unit and dropping its training
             } else {
@@ -119,8 +120,9 @@ extension EnsembleCommand {
         training.checkpointEvery = unitOptions.checkpointEvery
         for piece in todo {
             let wholeSet = piece.examples == 0..<n
+            let mark = unitNotes.mark()
             let r = try training.run(piece.seed, examples: wholeSet ? nil : piece.examples, progress: display.callbacks)
-            try store.save(piece.name(total: n), r.unitArrays)
+            try store.save(piece.name(total: n), r.unitArrays + unitNotes.arrays(since: mark))
             store.discard("\(piece.seed)\(UnitStore.trainingSuffix)")
             results[piece] = r
         }
@@ -353,7 +355,7 @@ extension UnitsCommand {
             if let shard { try checkShardUnits(store, mine: Set(mine), shard: shard) }
         }
         try open(store, settings: settings)
-        let results = try protocol_.results(of: selected, storingIn: store, reuse: resume, progress: progress.callbacks)
+        let results = try protocol_.results(of: selected, storingIn: store, reuse: resume, progress: progress.callbacks, notes: unitNotes)
         progress.finish()
         guard let shard else { return try protocol_.combine(results) }
         try writeShardFolder(command: Self.name, shard: shard, units: mine, store: store, run: run, setup: setup,

@@ -121,6 +121,7 @@ struct Merge: ParsableCommand {
                 guard let arrays = try UnitStore(folder: p.dir + "/units").load(p.unit) else {
                     throw UsageError("merge: \(p.dir)/units/\(p.unit)\(UnitStore.suffix) disappeared")
                 }
+                unitNotes.restore(arrays)
                 return try CheckpointScores(unitArrays: arrays, examples: p.piece.examples.count, gradNorms: command.gradNorms,
                                             unit: "\(p.dir)/units/\(p.unit)\(UnitStore.suffix)")
             }
@@ -193,6 +194,7 @@ struct Merge: ParsableCommand {
             guard let arrays = try UnitStore(folder: dir + "/units").load(name) else {
                 throw UsageError("merge: \(dir)/units/\(name)\(UnitStore.suffix) disappeared")
             }
+            unitNotes.restore(arrays)
             return try protocol_.unitResult(arrays, of: unit, file: "\(dir)/units/\(name)\(UnitStore.suffix)")
         }
         let device = try? JSONReader.read(path: shards[0] + "/meta.json")["device"]?.string

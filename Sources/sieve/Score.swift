@@ -239,7 +239,7 @@ extension ScoreCommand {
             let result = try dynamics.run(progress: display.callbacks)
             var scores = result.scores
             if let threshold {
-                let r = try threshold.run(storingIn: store, prefix: "aum-threshold.", reuse: resumeOption.resume, progress: display.callbacks)
+                let r = try threshold.run(storingIn: store, prefix: "aum-threshold.", reuse: resumeOption.resume, progress: display.callbacks, notes: unitNotes)
                 scores.insert(r.score, at: scores.count - 1)
             }
             display.finish()

@@ -299,6 +299,22 @@ struct LongRunTests {
         try Self.expectSame(dir + "/curve", dir + "/curve-merged", files: ["prune_curve.csv"])
     }
 
+    /// A unit's warnings are kept with it: a merge (or resume) that loads the unit reports them in meta.json.
+    @Test func unitWarningsSurviveTheMerge() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CLITests.makeIDX(dir + "/data", train: 96, test: 20)
+        let common = ["score", "el2n", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--at-epoch", "2", "--seeds", "2",
+                      "--lr", "1e-9", "--quiet", "--no-report"]
+        let advice = "try a smaller --lr or more --epochs"
+        _ = try Self.ok(common + ["--shard", "0/2", "--out", dir + "/a"])
+        _ = try Self.ok(common + ["--shard", "1/2", "--out", dir + "/b"])
+        let merged = try Self.ok(["merge", dir + "/a", dir + "/b", "--out", dir + "/m", "--quiet", "--no-report"])
+        #expect(merged.stderr.contains("kept with a finished unit"), "\(merged.stderr)")
+        let meta = try String(contentsOfFile: dir + "/m/meta.json", encoding: .utf8)
+        #expect(meta.contains(advice), "\(meta)")
+    }
+
     @Test func badShardIsRefused() throws {
         let r = try CLITests.run(["score", "el2n", "--shard", "2/2"])
         #expect(r.status == 2)

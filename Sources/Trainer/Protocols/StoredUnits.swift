@@ -16,28 +16,58 @@ extension StoredUnits {
     /// Runs every unit and combines the results. With a `store`, each result is saved
     /// there the moment its unit finishes, under `prefix + unitName`; with `reuse`, units
     /// the store already holds are loaded instead of run (`--resume`).
-    public func run(storingIn store: UnitStore?, prefix: String = "", reuse: Bool,
-                    progress: ProtocolProgress = .silent) throws -> Output {
-        try combine(results(of: units, storingIn: store, prefix: prefix, reuse: reuse, progress: progress))
+    public func run(storingIn store: UnitStore?, prefix: String = "", reuse: Bool, progress: ProtocolProgress = .silent,
+                    notes: UnitNotes = UnitNotes()) throws -> Output {
+        try combine(results(of: units, storingIn: store, prefix: prefix, reuse: reuse, progress: progress, notes: notes))
     }
 
     /// The results of `selected` units (a shard's), in that order: each run and saved in
     /// `store` as it finishes, or (with `reuse`) loaded when the store holds it.
     public func results(of selected: [Unit], storingIn store: UnitStore?, prefix: String = "", reuse: Bool,
-                        progress: ProtocolProgress = .silent) throws -> [UnitResult] {
+                        progress: ProtocolProgress = .silent, notes: UnitNotes = UnitNotes()) throws -> [UnitResult] {
         var results: [UnitResult] = []
         for unit in selected {
             let name = prefix + unitName(unit)
             if let store, reuse, let arrays = try store.load(name) {
                 results.append(try unitResult(arrays, of: unit, file: "\(store.folder)/\(name)\(UnitStore.suffix)"))
+                notes.restore(arrays)
                 progress.note?("resume: unit \(name) finished earlier; loaded from \(store.folder)")
             } else {
+                let mark = notes.mark()
                 let result = try run(unit, progress: progress)
-                try store?.save(name, unitArrays(result))
+                try store?.save(name, unitArrays(result) + notes.arrays(since: mark))
                 results.append(result)
             }
         }
         return results
+    }
+}
+
+/// What a unit said besides its result (warnings such as a training left at chance level),
+/// kept with it in its file so a resumed or merged run reports it too: `mark` before a
+/// unit runs, `arrays(since:)` the lines said since (as a `notes` array), `restore` them
+/// when the unit is loaded. The default keeps nothing.
+public struct UnitNotes: Sendable {
+    public var mark: @Sendable () -> Int
+    public var lines: @Sendable (Int) -> [String]
+    public var say: @Sendable ([String]) -> Void
+
+    public init(mark: @escaping @Sendable () -> Int = { 0 }, lines: @escaping @Sendable (Int) -> [String] = { _ in [] },
+                say: @escaping @Sendable ([String]) -> Void = { _ in }) {
+        self.mark = mark; self.lines = lines; self.say = say
+    }
+
+    /// The lines said since `mark`, as unit arrays (none when there are none).
+    public func arrays(since mark: Int) -> [(String, UnitArray)] {
+        let said = lines(mark)
+        return said.isEmpty ? [] : [("notes", .uint8(Array(said.joined(separator: "\n").utf8)))]
+    }
+
+    /// Re-says the lines a loaded unit kept.
+    public func restore(_ arrays: [String: UnitArray]) {
+        if case .uint8(let bytes)? = arrays["notes"] {
+            say(String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init))
+        }
     }
 }
 
