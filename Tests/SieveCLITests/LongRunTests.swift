@@ -73,6 +73,15 @@ struct LongRunTests {
         #expect(!FileManager.default.fileExists(atPath: units), "the unit folder is removed once the run commits")
     }
 
+    /// Runs `body` with a fresh folder holding an IDX data set (`dir/data`, see
+    /// `CLITests.makeIDX`), removed afterwards.
+    static func withData(train: Int, test: Int, _ body: (String) throws -> Void) throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CLITests.makeIDX(dir + "/data", train: train, test: test)
+        try body(dir)
+    }
+
     /// Runs `common` whole, then again killed as soon as its training checkpoint
     /// (`0.training` in the unit folder) appears, resumes it (both with `extra`) and
     /// compares `files`; the resumed run's stderr must contain `note`.
@@ -278,41 +287,39 @@ struct LongRunTests {
     /// `score ssft` shards its (seed, half) units and `prune-curve` its trainings; merged,
     /// the single run's bytes.
     @Test func ssftAndPruneCurveShardsMergeToTheSingleRun() throws {
-        let dir = CLITests.tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try CLITests.makeIDX(dir + "/data", train: 120, test: 20)
-        let common = ["score", "ssft", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--epochs", "3", "--seeds", "2",
-                      "--noise", "symmetric:0.2", "--quiet", "--no-report"]
-        _ = try Self.ok(common + ["--out", dir + "/single"])
-        for i in 0..<3 { _ = try Self.ok(common + ["--shard", "\(i)/3", "--out", dir + "/s\(i)"]) }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/s0/units").sorted() == ["0.A.safetensors", "1.B.safetensors"])
-        _ = try Self.ok(["merge", dir + "/s0", dir + "/s1", dir + "/s2", "--out", dir + "/merged", "--quiet", "--no-report"])
-        try Self.expectSame(dir + "/single", dir + "/merged", files: ["scores.csv", "ssft.npy", "fslt.npy"])
-        let missing = try CLITests.run(["merge", dir + "/s0", dir + "/s2", "--out", dir + "/m2"])
-        #expect(missing.status == 2 && missing.stderr.contains("unit 0.B is in none"), "\(missing.stderr)")
+        try Self.withData(train: 120, test: 20) { dir in
+            let common = ["score", "ssft", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--epochs", "3", "--seeds", "2",
+                          "--noise", "symmetric:0.2", "--quiet", "--no-report"]
+            _ = try Self.ok(common + ["--out", dir + "/single"])
+            for i in 0..<3 { _ = try Self.ok(common + ["--shard", "\(i)/3", "--out", dir + "/s\(i)"]) }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/s0/units").sorted() == ["0.A.safetensors", "1.B.safetensors"])
+            _ = try Self.ok(["merge", dir + "/s0", dir + "/s1", dir + "/s2", "--out", dir + "/merged", "--quiet", "--no-report"])
+            try Self.expectSame(dir + "/single", dir + "/merged", files: ["scores.csv", "ssft.npy", "fslt.npy"])
+            let missing = try CLITests.run(["merge", dir + "/s0", dir + "/s2", "--out", dir + "/m2"])
+            #expect(missing.status == 2 && missing.stderr.contains("unit 0.B is in none"), "\(missing.stderr)")
 
-        let curve = ["prune-curve", "--scores", dir + "/single", "--score", "ssft,fslt", "--keep-hardest", "0.5,0.7", "--seeds", "2",
-                     "--epochs", "1", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--noise", "symmetric:0.2", "--quiet"]
-        _ = try Self.ok(curve + ["--out", dir + "/curve"])
-        for i in 0..<4 { _ = try Self.ok(curve + ["--shard", "\(i)/4", "--out", dir + "/c\(i)"]) }
-        _ = try Self.ok(["merge"] + (0..<4).map { dir + "/c\($0)" } + ["--out", dir + "/curve-merged", "--quiet"])
-        try Self.expectSame(dir + "/curve", dir + "/curve-merged", files: ["prune_curve.csv"])
+            let curve = ["prune-curve", "--scores", dir + "/single", "--score", "ssft,fslt", "--keep-hardest", "0.5,0.7", "--seeds", "2",
+                         "--epochs", "1", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--noise", "symmetric:0.2", "--quiet"]
+            _ = try Self.ok(curve + ["--out", dir + "/curve"])
+            for i in 0..<4 { _ = try Self.ok(curve + ["--shard", "\(i)/4", "--out", dir + "/c\(i)"]) }
+            _ = try Self.ok(["merge"] + (0..<4).map { dir + "/c\($0)" } + ["--out", dir + "/curve-merged", "--quiet"])
+            try Self.expectSame(dir + "/curve", dir + "/curve-merged", files: ["prune_curve.csv"])
+        }
     }
 
     /// A unit's warnings are kept with it: a merge (or resume) that loads the unit reports them in meta.json.
     @Test func unitWarningsSurviveTheMerge() throws {
-        let dir = CLITests.tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try CLITests.makeIDX(dir + "/data", train: 96, test: 20)
-        let common = ["score", "el2n", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--at-epoch", "2", "--seeds", "2",
-                      "--lr", "1e-9", "--quiet", "--no-report"]
-        let advice = "try a smaller --lr or more --epochs"
-        _ = try Self.ok(common + ["--shard", "0/2", "--out", dir + "/a"])
-        _ = try Self.ok(common + ["--shard", "1/2", "--out", dir + "/b"])
-        let merged = try Self.ok(["merge", dir + "/a", dir + "/b", "--out", dir + "/m", "--quiet", "--no-report"])
-        #expect(merged.stderr.contains("kept with a finished unit"), "\(merged.stderr)")
-        let meta = try String(contentsOfFile: dir + "/m/meta.json", encoding: .utf8)
-        #expect(meta.contains(advice), "\(meta)")
+        try Self.withData(train: 96, test: 20) { dir in
+            let common = ["score", "el2n", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--at-epoch", "2", "--seeds", "2",
+                          "--lr", "1e-9", "--quiet", "--no-report"]
+            let advice = "try a smaller --lr or more --epochs"
+            _ = try Self.ok(common + ["--shard", "0/2", "--out", dir + "/a"])
+            _ = try Self.ok(common + ["--shard", "1/2", "--out", dir + "/b"])
+            let merged = try Self.ok(["merge", dir + "/a", dir + "/b", "--out", dir + "/m", "--quiet", "--no-report"])
+            #expect(merged.stderr.contains("kept with a finished unit"), "\(merged.stderr)")
+            let meta = try String(contentsOfFile: dir + "/m/meta.json", encoding: .utf8)
+            #expect(meta.contains(advice), "\(meta)")
+        }
     }
 
     @Test func badShardIsRefused() throws {
