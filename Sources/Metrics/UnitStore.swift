@@ -141,6 +141,19 @@ extension Dictionary where Key == String, Value == UnitArray {
         return v
     }
 
+    /// The one-value float64 array `name`; throws naming `file`.
+    public func number(_ name: String, in file: String) throws -> Double { try doubles(name, count: 1, in: file)[0] }
+
+    /// The float64 array `name` (of `count` values when given) read as example indices
+    /// below `bound`; throws naming `file` when a value is not one.
+    public func indices(_ name: String, count: Int? = nil, below bound: Int, in file: String) throws -> [Int32] {
+        let v = try doubles(name, count: count, in: file)
+        guard v.allSatisfy({ $0 >= 0 && $0 < Double(bound) && $0 == $0.rounded() }) else {
+            throw MetricsError.invalidInput("\(file): \(name) holds values that are not example indices below \(bound)")
+        }
+        return v.map { Int32($0) }
+    }
+
     /// The float32 array `name` of `count` values; throws naming `file`.
     public func floats(_ name: String, count: Int, in file: String) throws -> [Float] {
         guard case .float32(let v)? = self[name], v.count == count else {

@@ -34,12 +34,7 @@ extension TrainingSession {
     /// for a state taken inside an epoch, the position to resume that epoch from. Throws
     /// when the state does not fit this model (another architecture or width).
     public func restore(_ state: [String: UnitArray], from file: String) throws -> (epochsDone: Int, position: EpochPosition?) {
-        func doubles(_ name: String, count: Int) throws -> [Double] {
-            guard case .float64(let v)? = state[name], v.count == count else {
-                throw TrainerError.invalid("\(file): no \(name) of \(count) values: the checkpoint is of another model; remove it")
-            }
-            return v
-        }
+        func doubles(_ name: String, count: Int) throws -> [Double] { try state.doubles(name, count: count, in: file) }
         func floats(_ name: String, count: Int) throws -> [Float] { try doubles(name, count: count).map(Float.init) }
         let done = Int(try doubles("epochs_done", count: 1)[0])
         let savedStep = Int(try doubles("step", count: 1)[0])

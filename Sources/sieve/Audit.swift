@@ -102,8 +102,7 @@ struct Audit: ParsableCommand {
             ("ssft_epochs_per_split", ssft ? .int(ssftEpochs ?? epochs) : .string("none")), ("folds", .int(folds)),
             ("vog", .bool(vog)), ("aum_threshold", .bool(aumThreshold))]
         let settings = unitSettings(command: "audit", meta: meta, setup: setup)
-        try checkResumable(store, settings: settings)
-        try open(store, settings: settings)
+        try adopt(store, settings: settings)
         let resume = resumeOption.resume
         let stream = try keepTrainingState(of: &dynamics, in: store, resume: resume)
 

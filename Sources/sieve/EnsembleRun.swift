@@ -65,11 +65,8 @@ extension EnsembleCommand {
     func settings(_ setup: ExperimentSetup, units: [UInt64]) -> [(String, JSON)] {
         unitSettings(command: Self.name, meta: meta(setup), setup: setup) + [
             ("units", .array(units.map { .string(String($0)) })),
-            ("arguments", .array(commandArguments().map { .string($0) }))]
+            ("arguments", .array(commandArguments(of: Self.name).map { .string($0) }))]
     }
-
-    /// This command's own arguments (after `score grand` / `score el2n`).
-    func commandArguments() -> [String] { sieve.commandArguments(of: Self.name) }
 
     /// Checks, loads the data, runs the units not already finished (all, or the shard's)
     /// storing each as it finishes, then writes the combined scores (or the shard folder).
@@ -92,12 +89,7 @@ extension EnsembleCommand {
         let n = setup.data.count
         let pieces = try shard.map { try ensemble.pieces(shard: $0.index, of: $0.count) }
             ?? ensemble.seeds.map { CheckpointEnsemble.Piece(seed: $0, examples: 0..<n) }
-        if store.exists {
-            try checkResumable(store, settings: settings)
-            // 4. A shard moves its unit folder into its output: it must hold only the shard's units.
-            if let shard { try checkShardUnits(store, mine: Set(pieces.map { $0.name(total: n) }), shard: shard) }
-        }
-        try open(store, settings: settings)
+        try adopt(store, settings: settings, shard: shard.map { ($0, Set(pieces.map { $0.name(total: n) })) })
 
         var results: [CheckpointEnsemble.Piece: CheckpointScores] = [:]
         var todo: [CheckpointEnsemble.Piece] = []
@@ -141,17 +133,17 @@ extension EnsembleCommand {
     /// A shard's folder: `units/SEED.safetensors`, `settings.json` and a `meta.json` marking it a shard.
     func writeShard(_ shard: (index: Int, count: Int), units: [String], store: UnitStore, run: RunDirectory,
                     setup: ExperimentSetup, seconds: Double) throws {
-        try writeShardFolder(command: Self.name, shard: shard, units: units, store: store, run: run, setup: setup, seconds: seconds)
-        print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(units.count) unit(s) (\(units.joined(separator: ", ")); \(runs) seed(s) in all) -> \(run.target)")
-        print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
+        try writeShardFolder(command: Self.name, shard: shard, units: units, store: store, run: run, setup: setup, seconds: seconds,
+                             of: "\(runs) seed(s) in all")
     }
 }
 
 /// Writes a shard's folder: `meta.json` marking it shard I/N of `command` with its
 /// `units`, then the unit folder moved in as `units/` with `settings.json` beside it, and
-/// commits (a signal's cleanup held off while the only copy of the units moves).
+/// commits (a signal's cleanup held off while the only copy of the units moves); then
+/// says what it ran (`of`: the whole run's size, when worth saying) and what comes next.
 func writeShardFolder(command: String, shard: (index: Int, count: Int), units: [String], store: UnitStore, run: RunDirectory,
-                      setup: ExperimentSetup, seconds: Double) throws {
+                      setup: ExperimentSetup, seconds: Double, of whole: String? = nil) throws {
     // meta.json first; the only copy of the units moves in last, and back if the commit fails.
     let meta: [(String, JSON)] = runMeta(run: run, command: command, device: setup.device.name, seconds: seconds, data: setup.data)
         + [("shard", .string("\(shard.index)/\(shard.count)")), ("shard_units", .array(units.map { .string($0) }))]
@@ -176,17 +168,9 @@ func writeShardFolder(command: String, shard: (index: Int, count: Int), units: [
             throw error
         }
     }
-}
-
-/// Refuses a shard's resume into a unit folder holding units of another shard (a merge
-/// would see them twice).
-func checkShardUnits(_ store: UnitStore, mine: Set<String>, shard: (index: Int, count: Int)) throws {
-    if let other = store.units.first(where: { !mine.contains($0) }) {
-        let what = UInt64(other) != nil ? "seed \(other)" : "unit \(other)"
-        throw UsageError("--resume --shard \(shard.index)/\(shard.count): \(store.folder) holds \(what), "
-                         + "which belongs to another shard (a run with another --shard, or none, used this --out); "
-                         + "resume with that run's --shard, or choose another --out")
-    }
+    print("\(command): shard \(shard.index)/\(shard.count) ran \(units.count) unit(s) (\(units.joined(separator: ", "))"
+          + (whole.map { "; \($0)" } ?? "") + ") -> \(run.target)")
+    print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
 }
 
 /// The unit folder of a run into `run` (`OUT.units/`, beside it), checked before any
@@ -207,23 +191,28 @@ func unitStore(for run: RunDirectory, resume: Bool, force: Bool) throws -> UnitS
     return store
 }
 
-/// Refuses to resume into `store` when it was made with other settings (naming the first
-/// difference) or holds units without settings.
-func checkResumable(_ store: UnitStore, settings: [(String, JSON)]) throws {
-    guard store.exists else { return }
-    if let stored = try store.settings() {
-        let current = comparable(JSON.object(settings), against: stored)
-        if let d = UnitStore.firstDifference(current, comparable(stored, against: current)) {
-            throw UsageError("--resume: \(store.folder) was made with other settings: \(d.key) is \(d.found) there "
-                             + "but \(d.expected) now; rerun with the same options, or use --force to discard those units")
+/// Takes `store` for a run with `settings`: a folder kept for `--resume` must have been
+/// made with the same settings (the first difference is named) and, for a shard, hold only
+/// that shard's `units` (it moves into the shard's folder, and a merge would see another's
+/// twice); then `settings` are recorded in it.
+func adopt(_ store: UnitStore, settings: [(String, JSON)], shard: (range: (index: Int, count: Int), units: Set<String>)? = nil) throws {
+    if store.exists {
+        if let stored = try store.settings() {
+            let current = comparable(JSON.object(settings), against: stored)
+            if let d = UnitStore.firstDifference(current, comparable(stored, against: current)) {
+                throw UsageError("--resume: \(store.folder) was made with other settings: \(d.key) is \(d.found) there "
+                                 + "but \(d.expected) now; rerun with the same options, or use --force to discard those units")
+            }
+        } else if store.holdsWork {
+            throw UsageError("--resume: \(store.folder) has unit files but no settings.json; remove it or use --force")
         }
-    } else if store.holdsWork {
-        throw UsageError("--resume: \(store.folder) has unit files but no settings.json; remove it or use --force")
+        if let shard, let other = store.units.first(where: { !shard.units.contains($0) }) {
+            let what = UInt64(other) != nil ? "seed \(other)" : "unit \(other)"
+            throw UsageError("--resume --shard \(shard.range.index)/\(shard.range.count): \(store.folder) holds \(what), "
+                             + "which belongs to another shard (a run with another --shard, or none, used this --out); "
+                             + "resume with that run's --shard, or choose another --out")
+        }
     }
-}
-
-/// Creates `store` (when missing) and records `settings` in it.
-func open(_ store: UnitStore, settings: [(String, JSON)]) throws {
     try store.create()
     try store.writeSettings(settings)
 }
@@ -350,18 +339,12 @@ extension UnitsCommand {
             + [("units", .array(names.map { .string($0) })), ("arguments", .array(commandArguments(of: Self.name).map { .string($0) }))]
         let selected = protocol_.units.enumerated().filter { shard == nil || $0.offset % shard!.count == shard!.index }.map(\.element)
         let mine = selected.map(protocol_.unitName)
-        if store.exists {
-            try checkResumable(store, settings: settings)
-            if let shard { try checkShardUnits(store, mine: Set(mine), shard: shard) }
-        }
-        try open(store, settings: settings)
+        try adopt(store, settings: settings, shard: shard.map { ($0, Set(mine)) })
         let results = try protocol_.results(of: selected, storingIn: store, reuse: resume, progress: progress.callbacks, notes: unitNotes)
         progress.finish()
         guard let shard else { return try protocol_.combine(results) }
         try writeShardFolder(command: Self.name, shard: shard, units: mine, store: store, run: run, setup: setup,
                              seconds: monotonicSeconds() - t0)
-        print("\(Self.name): shard \(shard.index)/\(shard.count) ran \(mine.count) unit(s) (\(mine.joined(separator: ", "))) -> \(run.target)")
-        print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
         return nil
     }
 }

@@ -230,8 +230,7 @@ extension ScoreCommand {
             let meta = options.meta(setup) + [("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("aum_from_epoch", .int(aumFromEpoch)),
                                               ("vog", .bool(vog)), ("aum_threshold", .bool(aumThreshold))]
             let settings = unitSettings(command: "score dynamics", meta: meta, setup: setup)
-            try checkResumable(store, settings: settings)
-            try open(store, settings: settings)
+            try adopt(store, settings: settings)
             var dynamics = try DynamicsRun(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch, vog: vog)
             let stream = try keepTrainingState(of: &dynamics, in: store, resume: resumeOption.resume)
             let threshold = aumThreshold ? try AUMThresholdRuns(setup: setup, epochs: epochs, seed: seed, aumFromEpoch: aumFromEpoch) : nil

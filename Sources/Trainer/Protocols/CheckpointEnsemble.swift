@@ -141,15 +141,8 @@ extension CheckpointScores {
     /// A result read back from ``unitArrays``; `examples` values per array, `grad_norm`
     /// required when `gradNorms`. `unit` names the file in errors.
     public init(unitArrays a: [String: UnitArray], examples: Int, gradNorms: Bool, unit: String) throws {
-        func doubles(_ name: String) throws -> [Double] {
-            guard case .float64(let v)? = a[name], v.count == examples else {
-                throw TrainerError.invalid("\(unit): no float64 array \(name) of \(examples) values")
-            }
-            return v
-        }
-        guard case .uint8(let c)? = a["correct"], c.count == examples else {
-            throw TrainerError.invalid("\(unit): no uint8 array correct of \(examples) values")
-        }
+        func doubles(_ name: String) throws -> [Double] { try a.doubles(name, count: examples, in: unit) }
+        let c = try a.bytes("correct", count: examples, in: unit)
         self.init(el2n: try doubles("el2n"), gradNorm: gradNorms ? try doubles("grad_norm") : nil, loss: try doubles("loss"),
                   margin: try doubles("margin"), correct: c.map { $0 != 0 }, inputNorm: try doubles("input_norm"))
         if case .uint8(let f)? = a["model_fingerprint"] { modelFingerprint = String(decoding: f, as: UTF8.self) }

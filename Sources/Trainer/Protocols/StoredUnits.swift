@@ -71,30 +71,6 @@ public struct UnitNotes: Sendable {
     }
 }
 
-/// Reading stored unit arrays back, with errors that name the file.
-struct UnitArrays {
-    let arrays: [String: UnitArray]
-    let file: String
-
-    func doubles(_ name: String, count: Int? = nil) throws -> [Double] {
-        guard case .float64(let v)? = arrays[name], count.map({ v.count == $0 }) ?? true else {
-            throw TrainerError.invalid("\(file): no float64 array \(name)" + (count.map { " of \($0) values" } ?? "")
-                                       + "; remove the file to run that unit again")
-        }
-        return v
-    }
-
-    func indices(_ name: String, count: Int? = nil, below bound: Int) throws -> [Int32] {
-        let v = try doubles(name, count: count)
-        guard v.allSatisfy({ $0 >= 0 && $0 < Double(bound) && $0 == $0.rounded() }) else {
-            throw TrainerError.invalid("\(file): \(name) holds values that are not example indices below \(bound)")
-        }
-        return v.map { Int32($0) }
-    }
-
-    func number(_ name: String) throws -> Double { try doubles(name, count: 1)[0] }
-}
-
 extension SecondSplitForgetting: StoredUnits {
     public func unitName(_ unit: Unit) -> String { "\(unit.seed).\(unit.firstHalf == 0 ? "A" : "B")" }
 
@@ -103,11 +79,11 @@ extension SecondSplitForgetting: StoredUnits {
     }
 
     public func unitResult(_ arrays: [String: UnitArray], of unit: Unit, file: String) throws -> UnitResult {
-        let a = UnitArrays(arrays: arrays, file: file)
         let expected = halves(seed: unit.seed)[unit.firstHalf]
-        let indices = try a.indices("indices", count: expected.count, below: setup.data.count)
+        let indices = try arrays.indices("indices", count: expected.count, below: setup.data.count, in: file)
         guard indices == expected else { throw TrainerError.invalid("\(file): its examples are not this unit's half; remove it") }
-        return UnitResult(indices: indices, fslt: try a.doubles("fslt", count: indices.count), ssft: try a.doubles("ssft", count: indices.count))
+        return UnitResult(indices: indices, fslt: try arrays.doubles("fslt", count: indices.count, in: file),
+                          ssft: try arrays.doubles("ssft", count: indices.count, in: file))
     }
 }
 
@@ -120,11 +96,10 @@ extension CrossValidation: StoredUnits {
     }
 
     public func unitResult(_ arrays: [String: UnitArray], of fold: Int, file: String) throws -> UnitResult {
-        let a = UnitArrays(arrays: arrays, file: file)
-        let indices = try a.indices("indices", count: folds[fold].count, below: setup.data.count)
+        let indices = try arrays.indices("indices", count: folds[fold].count, below: setup.data.count, in: file)
         guard indices == folds[fold] else { throw TrainerError.invalid("\(file): its examples are not fold \(fold)'s; remove it") }
-        let accuracy = try a.number("test_accuracy")
-        return UnitResult(indices: indices, probabilities: try a.doubles("probabilities", count: indices.count * setup.data.classes),
+        let accuracy = try arrays.number("test_accuracy", in: file)
+        return UnitResult(indices: indices, probabilities: try arrays.doubles("probabilities", count: indices.count * setup.data.classes, in: file),
                           testAccuracy: accuracy.isNaN ? nil : accuracy)
     }
 }
@@ -135,7 +110,7 @@ extension AUMThresholdRuns: StoredUnits {
     public func unitArrays(_ aum: [Double]) -> [(String, UnitArray)] { [("aum", .float64(aum))] }
 
     public func unitResult(_ arrays: [String: UnitArray], of r: Int, file: String) throws -> [Double] {
-        try UnitArrays(arrays: arrays, file: file).doubles("aum", count: setup.data.count)
+        try arrays.doubles("aum", count: setup.data.count, in: file)
     }
 }
 
@@ -149,8 +124,8 @@ extension PruneCurve: StoredUnits {
     }
 
     public func unitResult(_ arrays: [String: UnitArray], of unit: Unit, file: String) throws -> UnitResult {
-        let a = UnitArrays(arrays: arrays, file: file)
-        return UnitResult(kept: Int(try a.number("kept")), epochs: Int(try a.number("epochs")), testAccuracy: try a.number("test_accuracy"))
+        UnitResult(kept: Int(try arrays.number("kept", in: file)), epochs: Int(try arrays.number("epochs", in: file)),
+                   testAccuracy: try arrays.number("test_accuracy", in: file))
     }
 }
 
