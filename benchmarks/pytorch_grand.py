@@ -70,30 +70,36 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--input", default="3x32x32")
     ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=1, help="timed rounds; the median is reported")
     ap.add_argument("--chunk", type=int, default=32, help="vmap chunk size (memory)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--skip-vmap", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = ResNet18(3, 10, args.width).eval()
-    x = torch.randn(args.batch, 3, 32, 32)
+    c, h, w = (int(v) for v in args.input.split("x"))
+    model = ResNet18(c, 10, args.width).eval()
+    x = torch.randn(args.batch, c, h, w)
     y = torch.randint(0, 10, (args.batch,))
     ghost = GhostNorms(copy.deepcopy(model))   # hooks on a copy: vmap must see a hook-free model
 
-    def rate(fn):
+    def rate(fn, repeats):
         fn()
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            fn()
-        return args.steps * args.batch / (time.perf_counter() - t0)
+        rates = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                fn()
+            rates.append(args.steps * args.batch / (time.perf_counter() - t0))
+        return sorted(rates)[len(rates) // 2]
 
     result = {"framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
-              "width": args.width, "batch": args.batch}
-    result["ghost_hooks_examples_per_second"] = rate(lambda: ghost(x, y))
-    if not args.skip_vmap:
-        result["vmap_examples_per_second"] = rate(lambda: vmap_norms(model, x, y, args.chunk))
+              "width": args.width, "batch": args.batch, "input": args.input}
+    result["ghost_hooks_examples_per_second"] = rate(lambda: ghost(x, y), args.repeats)
+    if not args.skip_vmap:   # one round: vmap is slow, and far behind either way
+        result["vmap_examples_per_second"] = rate(lambda: vmap_norms(model, x, y, args.chunk), 1)
         a, b = ghost(x, y), vmap_norms(model, x, y, args.chunk)
         result["max_relative_difference_ghost_vs_vmap"] = float(((a - b).abs() / b).max())
     print(json.dumps(result))

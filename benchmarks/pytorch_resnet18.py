@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--input", default="3x32x32")
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=1, help="timed rounds; the median is reported")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -77,10 +78,13 @@ def main():
     def rate(fn, train):
         model.train(train)
         fn()  # warm-up
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            fn()
-        return args.steps * args.batch / (time.perf_counter() - t0)
+        rates = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                fn()
+            rates.append(args.steps * args.batch / (time.perf_counter() - t0))
+        return sorted(rates)[len(rates) // 2]
 
     result = {
         "framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),

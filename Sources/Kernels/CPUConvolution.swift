@@ -30,6 +30,7 @@ extension CPUDevice {
         Check.conv("conv2dForward", input: x, weight: w, output: y, g)
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
         let xs = x.hostFloats, ws = w.hostFloats, ys = y.hostFloats
+        if usesWinograd(g) { return winogradForward(xs, ws, ys, g) }
         if g.isPointwise {
             forEachChunk(g, chunk: N) { _, n0, nb in
                 sgemm(false, false, K, nb * PQ, CRS, 1, ws, CRS, xs + n0 * PQ, N * PQ, 0, ys + n0 * PQ, N * PQ)
@@ -49,6 +50,7 @@ extension CPUDevice {
         Check.conv("conv2dBackwardData", input: dx, weight: w, output: dy, g)
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
         let dys = dy.hostFloats, ws = w.hostFloats, dxs = dx.hostFloats
+        if usesWinograd(g) { return winogradBackwardData(dys, ws, dxs, g) }
         if g.isPointwise {
             forEachChunk(g, chunk: N) { _, n0, nb in
                 sgemm(true, false, CRS, nb * PQ, K, 1, ws, CRS, dys + n0 * PQ, N * PQ, 0, dxs + n0 * PQ, N * PQ)

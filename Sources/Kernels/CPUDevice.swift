@@ -19,18 +19,25 @@ public final class CPUDevice: Device {
     /// largest layer once and reused afterwards.
     var scratch: [ScratchBuffer]
     var partials: [ScratchBuffer]
+    /// Winograd-transformed weights of the current convolution (shared by the workers).
+    let winogradWeights = ScratchBuffer()
+    /// The algorithm for 3x3 stride-1 convolutions (`sieve bench --conv` compares them).
+    public var convolutionAlgorithm: ConvolutionAlgorithm
     /// Upper bound on one worker's im2col chunk (floats): 1 Mi floats = 4 MiB, about
     /// one core's share of the last-level cache, while each GEMM stays large.
     let columnBudget = 1 << 20
 
-    /// - Parameter threads: workers (default: all cores).
-    public init(threads: Int? = nil) {
+    /// - Parameters:
+    ///   - threads: workers (default: all cores).
+    ///   - convolution: the algorithm for 3x3 stride-1 convolutions.
+    public init(threads: Int? = nil, convolution: ConvolutionAlgorithm = .automatic) {
         workers = max(1, threads ?? workerCount)
         openblas_set_num_threads(1)
         let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
         name = "cpu (\(config), \(workers) threads)"
         scratch = (0..<workers).map { _ in ScratchBuffer() }
         partials = (0..<workers).map { _ in ScratchBuffer() }
+        convolutionAlgorithm = convolution
     }
 
     /// Runs `body(worker, range)` over `0..<count` split evenly among the workers.
@@ -212,5 +219,30 @@ final class ScratchBuffer {
             pointer = .allocate(capacity: count)
         }
         return pointer
+    }
+}
+
+extension CPUDevice {
+    /// The machine's practical GEMM ceiling as Sieve runs it: `cblas_sgemm` on
+    /// `size`^3 float matrices, each worker a block of rows single-threaded, best of
+    /// `repeats` after a warm-up. GFLOP/s (2 * size^3 per product).
+    public func sgemmRate(size n: Int = 2048, repeats: Int = 3) -> Double {
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n), b = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        for i in 0..<(n * n) { a[i] = Float(i % 7) * 0.25 - 0.75; b[i] = Float(i % 5) * 0.5 - 1 }
+        func product() {
+            split(n) { _, rows in
+                sgemm(false, false, rows.count, n, n, 1, a + rows.lowerBound * n, n, b, n, 0, c + rows.lowerBound * n, n)
+            }
+        }
+        product()
+        var best = Double.infinity
+        for _ in 0..<max(1, repeats) {
+            let t0 = monotonicSeconds()
+            product()
+            best = min(best, monotonicSeconds() - t0)
+        }
+        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
     }
 }

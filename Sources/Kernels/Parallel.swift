@@ -36,3 +36,10 @@ public func parallelRanges(_ count: Int, grain: Int = 1, workers: Int = workerCo
 public func parallelRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
     parallelRanges(count, grain: grain, indexed: { _, range in body(range) })
 }
+
+/// Seconds on a monotonic clock.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

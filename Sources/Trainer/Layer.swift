@@ -53,11 +53,14 @@ public protocol Layer: AnyObject {
     var normedParameters: [Parameter] { get }
     /// Sets the initial parameter values from a seeded stream.
     func initialize(seed: UInt64)
+    /// The layers this one is made of (empty for a leaf), for walks over the network.
+    var sublayers: [Layer] { get }
 }
 
 extension Layer {
     public var buffers: [Buffer] { [] }
     public func initialize(seed: UInt64) {}
+    public var sublayers: [Layer] { [] }
 }
 
 /// A layer without parameters: its scoring backward is its ordinary backward.

@@ -17,6 +17,7 @@ public final class Sequential: Layer {
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
     public var normedParameters: [Parameter] { layers.flatMap(\.normedParameters) }
     public var buffers: [Buffer] { layers.flatMap(\.buffers) }
+    public var sublayers: [Layer] { layers }
     public func initialize(seed: UInt64) { for l in layers { l.initialize(seed: seed) } }
 
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
@@ -85,6 +86,7 @@ public final class BasicBlock: Layer {
     public var parameters: [Parameter] { main.parameters + (shortcut?.parameters ?? []) }
     public var normedParameters: [Parameter] { main.normedParameters + (shortcut?.normedParameters ?? []) }
     public var buffers: [Buffer] { main.buffers + (shortcut?.buffers ?? []) }
+    public var sublayers: [Layer] { [main] + (shortcut.map { [$0] } ?? []) }
     public func initialize(seed: UInt64) {
         main.initialize(seed: seed)
         shortcut?.initialize(seed: seed)
@@ -356,3 +358,23 @@ extension Model {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+extension Model {
+    /// Every convolution of the network, in forward order, at the model's batch size.
+    public var convolutions: [Conv2DGeometry] { leaves.compactMap { ($0 as? Conv2D)?.geometry } }
+
+    /// Multiply-adds of one example's forward pass: convolutions and fully connected layers.
+    public var forwardMACsPerExample: Int {
+        leaves.reduce(0) { total, layer in
+            if let conv = layer as? Conv2D { return total + conv.geometry.macs / conv.geometry.batch }
+            if let fc = layer as? Linear { return total + fc.inputShape.count * fc.outputShape.count }
+            return total
+        }
+    }
+
+    /// The network's leaf layers in forward order (a block's main path before its shortcut).
+    var leaves: [Layer] {
+        func walk(_ l: Layer) -> [Layer] { l.sublayers.isEmpty ? [l] : l.sublayers.flatMap(walk) }
+        return walk(body)
+    }
+}

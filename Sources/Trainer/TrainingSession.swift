@@ -370,13 +370,6 @@ public enum TrainerError: Error, CustomStringConvertible {
     }
 }
 
-/// Seconds on a monotonic clock.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
 /// Where a training stands inside an epoch: the batches done and the epoch's running
 /// loss sum and correct count (so the resumed epoch's summary is the uninterrupted one's).
 public struct EpochPosition: Sendable, Equatable {

@@ -1,66 +1,270 @@
 import ArgumentParser
+import Foundation
 import Kernels
 import Trainer
 import Metrics
 
+extension ConvolutionAlgorithm: ExpressibleByArgument {}
+
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure training-step and evaluation-forward throughput on random data.",
+        abstract: "Measure throughput: training step, eval forward and GraNd pass, and each convolution op.",
         discussion: """
-        Prints examples/s; benchmarks/compare_pytorch_cpu.sh puts them beside PyTorch's in one run.
+        Every pass is warmed up once, then timed --repeats times over --steps batches: the table gives the median \
+        examples/s with the slowest and fastest round, the pass's nominal GFLOP/s (direct-convolution FLOPs: a \
+        training step counts 3 forwards, a GraNd pass 2, whatever the algorithm does) as a share of the machine's \
+        cblas_sgemm rate measured in the same run, and the peak resident memory during the pass. --ops adds every \
+        convolution shape of the model: forward, backward-data, backward-weight and per-example gradient norms. \
+        benchmarks/compare_pytorch_cpu.sh puts the passes beside PyTorch's in one run.
 
         Examples:
           sieve bench --model resnet18 --width 64 --batch 128 --input 3x32x32
+          sieve bench --suite --input 1x28x28 --json bench.json
+          sieve bench --width 64 --ops --conv im2col
           sieve bench --model cnn --input 1x28x28 --device opencl
         """)
 
     @OptionGroup var synthetic: SyntheticOptions
 
-    @Option(parsing: .unconditional, help: "Timed steps (after one warm-up step).")
-    var steps: Int = 5
+    @Option(parsing: .unconditional, help: "Batches per timed round (after one warm-up batch).")
+    var steps: Int = 3
+
+    @Option(parsing: .unconditional, help: "Timed rounds per pass; the table gives their median and range.")
+    var repeats: Int = 3
+
+    @Flag(help: "Run mlp, cnn and resnet18 at widths 16 and 64 (ignores --model and --width).")
+    var suite = false
+
+    @Flag(help: "Also time every convolution shape of the model (forward, backward-data, backward-weight, norms).")
+    var ops = false
+
+    @Option(help: "CPU algorithm for 3x3 stride-1 convolutions: automatic, im2col or winograd.")
+    var conv: ConvolutionAlgorithm = .automatic
 
     @Option(help: "Write the figures as JSON here.")
     var json: String?
 
     func run() throws {
         guard steps >= 1 else { throw UsageError("--steps must be at least 1") }
+        guard repeats >= 1 else { throw UsageError("--repeats must be at least 1") }
         if let json { try OutputFile.checkWritable(json, option: "--json") }
-        let setup = try synthetic.make()
-        let (net, device, n) = (setup.net, setup.device, setup.batch)
-        let batch = setup.value
-        let model = synthetic.model, input = synthetic.input, arch = net.architecture
-        let hyper = SGDHyperparameters(learningRate: 0.01, momentum: 0.9, nesterov: true, weightDecay: 5e-4)
+        let first = try synthetic.make()
+        let device = first.device
+        if let cpu = device as? CPUDevice {
+            cpu.convolutionAlgorithm = conv
+        } else if conv != .automatic {
+            throw UsageError("--conv chooses the CPU's convolution algorithm; \(device.name) is not the CPU")
+        }
+        let sgemm = (device as? CPUDevice).map { $0.sgemmRate() }
+        print("sieve bench on \(device.name), batch \(first.batch), input \(synthetic.input)")
+        if let cl = device as? OpenCLDevice { print("opencl tuning: \(cl.tuningDescription)") }
+        if device.kind == .cpu { print("3x3 stride-1 convolutions: \(conv.summary)") }
+        if let sgemm { print("cblas_sgemm 2048^3 on \(device.name.contains("threads") ? "all workers" : "the CPU"): \(format(sgemm, 1)) GFLOP/s") }
+        if device is OpenCLDevice, synthetic.model.profile {
+            print("(--profile: queue profiling is on, which slows launches; compare rates without it)")
+        }
 
+        let models: [(Architecture, Int)] = suite
+            ? [(.mlp, 16), (.cnn, 16), (.resnet18, 16), (.resnet18, 64)]
+            : [(first.net.architecture, synthetic.model.width)]
+        var results: [JSON] = []
+        var primary: [PassFigures] = []
+        var opRows: [JSON] = []
+        for (index, (arch, width)) in models.enumerated() {
+            let setup = index == 0 && !suite ? first
+                : try SyntheticBatch(architecture: arch, input: first.shape, classes: synthetic.classes, width: width,
+                                     batch: first.batch, device: device, seed: synthetic.seed)
+            let passes = try measurePasses(setup, sgemm: sgemm)
+            print("\n\(arch.rawValue)\(arch == .resnet18 ? " width \(width)" : ""): "
+                  + "\(format(Double(setup.net.forwardMACsPerExample) * 2e-9, 3)) GFLOP per example forward")
+            printTable(passes)
+            if index == 0 || (suite && arch == .resnet18 && width == 64) { primary = passes }
+            results.append(.object([("model", .string(arch.rawValue)), ("width", .int(width)),
+                                    ("forward_gflop_per_example", .double(Double(setup.net.forwardMACsPerExample) * 2e-9)),
+                                    ("passes", .array(passes.map(\.json)))]))
+            if ops && arch == .resnet18 && (!suite || width == synthetic.model.width) {
+                opRows = try measureOps(setup.net.convolutions, device: device, sgemm: sgemm)
+            }
+        }
+        if let json {
+            func rate(_ name: String) -> JSON { .double(primary.first { $0.name == name }?.median ?? .nan) }
+            var fields: [(String, JSON)] = [
+                ("model", .string(suite ? "resnet18" : first.net.architecture.rawValue)),
+                ("width", .int(suite ? 64 : synthetic.model.width)), ("batch", .int(first.batch)),
+                ("input", .string(synthetic.input)), ("device", .string(device.name)),
+                ("convolution", .string(conv.rawValue)), ("steps", .int(steps)), ("repeats", .int(repeats)),
+                ("train_step_examples_per_second", rate("train step")),
+                ("eval_forward_examples_per_second", rate("eval forward")),
+                ("grand_examples_per_second", rate("grand")),
+                ("models", .array(results)),
+            ]
+            if let sgemm { fields.append(("sgemm_gflops", .double(sgemm))) }
+            if !opRows.isEmpty { fields.append(("ops", .array(opRows))) }
+            try Metrics.OutputFile.write(JSON.object(fields).rendered + "\n", to: json)
+        }
+    }
+
+    // MARK: Model passes
+
+    /// One pass's timed rounds.
+    struct PassFigures {
+        let name: String
+        let rates: [Double]             // examples/s per round
+        let gflopPerExample: Double     // nominal
+        let sgemm: Double?
+        let peakResidentBytes: Int?
+
+        var median: Double { rates.sorted()[rates.count / 2] }
+        var gflops: Double { median * gflopPerExample }
+        var shareOfSgemm: Double? { sgemm.map { gflops / $0 } }
+
+        var json: JSON {
+            var f: [(String, JSON)] = [("pass", .string(name)), ("examples_per_second", .double(median)),
+                                       ("rounds", .array(rates.map { .double($0) })), ("gflops", .double(gflops))]
+            if let s = shareOfSgemm { f.append(("share_of_sgemm", .double(s))) }
+            if let p = peakResidentBytes { f.append(("peak_resident_bytes", .int(p))) }
+            return .object(f)
+        }
+    }
+
+    func measurePasses(_ setup: SyntheticBatch, sgemm: Double?) throws -> [PassFigures] {
+        let net = setup.net, device = setup.device, n = setup.batch, batch = setup.value
+        let hyper = SGDHyperparameters(learningRate: 0.01, momentum: 0.9, nesterov: true, weightDecay: 5e-4)
+        let forward = Double(net.forwardMACsPerExample) * 2e-9
         let profile = (device as? OpenCLDevice)?.profile
-        var profiles: [(String, JSON)] = []
-        func time(_ phase: String, _ body: () -> Void) -> Double {
-            body()                                   // warm-up: allocations, OpenBLAS threads
+        func time(_ name: String, nominal: Double, _ body: () -> Void) -> PassFigures {
+            PeakMemory.reset()
+            body()                                   // warm-up: allocations, caches
             device.synchronize()
             profile?.reset()
-            let t0 = monotonicSeconds()
-            for _ in 0..<steps { body() }
-            device.synchronize()
-            let rate = Double(steps * n) / (monotonicSeconds() - t0)
-            if let p = reportProfile(device, title: "\(phase), \(steps) steps of batch \(n)", steps: steps) { profiles.append((phase, p)) }
-            return rate
+            var rates: [Double] = []
+            for _ in 0..<repeats {
+                let t0 = monotonicSeconds()
+                for _ in 0..<steps { body() }
+                device.synchronize()
+                rates.append(Double(steps * n) / (monotonicSeconds() - t0))
+            }
+            _ = reportProfile(device, title: "\(name), \(repeats * steps) batches of \(n)", steps: repeats * steps)
+            return PassFigures(name: name, rates: rates, gflopPerExample: nominal * forward, sgemm: sgemm,
+                               peakResidentBytes: PeakMemory.residentBytes())
         }
-        let train = time("train step") { net.trainStep(batch, hyper: hyper) }
-        let forward = time("eval forward") { net.evaluate(batch) }
-        let grand = time("grand") { net.perExampleGradNormsSquared(batch) }
-        print("sieve \(arch.rawValue) width \(model.width) batch \(n) input \(input) on \(device.name)")
-        if let cl = device as? OpenCLDevice { print("opencl tuning: \(cl.tuningDescription)") }
-        if profile != nil { print("(--profile: queue profiling is on, which slows launches; compare rates without it)") }
-        print("train step:   \(format(train, 1)) examples/s")
-        print("eval forward: \(format(forward, 1)) examples/s   (EL2N)")
-        print("grand:        \(format(grand, 1)) examples/s   (per-example gradient norms, \(format(grand / train, 2))x the train step)")
-        if let json {
-            let j = JSON.object([("model", .string(arch.rawValue)), ("width", .int(model.width)), ("batch", .int(n)),
-                                 ("input", .string(input)), ("device", .string(device.name)),
-                                 ("train_step_examples_per_second", .double(train)),
-                                 ("eval_forward_examples_per_second", .double(forward)),
-                                 ("grand_examples_per_second", .double(grand))]
-                                + (profiles.isEmpty ? [] : [("profile", JSON.object(profiles))]))
-            try Metrics.OutputFile.write(j.rendered + "\n", to: json)
+        return [
+            time("train step", nominal: 3) { net.trainStep(batch, hyper: hyper) },
+            time("eval forward", nominal: 1) { net.evaluate(batch) },
+            time("grand", nominal: 2) { net.perExampleGradNormsSquared(batch) },
+        ]
+    }
+
+    func printTable(_ passes: [PassFigures]) {
+        print(pad("pass", 14) + pad("examples/s", 12, right: true) + pad("range", 16, right: true)
+              + pad("GFLOP/s", 9, right: true) + pad("of sgemm", 10, right: true) + pad("peak RSS", 11, right: true))
+        for p in passes {
+            let range = "\(format(p.rates.min()!, 1))-\(format(p.rates.max()!, 1))"
+            print(pad(p.name, 14) + pad(format(p.median, 1), 12, right: true) + pad(range, 16, right: true)
+                  + pad(format(p.gflops, 1), 9, right: true)
+                  + pad(p.shareOfSgemm.map { format($0 * 100, 0) + "%" } ?? "-", 10, right: true)
+                  + pad(p.peakResidentBytes.map { format(Double($0) / 1048576, 0) + " MiB" } ?? "-", 11, right: true))
         }
+    }
+
+    // MARK: Op level
+
+    /// Times each distinct convolution shape's four ops (median of `repeats` rounds of
+    /// `steps` calls after a warm-up); prints and returns one JSON row per (shape, op).
+    func measureOps(_ shapes: [Conv2DGeometry], device: Device, sgemm: Double?) throws -> [JSON] {
+        var seen = Set<String>(), distinct: [(Conv2DGeometry, Int)] = []
+        for g in shapes {
+            if seen.insert(g.description).inserted { distinct.append((g, 1)) } else {
+                let i = distinct.firstIndex { $0.0.description == g.description }!
+                distinct[i].1 += 1
+            }
+        }
+        print("\nconvolutions (nominal GFLOP/s = 2 * direct multiply-adds / time; Winograd does fewer)")
+        print(pad("shape", 40) + pad("x", 3, right: true) + pad("op", 16, right: true) + pad("algorithm", 11, right: true)
+              + pad("ms", 9, right: true) + pad("GFLOP/s", 9, right: true) + pad("of sgemm", 10, right: true))
+        var rows: [JSON] = []
+        var random = SplitMix64(seed: 7)
+        for (g, count) in distinct {
+            func tensor(_ shape: [Int]) -> Tensor {
+                let t = device.makeTensor(shape)
+                let values = (0..<shape.reduce(1, *)).map { _ in Float(Double(random.next() >> 11) * 0x1p-53 * 2 - 1) }
+                values.withUnsafeBufferPointer { device.upload($0, to: t) }
+                return t
+            }
+            let x = tensor(g.inputShape), w = tensor(g.weightShape), dy = tensor(g.outputShape)
+            let y = device.makeTensor(g.outputShape), dx = device.makeTensor(g.inputShape)
+            let dw = device.makeTensor(g.weightShape), norms = device.makeTensor([g.batch])
+            let cpu = device as? CPUDevice
+            let dataAlgorithm = cpu.map { $0.usesWinograd(g) ? "winograd" : g.isPointwise ? "gemm" : "im2col" } ?? "opencl"
+            let normAlgorithm = cpu.map { _ in PerExampleNormMethod.cheaper(for: g).rawValue } ?? "opencl"
+            let opsOfShape: [(String, String, () -> Void)] = [
+                ("forward", dataAlgorithm, { device.conv2dForward(input: x, weight: w, output: y, geometry: g) }),
+                ("backward-data", dataAlgorithm, { device.conv2dBackwardData(gradOutput: dy, weight: w, gradInput: dx, geometry: g) }),
+                ("backward-weight", cpu == nil ? "opencl" : g.isPointwise ? "gemm" : "im2col",
+                 { device.conv2dBackwardWeight(input: x, gradOutput: dy, gradWeight: dw, geometry: g) }),
+                ("norms", normAlgorithm, {
+                    device.fill(norms, with: 0)
+                    device.conv2dPerExampleGradNormsSquared(input: x, gradOutput: dy, geometry: g, squaredNorms: norms)
+                }),
+            ]
+            for (op, algorithm, body) in opsOfShape {
+                body()
+                device.synchronize()
+                var times: [Double] = []
+                for _ in 0..<repeats {
+                    let t0 = monotonicSeconds()
+                    for _ in 0..<steps { body() }
+                    device.synchronize()
+                    times.append((monotonicSeconds() - t0) / Double(steps))
+                }
+                let seconds = times.sorted()[times.count / 2]
+                let gflops = 2 * Double(g.macs) / seconds / 1e9
+                print(pad(g.description, 40) + pad("\(count)", 3, right: true) + pad(op, 16, right: true)
+                      + pad(algorithm, 11, right: true) + pad(format(seconds * 1e3, 2), 9, right: true)
+                      + pad(format(gflops, 1), 9, right: true)
+                      + pad(sgemm.map { format(gflops / $0 * 100, 0) + "%" } ?? "-", 10, right: true))
+                var f: [(String, JSON)] = [("shape", .string(g.description)), ("count", .int(count)), ("op", .string(op)),
+                                           ("algorithm", .string(algorithm)), ("seconds", .double(seconds)),
+                                           ("gflops", .double(gflops))]
+                if let sgemm { f.append(("share_of_sgemm", .double(gflops / sgemm))) }
+                rows.append(.object(f))
+            }
+        }
+        return rows
+    }
+
+    private func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, width - s.count))
+        return right ? fill + s : s + fill
+    }
+}
+
+extension ConvolutionAlgorithm {
+    var summary: String {
+        switch self {
+        case .automatic: "Winograd F(2x2,3x3) where both sides have >= \(CPUDevice.winogradMinimumChannels) channels, else im2col"
+        case .im2col: "im2col + sgemm"
+        case .winograd: "Winograd F(2x2,3x3)"
+        }
+    }
+}
+
+/// The process's peak resident memory (Linux: VmHWM, reset through /proc/self/clear_refs).
+enum PeakMemory {
+    /// Starts a new peak at the current resident size (no effect where the kernel refuses).
+    static func reset() {
+        guard let f = fopen("/proc/self/clear_refs", "w") else { return }
+        fputs("5", f)
+        fclose(f)
+    }
+
+    /// Peak resident bytes since the last ``reset()``, nil where /proc is not there.
+    static func residentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+            return digits.map { $0 * 1024 }
+        }
+        return nil
     }
 }

@@ -1,3 +1,4 @@
+import Kernels
 import Trainer
 
 #if canImport(Glibc)

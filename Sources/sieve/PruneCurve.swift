@@ -1,3 +1,4 @@
+import Kernels
 import ArgumentParser
 import Metrics
 import Trainer

@@ -101,3 +101,60 @@ struct ConvolutionTests {
         #expect(relativeError(device.download(dx), dxRef) < 1e-5)
     }
 }
+
+struct WinogradTests {
+    static let geometries: [Conv2DGeometry] = [
+        // odd planes (partial tiles on the right and bottom), one-pixel planes, ResNet-18 shapes
+        Conv2DGeometry(batch: 3, inChannels: 5, height: 7, width: 5, outChannels: 4, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 3, height: 1, width: 1, outChannels: 2, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 2, height: 2, width: 3, outChannels: 3, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 16, height: 32, width: 32, outChannels: 16, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 3, inChannels: 64, height: 8, width: 8, outChannels: 32, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 128, height: 4, width: 4, outChannels: 128, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 8, height: 28, width: 28, outChannels: 16, kernel: 3, stride: 1, padding: 1),
+    ]
+
+    /// Forward and backward-data by Winograd F(2x2, 3x3) against the Double reference, and
+    /// the weight gradient (always im2col) unchanged.
+    @Test(arguments: geometries)
+    func matchesDirectConvolution(_ g: Conv2DGeometry) {
+        let device = CPUDevice(convolution: .winograd)
+        #expect(device.usesWinograd(g))
+        var rng = TestRandom(UInt64(g.hashValue & 0xffff) + 3)
+        let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
+        let dy = rng.array(g.outputShape.reduce(1, *))
+        let y = device.makeTensor(g.outputShape), dx = device.makeTensor(g.inputShape)
+        device.fill(y, with: 42)
+        device.fill(dx, with: 42)   // overwritten, not accumulated into
+        device.conv2dForward(input: device.tensor(x, g.inputShape), weight: device.tensor(w, g.weightShape),
+                             output: y, geometry: g)
+        device.conv2dBackwardData(gradOutput: device.tensor(dy, g.outputShape), weight: device.tensor(w, g.weightShape),
+                                  gradInput: dx, geometry: g)
+        let (dxRef, _) = referenceConvBackward(x, w, dy, g)
+        #expect(relativeError(device.download(y), referenceConv(x, w, g)) < 2e-6)
+        #expect(relativeError(device.download(dx), dxRef) < 2e-6)
+    }
+
+    /// Several chunks per worker (a batch larger than one chunk) give the same result as the reference.
+    @Test func chunkedBatch() {
+        let g = Conv2DGeometry(batch: 24, inChannels: 32, height: 16, width: 16, outChannels: 32, kernel: 3, stride: 1, padding: 1)
+        let device = CPUDevice()
+        #expect(device.usesWinograd(g))
+        var rng = TestRandom(5)
+        let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
+        let y = device.makeTensor(g.outputShape)
+        device.conv2dForward(input: device.tensor(x, g.inputShape), weight: device.tensor(w, g.weightShape),
+                             output: y, geometry: g)
+        #expect(relativeError(device.download(y), referenceConv(x, w, g)) < 2e-6)
+    }
+
+    @Test func automaticChoice() {
+        let device = CPUDevice()
+        let wide = Conv2DGeometry(batch: 1, inChannels: 64, height: 8, width: 8, outChannels: 64, kernel: 3, stride: 1, padding: 1)
+        #expect(device.usesWinograd(wide))
+        #expect(!device.usesWinograd(Conv2DGeometry(batch: 1, inChannels: 3, height: 8, width: 8, outChannels: 64, kernel: 3, stride: 1, padding: 1)))
+        #expect(!device.usesWinograd(Conv2DGeometry(batch: 1, inChannels: 64, height: 8, width: 8, outChannels: 64, kernel: 3, stride: 2, padding: 1)))
+        #expect(!device.usesWinograd(Conv2DGeometry(batch: 1, inChannels: 64, height: 8, width: 8, outChannels: 64, kernel: 3, stride: 1, padding: 0)))
+        #expect(!CPUDevice(convolution: .im2col).usesWinograd(wide))
+    }
+}
