@@ -64,36 +64,37 @@ extension CPUDevice {
         winogradConvolve(dy, inputs: g.outChannels, u, dx, outputs: g.inChannels, g)
     }
 
-    /// U[ξ][o, i] = (G g G^T)[ξ] for g = w[o, i] (forward, `[Co = K][Ci = C]`) or, flipped,
+    /// U[ξ][o, i] = (G g G^T)[ξ] (block ξ at ξ * (K*C + 16)) for g = w[o, i] (forward, `[Co = K][Ci = C]`) or, flipped,
     /// g = rot180(w[k, c]) at U[ξ][c, k] (backward data, `[Co = C][Ci = K]`).
     private func transformWeights(_ w: UnsafePointer<Float>, outputs K: Int, inputs C: Int, flipped: Bool)
         -> UnsafePointer<Float> {
-        let u = winogradWeights.reserve(16 * K * C)
-        let plane = K * C
+        let plane = K * C + 16        // blocks one cache line apart (see WinogradTiles.blockStride)
+        let u = winogradWeights.reserve(16 * plane)
         split(K, grain: 8) { _, ks in
             for k in ks {
                 for c in 0..<C {
                     let src = w + (k * C + c) * 9
-                    // g[r][s] (read rotated by 180° for the backward pass)
-                    @inline(__always) func g(_ r: Int, _ s: Int) -> Float { flipped ? src[(2 - r) * 3 + 2 - s] : src[r * 3 + s] }
-                    // t = G g  [4][3], row a
-                    @inline(__always) func t(_ a: Int, _ s: Int) -> Float {
-                        switch a {
-                        case 0: return g(0, s)
-                        case 1: return 0.5 * (g(0, s) + g(1, s) + g(2, s))
-                        case 2: return 0.5 * (g(0, s) - g(1, s) + g(2, s))
-                        default: return g(2, s)
-                        }
-                    }
-                    // U = t G^T  [4][4]
+                    // g[r][s], read rotated by 180° for the backward pass
+                    let f = flipped
+                        ? (src[8], src[7], src[6], src[5], src[4], src[3], src[2], src[1], src[0])
+                        : (src[0], src[1], src[2], src[3], src[4], src[5], src[6], src[7], src[8])
+                    // t = G g [4][3]: rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2 (g_r = row r of g)
+                    let t = (f.0, f.1, f.2,
+                             0.5 * (f.0 + f.3 + f.6), 0.5 * (f.1 + f.4 + f.7), 0.5 * (f.2 + f.5 + f.8),
+                             0.5 * (f.0 - f.3 + f.6), 0.5 * (f.1 - f.4 + f.7), 0.5 * (f.2 - f.5 + f.8),
+                             f.6, f.7, f.8)
+                    // U = t G^T [4][4]: each row (t0, t1, t2) becomes (t0, (t0+t1+t2)/2, (t0-t1+t2)/2, t2)
                     let index = flipped ? c * K + k : k * C + c
-                    for a in 0..<4 {
-                        let t0 = t(a, 0), t1 = t(a, 1), t2 = t(a, 2)
+                    @inline(__always) func row(_ a: Int, _ t0: Float, _ t1: Float, _ t2: Float) {
                         u[(a * 4 + 0) * plane + index] = t0
                         u[(a * 4 + 1) * plane + index] = 0.5 * (t0 + t1 + t2)
                         u[(a * 4 + 2) * plane + index] = 0.5 * (t0 - t1 + t2)
                         u[(a * 4 + 3) * plane + index] = t2
                     }
+                    row(0, t.0, t.1, t.2)
+                    row(1, t.3, t.4, t.5)
+                    row(2, t.6, t.7, t.8)
+                    row(3, t.9, t.10, t.11)
                 }
             }
         }
@@ -105,75 +106,196 @@ extension CPUDevice {
     /// ``winogradTilesPerChunk`` tiles (whole images).
     private func winogradConvolve(_ inp: UnsafePointer<Float>, inputs Ci: Int, _ u: UnsafePointer<Float>,
                                   _ out: UnsafeMutablePointer<Float>, outputs Co: Int, _ g: Conv2DGeometry) {
-        let N = g.batch, H = g.height, W = g.width
-        let tilesH = (H + 1) / 2, tilesW = (W + 1) / 2, tilesPerImage = tilesH * tilesW
-        let chunk = max(1, min(N, CPUDevice.winogradTilesPerChunk / tilesPerImage))
-        let rowWidth = 2 * tilesW + 2   // a padded input row: W + 2 (+1 when W is odd)
-        for s in scratch { _ = s.reserve(16 * (Ci + Co) * chunk * tilesPerImage + 8 * rowWidth) }
+        let tiles = WinogradTiles(g)
+        let N = g.batch, H = g.height, W = g.width, tilesH = tiles.rows, tilesW = tiles.columns
+        let tilesPerImage = tiles.perImage, chunk = tiles.chunk
+        for s in scratch { _ = s.reserve(tiles.scratchFloats(Ci, Co)) }
         forEachChunk(g, chunk: chunk) { worker, n0, nb in
             let T = nb * tilesPerImage
+            let vs = WinogradTiles.blockStride(Ci, T), st = WinogradTiles.blockStride(Co, T)
             let v = scratch[worker].pointer                  // V[16][Ci, T]
-            let m = v + 16 * Ci * T                          // M[16][Co, T]
-            let rows = m + 16 * Co * T                       // 4 padded rows + 4 row combinations
-            // V = B^T d B for every (channel, tile) of the chunk.
-            for c in 0..<Ci {
-                for b in 0..<nb {
-                    let plane = inp + (c * N + n0 + b) * H * W
-                    for i in 0..<tilesH {
-                        // padded rows 2i-1 ... 2i+2 (column 0 is input column -1)
-                        for a in 0..<4 {
-                            let row = rows + a * rowWidth
-                            let h = 2 * i - 1 + a
-                            row.update(repeating: 0, count: rowWidth)
-                            if h >= 0 && h < H { (row + 1).update(from: plane + h * W, count: W) }
-                        }
-                        // row combinations of B^T: s0 = d0 - d2, s1 = d1 + d2, s2 = d2 - d1, s3 = d1 - d3
-                        let d0 = rows, d1 = rows + rowWidth, d2 = rows + 2 * rowWidth, d3 = rows + 3 * rowWidth
-                        let s0 = rows + 4 * rowWidth, s1 = s0 + rowWidth, s2 = s1 + rowWidth, s3 = s2 + rowWidth
-                        for q in 0..<rowWidth {
-                            s0[q] = d0[q] - d2[q]; s1[q] = d1[q] + d2[q]
-                            s2[q] = d2[q] - d1[q]; s3[q] = d1[q] - d3[q]
-                        }
-                        // column combinations (times B), stored at V[a*4 + col][c, t]
-                        let t0 = b * tilesPerImage + i * tilesW
-                        for a in 0..<4 {
-                            let s = s0 + a * rowWidth
-                            let v0 = v + ((a * 4 + 0) * Ci + c) * T + t0, v1 = v + ((a * 4 + 1) * Ci + c) * T + t0
-                            let v2 = v + ((a * 4 + 2) * Ci + c) * T + t0, v3 = v + ((a * 4 + 3) * Ci + c) * T + t0
-                            for j in 0..<tilesW {
-                                let e0 = s[2 * j], e1 = s[2 * j + 1], e2 = s[2 * j + 2], e3 = s[2 * j + 3]
-                                v0[j] = e0 - e2; v1[j] = e1 + e2; v2[j] = e2 - e1; v3[j] = e1 - e3
-                            }
-                        }
-                    }
-                }
-            }
+            let m = v + 16 * vs                              // M[16][Co, T]
+            tiles.transformInput(inp, channels: Ci, n0: n0, count: nb, into: v, rows: m + 16 * st)
             // M[ξ] = U[ξ] V[ξ]
             for xi in 0..<16 {
-                sgemm(false, false, Co, T, Ci, 1, u + xi * Co * Ci, Ci, v + xi * Ci * T, T, 0, m + xi * Co * T, T)
+                sgemm(false, false, Co, T, Ci, 1, u + xi * (Co * Ci + 16), Ci, v + xi * vs, T, 0, m + xi * st, T)
             }
-            // y = A^T M A for every (output channel, tile).
+            // y = A^T M A for every (output channel, tile), two output rows per tile row, written
+            // through padded rows (whole tiles) and copied into the plane.
+            let width = 2 * tilesW
+            let top = v, bottom = v + width          // V is no longer needed: row scratch
             for k in 0..<Co {
                 for b in 0..<nb {
                     let plane = out + (k * N + n0 + b) * H * W
                     for i in 0..<tilesH {
-                        let t0 = b * tilesPerImage + i * tilesW
-                        let p = m + k * T + t0, st = Co * T   // M[ξ][k, t0 + j] = p[ξ * st + j]
-                        let top = plane + 2 * i * W
-                        let hasBottom = 2 * i + 1 < H
-                        let fullColumns = W / 2
+                        let p = m + k * T + b * tilesPerImage + i * tilesW   // M[ξ][k, t + j] = p[ξ * st + j]
                         for j in 0..<tilesW {
-                            // rows of A^T: r0 = m0 + m1 + m2, r1 = m1 - m2 - m3 (per column)
-                            let a0 = p[j] + p[4 * st + j] + p[8 * st + j], a1 = p[1 * st + j] + p[5 * st + j] + p[9 * st + j]
+                            // rows of A^T M: (m0 + m4 + m8, ...) and (m4 - m8 - m12, ...) per column
+                            let a0 = p[j] + p[4 * st + j] + p[8 * st + j], a1 = p[st + j] + p[5 * st + j] + p[9 * st + j]
                             let a2 = p[2 * st + j] + p[6 * st + j] + p[10 * st + j], a3 = p[3 * st + j] + p[7 * st + j] + p[11 * st + j]
                             let b0 = p[4 * st + j] - p[8 * st + j] - p[12 * st + j], b1 = p[5 * st + j] - p[9 * st + j] - p[13 * st + j]
                             let b2 = p[6 * st + j] - p[10 * st + j] - p[14 * st + j], b3 = p[7 * st + j] - p[11 * st + j] - p[15 * st + j]
-                            top[2 * j] = a0 + a1 + a2
-                            if j < fullColumns { top[2 * j + 1] = a1 - a2 - a3 }
-                            if hasBottom {
-                                top[W + 2 * j] = b0 + b1 + b2
-                                if j < fullColumns { top[W + 2 * j + 1] = b1 - b2 - b3 }
-                            }
+                            top[2 * j] = a0 + a1 + a2; top[2 * j + 1] = a1 - a2 - a3
+                            bottom[2 * j] = b0 + b1 + b2; bottom[2 * j + 1] = b1 - b2 - b3
+                        }
+                        (plane + 2 * i * W).update(from: top, count: W)
+                        if 2 * i + 1 < H { (plane + (2 * i + 1) * W).update(from: bottom, count: W) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension CPUDevice {
+    /// norms[n] += ||dw_n||^2 for each example n of a 3x3 stride-1 padding-1 layer, with
+    /// Winograd F(2x2, 3x3) run backwards (the weight gradient of y = A^T[(G g G^T) ⊙ (B^T d B)]A):
+    ///   D[ξ][k, t]     = (A dY_t A^T)[ξ]                      output-gradient tiles, 2x2 -> 4x4
+    ///   V[ξ][c, t]     = (B^T d_t B)[ξ]                       input tiles (as the forward)
+    ///   Wn[ξ][k, c]    = sum over n's tiles t of D[ξ][k, t] V[ξ][c, t]     16 GEMMs per example
+    ///   dw_n[k, c]     = G^T Wn[k, c] G                       4x4 -> 3x3
+    func winogradNorms(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                       _ g: Conv2DGeometry) {
+        let tiles = WinogradTiles(g)
+        let N = g.batch, H = g.height, W = g.width, C = g.inChannels, K = g.outChannels
+        let perImage = tiles.perImage, chunk = tiles.chunk, columns = tiles.columns
+        for s in scratch { _ = s.reserve(tiles.scratchFloats(C, K)) }
+        for s in partials { _ = s.reserve(16 * (K * C + 16)) }
+        forEachChunk(g, chunk: chunk) { worker, n0, nb in
+            let T = nb * perImage
+            let vs = WinogradTiles.blockStride(C, T), st = WinogradTiles.blockStride(K, T)
+            let v = scratch[worker].pointer                  // V[16][C, T]
+            let d = v + 16 * vs                              // D[16][K, T]
+            tiles.transformInput(x, channels: C, n0: n0, count: nb, into: v, rows: d + 16 * st)
+            // D = A dY A^T, A = [1 0; 1 1; 1 -1; 0 -1]: the rows of A dY are (y00, y01), (y00+y10, y01+y11),
+            // (y00-y10, y01-y11), (-y10, -y11), and a row (u0, u1) times A^T is (u0, u0+u1, u0-u1, -u1).
+            let width = 2 * columns                          // a dY row padded to whole tiles
+            let r0 = d + 16 * st, r1 = r0 + width
+            for k in 0..<K {
+                for b in 0..<nb {
+                    let plane = dy + (k * N + n0 + b) * H * W
+                    for i in 0..<tiles.rows {
+                        r0.update(from: plane + 2 * i * W, count: W)
+                        (r0 + W).update(repeating: 0, count: width - W)
+                        if 2 * i + 1 < H {
+                            r1.update(from: plane + (2 * i + 1) * W, count: W)
+                            (r1 + W).update(repeating: 0, count: width - W)
+                        } else {
+                            r1.update(repeating: 0, count: width)
+                        }
+                        let t = d + k * T + b * perImage + i * columns   // D[ξ][k, t + j] = t[ξ * st + j]
+                        for j in 0..<columns {
+                            let y00 = r0[2 * j], y01 = r0[2 * j + 1], y10 = r1[2 * j], y11 = r1[2 * j + 1]
+                            let p0 = y00, p1 = y01
+                            let q0 = y00 + y10, q1 = y01 + y11
+                            let m0 = y00 - y10, m1 = y01 - y11
+                            let z0 = -y10, z1 = -y11
+                            t[j] = p0; t[st + j] = p0 + p1; t[2 * st + j] = p0 - p1; t[3 * st + j] = -p1
+                            t[4 * st + j] = q0; t[5 * st + j] = q0 + q1; t[6 * st + j] = q0 - q1; t[7 * st + j] = -q1
+                            t[8 * st + j] = m0; t[9 * st + j] = m0 + m1; t[10 * st + j] = m0 - m1; t[11 * st + j] = -m1
+                            t[12 * st + j] = z0; t[13 * st + j] = z0 + z1; t[14 * st + j] = z0 - z1; t[15 * st + j] = -z1
+                        }
+                    }
+                }
+            }
+            let wn = partials[worker].pointer                // Wn[16][K, C]
+            let plane = K * C + 16                           // Wn[ξ] blocks one cache line apart, as above
+            for b in 0..<nb {
+                for xi in 0..<16 {
+                    sgemm(false, true, K, C, perImage, 1, d + xi * st + b * perImage, T,
+                          v + xi * vs + b * perImage, T, 0, wn + xi * plane, C)
+                }
+                // ||G^T Wn G||^2 over (k, c); G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1], applied to the
+                // columns (c0 + (c1+c2)/2, (c1-c2)/2, (c1+c2)/2 + c3) of each row, then to the rows likewise
+                var total: Float = 0
+                for kc in 0..<(K * C) {
+                    let w = wn + kc
+                    var e = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
+                    // rows a = 0..<4 of Wn G (3 columns each)
+                    let s00 = w[0], s01 = w[plane], s02 = w[2 * plane], s03 = w[3 * plane]
+                    e.0 = s00 + 0.5 * (s01 + s02); e.1 = 0.5 * (s01 - s02); e.2 = 0.5 * (s01 + s02) + s03
+                    let s10 = w[4 * plane], s11 = w[5 * plane], s12 = w[6 * plane], s13 = w[7 * plane]
+                    e.3 = s10 + 0.5 * (s11 + s12); e.4 = 0.5 * (s11 - s12); e.5 = 0.5 * (s11 + s12) + s13
+                    let s20 = w[8 * plane], s21 = w[9 * plane], s22 = w[10 * plane], s23 = w[11 * plane]
+                    e.6 = s20 + 0.5 * (s21 + s22); e.7 = 0.5 * (s21 - s22); e.8 = 0.5 * (s21 + s22) + s23
+                    let s30 = w[12 * plane], s31 = w[13 * plane], s32 = w[14 * plane], s33 = w[15 * plane]
+                    e.9 = s30 + 0.5 * (s31 + s32); e.10 = 0.5 * (s31 - s32); e.11 = 0.5 * (s31 + s32) + s33
+                    // G^T times each of the 3 columns (rows 0..<4 of the column: e.col, e.3+col, e.6+col, e.9+col)
+                    let a0 = e.0 + 0.5 * (e.3 + e.6), b0 = 0.5 * (e.3 - e.6), c0 = 0.5 * (e.3 + e.6) + e.9
+                    let a1 = e.1 + 0.5 * (e.4 + e.7), b1 = 0.5 * (e.4 - e.7), c1 = 0.5 * (e.4 + e.7) + e.10
+                    let a2 = e.2 + 0.5 * (e.5 + e.8), b2 = 0.5 * (e.5 - e.8), c2 = 0.5 * (e.5 + e.8) + e.11
+                    total += a0 * a0 + b0 * b0 + c0 * c0 + a1 * a1 + b1 * b1 + c1 * c1 + a2 * a2 + b2 * b2 + c2 * c2
+                }
+                out[n0 + b] += total
+            }
+        }
+    }
+}
+
+/// The 2x2 output tiling of a 3x3 stride-1 padding-1 layer's planes, and the input transform.
+struct WinogradTiles {
+    let batch: Int, height: Int, width: Int
+    /// Tile rows and columns of a plane (the last ones partial when a side is odd).
+    let rows: Int, columns: Int
+    /// Images per chunk (about ``CPUDevice/winogradTilesPerChunk`` tiles).
+    let chunk: Int
+
+    init(_ g: Conv2DGeometry) {
+        batch = g.batch; height = g.height; width = g.width
+        rows = (height + 1) / 2; columns = (width + 1) / 2
+        chunk = max(1, min(batch, CPUDevice.winogradTilesPerChunk / (rows * columns)))
+    }
+
+    var perImage: Int { rows * columns }
+    /// A padded input row: W + 2, +1 when W is odd.
+    var rowWidth: Int { 2 * columns + 2 }
+    /// Floats of row scratch ``transformInput`` needs.
+    var rowScratch: Int { 8 * rowWidth }
+
+    /// Floats between the 16 blocks [rows, T] of V, M or D: one cache line more than the
+    /// block, so the 16 streams a transform reads or writes at once do not share cache
+    /// sets (blocks a power of two apart did: the output-gradient transform ran 4x slower).
+    static func blockStride(_ rows: Int, _ T: Int) -> Int { rows * T + 16 }
+
+    /// Scratch floats for V [16][Ci, T] and M [16][Co, T] of a chunk, plus row scratch.
+    func scratchFloats(_ Ci: Int, _ Co: Int) -> Int {
+        let T = chunk * perImage
+        return 16 * (WinogradTiles.blockStride(Ci, T) + WinogradTiles.blockStride(Co, T)) + rowScratch
+    }
+
+    /// V[ξ][c, t] = (B^T d B)[ξ] (block ξ at ξ * ``blockStride(_:_:)``) for every channel c and tile t of images n0 ..< n0+nb of
+    /// x[C, N, H, W], t = b * perImage + i * columns + j; `rows`: ``rowScratch`` floats.
+    func transformInput(_ x: UnsafePointer<Float>, channels C: Int, n0: Int, count nb: Int,
+                        into v: UnsafeMutablePointer<Float>, rows scratch: UnsafeMutablePointer<Float>) {
+        let H = height, W = width, N = batch, T = nb * perImage, rowWidth = rowWidth
+        let vs = WinogradTiles.blockStride(C, T)
+        for c in 0..<C {
+            for b in 0..<nb {
+                let plane = x + (c * N + n0 + b) * H * W
+                for i in 0..<rows {
+                    // padded rows 2i-1 ... 2i+2 (column 0 is input column -1)
+                    for a in 0..<4 {
+                        let row = scratch + a * rowWidth
+                        let h = 2 * i - 1 + a
+                        row.update(repeating: 0, count: rowWidth)
+                        if h >= 0 && h < H { (row + 1).update(from: plane + h * W, count: W) }
+                    }
+                    // row combinations of B^T: s0 = d0 - d2, s1 = d1 + d2, s2 = d2 - d1, s3 = d1 - d3
+                    let d0 = scratch, d1 = scratch + rowWidth, d2 = scratch + 2 * rowWidth, d3 = scratch + 3 * rowWidth
+                    let s0 = scratch + 4 * rowWidth, s1 = s0 + rowWidth, s2 = s1 + rowWidth, s3 = s2 + rowWidth
+                    for q in 0..<rowWidth {
+                        s0[q] = d0[q] - d2[q]; s1[q] = d1[q] + d2[q]
+                        s2[q] = d2[q] - d1[q]; s3[q] = d1[q] - d3[q]
+                    }
+                    // column combinations (times B), stored at V[a*4 + col][c, t]
+                    let t0 = b * perImage + i * columns
+                    for a in 0..<4 {
+                        let s = s0 + a * rowWidth
+                        let v0 = v + (a * 4 + 0) * vs + c * T + t0, v1 = v + (a * 4 + 1) * vs + c * T + t0
+                        let v2 = v + (a * 4 + 2) * vs + c * T + t0, v3 = v + (a * 4 + 3) * vs + c * T + t0
+                        for j in 0..<columns {
+                            let e0 = s[2 * j], e1 = s[2 * j + 1], e2 = s[2 * j + 2], e3 = s[2 * j + 3]
+                            v0[j] = e0 - e2; v1[j] = e1 + e2; v2[j] = e2 - e1; v3[j] = e1 - e3
                         }
                     }
                 }

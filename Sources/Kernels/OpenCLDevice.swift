@@ -407,7 +407,7 @@ public final class OpenCLDevice: Device {
     /// The per-example partial sums of a layer: output tiles of one example's GEMM,
     /// `dw_i [K, CRS]` (explicit) or the Grams `[PQ, PQ]` (ghost, lower tiles included: they write 0).
     func normTiles(_ g: Conv2DGeometry, _ method: PerExampleNormMethod) -> Int {
-        let t = method == .explicit ? tiles(rows: g.outChannels, columns: g.patchSize) : tiles(rows: g.outPlane, columns: g.outPlane)
+        let t = method != .ghost ? tiles(rows: g.outChannels, columns: g.patchSize) : tiles(rows: g.outPlane, columns: g.outPlane)
         return t.columns * t.rows
     }
 
@@ -459,12 +459,13 @@ public final class OpenCLDevice: Device {
         squaredNorms.require(g.batch, .float32, "conv2dPerExampleGradNormsSquared", "squaredNorms [N]")
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
         guard N > 0 else { return }
+        let method = method == .winograd ? .explicit : method   // no Winograd kernels here
         let perExample = normTiles(g, method), chunk = normChunk(g, method)
         let partials = scratchBuffer(perExample * chunk)
         for n0 in stride(from: 0, to: N, by: chunk) {
             let nb = min(chunk, N - n0)
             switch method {
-            case .explicit:
+            case .explicit, .winograd:
                 nextLaunchFlops = 2 * Double(nb) * Double(K) * Double(CRS) * Double(PQ)
                 convLaunch(.convNormsExplicit, tiledWork(rows: K, columns: CRS, batches: nb), x, dy, partials, g, n0)
             case .ghost:

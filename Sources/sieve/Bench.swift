@@ -196,7 +196,7 @@ struct Bench: ParsableCommand {
             let dw = device.makeTensor(g.weightShape), norms = device.makeTensor([g.batch])
             let cpu = device as? CPUDevice
             let dataAlgorithm = cpu.map { $0.usesWinograd(g) ? "winograd" : g.isPointwise ? "gemm" : "im2col" } ?? "opencl"
-            let normAlgorithm = cpu.map { _ in PerExampleNormMethod.cheaper(for: g).rawValue } ?? "opencl"
+            let normAlgorithm = cpu.map { $0.normMethod(for: g).rawValue } ?? "opencl"
             let opsOfShape: [(String, String, () -> Void)] = [
                 ("forward", dataAlgorithm, { device.conv2dForward(input: x, weight: w, output: y, geometry: g) }),
                 ("backward-data", dataAlgorithm, { device.conv2dBackwardData(gradOutput: dy, weight: w, gradInput: dx, geometry: g) }),

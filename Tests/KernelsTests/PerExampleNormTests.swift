@@ -30,6 +30,32 @@ struct PerExampleNormTests {
         }
     }
 
+    /// The Winograd weight-gradient norms on every 3x3 stride-1 padding-1 shape of the Winograd
+    /// tests (odd planes, one-pixel planes, ResNet-18 layers) against the Double reference.
+    @Test(arguments: WinogradTests.geometries)
+    func winogradMatchesReference(_ g: Conv2DGeometry) {
+        let device = CPUDevice()
+        var rng = TestRandom(UInt64(g.hashValue & 0xfff) + 11)
+        let x = rng.array(g.inputShape.reduce(1, *)), dy = rng.array(g.outputShape.reduce(1, *))
+        let ref = Self.reference(x, dy, g)
+        let norms = device.tensor([Float](repeating: 0.5, count: g.batch), [g.batch])
+        device.conv2dPerExampleGradNormsSquared(input: device.tensor(x, g.inputShape), gradOutput: device.tensor(dy, g.outputShape),
+                                                geometry: g, squaredNorms: norms, method: .winograd)
+        #expect(relativeError(device.download(norms), ref.map { $0 + 0.5 }) < 1e-5, "\(g)")
+    }
+
+    @Test func cpuPicksWinogradWhereItIsCheaper() {
+        func g(_ c: Int, _ hw: Int, _ k: Int) -> Conv2DGeometry {
+            Conv2DGeometry(batch: 128, inChannels: c, height: hw, width: hw, outChannels: k, kernel: 3, stride: 1, padding: 1)
+        }
+        let device = CPUDevice()
+        #expect(device.normMethod(for: g(64, 32, 64)) == .winograd)
+        #expect(device.normMethod(for: g(128, 16, 128)) == .winograd)
+        #expect(device.normMethod(for: g(512, 4, 512)) == .ghost)
+        #expect(device.normMethod(for: g(3, 32, 64)) == .explicit)          // too few channels for Winograd
+        #expect(CPUDevice(convolution: .im2col).normMethod(for: g(64, 32, 64)) == .explicit)
+    }
+
     @Test func cheaperMethodFollowsFLOPs() {
         func g(_ c: Int, _ hw: Int, _ k: Int) -> Conv2DGeometry {
             Conv2DGeometry(batch: 128, inChannels: c, height: hw, width: hw, outChannels: k, kernel: 3, stride: 1, padding: 1)
