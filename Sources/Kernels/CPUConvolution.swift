@@ -5,7 +5,8 @@
 //   forward:         y[K, n0.., P*Q]   = w[K, CRS] * cols             (ldc = N*P*Q)
 //   backward data:   dcols[CRS, nb*PQ] = w^T * dy[K, n0..];  dx = col2im(dcols)
 //   backward weight: dw[K, CRS]       += dy[K, n0..] * cols^T   (per-worker partials, summed)
-// A 1x1 stride-1 unpadded convolution uses x itself as the column matrix. Each worker
+// A 1x1 stride-1 unpadded convolution uses x itself as the column matrix; 3x3 stride-1
+// layers run as Winograd F(2x2, 3x3) where it pays (CPUWinograd.swift). Each worker
 // runs im2col and a single-threaded sgemm on chunks of its own images, so a chunk's
 // columns stay in that core's cache between the two and no worker waits on another.
 
@@ -70,6 +71,7 @@ extension CPUDevice {
         Check.conv("conv2dBackwardWeight", input: x, weight: dw, output: dy, g)
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
         let xs = x.hostFloats, dys = dy.hostFloats, dws = dw.hostFloats
+        if usesWinograd(g) { return winogradBackwardWeight(xs, dys, dws, g) }
         let chunk = g.isPointwise ? N : imagesPerChunk(g)
         let active = min(workers, N)
         for s in partials.prefix(active) { _ = s.reserve(K * CRS) }

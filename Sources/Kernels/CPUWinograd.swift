@@ -156,78 +156,77 @@ extension CPUDevice {
     ///   dw_n[k, c]     = G^T Wn[k, c] G                       4x4 -> 3x3
     func winogradNorms(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                        _ g: Conv2DGeometry) {
+        let C = g.inChannels, K = g.outChannels, plane = K * C + 16   // Wn[ξ] blocks one cache line apart
+        let perImage = WinogradTiles(g).perImage
+        for s in partials { _ = s.reserve(16 * plane) }
+        winogradGradientTiles(x, dy, g) { worker, n0, nb, d, st, v, vs in
+            let wn = partials[worker].pointer                // Wn[16][K, C]
+            for b in 0..<nb {
+                for xi in 0..<16 {
+                    sgemm(false, true, K, C, perImage, 1, d + xi * st + b * perImage, nb * perImage,
+                          v + xi * vs + b * perImage, nb * perImage, 0, wn + xi * plane, C)
+                }
+                var total: Float = 0
+                for kc in 0..<(K * C) {
+                    let e = WinogradTiles.inverseWeightTransform(wn + kc, stride: plane)
+                    total += e.0 * e.0 + e.1 * e.1 + e.2 * e.2 + e.3 * e.3 + e.4 * e.4 + e.5 * e.5 + e.6 * e.6 + e.7 * e.7 + e.8 * e.8
+                }
+                out[n0 + b] += total
+            }
+        }
+    }
+
+    /// dw[K, C, 3, 3] = the batch's weight gradient by Winograd run backwards (as
+    /// ``winogradNorms(_:_:_:_:)``, the GEMMs over all the chunk's tiles at once):
+    /// each worker accumulates Wn[ξ][K, C] over its chunks, the partials are summed, then
+    /// dw = G^T Wn G.
+    func winogradBackwardWeight(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+                                _ g: Conv2DGeometry) {
+        let C = g.inChannels, K = g.outChannels, plane = K * C + 16, perImage = WinogradTiles(g).perImage
+        guard g.batch > 0 else { return dw.update(repeating: 0, count: K * C * 9) }
+        for s in partials { _ = s.reserve(16 * plane) }
+        var started = [Bool](repeating: false, count: workers)   // a worker's partial holds a sum
+        started.withUnsafeMutableBufferPointer { started in
+            winogradGradientTiles(x, dy, g) { worker, _, nb, d, st, v, vs in
+                let wn = partials[worker].pointer
+                let T = nb * perImage
+                for xi in 0..<16 {
+                    sgemm(false, true, K, C, T, 1, d + xi * st, T, v + xi * vs, T, started[worker] ? 1 : 0, wn + xi * plane, C)
+                }
+                started[worker] = true
+            }
+        }
+        let sums = partials[0].pointer                       // worker 0 always has images
+        let others = (1..<workers).filter { started[$0] }
+        split(K * C, grain: 1 << 12) { _, range in
+            for kc in range {
+                for worker in others {
+                    let p = partials[worker].pointer
+                    for xi in 0..<16 { sums[xi * plane + kc] += p[xi * plane + kc] }
+                }
+                let e = WinogradTiles.inverseWeightTransform(sums + kc, stride: plane)
+                let w = dw + kc * 9
+                w[0] = e.0; w[1] = e.1; w[2] = e.2; w[3] = e.3; w[4] = e.4; w[5] = e.5; w[6] = e.6; w[7] = e.7; w[8] = e.8
+            }
+        }
+    }
+
+    /// Runs `body(worker, n0, nb, D, D's block stride, V, V's block stride)` for each chunk of
+    /// images with D[ξ][K, T] = (A dY_t A^T)[ξ] and V[ξ][C, T] = (B^T d_t B)[ξ], T = nb * tiles per image.
+    private func winogradGradientTiles(
+        _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ g: Conv2DGeometry,
+        _ body: (Int, Int, Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int) -> Void) {
         let tiles = WinogradTiles(g)
-        let N = g.batch, H = g.height, W = g.width, C = g.inChannels, K = g.outChannels
-        let perImage = tiles.perImage, chunk = tiles.chunk, columns = tiles.columns
+        let C = g.inChannels, K = g.outChannels
         for s in scratch { _ = s.reserve(tiles.scratchFloats(C, K)) }
-        for s in partials { _ = s.reserve(16 * (K * C + 16)) }
-        forEachChunk(g, chunk: chunk) { worker, n0, nb in
-            let T = nb * perImage
+        forEachChunk(g, chunk: tiles.chunk) { worker, n0, nb in
+            let T = nb * tiles.perImage
             let vs = WinogradTiles.blockStride(C, T), st = WinogradTiles.blockStride(K, T)
             let v = scratch[worker].pointer                  // V[16][C, T]
             let d = v + 16 * vs                              // D[16][K, T]
             tiles.transformInput(x, channels: C, n0: n0, count: nb, into: v, rows: d + 16 * st)
-            // D = A dY A^T, A = [1 0; 1 1; 1 -1; 0 -1]: the rows of A dY are (y00, y01), (y00+y10, y01+y11),
-            // (y00-y10, y01-y11), (-y10, -y11), and a row (u0, u1) times A^T is (u0, u0+u1, u0-u1, -u1).
-            let width = 2 * columns                          // a dY row padded to whole tiles
-            let r0 = d + 16 * st, r1 = r0 + width
-            for k in 0..<K {
-                for b in 0..<nb {
-                    let plane = dy + (k * N + n0 + b) * H * W
-                    for i in 0..<tiles.rows {
-                        r0.update(from: plane + 2 * i * W, count: W)
-                        (r0 + W).update(repeating: 0, count: width - W)
-                        if 2 * i + 1 < H {
-                            r1.update(from: plane + (2 * i + 1) * W, count: W)
-                            (r1 + W).update(repeating: 0, count: width - W)
-                        } else {
-                            r1.update(repeating: 0, count: width)
-                        }
-                        let t = d + k * T + b * perImage + i * columns   // D[ξ][k, t + j] = t[ξ * st + j]
-                        for j in 0..<columns {
-                            let y00 = r0[2 * j], y01 = r0[2 * j + 1], y10 = r1[2 * j], y11 = r1[2 * j + 1]
-                            let p0 = y00, p1 = y01
-                            let q0 = y00 + y10, q1 = y01 + y11
-                            let m0 = y00 - y10, m1 = y01 - y11
-                            let z0 = -y10, z1 = -y11
-                            t[j] = p0; t[st + j] = p0 + p1; t[2 * st + j] = p0 - p1; t[3 * st + j] = -p1
-                            t[4 * st + j] = q0; t[5 * st + j] = q0 + q1; t[6 * st + j] = q0 - q1; t[7 * st + j] = -q1
-                            t[8 * st + j] = m0; t[9 * st + j] = m0 + m1; t[10 * st + j] = m0 - m1; t[11 * st + j] = -m1
-                            t[12 * st + j] = z0; t[13 * st + j] = z0 + z1; t[14 * st + j] = z0 - z1; t[15 * st + j] = -z1
-                        }
-                    }
-                }
-            }
-            let wn = partials[worker].pointer                // Wn[16][K, C]
-            let plane = K * C + 16                           // Wn[ξ] blocks one cache line apart, as above
-            for b in 0..<nb {
-                for xi in 0..<16 {
-                    sgemm(false, true, K, C, perImage, 1, d + xi * st + b * perImage, T,
-                          v + xi * vs + b * perImage, T, 0, wn + xi * plane, C)
-                }
-                // ||G^T Wn G||^2 over (k, c); G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1], applied to the
-                // columns (c0 + (c1+c2)/2, (c1-c2)/2, (c1+c2)/2 + c3) of each row, then to the rows likewise
-                var total: Float = 0
-                for kc in 0..<(K * C) {
-                    let w = wn + kc
-                    var e = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
-                    // rows a = 0..<4 of Wn G (3 columns each)
-                    let s00 = w[0], s01 = w[plane], s02 = w[2 * plane], s03 = w[3 * plane]
-                    e.0 = s00 + 0.5 * (s01 + s02); e.1 = 0.5 * (s01 - s02); e.2 = 0.5 * (s01 + s02) + s03
-                    let s10 = w[4 * plane], s11 = w[5 * plane], s12 = w[6 * plane], s13 = w[7 * plane]
-                    e.3 = s10 + 0.5 * (s11 + s12); e.4 = 0.5 * (s11 - s12); e.5 = 0.5 * (s11 + s12) + s13
-                    let s20 = w[8 * plane], s21 = w[9 * plane], s22 = w[10 * plane], s23 = w[11 * plane]
-                    e.6 = s20 + 0.5 * (s21 + s22); e.7 = 0.5 * (s21 - s22); e.8 = 0.5 * (s21 + s22) + s23
-                    let s30 = w[12 * plane], s31 = w[13 * plane], s32 = w[14 * plane], s33 = w[15 * plane]
-                    e.9 = s30 + 0.5 * (s31 + s32); e.10 = 0.5 * (s31 - s32); e.11 = 0.5 * (s31 + s32) + s33
-                    // G^T times each of the 3 columns (rows 0..<4 of the column: e.col, e.3+col, e.6+col, e.9+col)
-                    let a0 = e.0 + 0.5 * (e.3 + e.6), b0 = 0.5 * (e.3 - e.6), c0 = 0.5 * (e.3 + e.6) + e.9
-                    let a1 = e.1 + 0.5 * (e.4 + e.7), b1 = 0.5 * (e.4 - e.7), c1 = 0.5 * (e.4 + e.7) + e.10
-                    let a2 = e.2 + 0.5 * (e.5 + e.8), b2 = 0.5 * (e.5 - e.8), c2 = 0.5 * (e.5 + e.8) + e.11
-                    total += a0 * a0 + b0 * b0 + c0 * c0 + a1 * a1 + b1 * b1 + c1 * c1 + a2 * a2 + b2 * b2 + c2 * c2
-                }
-                out[n0 + b] += total
-            }
+            tiles.transformOutputGradient(dy, channels: K, n0: n0, count: nb, into: d, rows: d + 16 * st)
+            body(worker, n0, nb, d, st, v, vs)
         }
     }
 }
@@ -301,5 +300,61 @@ struct WinogradTiles {
                 }
             }
         }
+    }
+
+    /// D[ξ][k, t] = (A dY_t A^T)[ξ] (block ξ at ξ * ``blockStride(_:_:)``) for every channel k
+    /// and 2x2 tile t of images n0 ..< n0+nb of dy[K, N, H, W] (zero beyond an odd side);
+    /// `rows`: ``rowScratch`` floats. With A = [1 0; 1 1; 1 -1; 0 -1] the rows of A dY are
+    /// (y00, y01), (y00+y10, y01+y11), (y00-y10, y01-y11), (-y10, -y11), and a row (u0, u1)
+    /// times A^T is (u0, u0+u1, u0-u1, -u1).
+    func transformOutputGradient(_ dy: UnsafePointer<Float>, channels K: Int, n0: Int, count nb: Int,
+                                 into d: UnsafeMutablePointer<Float>, rows scratch: UnsafeMutablePointer<Float>) {
+        let H = height, W = width, N = batch, T = nb * perImage, st = WinogradTiles.blockStride(K, T)
+        let width = 2 * columns                              // a dY row padded to whole tiles
+        let r0 = scratch, r1 = scratch + width
+        for k in 0..<K {
+            for b in 0..<nb {
+                let plane = dy + (k * N + n0 + b) * H * W
+                for i in 0..<rows {
+                    r0.update(from: plane + 2 * i * W, count: W)
+                    (r0 + W).update(repeating: 0, count: width - W)
+                    if 2 * i + 1 < H {
+                        r1.update(from: plane + (2 * i + 1) * W, count: W)
+                        (r1 + W).update(repeating: 0, count: width - W)
+                    } else {
+                        r1.update(repeating: 0, count: width)
+                    }
+                    let t = d + k * T + b * perImage + i * columns   // D[ξ][k, t + j] = t[ξ * st + j]
+                    for j in 0..<columns {
+                        let y00 = r0[2 * j], y01 = r0[2 * j + 1], y10 = r1[2 * j], y11 = r1[2 * j + 1]
+                        let p0 = y00, p1 = y01
+                        let q0 = y00 + y10, q1 = y01 + y11
+                        let m0 = y00 - y10, m1 = y01 - y11
+                        let z0 = -y10, z1 = -y11
+                        t[j] = p0; t[st + j] = p0 + p1; t[2 * st + j] = p0 - p1; t[3 * st + j] = -p1
+                        t[4 * st + j] = q0; t[5 * st + j] = q0 + q1; t[6 * st + j] = q0 - q1; t[7 * st + j] = -q1
+                        t[8 * st + j] = m0; t[9 * st + j] = m0 + m1; t[10 * st + j] = m0 - m1; t[11 * st + j] = -m1
+                        t[12 * st + j] = z0; t[13 * st + j] = z0 + z1; t[14 * st + j] = z0 - z1; t[15 * st + j] = -z1
+                    }
+                }
+            }
+        }
+    }
+
+    /// G^T w G (3x3, row-major) of the 4x4 values w[ξ * stride], ξ = 4 * row + column, with
+    /// G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]: a 4-vector (c0, c1, c2, c3) becomes
+    /// (c0 + (c1+c2)/2, (c1-c2)/2, (c1+c2)/2 + c3), first along each row, then down each column.
+    @inline(__always)
+    static func inverseWeightTransform(_ w: UnsafePointer<Float>, stride: Int)
+        -> (Float, Float, Float, Float, Float, Float, Float, Float, Float) {
+        @inline(__always) func reduce(_ c0: Float, _ c1: Float, _ c2: Float, _ c3: Float) -> (Float, Float, Float) {
+            (c0 + 0.5 * (c1 + c2), 0.5 * (c1 - c2), 0.5 * (c1 + c2) + c3)
+        }
+        let r0 = reduce(w[0], w[stride], w[2 * stride], w[3 * stride])
+        let r1 = reduce(w[4 * stride], w[5 * stride], w[6 * stride], w[7 * stride])
+        let r2 = reduce(w[8 * stride], w[9 * stride], w[10 * stride], w[11 * stride])
+        let r3 = reduce(w[12 * stride], w[13 * stride], w[14 * stride], w[15 * stride])
+        let c0 = reduce(r0.0, r1.0, r2.0, r3.0), c1 = reduce(r0.1, r1.1, r2.1, r3.1), c2 = reduce(r0.2, r1.2, r2.2, r3.2)
+        return (c0.0, c1.0, c2.0, c0.1, c1.1, c2.1, c0.2, c1.2, c2.2)
     }
 }

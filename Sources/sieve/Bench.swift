@@ -200,7 +200,7 @@ struct Bench: ParsableCommand {
             let opsOfShape: [(String, String, () -> Void)] = [
                 ("forward", dataAlgorithm, { device.conv2dForward(input: x, weight: w, output: y, geometry: g) }),
                 ("backward-data", dataAlgorithm, { device.conv2dBackwardData(gradOutput: dy, weight: w, gradInput: dx, geometry: g) }),
-                ("backward-weight", cpu == nil ? "opencl" : g.isPointwise ? "gemm" : "im2col",
+                ("backward-weight", dataAlgorithm,
                  { device.conv2dBackwardWeight(input: x, gradOutput: dy, gradWeight: dw, geometry: g) }),
                 ("norms", normAlgorithm, {
                     device.fill(norms, with: 0)

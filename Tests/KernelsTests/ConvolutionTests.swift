@@ -158,3 +158,19 @@ struct WinogradTests {
         #expect(!CPUDevice(convolution: .im2col).usesWinograd(wide))
     }
 }
+
+extension WinogradTests {
+    /// The weight gradient by Winograd run backwards against the Double adjoint (written, not accumulated).
+    @Test(arguments: geometries + [Conv2DGeometry(batch: 9, inChannels: 16, height: 6, width: 6, outChannels: 24, kernel: 3, stride: 1, padding: 1)])
+    func weightGradientMatchesAdjoint(_ g: Conv2DGeometry) {
+        let device = CPUDevice(convolution: .winograd)
+        var rng = TestRandom(UInt64(g.hashValue & 0xffff) + 13)
+        let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
+        let dy = rng.array(g.outputShape.reduce(1, *))
+        let dw = device.makeTensor(g.weightShape)
+        device.fill(dw, with: 42)
+        device.conv2dBackwardWeight(input: device.tensor(x, g.inputShape), gradOutput: device.tensor(dy, g.outputShape),
+                                    gradWeight: dw, geometry: g)
+        #expect(relativeError(device.download(dw), referenceConvBackward(x, w, dy, g).dw) < 2e-6)
+    }
+}
