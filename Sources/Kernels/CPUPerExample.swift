@@ -42,7 +42,10 @@ extension CPUDevice {
         let otherCost = other == .ghost ? PQ * PQ * (g.patchSize + K) / 2 : K * g.patchSize * PQ
         let tiles = WinogradTiles(g).perImage
         let winogradCost = 16 * K * C * tiles + 3 * 16 * K * C
-        return winogradCost < otherCost ? .winograd : other
+        // Winograd's per-example GEMMs are small (inner dimension: the tiles of one image),
+        // so it must win by a margin: measured on ResNet-18 (`sieve bench --ops`), a 64 -> 64
+        // 8x8 layer costs 0.95x ghost's multiply-adds but ran 1.4x slower.
+        return 3 * winogradCost < 2 * otherCost ? .winograd : other
     }
 
     /// ``conv2dPerExampleGradNormsSquared(input:gradOutput:geometry:squaredNorms:)`` with a

@@ -100,6 +100,8 @@ struct Bench: ParsableCommand {
             ]
             if let sgemm { fields.append(("sgemm_gflops", .double(sgemm))) }
             if !opRows.isEmpty { fields.append(("ops", .array(opRows))) }
+            let profiles = primary.compactMap { p in p.profile.map { (p.name, $0) } }
+            if !profiles.isEmpty { fields.append(("profile", .object(profiles))) }
             try Metrics.OutputFile.write(JSON.object(fields).rendered + "\n", to: json)
         }
     }
@@ -113,6 +115,8 @@ struct Bench: ParsableCommand {
         let gflopPerExample: Double     // nominal
         let sgemm: Double?
         let peakResidentBytes: Int?
+        /// The OpenCL kernel profile of the timed rounds (`--profile`).
+        let profile: JSON?
 
         var median: Double { rates.sorted()[rates.count / 2] }
         var gflops: Double { median * gflopPerExample }
@@ -123,6 +127,7 @@ struct Bench: ParsableCommand {
                                        ("rounds", .array(rates.map { .double($0) })), ("gflops", .double(gflops))]
             if let s = shareOfSgemm { f.append(("share_of_sgemm", .double(s))) }
             if let p = peakResidentBytes { f.append(("peak_resident_bytes", .int(p))) }
+            if let profile { f.append(("profile", profile)) }
             return .object(f)
         }
     }
@@ -144,9 +149,9 @@ struct Bench: ParsableCommand {
                 device.synchronize()
                 rates.append(Double(steps * n) / (monotonicSeconds() - t0))
             }
-            _ = reportProfile(device, title: "\(name), \(repeats * steps) batches of \(n)", steps: repeats * steps)
+            let profile = reportProfile(device, title: "\(name), \(repeats * steps) batches of \(n)", steps: repeats * steps)
             return PassFigures(name: name, rates: rates, gflopPerExample: nominal * forward, sgemm: sgemm,
-                               peakResidentBytes: PeakMemory.residentBytes())
+                               peakResidentBytes: PeakMemory.residentBytes(), profile: profile)
         }
         return [
             time("train step", nominal: 3) { net.trainStep(batch, hyper: hyper) },

@@ -52,6 +52,7 @@ struct PerExampleNormTests {
         #expect(device.normMethod(for: g(64, 32, 64)) == .winograd)
         #expect(device.normMethod(for: g(128, 16, 128)) == .winograd)
         #expect(device.normMethod(for: g(512, 4, 512)) == .ghost)
+        #expect(device.normMethod(for: g(64, 8, 64)) == .ghost)             // too few tiles per example to pay
         #expect(device.normMethod(for: g(3, 32, 64)) == .explicit)          // too few channels for Winograd
         #expect(CPUDevice(convolution: .im2col).normMethod(for: g(64, 32, 64)) == .explicit)
     }

@@ -88,7 +88,7 @@ struct OpenCLToolTests {
         let bench = try CLITests.run(["bench", "--device", "opencl", "--model", "cnn", "--input", "1x8x8", "--batch", "8", "--steps", "2",
                                       "--profile", "--json", dir + "/bench.json"], environment: env)
         #expect(bench.status == 0, "\(bench.stderr)")
-        #expect(bench.stderr.contains("kernel profile (train step, 2 steps of batch 8)") && bench.stderr.contains("gemm"))
+        #expect(bench.stderr.contains("kernel profile (train step, 6 batches of 8)") && bench.stderr.contains("gemm"))
         #expect(bench.stdout.contains("opencl tuning: TSM=") && bench.stdout.contains("built-in"))
         let json = try String(contentsOfFile: dir + "/bench.json", encoding: .utf8)
         #expect(json.contains("\"profile\"") && json.contains("\"launches_per_step\"") && json.contains("\"gflops_per_second\""))
@@ -138,5 +138,51 @@ struct CPUTuneTests {
         #expect(r.status == 2 && r.stderr.contains("--rounds"), "\(r.stderr)")
         let d = try CLITests.run(["tune", "--device", "gpu"])
         #expect(d.status == 2 && d.stderr.contains("cpu"), "\(d.stderr)")
+    }
+}
+
+/// `sieve bench` as the performance dashboard: every pass with its rounds, nominal GFLOP/s
+/// against the sgemm rate of the same run, peak memory, and the convolution ops.
+struct BenchDashboardTests {
+    @Test func suiteAndOpsReportEveryPassAndShape() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try CLITests.run(["bench", "--device", "cpu", "--suite", "--ops", "--width", "16", "--input", "1x8x8",
+                                  "--batch", "4", "--steps", "1", "--repeats", "2", "--json", dir + "/bench.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for model in ["mlp", "cnn", "resnet18 width 16", "resnet18 width 64"] { #expect(r.stdout.contains("\n\(model):"), "\(model)") }
+        #expect(r.stdout.contains("cblas_sgemm 2048^3"))
+        #expect(r.stdout.contains("winograd") && r.stdout.contains("im2col") && r.stdout.contains("backward-weight"))
+        let data = try #require(FileManager.default.contents(atPath: dir + "/bench.json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let models = try #require(json["models"] as? [[String: Any]])
+        #expect(models.count == 4)
+        for m in models {
+            let passes = try #require(m["passes"] as? [[String: Any]])
+            #expect(passes.map { $0["pass"] as? String } == ["train step", "eval forward", "grand"])
+            for p in passes {
+                #expect((p["rounds"] as? [Double])?.count == 2)
+                #expect(((p["examples_per_second"] as? Double) ?? 0) > 0)
+                #expect(((p["share_of_sgemm"] as? Double) ?? 0) > 0)
+                #expect(((p["peak_resident_bytes"] as? Int) ?? 0) > 1 << 20)
+            }
+        }
+        // ResNet-18 width 16 on 1x8x8: 20 convolutions, 11 distinct shapes, four ops each.
+        let ops = try #require(json["ops"] as? [[String: Any]])
+        #expect(ops.count == 4 * Set(ops.compactMap { $0["shape"] as? String }).count && ops.count >= 4 * 8)
+        #expect(((json["grand_examples_per_second"] as? Double) ?? 0) > 0 && json["sgemm_gflops"] != nil)
+    }
+
+    @Test func forcedAlgorithmsAndBadOptions() throws {
+        let im2col = try CLITests.run(["bench", "--device", "cpu", "--model", "resnet18", "--width", "16", "--input", "3x8x8",
+                                       "--batch", "2", "--steps", "1", "--repeats", "1", "--ops", "--conv", "im2col"])
+        #expect(im2col.status == 0 && !im2col.stdout.contains("winograd") && im2col.stdout.contains("im2col + sgemm"), "\(im2col.stderr)")
+        let bad = try CLITests.run(["bench", "--device", "cpu", "--conv", "fft"])
+        #expect(bad.status != 0 && bad.stderr.contains("--conv"), "\(bad.stderr)")
+        let repeats = try CLITests.run(["bench", "--device", "cpu", "--repeats", "0"])
+        #expect(repeats.status != 0 && repeats.stderr.contains("--repeats must be at least 1"), "\(repeats.stderr)")
+        let opencl = try CLITests.run(["bench", "--device", "opencl", "--model", "mlp", "--input", "1x4x4", "--batch", "2",
+                                       "--steps", "1", "--conv", "winograd"])
+        #expect(opencl.status != 0 && opencl.stderr.contains("is not the CPU"), "\(opencl.stderr)")
     }
 }
