@@ -123,11 +123,15 @@ extension CPUDevice {
             // y = A^T M A for every (output channel, tile), two output rows per tile row, written
             // through padded rows (whole tiles) and copied into the plane.
             let width = 2 * tilesW
-            let top = v, bottom = v + width          // V is no longer needed: row scratch
+            let padTop = v, padBottom = v + width    // V is no longer needed: row scratch
             for k in 0..<Co {
                 for b in 0..<nb {
                     let plane = out + (k * N + n0 + b) * H * W
                     for i in 0..<tilesH {
+                        // the plane's rows directly when they hold whole tiles, else padded rows
+                        let hasBottom = 2 * i + 1 < H
+                        let top = W == width ? plane + 2 * i * W : padTop
+                        let bottom = W == width && hasBottom ? plane + (2 * i + 1) * W : padBottom
                         let p = m + k * T + b * tilesPerImage + i * tilesW   // M[ξ][k, t + j] = p[ξ * st + j]
                         for j in 0..<tilesW {
                             // rows of A^T M: (m0 + m4 + m8, ...) and (m4 - m8 - m12, ...) per column
@@ -138,8 +142,10 @@ extension CPUDevice {
                             top[2 * j] = a0 + a1 + a2; top[2 * j + 1] = a1 - a2 - a3
                             bottom[2 * j] = b0 + b1 + b2; bottom[2 * j + 1] = b1 - b2 - b3
                         }
-                        (plane + 2 * i * W).update(from: top, count: W)
-                        if 2 * i + 1 < H { (plane + (2 * i + 1) * W).update(from: bottom, count: W) }
+                        if W != width {
+                            (plane + 2 * i * W).update(from: top, count: W)
+                            if hasBottom { (plane + (2 * i + 1) * W).update(from: bottom, count: W) }
+                        }
                     }
                 }
             }
@@ -248,8 +254,8 @@ struct WinogradTiles {
     var perImage: Int { rows * columns }
     /// A padded input row: W + 2, +1 when W is odd.
     var rowWidth: Int { 2 * columns + 2 }
-    /// Floats of row scratch ``transformInput`` needs.
-    var rowScratch: Int { 8 * rowWidth }
+    /// Floats of row scratch the transforms need.
+    var rowScratch: Int { 5 * rowWidth }
 
     /// Floats between the 16 blocks [rows, T] of V, M or D: one cache line more than the
     /// block, so the 16 streams a transform reads or writes at once do not share cache
@@ -268,23 +274,27 @@ struct WinogradTiles {
                         into v: UnsafeMutablePointer<Float>, rows scratch: UnsafeMutablePointer<Float>) {
         let H = height, W = width, N = batch, T = nb * perImage, rowWidth = rowWidth
         let vs = WinogradTiles.blockStride(C, T)
+        let zeros = scratch + 4 * rowWidth                  // one zero input row
+        zeros.update(repeating: 0, count: W)
+        for a in 0..<4 {                                    // the padding columns of the s rows stay zero
+            let s = scratch + a * rowWidth
+            s[0] = 0
+            (s + W + 1).update(repeating: 0, count: rowWidth - W - 1)
+        }
         for c in 0..<C {
             for b in 0..<nb {
                 let plane = x + (c * N + n0 + b) * H * W
                 for i in 0..<rows {
-                    // padded rows 2i-1 ... 2i+2 (column 0 is input column -1)
-                    for a in 0..<4 {
-                        let row = scratch + a * rowWidth
-                        let h = 2 * i - 1 + a
-                        row.update(repeating: 0, count: rowWidth)
-                        if h >= 0 && h < H { (row + 1).update(from: plane + h * W, count: W) }
-                    }
-                    // row combinations of B^T: s0 = d0 - d2, s1 = d1 + d2, s2 = d2 - d1, s3 = d1 - d3
-                    let d0 = scratch, d1 = scratch + rowWidth, d2 = scratch + 2 * rowWidth, d3 = scratch + 3 * rowWidth
-                    let s0 = scratch + 4 * rowWidth, s1 = s0 + rowWidth, s2 = s1 + rowWidth, s3 = s2 + rowWidth
-                    for q in 0..<rowWidth {
-                        s0[q] = d0[q] - d2[q]; s1[q] = d1[q] + d2[q]
-                        s2[q] = d2[q] - d1[q]; s3[q] = d1[q] - d3[q]
+                    // input rows 2i-1 ... 2i+2 read in place (a zero row outside the plane);
+                    // row combinations of B^T: s0 = d0 - d2, s1 = d1 + d2, s2 = d2 - d1, s3 = d1 - d3,
+                    // at padded column q = input column q - 1 (zero at q = 0 and q > W)
+                    @inline(__always) func row(_ h: Int) -> UnsafePointer<Float> { h >= 0 && h < H ? plane + h * W : UnsafePointer(zeros) }
+                    let d0 = row(2 * i - 1), d1 = row(2 * i), d2 = row(2 * i + 1), d3 = row(2 * i + 2)
+                    let s0 = scratch, s1 = s0 + rowWidth, s2 = s1 + rowWidth, s3 = s2 + rowWidth
+                    let t0p = s0 + 1, t1p = s1 + 1, t2p = s2 + 1, t3p = s3 + 1
+                    for q in 0..<W {
+                        t0p[q] = d0[q] - d2[q]; t1p[q] = d1[q] + d2[q]
+                        t2p[q] = d2[q] - d1[q]; t3p[q] = d1[q] - d3[q]
                     }
                     // column combinations (times B), stored at V[a*4 + col][c, t]
                     let t0 = b * perImage + i * columns
@@ -310,19 +320,21 @@ struct WinogradTiles {
     func transformOutputGradient(_ dy: UnsafePointer<Float>, channels K: Int, n0: Int, count nb: Int,
                                  into d: UnsafeMutablePointer<Float>, rows scratch: UnsafeMutablePointer<Float>) {
         let H = height, W = width, N = batch, T = nb * perImage, st = WinogradTiles.blockStride(K, T)
-        let width = 2 * columns                              // a dY row padded to whole tiles
-        let r0 = scratch, r1 = scratch + width
+        // dY rows read in place when W is even (whole tiles), else through padded copies;
+        // a zero row below an odd H
+        let width = 2 * columns
+        let zeros = scratch + 2 * width
+        zeros.update(repeating: 0, count: width)
+        let pad0 = scratch, pad1 = scratch + width
         for k in 0..<K {
             for b in 0..<nb {
                 let plane = dy + (k * N + n0 + b) * H * W
                 for i in 0..<rows {
-                    r0.update(from: plane + 2 * i * W, count: W)
-                    (r0 + W).update(repeating: 0, count: width - W)
-                    if 2 * i + 1 < H {
-                        r1.update(from: plane + (2 * i + 1) * W, count: W)
-                        (r1 + W).update(repeating: 0, count: width - W)
-                    } else {
-                        r1.update(repeating: 0, count: width)
+                    var r0 = plane + 2 * i * W
+                    var r1 = 2 * i + 1 < H ? plane + (2 * i + 1) * W : UnsafePointer(zeros)
+                    if W != width {
+                        pad0.update(from: r0, count: W); pad0[W] = 0; r0 = UnsafePointer(pad0)
+                        if 2 * i + 1 < H { pad1.update(from: r1, count: W); pad1[W] = 0; r1 = UnsafePointer(pad1) }
                     }
                     let t = d + k * T + b * perImage + i * columns   // D[ξ][k, t + j] = t[ξ * st + j]
                     for j in 0..<columns {
