@@ -30,7 +30,7 @@ def panel(data, x0, width, height, top):
                 bars.append((group, label, data[source][rkey]))
     peak = max(v for _, _, v in bars) * 1.15
     plot_h = height - 70
-    out = [f'<text x="{x0 + width / 2}" y="{top - 28}" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
+    out = [f'<text x="{x0 + width / 2}" y="{top - 24}" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
     groups = [g for g, _, _ in PASSES]
     group_w = width / len(groups)
     for gi, group in enumerate(groups):
@@ -64,7 +64,7 @@ def main():
             sys.exit(f"{path}: {e}")
         if not all(k in runs[-1] for k in ("sieve", "pytorch", "pytorch_grand")):
             sys.exit(f"{path}: not a compare_pytorch_cpu.sh result (keys sieve, pytorch, pytorch_grand)")
-    panel_w, panel_h, top = 360, 300, 60
+    panel_w, panel_h, top = 360, 300, 76
     width = panel_w * len(runs) + 40
     height = panel_h + top + 40
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
@@ -81,7 +81,7 @@ def main():
         lx += 60 + 7 * len(name)
     sieve = runs[0]["sieve"]
     parts.append(f'<text x="{width - 20}" y="{height - 12}" text-anchor="end" font-size="10" fill="#555">'
-                 f'{escape(sieve["device"][:60])}; torch threads {runs[0]["pytorch"]["threads"]}</text>')
+                 f'{escape(sieve["device"])}; torch threads {runs[0]["pytorch"]["threads"]}</text>')
     parts.append("</svg>")
     with open(args.out, "w") as f:
         f.write("\n".join(parts) + "\n")

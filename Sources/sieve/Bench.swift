@@ -161,11 +161,11 @@ struct Bench: ParsableCommand {
     }
 
     func printTable(_ passes: [PassFigures]) {
-        print(pad("pass", 14) + pad("examples/s", 12, right: true) + pad("range", 16, right: true)
+        print(pad("pass", 14) + pad("examples/s", 12, right: true) + pad("range", 22, right: true)
               + pad("GFLOP/s", 9, right: true) + pad("of sgemm", 10, right: true) + pad("peak RSS", 11, right: true))
         for p in passes {
             let range = "\(format(p.rates.min()!, 1))-\(format(p.rates.max()!, 1))"
-            print(pad(p.name, 14) + pad(format(p.median, 1), 12, right: true) + pad(range, 16, right: true)
+            print(pad(p.name, 14) + pad(format(p.median, 1), 12, right: true) + pad(range, 22, right: true)
                   + pad(format(p.gflops, 1), 9, right: true)
                   + pad(p.shareOfSgemm.map { format($0 * 100, 0) + "%" } ?? "-", 10, right: true)
                   + pad(p.peakResidentBytes.map { format(Double($0) / 1048576, 0) + " MiB" } ?? "-", 11, right: true))
@@ -185,7 +185,7 @@ struct Bench: ParsableCommand {
             }
         }
         print("\nconvolutions (nominal GFLOP/s = 2 * direct multiply-adds / time; Winograd does fewer)")
-        print(pad("shape", 40) + pad("x", 3, right: true) + pad("op", 16, right: true) + pad("algorithm", 11, right: true)
+        print(pad("shape", 46) + pad("x", 3, right: true) + pad("op", 16, right: true) + pad("algorithm", 11, right: true)
               + pad("ms", 9, right: true) + pad("GFLOP/s", 9, right: true) + pad("of sgemm", 10, right: true))
         var rows: [JSON] = []
         var random = SplitMix64(seed: 7)
@@ -224,7 +224,7 @@ struct Bench: ParsableCommand {
                 }
                 let seconds = times.sorted()[times.count / 2]
                 let gflops = 2 * Double(g.macs) / seconds / 1e9
-                print(pad(g.description, 40) + pad("\(count)", 3, right: true) + pad(op, 16, right: true)
+                print(pad(g.description, 46) + pad("\(count)", 3, right: true) + pad(op, 16, right: true)
                       + pad(algorithm, 11, right: true) + pad(format(seconds * 1e3, 2), 9, right: true)
                       + pad(format(gflops, 1), 9, right: true)
                       + pad(sgemm.map { format(gflops / $0 * 100, 0) + "%" } ?? "-", 10, right: true))
