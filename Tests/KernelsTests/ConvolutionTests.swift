@@ -53,39 +53,38 @@ struct ConvolutionTests {
         Conv2DGeometry(batch: 2, inChannels: 128, height: 4, width: 4, outChannels: 128, kernel: 3, stride: 1, padding: 1),
     ]
 
-    @Test(arguments: geometries)
-    func forwardMatchesDirectConvolution(_ g: Conv2DGeometry) {
-        let device = CPUDevice()
-        var rng = TestRandom(UInt64(g.hashValue & 0xffff))
-        let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
-        let y = device.makeTensor(g.outputShape)
-        device.conv2dForward(input: device.tensor(x, g.inputShape), weight: device.tensor(w, g.weightShape),
-                             output: y, geometry: g)
-        #expect(relativeError(device.download(y), referenceConv(x, w, g)) < 1e-5)
-    }
-
-    @Test(arguments: geometries)
-    func backwardMatchesAdjoint(_ g: Conv2DGeometry) {
-        let device = CPUDevice()
-        var rng = TestRandom(UInt64(g.hashValue & 0xffff) + 7)
+    /// Forward, backward data (into a tensor holding 42s) and weight gradient of `g` on `device`
+    /// against the Double reference.
+    static func expectAllOpsMatchReference(_ device: CPUDevice, _ g: Conv2DGeometry, seed: UInt64, tolerance: Double) {
+        var rng = TestRandom(seed)
         let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
         let dy = rng.array(g.outputShape.reduce(1, *))
         let (dxRef, dwRef) = referenceConvBackward(x, w, dy, g)
-        let dx = device.makeTensor(g.inputShape), dw = device.makeTensor(g.weightShape)
-        device.fill(dx, with: 42)   // must be overwritten, not accumulated into
-        device.fill(dw, with: 42)
-        device.conv2dBackwardData(gradOutput: device.tensor(dy, g.outputShape), weight: device.tensor(w, g.weightShape),
-                                  gradInput: dx, geometry: g)
-        device.conv2dBackwardWeight(input: device.tensor(x, g.inputShape), gradOutput: device.tensor(dy, g.outputShape),
-                                    gradWeight: dw, geometry: g)
-        #expect(relativeError(device.download(dx), dxRef) < 1e-5)
-        #expect(relativeError(device.download(dw), dwRef) < 1e-5)
+        let y = device.makeTensor(g.outputShape), dx = device.makeTensor(g.inputShape), dw = device.makeTensor(g.weightShape)
+        for t in [y, dx, dw] { device.fill(t, with: 42) }   // must be overwritten, not accumulated into
+        let xt = device.tensor(x, g.inputShape), wt = device.tensor(w, g.weightShape), dyt = device.tensor(dy, g.outputShape)
+        device.conv2dForward(input: xt, weight: wt, output: y, geometry: g)
+        device.conv2dBackwardData(gradOutput: dyt, weight: wt, gradInput: dx, geometry: g)
+        device.conv2dBackwardWeight(input: xt, gradOutput: dyt, gradWeight: dw, geometry: g)
+        #expect(relativeError(device.download(y), referenceConv(x, w, g)) < tolerance, "forward \(g)")
+        #expect(relativeError(device.download(dx), dxRef) < tolerance, "backward data \(g)")
+        #expect(relativeError(device.download(dw), dwRef) < tolerance, "weight gradient \(g)")
+    }
+
+    @Test(arguments: geometries)
+    func im2colMatchesDirectConvolution(_ g: Conv2DGeometry) {
+        ConvolutionTests.expectAllOpsMatchReference(CPUDevice(convolution: .im2col), g, seed: UInt64(g.hashValue & 0xffff), tolerance: 1e-5)
+    }
+
+    @Test(arguments: geometries)
+    func automaticChoiceMatchesDirectConvolution(_ g: Conv2DGeometry) {
+        ConvolutionTests.expectAllOpsMatchReference(CPUDevice(), g, seed: UInt64(g.hashValue & 0xffff) + 7, tolerance: 1e-5)
     }
 
     @Test func chunkedIm2colMatchesSingleChunk() {
         // A batch big enough to need several im2col chunks.
         let g = Conv2DGeometry(batch: 40, inChannels: 64, height: 32, width: 32, outChannels: 8, kernel: 3, stride: 1, padding: 1)
-        let device = CPUDevice()
+        let device = CPUDevice(convolution: .im2col)
         #expect(device.imagesPerChunk(g) < g.batch)
         var rng = TestRandom(99)
         let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
@@ -114,25 +113,13 @@ struct WinogradTests {
         Conv2DGeometry(batch: 2, inChannels: 8, height: 28, width: 28, outChannels: 16, kernel: 3, stride: 1, padding: 1),
     ]
 
-    /// Forward and backward-data by Winograd F(2x2, 3x3) against the Double reference, and
-    /// the weight gradient (always im2col) unchanged.
-    @Test(arguments: geometries)
+    /// Forward, backward data and weight gradient by Winograd F(2x2, 3x3) against the Double
+    /// reference (outputs overwritten, not accumulated into).
+    @Test(arguments: geometries + [Conv2DGeometry(batch: 9, inChannels: 16, height: 6, width: 6, outChannels: 24, kernel: 3, stride: 1, padding: 1)])
     func matchesDirectConvolution(_ g: Conv2DGeometry) {
         let device = CPUDevice(convolution: .winograd)
         #expect(device.usesWinograd(g))
-        var rng = TestRandom(UInt64(g.hashValue & 0xffff) + 3)
-        let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
-        let dy = rng.array(g.outputShape.reduce(1, *))
-        let y = device.makeTensor(g.outputShape), dx = device.makeTensor(g.inputShape)
-        device.fill(y, with: 42)
-        device.fill(dx, with: 42)   // overwritten, not accumulated into
-        device.conv2dForward(input: device.tensor(x, g.inputShape), weight: device.tensor(w, g.weightShape),
-                             output: y, geometry: g)
-        device.conv2dBackwardData(gradOutput: device.tensor(dy, g.outputShape), weight: device.tensor(w, g.weightShape),
-                                  gradInput: dx, geometry: g)
-        let (dxRef, _) = referenceConvBackward(x, w, dy, g)
-        #expect(relativeError(device.download(y), referenceConv(x, w, g)) < 2e-6)
-        #expect(relativeError(device.download(dx), dxRef) < 2e-6)
+        ConvolutionTests.expectAllOpsMatchReference(device, g, seed: UInt64(g.hashValue & 0xffff) + 3, tolerance: 2e-6)
     }
 
     /// Several chunks per worker (a batch larger than one chunk) give the same result as the reference.
@@ -159,18 +146,3 @@ struct WinogradTests {
     }
 }
 
-extension WinogradTests {
-    /// The weight gradient by Winograd run backwards against the Double adjoint (written, not accumulated).
-    @Test(arguments: geometries + [Conv2DGeometry(batch: 9, inChannels: 16, height: 6, width: 6, outChannels: 24, kernel: 3, stride: 1, padding: 1)])
-    func weightGradientMatchesAdjoint(_ g: Conv2DGeometry) {
-        let device = CPUDevice(convolution: .winograd)
-        var rng = TestRandom(UInt64(g.hashValue & 0xffff) + 13)
-        let x = rng.array(g.inputShape.reduce(1, *)), w = rng.array(g.weightShape.reduce(1, *))
-        let dy = rng.array(g.outputShape.reduce(1, *))
-        let dw = device.makeTensor(g.weightShape)
-        device.fill(dw, with: 42)
-        device.conv2dBackwardWeight(input: device.tensor(x, g.inputShape), gradOutput: device.tensor(dy, g.outputShape),
-                                    gradWeight: dw, geometry: g)
-        #expect(relativeError(device.download(dw), referenceConvBackward(x, w, dy, g).dw) < 2e-6)
-    }
-}

@@ -16,32 +16,30 @@ struct PerExampleNormTests {
         }
     }
 
-    @Test(arguments: ConvolutionTests.geometries)
-    func convolutionExplicitAndGhostMatchReference(_ g: Conv2DGeometry) {
+    /// Each method's norms (added to 0.5s: they accumulate) against the Double reference.
+    static func expectNormsMatchReference(_ g: Conv2DGeometry, _ methods: [PerExampleNormMethod], seed: UInt64, tolerance: Double) {
         let device = CPUDevice()
-        var rng = TestRandom(UInt64(g.hashValue & 0xfff) + 3)
+        var rng = TestRandom(seed)
         let x = rng.array(g.inputShape.reduce(1, *)), dy = rng.array(g.outputShape.reduce(1, *))
         let ref = Self.reference(x, dy, g)
-        for method in [PerExampleNormMethod.explicit, .ghost] {
-            let norms = device.tensor([Float](repeating: 0.5, count: g.batch), [g.batch])   // accumulates
+        for method in methods {
+            let norms = device.tensor([Float](repeating: 0.5, count: g.batch), [g.batch])
             device.conv2dPerExampleGradNormsSquared(input: device.tensor(x, g.inputShape), gradOutput: device.tensor(dy, g.outputShape),
                                                     geometry: g, squaredNorms: norms, method: method)
-            #expect(relativeError(device.download(norms), ref.map { $0 + 0.5 }) < 1e-4, "\(method) \(g)")
+            #expect(relativeError(device.download(norms), ref.map { $0 + 0.5 }) < tolerance, "\(method) \(g)")
         }
     }
 
-    /// The Winograd weight-gradient norms on every 3x3 stride-1 padding-1 shape of the Winograd
-    /// tests (odd planes, one-pixel planes, ResNet-18 layers) against the Double reference.
+    @Test(arguments: ConvolutionTests.geometries)
+    func convolutionExplicitAndGhostMatchReference(_ g: Conv2DGeometry) {
+        Self.expectNormsMatchReference(g, [.explicit, .ghost], seed: UInt64(g.hashValue & 0xfff) + 3, tolerance: 1e-4)
+    }
+
+    /// Winograd run backwards on every 3x3 stride-1 padding-1 shape of the Winograd tests (odd
+    /// planes, one-pixel planes, ResNet-18 layers).
     @Test(arguments: WinogradTests.geometries)
     func winogradMatchesReference(_ g: Conv2DGeometry) {
-        let device = CPUDevice()
-        var rng = TestRandom(UInt64(g.hashValue & 0xfff) + 11)
-        let x = rng.array(g.inputShape.reduce(1, *)), dy = rng.array(g.outputShape.reduce(1, *))
-        let ref = Self.reference(x, dy, g)
-        let norms = device.tensor([Float](repeating: 0.5, count: g.batch), [g.batch])
-        device.conv2dPerExampleGradNormsSquared(input: device.tensor(x, g.inputShape), gradOutput: device.tensor(dy, g.outputShape),
-                                                geometry: g, squaredNorms: norms, method: .winograd)
-        #expect(relativeError(device.download(norms), ref.map { $0 + 0.5 }) < 1e-5, "\(g)")
+        Self.expectNormsMatchReference(g, [.winograd], seed: UInt64(g.hashValue & 0xfff) + 11, tolerance: 1e-5)
     }
 
     @Test func cpuPicksWinogradWhereItIsCheaper() {

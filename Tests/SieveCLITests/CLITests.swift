@@ -170,6 +170,9 @@ struct CLITests {
         #expect(d.stdout.contains("opencl"))
         let b = try Self.run(["bench", "--model", "cnn", "--input", "1x12x12", "--batch", "8", "--steps", "1"])
         #expect(b.status == 0, "stderr: \(b.stderr)")
-        #expect(b.stdout.contains("train step:"))
+        let rows = b.stdout.split(separator: "\n").map(String.init)
+        for pass in ["train step", "eval forward", "grand"] {
+            #expect(rows.contains { $0.hasPrefix(pass + " ") && $0.hasSuffix(" MiB") }, "\(pass): \(b.stdout)")
+        }
     }
 }
