@@ -35,7 +35,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Run mlp, cnn and resnet18 at widths 16 and 64 (ignores --model and --width).")
     var suite = false
 
-    @Flag(help: "Also time every convolution shape of the model (forward, backward-data, backward-weight, norms).")
+    @Flag(help: "Also time every convolution shape of the model (forward, backward-data, backward-weight, norms); with --suite, ResNet-18 width 64's.")
     var ops = false
 
     @Option(help: "CPU algorithm for 3x3 stride-1 convolutions: automatic, im2col or winograd.")
@@ -82,8 +82,11 @@ struct Bench: ParsableCommand {
             results.append(.object([("model", .string(arch.rawValue)), ("width", .int(width)),
                                     ("forward_gflop_per_example", .double(Double(setup.net.forwardMACsPerExample) * 2e-9)),
                                     ("passes", .array(passes.map(\.json)))]))
-            if ops && arch == .resnet18 && (!suite || width == synthetic.model.width) {
-                opRows = try measureOps(setup.net.convolutions, device: device, sgemm: sgemm)
+            // --ops: the model's convolutions; in the suite, ResNet-18 width 64's
+            if ops && (!suite || (arch == .resnet18 && width == 64)) {
+                let shapes = setup.net.convolutions
+                if shapes.isEmpty { print("\n(--ops: \(arch.rawValue) has no convolutions)") }
+                else { opRows = try measureOps(shapes, device: device, sgemm: sgemm) }
             }
         }
         if let json {

@@ -167,7 +167,7 @@ struct BenchDashboardTests {
                 #expect(((p["peak_resident_bytes"] as? Int) ?? 0) > 1 << 20)
             }
         }
-        // ResNet-18 width 16 on 1x8x8: 20 convolutions, 11 distinct shapes, four ops each.
+        // ResNet-18 width 64 on 1x8x8: 20 convolutions, 11 distinct shapes, four ops each.
         let ops = try #require(json["ops"] as? [[String: Any]])
         #expect(ops.count == 4 * Set(ops.compactMap { $0["shape"] as? String }).count && ops.count >= 4 * 8)
         #expect(((json["grand_examples_per_second"] as? Double) ?? 0) > 0 && json["sgemm_gflops"] != nil)
@@ -177,6 +177,12 @@ struct BenchDashboardTests {
         let im2col = try CLITests.run(["bench", "--device", "cpu", "--model", "resnet18", "--width", "16", "--input", "3x8x8",
                                        "--batch", "2", "--steps", "1", "--repeats", "1", "--ops", "--conv", "im2col"])
         #expect(im2col.status == 0 && !im2col.stdout.contains("winograd") && im2col.stdout.contains("im2col + sgemm"), "\(im2col.stderr)")
+        let cnn = try CLITests.run(["bench", "--device", "cpu", "--model", "cnn", "--input", "1x8x8", "--batch", "2", "--steps", "1",
+                                    "--repeats", "1", "--ops"])
+        #expect(cnn.status == 0 && cnn.stdout.contains("forward") && cnn.stdout.contains("norms"), "\(cnn.stdout)")
+        let mlp = try CLITests.run(["bench", "--device", "cpu", "--model", "mlp", "--input", "1x8x8", "--batch", "2", "--steps", "1",
+                                    "--repeats", "1", "--ops"])
+        #expect(mlp.status == 0 && mlp.stdout.contains("mlp has no convolutions"), "\(mlp.stdout)")
         let bad = try CLITests.run(["bench", "--device", "cpu", "--conv", "fft"])
         #expect(bad.status != 0 && bad.stderr.contains("--conv"), "\(bad.stderr)")
         let repeats = try CLITests.run(["bench", "--device", "cpu", "--repeats", "0"])
