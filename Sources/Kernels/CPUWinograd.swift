@@ -133,14 +133,32 @@ extension CPUDevice {
                         let top = W == width ? plane + 2 * i * W : padTop
                         let bottom = W == width && hasBottom ? plane + (2 * i + 1) * W : padBottom
                         let p = m + k * T + b * tilesPerImage + i * tilesW   // M[ξ][k, t + j] = p[ξ * st + j]
-                        for j in 0..<tilesW {
+                        // four tiles at a time (SIMD4 per ξ), the two output columns of each tile interleaved
+                        @inline(__always) func mv(_ xi: Int, _ j: Int) -> SIMD4<Float> {
+                            UnsafeRawPointer(p + xi * st + j).loadUnaligned(as: SIMD4<Float>.self)
+                        }
+                        @inline(__always) func interleave(_ x: SIMD4<Float>, _ y: SIMD4<Float>) -> SIMD8<Float> {
+                            SIMD8(x[0], y[0], x[1], y[1], x[2], y[2], x[3], y[3])
+                        }
+                        var j = 0
+                        while j + 4 <= tilesW {
                             // rows of A^T M: (m0 + m4 + m8, ...) and (m4 - m8 - m12, ...) per column
+                            let a0 = mv(0, j) + mv(4, j) + mv(8, j), a1 = mv(1, j) + mv(5, j) + mv(9, j)
+                            let a2 = mv(2, j) + mv(6, j) + mv(10, j), a3 = mv(3, j) + mv(7, j) + mv(11, j)
+                            let b0 = mv(4, j) - mv(8, j) - mv(12, j), b1 = mv(5, j) - mv(9, j) - mv(13, j)
+                            let b2 = mv(6, j) - mv(10, j) - mv(14, j), b3 = mv(7, j) - mv(11, j) - mv(15, j)
+                            UnsafeMutableRawPointer(top + 2 * j).storeBytes(of: interleave(a0 + a1 + a2, a1 - a2 - a3), as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(bottom + 2 * j).storeBytes(of: interleave(b0 + b1 + b2, b1 - b2 - b3), as: SIMD8<Float>.self)
+                            j += 4
+                        }
+                        while j < tilesW {
                             let a0 = p[j] + p[4 * st + j] + p[8 * st + j], a1 = p[st + j] + p[5 * st + j] + p[9 * st + j]
                             let a2 = p[2 * st + j] + p[6 * st + j] + p[10 * st + j], a3 = p[3 * st + j] + p[7 * st + j] + p[11 * st + j]
                             let b0 = p[4 * st + j] - p[8 * st + j] - p[12 * st + j], b1 = p[5 * st + j] - p[9 * st + j] - p[13 * st + j]
                             let b2 = p[6 * st + j] - p[10 * st + j] - p[14 * st + j], b3 = p[7 * st + j] - p[11 * st + j] - p[15 * st + j]
                             top[2 * j] = a0 + a1 + a2; top[2 * j + 1] = a1 - a2 - a3
                             bottom[2 * j] = b0 + b1 + b2; bottom[2 * j + 1] = b1 - b2 - b3
+                            j += 1
                         }
                         if W != width {
                             (plane + 2 * i * W).update(from: top, count: W)
@@ -302,9 +320,22 @@ struct WinogradTiles {
                         let s = s0 + a * rowWidth
                         let v0 = v + (a * 4 + 0) * vs + c * T + t0, v1 = v + (a * 4 + 1) * vs + c * T + t0
                         let v2 = v + (a * 4 + 2) * vs + c * T + t0, v3 = v + (a * 4 + 3) * vs + c * T + t0
-                        for j in 0..<columns {
+                        // four tiles at a time: lanes e0 = s[2j], s[2j+2], ... are the even half of s[2j ..< 2j+8]
+                        var j = 0
+                        while j + 4 <= columns {
+                            let lo = UnsafeRawPointer(s + 2 * j).loadUnaligned(as: SIMD8<Float>.self)
+                            let hi = UnsafeRawPointer(s + 2 * j + 2).loadUnaligned(as: SIMD8<Float>.self)
+                            let e0 = lo.evenHalf, e1 = lo.oddHalf, e2 = hi.evenHalf, e3 = hi.oddHalf
+                            UnsafeMutableRawPointer(v0 + j).storeBytes(of: e0 - e2, as: SIMD4<Float>.self)
+                            UnsafeMutableRawPointer(v1 + j).storeBytes(of: e1 + e2, as: SIMD4<Float>.self)
+                            UnsafeMutableRawPointer(v2 + j).storeBytes(of: e2 - e1, as: SIMD4<Float>.self)
+                            UnsafeMutableRawPointer(v3 + j).storeBytes(of: e1 - e3, as: SIMD4<Float>.self)
+                            j += 4
+                        }
+                        while j < columns {
                             let e0 = s[2 * j], e1 = s[2 * j + 1], e2 = s[2 * j + 2], e3 = s[2 * j + 3]
                             v0[j] = e0 - e2; v1[j] = e1 + e2; v2[j] = e2 - e1; v3[j] = e1 - e3
+                            j += 1
                         }
                     }
                 }
@@ -337,7 +368,23 @@ struct WinogradTiles {
                         if 2 * i + 1 < H { pad1.update(from: r1, count: W); pad1[W] = 0; r1 = UnsafePointer(pad1) }
                     }
                     let t = d + k * T + b * perImage + i * columns   // D[ξ][k, t + j] = t[ξ * st + j]
-                    for j in 0..<columns {
+                    // four tiles at a time: y00 lanes are the even half of r0[2j ..< 2j+8], y01 the odd half
+                    @inline(__always) func put(_ xi: Int, _ j: Int, _ value: SIMD4<Float>) {
+                        UnsafeMutableRawPointer(t + xi * st + j).storeBytes(of: value, as: SIMD4<Float>.self)
+                    }
+                    var j = 0
+                    while j + 4 <= columns {
+                        let top = UnsafeRawPointer(r0 + 2 * j).loadUnaligned(as: SIMD8<Float>.self)
+                        let low = UnsafeRawPointer(r1 + 2 * j).loadUnaligned(as: SIMD8<Float>.self)
+                        let y00 = top.evenHalf, y01 = top.oddHalf, y10 = low.evenHalf, y11 = low.oddHalf
+                        let q0 = y00 + y10, q1 = y01 + y11, m0 = y00 - y10, m1 = y01 - y11
+                        put(0, j, y00); put(1, j, y00 + y01); put(2, j, y00 - y01); put(3, j, -y01)
+                        put(4, j, q0); put(5, j, q0 + q1); put(6, j, q0 - q1); put(7, j, -q1)
+                        put(8, j, m0); put(9, j, m0 + m1); put(10, j, m0 - m1); put(11, j, -m1)
+                        put(12, j, -y10); put(13, j, -y10 - y11); put(14, j, y11 - y10); put(15, j, y11)
+                        j += 4
+                    }
+                    while j < columns {
                         let y00 = r0[2 * j], y01 = r0[2 * j + 1], y10 = r1[2 * j], y11 = r1[2 * j + 1]
                         let p0 = y00, p1 = y01
                         let q0 = y00 + y10, q1 = y01 + y11
@@ -347,6 +394,7 @@ struct WinogradTiles {
                         t[4 * st + j] = q0; t[5 * st + j] = q0 + q1; t[6 * st + j] = q0 - q1; t[7 * st + j] = -q1
                         t[8 * st + j] = m0; t[9 * st + j] = m0 + m1; t[10 * st + j] = m0 - m1; t[11 * st + j] = -m1
                         t[12 * st + j] = z0; t[13 * st + j] = z0 + z1; t[14 * st + j] = z0 - z1; t[15 * st + j] = -z1
+                        j += 1
                     }
                 }
             }
