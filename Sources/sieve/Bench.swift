@@ -58,7 +58,7 @@ struct Bench: ParsableCommand {
         let sgemm = (device as? CPUDevice).map { $0.sgemmRate() }
         print("sieve bench on \(device.name), batch \(first.batch), input \(synthetic.input)")
         if let cl = device as? OpenCLDevice { print("opencl tuning: \(cl.tuningDescription)") }
-        if device.kind == .cpu { print("3x3 stride-1 convolutions: \(conv.summary)") }
+        if device is CPUDevice { print("3x3 stride-1 convolutions: \(conv.summary)") }
         if let sgemm { print("cblas_sgemm 2048^3 on \(device.name.contains("threads") ? "all workers" : "the CPU"): \(format(sgemm, 1)) GFLOP/s") }
         if device is OpenCLDevice, synthetic.model.profile {
             print("(--profile: queue profiling is on, which slows launches; compare rates without it)")

@@ -90,6 +90,7 @@ struct OpenCLToolTests {
         #expect(bench.status == 0, "\(bench.stderr)")
         #expect(bench.stderr.contains("kernel profile (train step, 6 batches of 8)") && bench.stderr.contains("gemm"))
         #expect(bench.stdout.contains("opencl tuning: TSM=") && bench.stdout.contains("built-in"))
+        #expect(!bench.stdout.contains("Winograd"), "the CPU's algorithm is not the OpenCL device's: \(bench.stdout)")
         let json = try String(contentsOfFile: dir + "/bench.json", encoding: .utf8)
         #expect(json.contains("\"profile\"") && json.contains("\"launches_per_step\"") && json.contains("\"gflops_per_second\""))
         let tune = try CLITests.run(["tune", "--budget", "0.001", "--scale", "512", "--repeats", "1"], environment: env)
