@@ -17,11 +17,19 @@ public enum PerExampleNormMethod: String, Sendable {
     /// computes this method as ``explicit``.
     case winograd
 
-    /// The cheaper method for a layer shape (by multiply-adds, not memory).
+    /// Multiply-adds per example for a layer shape (Winograd: the 16 GEMMs over the image's
+    /// tiles and the inverse transform).
+    public func multiplyAdds(for g: Conv2DGeometry) -> Int {
+        switch self {
+        case .explicit: g.outChannels * g.patchSize * g.outPlane
+        case .ghost: g.outPlane * g.outPlane * (g.patchSize + g.outChannels) / 2
+        case .winograd: 16 * g.outChannels * g.inChannels * (WinogradTiles(g).perImage + 3)
+        }
+    }
+
+    /// The cheaper of explicit and ghost for a layer shape (by multiply-adds, not memory).
     public static func cheaper(for g: Conv2DGeometry) -> PerExampleNormMethod {
-        let explicitCost = g.outChannels * g.patchSize * g.outPlane
-        let ghostCost = g.outPlane * g.outPlane * (g.patchSize + g.outChannels) / 2
-        return ghostCost < explicitCost ? .ghost : .explicit
+        ghost.multiplyAdds(for: g) < explicit.multiplyAdds(for: g) ? .ghost : .explicit
     }
 }
 
@@ -38,14 +46,10 @@ extension CPUDevice {
     public func normMethod(for g: Conv2DGeometry) -> PerExampleNormMethod {
         let other = PerExampleNormMethod.cheaper(for: g)
         guard usesWinograd(g) else { return other }
-        let K = g.outChannels, C = g.inChannels, PQ = g.outPlane
-        let otherCost = other == .ghost ? PQ * PQ * (g.patchSize + K) / 2 : K * g.patchSize * PQ
-        let tiles = WinogradTiles(g).perImage
-        let winogradCost = 16 * K * C * tiles + 3 * 16 * K * C
         // Winograd's per-example GEMMs are small (inner dimension: the tiles of one image),
         // so it must win by a margin: measured on ResNet-18 (`sieve bench --ops`), a 64 -> 64
         // 8x8 layer costs 0.95x ghost's multiply-adds but ran 1.4x slower.
-        return 3 * winogradCost < 2 * otherCost ? .winograd : other
+        return 3 * PerExampleNormMethod.winograd.multiplyAdds(for: g) < 2 * other.multiplyAdds(for: g) ? .winograd : other
     }
 
     /// ``conv2dPerExampleGradNormsSquared(input:gradOutput:geometry:squaredNorms:)`` with a
@@ -57,7 +61,7 @@ extension CPUDevice {
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
         let xs = x.hostFloats, dys = dy.hostFloats, out = squaredNorms.hostFloats
         if method == .winograd {
-            guard g.kernel == 3, g.stride == 1, g.padding == 1 else {
+            guard WinogradTiles.fits(g) else {
                 Check.fail("conv2dPerExampleGradNormsSquared", "the Winograd method needs a 3x3 stride-1 padding-1 layer, got \(g)")
             }
             return winogradNorms(xs, dys, out, g)

@@ -42,7 +42,7 @@ extension CPUDevice {
 
     /// Whether forward and backward-data of `g` run as Winograd F(2x2, 3x3).
     public func usesWinograd(_ g: Conv2DGeometry) -> Bool {
-        guard g.kernel == 3, g.stride == 1, g.padding == 1 else { return false }
+        guard WinogradTiles.fits(g) else { return false }
         switch convolutionAlgorithm {
         case .im2col: return false
         case .winograd: return true
@@ -121,43 +121,28 @@ extension CPUDevice {
                 sgemm(false, false, Co, T, Ci, 1, u + xi * (Co * Ci + 16), Ci, v + xi * vs, T, 0, m + xi * st, T)
             }
             // y = A^T M A for every (output channel, tile), two output rows per tile row, written
-            // through padded rows (whole tiles) and copied into the plane.
+            // into the plane directly when W is even, else through padded rows copied in.
             let width = 2 * tilesW
             let padTop = v, padBottom = v + width    // V is no longer needed: row scratch
             for k in 0..<Co {
                 for b in 0..<nb {
                     let plane = out + (k * N + n0 + b) * H * W
                     for i in 0..<tilesH {
-                        // the plane's rows directly when they hold whole tiles, else padded rows
                         let hasBottom = 2 * i + 1 < H
                         let top = W == width ? plane + 2 * i * W : padTop
                         let bottom = W == width && hasBottom ? plane + (2 * i + 1) * W : padBottom
                         let p = m + k * T + b * tilesPerImage + i * tilesW   // M[ξ][k, t + j] = p[ξ * st + j]
-                        // four tiles at a time (SIMD4 per ξ), the two output columns of each tile interleaved
-                        @inline(__always) func mv(_ xi: Int, _ j: Int) -> SIMD4<Float> {
-                            UnsafeRawPointer(p + xi * st + j).loadUnaligned(as: SIMD4<Float>.self)
-                        }
-                        @inline(__always) func interleave(_ x: SIMD4<Float>, _ y: SIMD4<Float>) -> SIMD8<Float> {
-                            SIMD8(x[0], y[0], x[1], y[1], x[2], y[2], x[3], y[3])
-                        }
                         var j = 0
-                        while j + 4 <= tilesW {
-                            // rows of A^T M: (m0 + m4 + m8, ...) and (m4 - m8 - m12, ...) per column
-                            let a0 = mv(0, j) + mv(4, j) + mv(8, j), a1 = mv(1, j) + mv(5, j) + mv(9, j)
-                            let a2 = mv(2, j) + mv(6, j) + mv(10, j), a3 = mv(3, j) + mv(7, j) + mv(11, j)
-                            let b0 = mv(4, j) - mv(8, j) - mv(12, j), b1 = mv(5, j) - mv(9, j) - mv(13, j)
-                            let b2 = mv(6, j) - mv(10, j) - mv(14, j), b3 = mv(7, j) - mv(11, j) - mv(15, j)
-                            UnsafeMutableRawPointer(top + 2 * j).storeBytes(of: interleave(a0 + a1 + a2, a1 - a2 - a3), as: SIMD8<Float>.self)
-                            UnsafeMutableRawPointer(bottom + 2 * j).storeBytes(of: interleave(b0 + b1 + b2, b1 - b2 - b3), as: SIMD8<Float>.self)
+                        while j + 4 <= tilesW {                              // four tiles at a time
+                            let y = WinogradTile.output { xi in load4(p + xi * st + j) }
+                            store8(top + 2 * j, interleave(y.0, y.1))
+                            store8(bottom + 2 * j, interleave(y.2, y.3))
                             j += 4
                         }
                         while j < tilesW {
-                            let a0 = p[j] + p[4 * st + j] + p[8 * st + j], a1 = p[st + j] + p[5 * st + j] + p[9 * st + j]
-                            let a2 = p[2 * st + j] + p[6 * st + j] + p[10 * st + j], a3 = p[3 * st + j] + p[7 * st + j] + p[11 * st + j]
-                            let b0 = p[4 * st + j] - p[8 * st + j] - p[12 * st + j], b1 = p[5 * st + j] - p[9 * st + j] - p[13 * st + j]
-                            let b2 = p[6 * st + j] - p[10 * st + j] - p[14 * st + j], b3 = p[7 * st + j] - p[11 * st + j] - p[15 * st + j]
-                            top[2 * j] = a0 + a1 + a2; top[2 * j + 1] = a1 - a2 - a3
-                            bottom[2 * j] = b0 + b1 + b2; bottom[2 * j + 1] = b1 - b2 - b3
+                            let y = WinogradTile.output { xi in p[xi * st + j] }
+                            top[2 * j] = y.0; top[2 * j + 1] = y.1
+                            bottom[2 * j] = y.2; bottom[2 * j + 1] = y.3
                             j += 1
                         }
                         if W != width {
@@ -263,6 +248,9 @@ struct WinogradTiles {
     /// Images per chunk (about ``CPUDevice/winogradTilesPerChunk`` tiles).
     let chunk: Int
 
+    /// Whether F(2x2, 3x3) computes `g`: 3x3 kernel, stride 1, padding 1.
+    static func fits(_ g: Conv2DGeometry) -> Bool { g.kernel == 3 && g.stride == 1 && g.padding == 1 }
+
     init(_ g: Conv2DGeometry) {
         batch = g.batch; height = g.height; width = g.width
         rows = (height + 1) / 2; columns = (width + 1) / 2
@@ -323,18 +311,14 @@ struct WinogradTiles {
                         // four tiles at a time: lanes e0 = s[2j], s[2j+2], ... are the even half of s[2j ..< 2j+8]
                         var j = 0
                         while j + 4 <= columns {
-                            let lo = UnsafeRawPointer(s + 2 * j).loadUnaligned(as: SIMD8<Float>.self)
-                            let hi = UnsafeRawPointer(s + 2 * j + 2).loadUnaligned(as: SIMD8<Float>.self)
-                            let e0 = lo.evenHalf, e1 = lo.oddHalf, e2 = hi.evenHalf, e3 = hi.oddHalf
-                            UnsafeMutableRawPointer(v0 + j).storeBytes(of: e0 - e2, as: SIMD4<Float>.self)
-                            UnsafeMutableRawPointer(v1 + j).storeBytes(of: e1 + e2, as: SIMD4<Float>.self)
-                            UnsafeMutableRawPointer(v2 + j).storeBytes(of: e2 - e1, as: SIMD4<Float>.self)
-                            UnsafeMutableRawPointer(v3 + j).storeBytes(of: e1 - e3, as: SIMD4<Float>.self)
+                            let lo = load8(s + 2 * j), hi = load8(s + 2 * j + 2)
+                            let e = WinogradTile.inputColumns(lo.evenHalf, lo.oddHalf, hi.evenHalf, hi.oddHalf)
+                            store4(v0 + j, e.0); store4(v1 + j, e.1); store4(v2 + j, e.2); store4(v3 + j, e.3)
                             j += 4
                         }
                         while j < columns {
-                            let e0 = s[2 * j], e1 = s[2 * j + 1], e2 = s[2 * j + 2], e3 = s[2 * j + 3]
-                            v0[j] = e0 - e2; v1[j] = e1 + e2; v2[j] = e2 - e1; v3[j] = e1 - e3
+                            let e = WinogradTile.inputColumns(s[2 * j], s[2 * j + 1], s[2 * j + 2], s[2 * j + 3])
+                            v0[j] = e.0; v1[j] = e.1; v2[j] = e.2; v3[j] = e.3
                             j += 1
                         }
                     }
@@ -345,9 +329,7 @@ struct WinogradTiles {
 
     /// D[ξ][k, t] = (A dY_t A^T)[ξ] (block ξ at ξ * ``blockStride(_:_:)``) for every channel k
     /// and 2x2 tile t of images n0 ..< n0+nb of dy[K, N, H, W] (zero beyond an odd side);
-    /// `rows`: ``rowScratch`` floats. With A = [1 0; 1 1; 1 -1; 0 -1] the rows of A dY are
-    /// (y00, y01), (y00+y10, y01+y11), (y00-y10, y01-y11), (-y10, -y11), and a row (u0, u1)
-    /// times A^T is (u0, u0+u1, u0-u1, -u1).
+    /// `rows`: ``rowScratch`` floats (``WinogradTile/outputGradient(_:_:_:_:_:)`` per tile).
     func transformOutputGradient(_ dy: UnsafePointer<Float>, channels K: Int, n0: Int, count nb: Int,
                                  into d: UnsafeMutablePointer<Float>, rows scratch: UnsafeMutablePointer<Float>) {
         let H = height, W = width, N = batch, T = nb * perImage, st = WinogradTiles.blockStride(K, T)
@@ -369,31 +351,18 @@ struct WinogradTiles {
                     }
                     let t = d + k * T + b * perImage + i * columns   // D[ξ][k, t + j] = t[ξ * st + j]
                     // four tiles at a time: y00 lanes are the even half of r0[2j ..< 2j+8], y01 the odd half
-                    @inline(__always) func put(_ xi: Int, _ j: Int, _ value: SIMD4<Float>) {
-                        UnsafeMutableRawPointer(t + xi * st + j).storeBytes(of: value, as: SIMD4<Float>.self)
-                    }
                     var j = 0
                     while j + 4 <= columns {
-                        let top = UnsafeRawPointer(r0 + 2 * j).loadUnaligned(as: SIMD8<Float>.self)
-                        let low = UnsafeRawPointer(r1 + 2 * j).loadUnaligned(as: SIMD8<Float>.self)
-                        let y00 = top.evenHalf, y01 = top.oddHalf, y10 = low.evenHalf, y11 = low.oddHalf
-                        let q0 = y00 + y10, q1 = y01 + y11, m0 = y00 - y10, m1 = y01 - y11
-                        put(0, j, y00); put(1, j, y00 + y01); put(2, j, y00 - y01); put(3, j, -y01)
-                        put(4, j, q0); put(5, j, q0 + q1); put(6, j, q0 - q1); put(7, j, -q1)
-                        put(8, j, m0); put(9, j, m0 + m1); put(10, j, m0 - m1); put(11, j, -m1)
-                        put(12, j, -y10); put(13, j, -y10 - y11); put(14, j, y11 - y10); put(15, j, y11)
+                        let top = load8(r0 + 2 * j), low = load8(r1 + 2 * j)
+                        WinogradTile.outputGradient(top.evenHalf, top.oddHalf, low.evenHalf, low.oddHalf) { xi, value in
+                            store4(t + xi * st + j, value)
+                        }
                         j += 4
                     }
                     while j < columns {
-                        let y00 = r0[2 * j], y01 = r0[2 * j + 1], y10 = r1[2 * j], y11 = r1[2 * j + 1]
-                        let p0 = y00, p1 = y01
-                        let q0 = y00 + y10, q1 = y01 + y11
-                        let m0 = y00 - y10, m1 = y01 - y11
-                        let z0 = -y10, z1 = -y11
-                        t[j] = p0; t[st + j] = p0 + p1; t[2 * st + j] = p0 - p1; t[3 * st + j] = -p1
-                        t[4 * st + j] = q0; t[5 * st + j] = q0 + q1; t[6 * st + j] = q0 - q1; t[7 * st + j] = -q1
-                        t[8 * st + j] = m0; t[9 * st + j] = m0 + m1; t[10 * st + j] = m0 - m1; t[11 * st + j] = -m1
-                        t[12 * st + j] = z0; t[13 * st + j] = z0 + z1; t[14 * st + j] = z0 - z1; t[15 * st + j] = -z1
+                        WinogradTile.outputGradient(r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]) { xi, value in
+                            t[xi * st + j] = value
+                        }
                         j += 1
                     }
                 }
@@ -417,4 +386,63 @@ struct WinogradTiles {
         let c0 = reduce(r0.0, r1.0, r2.0, r3.0), c1 = reduce(r0.1, r1.1, r2.1, r3.1), c2 = reduce(r0.2, r1.2, r2.2, r3.2)
         return (c0.0, c1.0, c2.0, c0.1, c1.1, c2.1, c0.2, c1.2, c2.2)
     }
+}
+
+/// Values the tile formulas run on: one tile (`Float`) or four neighbouring tiles
+/// (`SIMD4<Float>`), so the vector loops and their scalar tails share one formula.
+protocol TileLanes {
+    static func + (a: Self, b: Self) -> Self
+    static func - (a: Self, b: Self) -> Self
+    static prefix func - (a: Self) -> Self
+}
+extension Float: TileLanes {}
+extension SIMD4: TileLanes where Scalar == Float {}
+
+/// The per-tile formulas of F(2x2, 3x3) (matrices in the comment at the top of this file).
+enum WinogradTile {
+    /// One row of a 4x4 tile times B: (e0 - e2, e1 + e2, e2 - e1, e1 - e3).
+    @inline(__always)
+    static func inputColumns<T: TileLanes>(_ e0: T, _ e1: T, _ e2: T, _ e3: T) -> (T, T, T, T) {
+        (e0 - e2, e1 + e2, e2 - e1, e1 - e3)
+    }
+
+    /// y = A^T M A of a tile from its 16 values m(ξ), ξ = 4 * row + column: (y00, y01, y10, y11).
+    /// The rows of A^T M are m(c) + m(4+c) + m(8+c) and m(4+c) - m(8+c) - m(12+c) per column c.
+    @inline(__always)
+    static func output<T: TileLanes>(_ m: (Int) -> T) -> (T, T, T, T) {
+        let a0 = m(0) + m(4) + m(8), a1 = m(1) + m(5) + m(9), a2 = m(2) + m(6) + m(10), a3 = m(3) + m(7) + m(11)
+        let b0 = m(4) - m(8) - m(12), b1 = m(5) - m(9) - m(13), b2 = m(6) - m(10) - m(14), b3 = m(7) - m(11) - m(15)
+        return (a0 + a1 + a2, a1 - a2 - a3, b0 + b1 + b2, b1 - b2 - b3)
+    }
+
+    /// A dY A^T of a 2x2 output-gradient tile, given to `put(ξ, value)`. With
+    /// A = [1 0; 1 1; 1 -1; 0 -1] the rows of A dY are (y00, y01), (y00+y10, y01+y11),
+    /// (y00-y10, y01-y11), (-y10, -y11), and a row (u0, u1) times A^T is (u0, u0+u1, u0-u1, -u1).
+    @inline(__always)
+    static func outputGradient<T: TileLanes>(_ y00: T, _ y01: T, _ y10: T, _ y11: T, _ put: (Int, T) -> Void) {
+        @inline(__always) func row(_ a: Int, _ u0: T, _ u1: T) {
+            put(4 * a, u0); put(4 * a + 1, u0 + u1); put(4 * a + 2, u0 - u1); put(4 * a + 3, -u1)
+        }
+        row(0, y00, y01)
+        row(1, y00 + y10, y01 + y11)
+        row(2, y00 - y10, y01 - y11)
+        row(3, -y10, -y11)
+    }
+}
+
+@inline(__always) private func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+}
+@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+@inline(__always) private func store4(_ p: UnsafeMutablePointer<Float>, _ v: SIMD4<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
+}
+@inline(__always) private func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+/// (x0, y0, x1, y1, x2, y2, x3, y3): the two output columns of four tiles.
+@inline(__always) private func interleave(_ x: SIMD4<Float>, _ y: SIMD4<Float>) -> SIMD8<Float> {
+    SIMD8(x[0], y[0], x[1], y[1], x[2], y[2], x[3], y[3])
 }

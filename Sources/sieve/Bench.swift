@@ -59,7 +59,7 @@ struct Bench: ParsableCommand {
         print("sieve bench on \(device.name), batch \(first.batch), input \(synthetic.input)")
         if let cl = device as? OpenCLDevice { print("opencl tuning: \(cl.tuningDescription)") }
         if device is CPUDevice { print("3x3 stride-1 convolutions: \(conv.summary)") }
-        if let sgemm { print("cblas_sgemm 2048^3 on \(device.name.contains("threads") ? "all workers" : "the CPU"): \(format(sgemm, 1)) GFLOP/s") }
+        if let sgemm { print("cblas_sgemm 2048^3 on all workers: \(format(sgemm, 1)) GFLOP/s") }
         if device is OpenCLDevice, synthetic.model.profile {
             print("(--profile: queue profiling is on, which slows launches; compare rates without it)")
         }
@@ -74,19 +74,19 @@ struct Bench: ParsableCommand {
             let setup = index == 0 && !suite ? first
                 : try SyntheticBatch(architecture: arch, input: first.shape, classes: synthetic.classes, width: width,
                                      batch: first.batch, device: device, seed: synthetic.seed)
-            let passes = try measurePasses(setup, sgemm: sgemm)
-            print("\n\(arch.rawValue)\(arch == .resnet18 ? " width \(width)" : ""): "
-                  + "\(format(Double(setup.net.forwardMACsPerExample) * 2e-9, 3)) GFLOP per example forward")
+            let forward = Double(setup.net.forwardMACsPerExample) * 2e-9   // GFLOP per example
+            let passes = measurePasses(setup, forwardGFLOP: forward, sgemm: sgemm)
+            print("\n\(arch.rawValue)\(arch == .resnet18 ? " width \(width)" : ""): \(format(forward, 3)) GFLOP per example forward")
             printTable(passes)
             if index == 0 || (suite && arch == .resnet18 && width == 64) { primary = passes }
             results.append(.object([("model", .string(arch.rawValue)), ("width", .int(width)),
-                                    ("forward_gflop_per_example", .double(Double(setup.net.forwardMACsPerExample) * 2e-9)),
+                                    ("forward_gflop_per_example", .double(forward)),
                                     ("passes", .array(passes.map(\.json)))]))
             // --ops: the model's convolutions; in the suite, ResNet-18 width 64's
             if ops && (!suite || (arch == .resnet18 && width == 64)) {
                 let shapes = setup.net.convolutions
                 if shapes.isEmpty { print("\n(--ops: \(arch.rawValue) has no convolutions)") }
-                else { opRows = try measureOps(shapes, device: device, sgemm: sgemm) }
+                else { opRows = measureOps(shapes, device: device, sgemm: sgemm) }
             }
         }
         if let json {
@@ -135,26 +135,29 @@ struct Bench: ParsableCommand {
         }
     }
 
-    func measurePasses(_ setup: SyntheticBatch, sgemm: Double?) throws -> [PassFigures] {
+    /// Seconds per call of `body` in each of `repeats` rounds of `steps` calls, after one warm-up call.
+    func rounds(_ device: Device, beforeTiming: () -> Void = {}, _ body: () -> Void) -> [Double] {
+        body()                                       // warm-up: allocations, caches
+        device.synchronize()
+        beforeTiming()
+        return (0..<repeats).map { _ in
+            let t0 = monotonicSeconds()
+            for _ in 0..<steps { body() }
+            device.synchronize()
+            return (monotonicSeconds() - t0) / Double(steps)
+        }
+    }
+
+    func measurePasses(_ setup: SyntheticBatch, forwardGFLOP forward: Double, sgemm: Double?) -> [PassFigures] {
         let net = setup.net, device = setup.device, n = setup.batch, batch = setup.value
         let hyper = SGDHyperparameters(learningRate: 0.01, momentum: 0.9, nesterov: true, weightDecay: 5e-4)
-        let forward = Double(net.forwardMACsPerExample) * 2e-9
         let profile = (device as? OpenCLDevice)?.profile
         func time(_ name: String, nominal: Double, _ body: () -> Void) -> PassFigures {
             PeakMemory.reset()
-            body()                                   // warm-up: allocations, caches
-            device.synchronize()
-            profile?.reset()
-            var rates: [Double] = []
-            for _ in 0..<repeats {
-                let t0 = monotonicSeconds()
-                for _ in 0..<steps { body() }
-                device.synchronize()
-                rates.append(Double(steps * n) / (monotonicSeconds() - t0))
-            }
+            let seconds = rounds(device, beforeTiming: { profile?.reset() }, body)
             let profile = reportProfile(device, title: "\(name), \(repeats * steps) batches of \(n)", steps: repeats * steps)
-            return PassFigures(name: name, rates: rates, gflopPerExample: nominal * forward, sgemm: sgemm,
-                               peakResidentBytes: PeakMemory.residentBytes(), profile: profile)
+            return PassFigures(name: name, rates: seconds.map { Double(n) / $0 }, gflopPerExample: nominal * forward,
+                               sgemm: sgemm, peakResidentBytes: PeakMemory.residentBytes(), profile: profile)
         }
         return [
             time("train step", nominal: 3) { net.trainStep(batch, hyper: hyper) },
@@ -179,23 +182,21 @@ struct Bench: ParsableCommand {
 
     /// Times each distinct convolution shape's four ops (median of `repeats` rounds of
     /// `steps` calls after a warm-up); prints and returns one JSON row per (shape, op).
-    func measureOps(_ shapes: [Conv2DGeometry], device: Device, sgemm: Double?) throws -> [JSON] {
-        var seen = Set<String>(), distinct: [(Conv2DGeometry, Int)] = []
+    func measureOps(_ shapes: [Conv2DGeometry], device: Device, sgemm: Double?) -> [JSON] {
+        var distinct: [Conv2DGeometry] = [], count: [String: Int] = [:]   // first-seen order; layers per shape
         for g in shapes {
-            if seen.insert(g.description).inserted { distinct.append((g, 1)) } else {
-                let i = distinct.firstIndex { $0.0.description == g.description }!
-                distinct[i].1 += 1
-            }
+            if count[g.description] == nil { distinct.append(g) }
+            count[g.description, default: 0] += 1
         }
         print("\nconvolutions (nominal GFLOP/s = 2 * direct multiply-adds / time; Winograd does fewer)")
         print(pad("shape", 46) + pad("x", 3, right: true) + pad("op", 16, right: true) + pad("algorithm", 11, right: true)
               + pad("ms", 9, right: true) + pad("GFLOP/s", 9, right: true) + pad("of sgemm", 10, right: true))
         var rows: [JSON] = []
-        var random = SplitMix64(seed: 7)
-        for (g, count) in distinct {
+        var random = SeededRandom(seed: synthetic.seed, purpose: "bench ops")
+        for g in distinct {
             func tensor(_ shape: [Int]) -> Tensor {
                 let t = device.makeTensor(shape)
-                let values = (0..<shape.reduce(1, *)).map { _ in Float(Double(random.next() >> 11) * 0x1p-53 * 2 - 1) }
+                let values = (0..<shape.reduce(1, *)).map { _ in random.uniform() * 2 - 1 }
                 values.withUnsafeBufferPointer { device.upload($0, to: t) }
                 return t
             }
@@ -215,23 +216,15 @@ struct Bench: ParsableCommand {
                     device.conv2dPerExampleGradNormsSquared(input: x, gradOutput: dy, geometry: g, squaredNorms: norms)
                 }),
             ]
+            let layers = count[g.description]!
             for (op, algorithm, body) in opsOfShape {
-                body()
-                device.synchronize()
-                var times: [Double] = []
-                for _ in 0..<repeats {
-                    let t0 = monotonicSeconds()
-                    for _ in 0..<steps { body() }
-                    device.synchronize()
-                    times.append((monotonicSeconds() - t0) / Double(steps))
-                }
-                let seconds = times.sorted()[times.count / 2]
+                let seconds = rounds(device, body).sorted()[repeats / 2]
                 let gflops = 2 * Double(g.macs) / seconds / 1e9
-                print(pad(g.description, 46) + pad("\(count)", 3, right: true) + pad(op, 16, right: true)
+                print(pad(g.description, 46) + pad("\(layers)", 3, right: true) + pad(op, 16, right: true)
                       + pad(algorithm, 11, right: true) + pad(format(seconds * 1e3, 2), 9, right: true)
                       + pad(format(gflops, 1), 9, right: true)
                       + pad(sgemm.map { format(gflops / $0 * 100, 0) + "%" } ?? "-", 10, right: true))
-                var f: [(String, JSON)] = [("shape", .string(g.description)), ("count", .int(count)), ("op", .string(op)),
+                var f: [(String, JSON)] = [("shape", .string(g.description)), ("count", .int(layers)), ("op", .string(op)),
                                            ("algorithm", .string(algorithm)), ("seconds", .double(seconds)),
                                            ("gflops", .double(gflops))]
                 if let sgemm { f.append(("share_of_sgemm", .double(gflops / sgemm))) }
