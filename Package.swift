@@ -64,7 +64,7 @@ let package = Package(
 
         // Child processes for the tests (posix_spawn + waitpid on the pid: see Subprocess).
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Metrics", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Metrics", "CPNG", "CJPEG", "TestSupport"],

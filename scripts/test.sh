@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/common.sh
 # Chromium renders the HTML report to a PNG in the report tests (scripts/render-report.sh).
 SIEVE_APT_PACKAGES+=(chromium)
+# Oclgrind simulates an OpenCL device and reports out-of-bounds accesses and data races (OclgrindTests).
+SIEVE_APT_PACKAGES+=(oclgrind)
 # A throwaway one-node Slurm cluster runs sharded `score grand` as a job array (SlurmTests, scripts/slurm-local.sh).
 SIEVE_APT_PACKAGES+=(slurmctld slurmd slurm-client munge)
 sieve_install_packages

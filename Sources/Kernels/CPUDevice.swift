@@ -1,5 +1,8 @@
 import CBLAS
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The CPU device: OpenBLAS `sgemm` for every matrix product (convolution is
 /// im2col + sgemm per chunk of images), vectorisable Swift loops for everything else.
@@ -79,6 +82,20 @@ public final class CPUDevice: Device {
     }
 
     public func synchronize() {}
+
+    /// The CPU's ops fail only by stopping the program (a programmer error), never here.
+    public func checkFailure() {}
+
+    /// This machine's physical memory (the tensors live in it).
+    public var memoryCapacity: MemoryCapacity {
+        #if canImport(Glibc)
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        let total = pages > 0 && size > 0 ? pages * size : 0
+        #else
+        let total = 0
+        #endif
+        return MemoryCapacity(totalBytes: total, largestAllocationBytes: 0, owner: "this machine")
+    }
 
     // MARK: Elementwise
 

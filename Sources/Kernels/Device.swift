@@ -21,6 +21,44 @@ public protocol Device: MemoryOps, ElementwiseOps, ConvolutionOps, BatchNormOps,
     /// Human-readable name, for logs and `meta.json`.
     var name: String { get }
     var kind: DeviceKind { get }
+    /// The memory tensors may use, checked before any work (``MemoryCapacity/check(planned:largestTensor:)``).
+    var memoryCapacity: MemoryCapacity { get }
+}
+
+/// How much memory a device offers its tensors: in all, and in one allocation (0: unknown).
+public struct MemoryCapacity: Sendable, Equatable {
+    public var totalBytes: Int
+    public var largestAllocationBytes: Int
+    /// What the device allocates for itself at most (its ops' scratch buffers).
+    public var reservedBytes: Int
+    /// Where the memory is, for messages ("this machine", "the OpenCL device ...").
+    public var owner: String
+
+    public init(totalBytes: Int, largestAllocationBytes: Int, reservedBytes: Int = 0, owner: String) {
+        self.totalBytes = totalBytes; self.largestAllocationBytes = largestAllocationBytes
+        self.reservedBytes = reservedBytes; self.owner = owner
+    }
+
+    /// Why `planned` bytes of tensors in all (plus ``reservedBytes``), the largest
+    /// `largestTensor` bytes, do not fit (nil when they do, or the capacity is unknown).
+    public func problem(planned: Int, largestTensor: Int) -> String? {
+        if totalBytes > 0 && planned + reservedBytes > totalBytes {
+            return "needs about \(MemoryCapacity.text(planned + reservedBytes)) of memory, more than the "
+                + "\(MemoryCapacity.text(totalBytes)) of \(owner)"
+        }
+        if largestAllocationBytes > 0 && largestTensor > largestAllocationBytes {
+            return "needs a tensor of \(MemoryCapacity.text(largestTensor)), more than the \(MemoryCapacity.text(largestAllocationBytes)) "
+                + "\(owner) allocates at once"
+        }
+        return nil
+    }
+
+    /// Bytes as `12.3 GiB` / `45.6 MiB`.
+    public static func text(_ bytes: Int) -> String {
+        let gib = Double(bytes) / Double(1 << 30)
+        if gib >= 1 { return "\((gib * 10).rounded() / 10) GiB" }
+        return "\((Double(bytes) / Double(1 << 20) * 10).rounded() / 10) MiB"
+    }
 }
 
 /// Tensors on the device, transfers, and the two ops every other family relies on.
@@ -43,6 +81,13 @@ public protocol MemoryOps: AnyObject {
     func download(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>)
     /// Waits for all queued work (a no-op on the CPU).
     func synchronize()
+    /// Throws the first failure of an op since the device was created (an allocation or a
+    /// launch the device refused), or nothing. Ops never stop the program for the device's
+    /// own failures (as ggml's backends return a status): the first failure is kept, every
+    /// later op does nothing and every download reads NaN, and callers check here before
+    /// they use what they downloaded (the Trainer after every batch). A failed device stays
+    /// failed.
+    func checkFailure() throws
     /// `tensor[i] = value` over `tensor.count` elements.
     func fill(_ tensor: Tensor, with value: Float)
     /// `y = x` over `x.count` elements.

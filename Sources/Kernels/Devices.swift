@@ -14,6 +14,8 @@ public struct OpenCLDeviceInfo: Sendable, CustomStringConvertible {
     /// `CL_DEVICE_MAX_WORK_GROUP_SIZE` and `CL_DEVICE_LOCAL_MEM_SIZE`: the limits a tuning must respect.
     public var maxWorkGroupSize: Int = 0
     public var localMemoryBytes: Int = 0
+    /// `CL_DEVICE_MAX_MEM_ALLOC_SIZE`: the largest single buffer (0 when not reported).
+    public var maxAllocationBytes: Int = 0
 
     public var description: String {
         let gib = Double(globalMemoryBytes) / Double(1 << 30)
@@ -64,8 +66,11 @@ public enum Devices {
                 clGetDeviceInfo(id, cl_device_info(CL_DEVICE_MAX_WORK_GROUP_SIZE), MemoryLayout<Int>.size, &group, nil)
                 var local: cl_ulong = 0
                 clGetDeviceInfo(id, cl_device_info(CL_DEVICE_LOCAL_MEM_SIZE), MemoryLayout<cl_ulong>.size, &local, nil)
+                var largest: cl_ulong = 0
+                clGetDeviceInfo(id, cl_device_info(CL_DEVICE_MAX_MEM_ALLOC_SIZE), MemoryLayout<cl_ulong>.size, &largest, nil)
                 info.maxWorkGroupSize = group
                 info.localMemoryBytes = Int(local)
+                info.maxAllocationBytes = Int(largest)
                 found.append(info)
             }
         }

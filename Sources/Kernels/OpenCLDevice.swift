@@ -68,8 +68,9 @@ public typealias TuningLookup = (OpenCLDeviceInfo) throws -> (tuning: OpenCLTuni
 /// An OpenCL device: every op of ``Device`` as batched OpenCL kernels (one op family
 /// per embedded `.cl` file), tensors in device memory, one in-order queue. Programs
 /// are built once when the device is created, all with the same ``programOptions``
-/// (a build failure throws there, so the caller can fall back to the CPU); a failure
-/// to enqueue later is fatal with the OpenCL error name. Kernels are named by the
+/// (a build failure throws there, so the caller can fall back to the CPU). A failure
+/// later (an allocation, an enqueue, a transfer) never stops the program: it is kept as
+/// ``failure`` and thrown by ``checkFailure()`` (see ``MemoryOps/checkFailure()``). Kernels are named by the
 /// ``Kernel`` enum and launched with typed arguments, set in place (no allocation per
 /// launch). Tested against ``CPUDevice`` on PoCL.
 public final class OpenCLDevice: Device {
@@ -96,6 +97,8 @@ public final class OpenCLDevice: Device {
     public let profile: OpenCLProfile?
     /// FLOPs of the next launch (set by GEMM launches for the profile), then reset.
     private var nextLaunchFlops = 0.0
+    /// The first op that failed, or nil; once set, ops do nothing and downloads read NaN.
+    public private(set) var failure: OpenCLFailure?
 
     /// Creates the context and builds every program.
     /// - Parameters:
@@ -147,6 +150,7 @@ public final class OpenCLDevice: Device {
     /// arguments are a parameter pack, the sizes a ``WorkSize`` stored inline, the
     /// kernel an element of an array indexed by `k`.
     func launch<each A: KernelArgument>(_ k: Kernel, _ work: WorkSize, _ arguments: repeat each A) {
+        guard failure == nil else { return }
         let kernel = kernels[k.rawValue]
         let declared = Kernel.declarations[k.rawValue].arguments
         var index = 0
@@ -155,7 +159,7 @@ public final class OpenCLDevice: Device {
                 argumentMismatch(k, index, type(of: argument).kernelArgumentKind)
             }
             let status = argument.setArgument(of: kernel, at: cl_uint(index))
-            if status != CL_SUCCESS { failed(k, "clSetKernelArg(\(index))", status) }
+            if status != CL_SUCCESS { return failed(k, "clSetKernelArg(\(index))", status) }
             index += 1
         }
         guard index == declared.count else { argumentMismatch(k, index, nil) }
@@ -167,7 +171,7 @@ public final class OpenCLDevice: Device {
                 return clEnqueueNDRangeKernel(cl.queue, kernel, work.dimensions, nil, s, s + 2, 0, nil, &event)
             }
         }
-        if status != CL_SUCCESS { failed(k, "clEnqueueNDRangeKernel(global \(work.global), local \(work.local))", status) }
+        if status != CL_SUCCESS { return failed(k, "clEnqueueNDRangeKernel(global \(work.global), local \(work.local))", status) }
         launchCount += 1
         if let profile, let event { profile.record(k, event: event, flops: nextLaunchFlops) }
         nextLaunchFlops = 0
@@ -179,9 +183,29 @@ public final class OpenCLDevice: Device {
         fatalError("OpenCL kernel \(k.name): argument \(index) is \(what); declared \(k.arguments) (\(k.arguments.count) arguments)")
     }
 
+    /// Keeps the first failure (``checkFailure()`` throws it).
     @inline(never)
-    private func failed(_ k: Kernel, _ call: String, _ status: cl_int) -> Never {
-        fatalError("OpenCL kernel \(k.name) on \(name): \(OpenCLError(call: call, code: status, log: nil))")
+    func fail(_ what: String, _ error: Error) {
+        guard failure == nil else { return }
+        let cause = error as? OpenCLError ?? OpenCLError(call: "\(error)", code: 0, log: nil)
+        failure = OpenCLFailure(device: name, what: what, error: cause, inUse: cl.memoryUse.bytes,
+                                capacity: memoryCapacity)
+    }
+
+    @inline(never)
+    private func failed(_ k: Kernel, _ call: String, _ status: cl_int) {
+        fail("kernel \(k.name)", OpenCLError(call: call, code: status, log: nil))
+    }
+
+    public func checkFailure() throws {
+        if let failure { throw failure }
+    }
+
+    /// `CL_DEVICE_GLOBAL_MEM_SIZE` and `CL_DEVICE_MAX_MEM_ALLOC_SIZE`.
+    public var memoryCapacity: MemoryCapacity {
+        // Scratch: the per-example norms' partial sums (normBudget floats) and batch-norm sums.
+        MemoryCapacity(totalBytes: Int(cl.info.globalMemoryBytes), largestAllocationBytes: cl.info.maxAllocationBytes,
+                       reservedBytes: normBudget * 4 + (1 << 20), owner: "the device \(name)")
     }
 
     /// One work-item per element, `total` appended as the last argument.
@@ -197,32 +221,42 @@ public final class OpenCLDevice: Device {
         launch(k, .groups(groups, of: r), repeat each arguments, LocalMemory(bytes: r * 4))
     }
 
-    /// One of two growable scratch buffers (conv per-example norm partial sums; batch-norm sums).
+    /// One of two growable scratch buffers (conv per-example norm partial sums; batch-norm
+    /// sums). When it cannot grow, the failure is kept and the old buffer returned: the
+    /// launches that would use it do nothing.
     private func scratchBuffer(_ floats: Int, second: Bool = false) -> OpenCLMemory {
         let bytes = floats * 4
         do {
             if second {
-                if scratch2.byteCount < bytes { scratch2 = try cl.allocate(bytes) }
+                if scratch2.byteCount < bytes && failure == nil { scratch2 = try cl.allocate(bytes) }
                 return scratch2
             }
-            if scratch.byteCount < bytes { scratch = try cl.allocate(bytes) }
+            if scratch.byteCount < bytes && failure == nil { scratch = try cl.allocate(bytes) }
             return scratch
         } catch {
-            fatalError("OpenCL scratch of \(bytes) bytes on \(name): \(error)")
+            fail("allocating \(MemoryCapacity.text(bytes)) of scratch", error)
+            return second ? scratch2 : scratch
         }
     }
 
     // MARK: Memory
 
+    /// A zeroed tensor in device memory; when the device cannot allocate it, the failure is
+    /// kept (``checkFailure()``) and the tensor has no device memory (every op on it does
+    /// nothing, as every op after a failure).
     public func makeTensor(_ shape: [Int], dtype: DType) -> Tensor {
         guard shape.allSatisfy({ $0 >= 0 }) else { fatalError("OpenCLDevice.makeTensor: negative dimension in \(shape)") }
-        do {
-            let memory = try cl.allocate(shape.reduce(1, *) * dtype.size)
-            try cl.zero(memory)   // as on the CPU: a new buffer's contents are otherwise undefined
-            return Tensor(shape: shape, dtype: dtype, memory: memory)
-        } catch {
-            fatalError("OpenCL allocation of \(shape) on \(name): \(error)")
+        let bytes = shape.reduce(1, *) * dtype.size
+        if failure == nil {
+            do {
+                let memory = try cl.allocate(bytes)
+                try cl.zero(memory)   // as on the CPU: a new buffer's contents are otherwise undefined
+                return Tensor(shape: shape, dtype: dtype, memory: memory)
+            } catch {
+                fail("allocating \(MemoryCapacity.text(bytes)) for a \(shape) tensor", error)
+            }
         }
+        return Tensor(shape: shape, dtype: dtype, memory: UnallocatedMemory(byteCount: bytes))
     }
 
     public func upload(_ values: UnsafeBufferPointer<Float>, to tensor: Tensor) {
@@ -242,17 +276,23 @@ public final class OpenCLDevice: Device {
     public func enqueueUpload(_ values: UnsafeRawBufferPointer, to tensor: Tensor) {
         guard values.count > 0 else { return }
         tensor.requireCapacity(values.count / tensor.dtype.size, tensor.dtype, "enqueueUpload")
-        do { try cl.write(values.baseAddress!, count: values.count, to: buffer(tensor), blocking: false) } catch { fatalError("\(error)") }
+        guard failure == nil else { return }
+        do { try cl.write(values.baseAddress!, count: values.count, to: buffer(tensor), blocking: false) } catch { fail("an upload", error) }
     }
 
     private func write(_ bytes: UnsafeRawBufferPointer, to tensor: Tensor) {
-        do { try cl.write(bytes.baseAddress!, count: bytes.count, to: buffer(tensor)) } catch { fatalError("\(error)") }
+        guard failure == nil else { return }
+        do { try cl.write(bytes.baseAddress!, count: bytes.count, to: buffer(tensor)) } catch { fail("an upload", error) }
     }
 
+    /// Reads the tensor; after a failure (before or during the read) `values` reads NaN.
     public func download(_ tensor: Tensor, into values: UnsafeMutableBufferPointer<Float>) {
         guard values.count > 0 else { return }
         tensor.requireCapacity(values.count, .float32, "download")
-        do { try cl.read(buffer(tensor), into: values.baseAddress!, count: values.count * 4) } catch { fatalError("\(error)") }
+        if failure == nil {
+            do { try cl.read(buffer(tensor), into: values.baseAddress!, count: values.count * 4) } catch { fail("a download", error) }
+        }
+        if failure != nil { values.update(repeating: .nan) }
     }
 
     private func buffer(_ t: Tensor) -> OpenCLMemory {
@@ -263,7 +303,8 @@ public final class OpenCLDevice: Device {
     }
 
     public func synchronize() {
-        do { try cl.finish() } catch { fatalError("\(error)") }
+        guard failure == nil else { return }
+        do { try cl.finish() } catch { fail("waiting for the queue", error) }
         profile?.collect()
     }
 
@@ -633,5 +674,41 @@ public final class OpenCLDevice: Device {
     public func softmaxCrossEntropy(logits: Tensor, labels: Tensor, gradScale: Float, errors: Tensor, outputs: Tensor) {
         let (K, N) = Check.loss(logits: logits, labels: labels, errors: errors, outputs: outputs)
         launch(.softmaxCrossEntropy, .items(N), logits, labels, gradScale, errors, outputs, K, N)
+    }
+}
+
+/// The placeholder memory of a tensor the device could not allocate (see
+/// ``OpenCLDevice/makeTensor(_:dtype:)``): no op ever reaches it, because every op after
+/// a failure does nothing.
+final class UnallocatedMemory: DeviceMemory {
+    let byteCount: Int
+    init(byteCount: Int) { self.byteCount = byteCount }
+}
+
+/// An OpenCL op the device refused: which device, what it was doing, the OpenCL error,
+/// the memory in use then and the device's capacity, and what to do about it.
+public struct OpenCLFailure: Error, CustomStringConvertible {
+    public var device: String
+    public var what: String
+    public var error: OpenCLError
+    /// Bytes of Sieve's buffers on the device when it failed.
+    public var inUse: Int
+    public var capacity: MemoryCapacity
+
+    /// Errors that mean the device ran out of memory or resources.
+    public var isOutOfMemory: Bool { [-4, -5, -6, -61].contains(error.code) }
+
+    public var description: String {
+        var text = "\(device): \(what) failed: \(error.name) (\(error.code)) in \(error.call)"
+        if isOutOfMemory {
+            text += "; Sieve held \(MemoryCapacity.text(inUse)) of the device's \(MemoryCapacity.text(capacity.totalBytes))"
+            if capacity.largestAllocationBytes > 0 {
+                text += " (at most \(MemoryCapacity.text(capacity.largestAllocationBytes)) in one buffer)"
+            }
+            text += "; use a smaller --batch, or --device cpu"
+        } else {
+            text += "; rerun with --device cpu (and report this failure with the device's name and driver)"
+        }
+        return text
     }
 }

@@ -31,20 +31,41 @@ func check(_ status: cl_int, _ call: @autoclosure () -> String) throws {
     if status != CL_SUCCESS { throw OpenCLError(call: call(), code: status, log: nil) }
 }
 
+/// The device memory a context's buffers hold: now and at most (``OpenCLContext/memoryUse``).
+public final class OpenCLMemoryUse {
+    /// Bytes of the buffers alive now.
+    public internal(set) var bytes = 0
+    /// The most ``bytes`` has been since the context was created (or ``resetPeak()``).
+    public internal(set) var peakBytes = 0
+
+    public func resetPeak() { peakBytes = bytes }
+
+    func add(_ n: Int) {
+        bytes += n
+        peakBytes = max(peakBytes, bytes)
+    }
+}
+
 /// Device memory of an OpenCL buffer, released with its owner.
 public final class OpenCLMemory: DeviceMemory {
     public let buffer: cl_mem
     public let byteCount: Int
+    let use: OpenCLMemoryUse
 
-    init(context: cl_context, byteCount: Int) throws {
+    init(context: cl_context, byteCount: Int, use: OpenCLMemoryUse) throws {
         var status: cl_int = 0
         guard let b = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), max(byteCount, 4), nil, &status),
               status == CL_SUCCESS else { throw OpenCLError(call: "clCreateBuffer(\(byteCount) bytes)", code: status, log: nil) }
         buffer = b
         self.byteCount = byteCount
+        self.use = use
+        use.add(max(byteCount, 4))
     }
 
-    deinit { clReleaseMemObject(buffer) }
+    deinit {
+        clReleaseMemObject(buffer)
+        use.add(-max(byteCount, 4))
+    }
 }
 
 /// One OpenCL device with its context and in-order queue. Programs are built by
@@ -57,6 +78,8 @@ public final class OpenCLContext {
 
     /// Whether the queue records each command's start and end (`CL_QUEUE_PROFILING_ENABLE`).
     public let profiling: Bool
+    /// The bytes of the buffers allocated in this context.
+    public let memoryUse = OpenCLMemoryUse()
 
     /// - Parameters:
     ///   - index: position in ``Devices/openCL()``'s list (`--device opencl:N`).
@@ -175,7 +198,9 @@ public final class OpenCLContext {
     }
 
     /// A buffer of `byteCount` bytes.
-    public func allocate(_ byteCount: Int) throws -> OpenCLMemory { try OpenCLMemory(context: context, byteCount: byteCount) }
+    public func allocate(_ byteCount: Int) throws -> OpenCLMemory {
+        try OpenCLMemory(context: context, byteCount: byteCount, use: memoryUse)
+    }
 
     /// Sets every byte of `memory` to zero (queued).
     public func zero(_ memory: OpenCLMemory) throws {

@@ -118,9 +118,31 @@ public final class OutputFile {
         }
     }
 
+    /// A kind of file Sieve writes, recognised by its content before one is replaced: a
+    /// command replaces an existing file only when it is empty or of this kind, so a path
+    /// typed wrong never costs the user a file Sieve did not write (``RunMark``).
+    public struct Kind: Sendable {
+        /// What the file holds, for messages.
+        public let name: String
+        /// Whether the file's first bytes (up to 4 KiB) and its size say it is of this kind.
+        let recognizes: @Sendable (_ head: [UInt8], _ size: Int) -> Bool
+
+        /// An HTML report (it names Sieve as its generator in its head: ``generatorTag``).
+        public static let htmlReport = Kind(name: "a Sieve HTML report") { head, _ in
+            String(decoding: head, as: UTF8.self).contains(generatorTag)
+        }
+        /// An index list (`sieve prune --out`): digits, one number a line.
+        public static let indexList = Kind(name: "an index list (one number a line)") { head, size in
+            size <= head.count && head.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x0a || $0 == 0x0d }
+        }
+        /// The tag ``htmlReport`` looks for; the report writes it into its head.
+        public static let generatorTag = "<meta name=\"generator\" content=\"Sieve"
+    }
+
     /// Checks, before any work, that `path` can be written later: its folder exists and
-    /// is writable, and it does not name a folder.
-    public static func checkWritable(_ path: String, option: String) throws {
+    /// is writable, it does not name a folder, and (with `replacing`) a file already there
+    /// is empty or of that kind.
+    public static func checkWritable(_ path: String, option: String, replacing kind: Kind? = nil) throws {
         let target: String
         do {
             guard case .replace(let t) = try destination(of: path) else { return }
@@ -131,6 +153,19 @@ public final class OutputFile {
         let parent = RunDirectory.parent(of: target)
         guard access(parent, W_OK) == 0 else {
             throw MetricsError.invalidInput("\(option) \(path): cannot write into \(parent): \(String(cString: strerror(errno)))")
+        }
+        var info = stat()
+        if let kind, stat(target, &info) == 0, info.st_size > 0 {
+            var head = [UInt8](repeating: 0, count: 4096)
+            var count = 0
+            if let f = fopen(target, "rb") {
+                count = fread(&head, 1, head.count, f)
+                fclose(f)
+            }
+            guard kind.recognizes(Array(head[0..<count]), Int(info.st_size)) else {
+                throw MetricsError.invalidInput("\(option) \(path) already exists and is not \(kind.name), so Sieve did not write it; "
+                                                + "nothing was replaced: choose another path, or move that file away yourself")
+            }
         }
     }
 

@@ -51,6 +51,7 @@ public final class RunDirectory {
                 throw MetricsError.invalidInput("\(option) \(path) already holds files (another run's?); "
                                                 + "choose a new folder, or pass --force to replace it whole")
             }
+            try RunDirectory.checkReplaceable(p, option: option)
         }
         lock = p + ".lock"
         var ts = timespec()
@@ -62,11 +63,21 @@ public final class RunDirectory {
         Cleanup.shared.register(folder: staging, lock: lock)
         RunDirectory.removeStaleStaging(of: p, parent: parent)
         RunDirectory.removeTree(staging)
-        guard mkdir(staging, 0o755) == 0 else {
-            let reason = String(cString: strerror(errno))
+        do {
+            guard mkdir(staging, 0o755) == 0 else { throw MetricsError.cannotWrite(path: staging, reason: String(cString: strerror(errno))) }
+            try RunMark.write(in: staging, runID: runID, entries: [])   // Sieve's from its first moment
+        } catch {
             abandon()
-            throw MetricsError.cannotWrite(path: staging, reason: reason)
+            throw error
         }
+    }
+
+    /// Refuses to replace `folder` unless a Sieve run wrote all of it (``RunMark``).
+    static func checkReplaceable(_ folder: String, option: String) throws {
+        guard let (entry, why) = RunMark.foreignEntry(in: folder) else { return }
+        throw MetricsError.invalidInput("\(option) \(folder): --force replaces only a folder that a Sieve run wrote, and "
+                                        + "\(folder)/\(entry) is not a run's file (\(why)); nothing was deleted: "
+                                        + "choose another \(option), or move that file or the folder away yourself")
     }
 
     private func takeLock(option: String, path: String) throws {
@@ -86,6 +97,12 @@ public final class RunDirectory {
             // A lock taken on another machine (a shared file system) cannot be checked: refused.
             // So is one taken by this very scheduler job on another node (a Slurm job requeued after
             // its node failed keeps its job id).
+            // A file there that is not a lock (nor an empty one: a writer killed while writing
+            // it) is the user's: never removed.
+            guard RunDirectory.isSieveLock(lock) else {
+                throw MetricsError.invalidInput("\(option) \(path): \(lock) exists and is not a Sieve lock (a run's lock holds "
+                                                + "'PID HOST'); nothing was deleted: move it away, or choose another \(option)")
+            }
             if let owner = RunDirectory.lockOwner(lock), owner.job == nil || owner.job != RunDirectory.schedulerJob {
                 if let host = owner.host, host != RunDirectory.hostName {
                     throw MetricsError.invalidInput("\(option) \(path) is being written by another run (pid \(owner.pid) on \(host), "
@@ -108,11 +125,16 @@ public final class RunDirectory {
     /// `force`) and releases the lock.
     public func commit() throws {
         guard open else { return }
+        try RunMark.write(in: staging, runID: runID, entries: RunMark.entries(of: staging))
         var info = stat()
         var replaced: String?
         if lstat(target, &info) == 0 {
-            let old = target + ".replaced-\(getpid())"
-            RunDirectory.removeTree(old)
+            // Checked again: a file may have appeared in the folder since the run began.
+            if (info.st_mode & S_IFMT) != S_IFDIR || RunDirectory.foreignEntry(in: target) != nil {
+                try RunDirectory.checkReplaceable(target, option: "the run's folder")
+                throw MetricsError.invalidInput("\(target) is no longer a folder; nothing was replaced")
+            }
+            let old = RunDirectory.freeName(target + ".replaced-\(getpid())")
             guard rename(target, old) == 0 else {
                 throw MetricsError.cannotWrite(path: target, reason: String(cString: strerror(errno)))
             }
@@ -163,11 +185,26 @@ public final class RunDirectory {
         let base = target.split(separator: "/").last.map(String.init) ?? target
         for name in entries(of: parent) ?? [] {
             guard name.hasPrefix(base + ".partial-"), let pid = pid_t(name.dropFirst(base.count + 9)) else { continue }
-            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { removeTree(parent + "/" + name) }
+            // Only a folder a run staged (it holds the run's mark from its first moment).
+            let folder = parent + "/" + name
+            let staged = RunMark.listedEntries(in: folder) != nil   // or killed before its mark was written:
+                || (entries(of: folder) ?? ["?"]).allSatisfy { isUnfinishedWrite($0) { $0 == RunMark.fileName } }
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH && staged { removeTree(folder) }
         }
     }
 
     static func isEmptyFolder(_ path: String) -> Bool { entries(of: path)?.isEmpty == true }
+
+    /// The first entry of a folder a run may not replace (see ``RunMark/foreignEntry(in:)``).
+    static func foreignEntry(in folder: String) -> String? { RunMark.foreignEntry(in: folder)?.path }
+
+    /// `path`, or `path.2`, `path.3`, ...: the first name nothing has.
+    static func freeName(_ path: String) -> String {
+        var candidate = path, n = 1
+        var info = stat()
+        while lstat(candidate, &info) == 0 { n += 1; candidate = path + ".\(n)" }
+        return candidate
+    }
 
     /// The names in a folder, without `.` and `..` (nil when it cannot be read).
     public static func entries(of path: String) -> [String]? {
@@ -194,6 +231,16 @@ public final class RunDirectory {
         return (pid, parts.count > 1 ? parts[1] : nil, parts.count > 2 ? parts[2] : nil)
     }
 
+    /// Whether `lock` is a regular file that reads as a lock (``lockOwner(_:)``) or is empty.
+    static func isSieveLock(_ lock: String) -> Bool {
+        var info = stat()
+        guard lstat(lock, &info) == 0 else { return true }   // gone meanwhile: nothing to protect
+        guard (info.st_mode & S_IFMT) == S_IFREG, info.st_size < 320 else { return false }
+        guard info.st_size > 0 else { return true }
+        guard let text = try? RunMark.readText(lock, expecting: "a lock"), let owner = lockOwner(lock) else { return false }
+        return text.trimmingNewline.split(separator: " ").count <= 3 && !text.dropLast().contains("\n") && owner.pid > 0
+    }
+
     /// The Slurm job (and array task) this process runs in, or nil: `slurm:JOB[_TASK]`.
     static let schedulerJob: String? = {
         func variable(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
@@ -204,7 +251,7 @@ public final class RunDirectory {
     /// Removes `lock` if this process holds it: a run whose folder was taken over (its lock
     /// judged stale and replaced by another run's) must not remove the new owner's lock.
     static func release(_ lock: String) {
-        if let owner = lockOwner(lock), owner.pid != getpid() || (owner.host.map { $0 != hostName } ?? false) { return }
+        guard let owner = lockOwner(lock), owner.pid == getpid(), owner.host.map({ $0 == hostName }) ?? true else { return }
         unlink(lock)
     }
 

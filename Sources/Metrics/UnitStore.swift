@@ -30,13 +30,62 @@ public struct UnitStore: Sendable {
         return stat(folder, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// Creates the folder (and its parents) when missing.
+    /// Sieve's mark of a unit folder (see ``RunMark``).
+    public static let markName = ".sieve-units"
+
+    /// Creates the folder (and its parents) when missing, with its mark.
     public func create() throws {
         try RunDirectory.makeFolders(folder, option: "unit folder")
+        var info = stat()
+        if lstat(folder + "/" + UnitStore.markName, &info) != 0 {
+            try OutputFile.write("sieve units\n", to: folder + "/" + UnitStore.markName)
+        }
     }
 
-    /// Removes the folder and everything in it.
-    public func remove() { RunDirectory.removeTree(folder) }
+    /// Whether Sieve writes a file of this name into a unit folder: its mark, `settings.json`,
+    /// unit files and training states (`*.safetensors`), the example stream
+    /// (`examples.npy`), and unfinished writes of those (`NAME.partial-PID`).
+    static func isUnitFolderFile(_ name: String) -> Bool {
+        func written(_ n: String) -> Bool {
+            n == markName || n == "settings.json" || n == "examples.npy" || (n.hasSuffix(suffix) && !n.hasPrefix("."))
+        }
+        return written(name) || isUnfinishedWrite(name, of: written)
+    }
+
+    /// The first entry of the folder that Sieve did not write there (a folder, a link, a
+    /// file of another name), or of a folder without Sieve's mark or settings, the first
+    /// entry; nil when the folder is missing or may be removed whole.
+    public func foreignEntry() -> String? {
+        guard let names = RunDirectory.entries(of: folder)?.sorted(), !names.isEmpty else { return nil }
+        var info = stat()
+        let marked = lstat(folder + "/" + UnitStore.markName, &info) == 0
+            || (try? settings())?.flatMap { $0["score_command"] } != nil   // a unit folder of an earlier version
+            || names.allSatisfy { isUnfinishedWrite($0) { $0 == UnitStore.markName } }   // killed while writing its mark
+        guard marked else { return names[0] }
+        return names.first { name in
+            guard lstat(folder + "/" + name, &info) == 0 else { return false }
+            return (info.st_mode & S_IFMT) != S_IFREG || !UnitStore.isUnitFolderFile(name)
+        }
+    }
+
+    /// Refuses (naming it) a folder at this path that holds anything Sieve did not write.
+    public func checkRemovable(option: String) throws {
+        guard let entry = foreignEntry() else { return }
+        throw MetricsError.invalidInput("\(option): \(folder) is where Sieve keeps the finished units of a run, but "
+                                        + "\(folder)/\(entry) is not a unit file; nothing was deleted: move it (or the folder) "
+                                        + "away, or choose another \(option)")
+    }
+
+    /// Removes the files Sieve writes here (``isUnitFolderFile(_:)``), then the folder when
+    /// that empties it: anything else in it stays, and so does the folder.
+    public func remove() {
+        guard foreignEntry() == nil else { return }
+        for name in RunDirectory.entries(of: folder) ?? [] where UnitStore.isUnitFolderFile(name) {
+            var info = stat()
+            if lstat(folder + "/" + name, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG { unlink(folder + "/" + name) }
+        }
+        rmdir(folder)
+    }
 
     /// Removes one unit's file (nothing when there is none).
     public func discard(_ unit: String) { unlink(path(of: unit)) }

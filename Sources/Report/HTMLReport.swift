@@ -1,3 +1,5 @@
+import Metrics
+
 /// The report of a scoring run as one self-contained HTML5 page: inline CSS and SVG,
 /// PNG image grids as `data:` URLs, no scripts, no network. Sections (each with a
 /// stable id): `summary`, `histograms`, `curves` (label noise known),
@@ -24,6 +26,7 @@ public enum HTMLReport {
         let present = sections.compactMap { s in s.html.map { (s.id, s.title, $0) } }
         var page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             + "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            + OutputFile.Kind.generatorTag + "\">\n"   // how a later --output recognises a report it may replace
             + "<title>\(Format.escape(input.title))</title>\n<style>\n\(HTML.style)\n</style>\n</head>\n"
             + "<body>\n<main>\n<h1>\(Format.escape(input.title))</h1>\n"
         if present.count > 1 {

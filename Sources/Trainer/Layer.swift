@@ -100,12 +100,16 @@ struct Workspace {
 
     init(_ device: Device, _ shape: FeatureShape, maxBatch: Int) {
         self.device = device; self.shape = shape; self.maxBatch = maxBatch
-        Workspace.plannedBytes += shape.count * maxBatch * MemoryLayout<Float>.size
+        let bytes = shape.count * maxBatch * MemoryLayout<Float>.size
+        Workspace.plannedBytes += bytes
+        Workspace.largestBytes = max(Workspace.largestBytes, bytes)
     }
 
     /// Bytes of every workspace created since the last reset (a model's activation
-    /// memory, checked against the machine's before anything is allocated).
+    /// memory, checked against the device's before anything is allocated).
     nonisolated(unsafe) static var plannedBytes = 0
+    /// The largest workspace since the last reset (checked against the device's largest allocation).
+    nonisolated(unsafe) static var largestBytes = 0
 
     mutating func get(batch: Int) -> Tensor {
         guard batch >= 1 && batch <= maxBatch else { fatalError("batch of \(batch) outside the model's 1...\(maxBatch)") }

@@ -171,6 +171,9 @@ public final class Model {
     public let outputs: Tensor
     /// `[maxBatch]`: the squared per-example gradient norms of the last scoring pass.
     public let squaredNorms: Tensor
+    /// The device memory the model was estimated to need before it was built (activations,
+    /// parameters with gradients and momenta, outputs, the device's scratch), in bytes.
+    public let plannedBytes: Int
 
     /// - Parameters:
     ///   - width: base width of ResNet-18 (64 is the standard network); hidden width
@@ -189,6 +192,7 @@ public final class Model {
         let b = maxBatch
         var layers: [Layer] = []
         Workspace.plannedBytes = 0
+        Workspace.largestBytes = 0
         switch architecture {
         case .mlp:
             layers = [
@@ -228,33 +232,33 @@ public final class Model {
             layers.append(GlobalAvgPool(device, shape: shape, maxBatch: b))
             layers.append(Linear(device, name: "linear", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
         }
-        let planned = Workspace.plannedBytes + (classes + ExampleOutput.rows + 1) * maxBatch * MemoryLayout<Float>.size
-        let available = Model.physicalMemoryBytes()
-        if available > 0 && planned > available {
-            throw TrainerError.invalid("--batch \(maxBatch) needs about \(planned >> 30) GiB of activation memory for "
-                                       + "\(architecture.rawValue), more than this machine's \(available >> 30) GiB; use a smaller --batch")
-        }
         body = Sequential(layers)
+        // Before any work: activations, parameters with their gradients and momenta, the
+        // per-example outputs, and the device's scratch, against the device's memory.
+        let floats = MemoryLayout<Float>.size
+        let parameterBytes = 3 * body.parameters.reduce(0) { $0 + $1.count } * floats
+        let planned = Workspace.plannedBytes + parameterBytes + (classes + ExampleOutput.rows + 1) * maxBatch * floats
+        if let problem = device.memoryCapacity.problem(planned: planned, largestTensor: Workspace.largestBytes) {
+            throw TrainerError.invalid("--batch \(maxBatch) with \(architecture.rawValue) \(problem); use a smaller --batch"
+                                       + (device is CPUDevice ? "" : ", or --device cpu"))
+        }
+        plannedBytes = planned
         parameters = body.parameters
         buffers = body.buffers
         errors = device.makeTensor([classes, maxBatch])
         outputs = device.makeTensor([ExampleOutput.rows, maxBatch])
         squaredNorms = device.makeTensor([maxBatch])
+        try device.checkFailure()   // a device that could not allocate the parameters stops here
     }
 
-    /// Physical memory of the machine in bytes (0 when unknown).
-    static func physicalMemoryBytes() -> Int {
-        #if canImport(Glibc)
-        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
-        return pages > 0 && size > 0 ? pages * size : 0
-        #else
-        return 0
-        #endif
-    }
 
-    /// The name of the first parameter holding a NaN or an infinity, or nil.
-    public func firstNonFiniteParameter() -> String? {
-        for p in parameters where device.download(p.value).contains(where: { !$0.isFinite }) { return p.name }
+    /// The name of the first parameter holding a NaN or an infinity, or nil; throws the
+    /// device's failure first (its downloads read NaN, which is not a divergence).
+    public func firstNonFiniteParameter() throws -> String? {
+        for p in parameters where device.download(p.value).contains(where: { !$0.isFinite }) {
+            try device.checkFailure()
+            return p.name
+        }
         return nil
     }
 

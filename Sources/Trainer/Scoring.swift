@@ -30,7 +30,7 @@ extension TrainingSession {
     /// starting at its lower bound; the arrays hold `examples.count` values. A range whose
     /// bounds are multiples of the batch size (or the set's end) is scored in the very
     /// batches of the whole pass, so its values equal theirs bit for bit.
-    public func scoreTrainingSet(gradNorms: Bool, examples: Range<Int>? = nil) -> CheckpointScores {
+    public func scoreTrainingSet(gradNorms: Bool, examples: Range<Int>? = nil) throws -> CheckpointScores {
         let range = examples ?? 0..<data.train.count
         precondition(range.lowerBound >= 0 && range.upperBound <= data.train.count, "scoring range \(range) outside the training set")
         let n = range.count
@@ -38,7 +38,7 @@ extension TrainingSession {
                                       loss: .init(repeating: 0, count: n), margin: .init(repeating: 0, count: n),
                                       correct: .init(repeating: false, count: n), inputNorm: .init(repeating: 0, count: n))
         var hostNorms = [Float](repeating: 0, count: batchSize)
-        forEachBatch(of: range.map { Int32($0) }, pass: .scoring(gradNorms: gradNorms)) { first, batch in
+        try forEachBatch(of: range.map { Int32($0) }, pass: .scoring(gradNorms: gradNorms)) { first, batch in
             let m = batch.count
             if gradNorms {
                 let norms = model.perExampleGradNormsSquared(batch)
@@ -64,14 +64,14 @@ extension TrainingSession {
     /// For every training example, the gradient of its given-label logit w.r.t. the
     /// normalised input, averaged over colour channels: `[N * H * W]`, example-major
     /// (VoG's per-checkpoint input; no augmentation, evaluation mode).
-    public func labelLogitInputGradients() -> [Float] {
+    public func labelLogitInputGradients() throws -> [Float] {
         let n = data.train.count, K = model.classes
         let C = data.train.channels, plane = data.train.height * data.train.width
         var result = [Float](repeating: 0, count: n * plane)
         let oneHot = device.makeTensor([K, batchSize])
         var host = [Float](repeating: 0, count: K * batchSize)
         var grads = [Float](repeating: 0, count: C * batchSize * plane)
-        forEachBatch(of: (0..<n).map { Int32($0) }, pass: .inputGradients) { first, batch in
+        try forEachBatch(of: (0..<n).map { Int32($0) }, pass: .inputGradients) { first, batch in
             let m = batch.count
             for k in 0..<(K * m) { host[k] = 0 }
             for j in 0..<m { host[Int(trainLabels[first + j]) * m + j] = 1 }
@@ -95,11 +95,11 @@ extension TrainingSession {
     /// Softmax class probabilities of the training examples `indices` under the current
     /// model: `[indices.count, classes]` row-major, evaluation mode, no augmentation
     /// (cross-validation's out-of-sample predictions).
-    public func probabilities(of indices: [Int32]) -> [Double] {
+    public func probabilities(of indices: [Int32]) throws -> [Double] {
         let K = model.classes
         var result = [Double](repeating: 0, count: indices.count * K)
         var logits = [Float](repeating: 0, count: K * batchSize)
-        forEachBatch(of: indices, pass: .prediction) { first, batch in
+        try forEachBatch(of: indices, pass: .prediction) { first, batch in
             let m = batch.count
             let z = model.forward(batch.images, batch: m, mode: .evaluation)   // [K, m]
             logits.withUnsafeMutableBufferPointer { device.download(z, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(K * m)])) }

@@ -17,7 +17,7 @@ extension TrainingSession {
     /// and correct count. Data order and augmentation are keyed by (seed, epoch,
     /// example), so a restored session trains bit for bit as the uninterrupted one
     /// would. Float32 values are stored as float64 (exactly).
-    public func checkpointState(epochsDone: Int, position: EpochPosition? = nil) -> [(String, UnitArray)] {
+    public func checkpointState(epochsDone: Int, position: EpochPosition? = nil) throws -> [(String, UnitArray)] {
         func values(_ t: Tensor) -> UnitArray { .float64(device.download(t).map(Double.init)) }
         var arrays: [(String, UnitArray)] = [("epochs_done", .float64([Double(epochsDone)])), ("step", .float64([Double(step)]))]
         if let position {
@@ -27,6 +27,7 @@ extension TrainingSession {
         }
         for p in model.parameters { arrays += [("value:" + p.name, values(p.value)), ("momentum:" + p.name, values(p.momentum))] }
         for b in model.buffers { arrays.append(("buffer:" + b.name, values(b.value))) }
+        try device.checkFailure()   // never a state of NaN
         return arrays
     }
 
@@ -49,6 +50,7 @@ extension TrainingSession {
             device.upload(try floats("momentum:" + p.name, count: p.count), to: p.momentum)
         }
         for b in model.buffers { device.upload(try floats("buffer:" + b.name, count: b.value.count), to: b.value) }
+        try device.checkFailure()
         step = savedStep
         return (done, position)
     }
@@ -57,10 +59,11 @@ extension TrainingSession {
 extension TrainingSession {
     /// A hash of every parameter and buffer value (16 hex digits): two trainings that
     /// ended with bit-identical models have the same one.
-    public var modelFingerprint: String {
+    public func modelFingerprint() throws -> String {
         var h = ContentHash()
         for p in model.parameters { device.download(p.value).withUnsafeBytes { h.add($0) } }
         for b in model.buffers { device.download(b.value).withUnsafeBytes { h.add($0) } }
+        try device.checkFailure()
         return h.hex
     }
 }

@@ -230,13 +230,14 @@ public final class TrainingSession {
     /// augmentation from `batcher` (the training set's, with the training labels, when nil).
     /// Reports each batch to ``onProgress`` as `pass`.
     func forEachBatch(of indices: [Int32], from batcher: Batcher? = nil, pass: Pass,
-                      _ body: (_ first: Int, _ batch: Batch) throws -> Void) rethrows {
+                      _ body: (_ first: Int, _ batch: Batch) throws -> Void) throws {
         let batcher = batcher ?? trainBatcher
         for first in stride(from: 0, to: indices.count, by: batchSize) {
             let slice = indices[first..<min(first + batchSize, indices.count)]
             let batch = batcher.load(slice, augmentation: .none, seed: 0, epoch: 0,
                                      labelOverride: batcher === trainBatcher ? trainLabels : nil)
             try body(first, batch)
+            try device.checkFailure()   // before anything downloaded is used: a failed device reads NaN
             onProgress?(pass, first + batch.count, indices.count)
         }
     }
@@ -285,7 +286,7 @@ public final class TrainingSession {
             }
         }
         let trainSeconds = monotonicSeconds() - start
-        if let bad = model.firstNonFiniteParameter() {
+        if let bad = try model.firstNonFiniteParameter() {
             throw TrainerError.diverged("training diverged: parameter \(bad) is not finite after epoch \(epoch + 1) "
                                         + "(learning rate \(lr)); try a smaller --lr")
         }
@@ -294,7 +295,7 @@ public final class TrainingSession {
                                    trainSeconds: trainSeconds, evalSeconds: 0, trainExamples: order.count)
         if hasTestSet && (configuration.evaluateEveryEpoch || epoch == configuration.epochs - 1) {
             let t0 = monotonicSeconds()
-            let e = evaluateTest()
+            let e = try evaluateTest()
             summary.testLoss = e.loss
             summary.testAccuracy = e.accuracy
             summary.evalSeconds = monotonicSeconds() - t0
@@ -306,6 +307,7 @@ public final class TrainingSession {
     /// example to the sinks; returns the summed loss and the number correct.
     func emit(_ outputs: Tensor, batch: Batch, epoch: Int, sinks: [ExampleStatsSink]) throws -> (Double, Int) {
         decoded.download(outputs, count: batch.count, from: device)
+        try device.checkFailure()
         records.removeAll(keepingCapacity: true)
         var loss = 0.0, correct = 0
         for (i, index) in batch.indices.enumerated() {
@@ -322,16 +324,16 @@ public final class TrainingSession {
 
     /// Accuracy and mean loss of the current model on a data set (evaluation mode,
     /// no augmentation), in batches of the training batch size.
-    public func evaluate(_ dataset: Dataset) -> EvaluationSummary {
-        evaluate(using: Batcher(dataset: dataset, normalization: normalization, device: device, maxBatch: batchSize))
+    public func evaluate(_ dataset: Dataset) throws -> EvaluationSummary {
+        try evaluate(using: Batcher(dataset: dataset, normalization: normalization, device: device, maxBatch: batchSize))
     }
 
     /// Whether each of `indices` (training examples, with the training labels) is
     /// classified correctly by the current model: evaluation mode, no augmentation.
-    public func correctness(of indices: [Int32]) -> [Bool] {
+    public func correctness(of indices: [Int32]) throws -> [Bool] {
         var result: [Bool] = []
         result.reserveCapacity(indices.count)
-        forEachBatch(of: indices, pass: .recording) { _, batch in
+        try forEachBatch(of: indices, pass: .recording) { _, batch in
             decoded.download(model.evaluate(batch), count: batch.count, from: device)
             for j in 0..<batch.count { result.append(decoded.correct(j)) }
         }
@@ -339,16 +341,16 @@ public final class TrainingSession {
     }
 
     /// ``evaluate(_:)`` on the test set, reusing its buffers.
-    public func evaluateTest() -> EvaluationSummary { evaluate(using: testBatcher) }
+    public func evaluateTest() throws -> EvaluationSummary { try evaluate(using: testBatcher) }
 
     /// Whether there is a test set to evaluate on (it may be empty: an ImageFolder
     /// without `test/`); without one, epochs carry no test accuracy.
     public var hasTestSet: Bool { data.test.count > 0 }
 
-    func evaluate(using batcher: Batcher) -> EvaluationSummary {
+    func evaluate(using batcher: Batcher) throws -> EvaluationSummary {
         let count = batcher.dataset.count
         var loss = 0.0, correct = 0
-        forEachBatch(of: (0..<count).map { Int32($0) }, from: batcher, pass: .evaluation) { _, batch in
+        try forEachBatch(of: (0..<count).map { Int32($0) }, from: batcher, pass: .evaluation) { _, batch in
             decoded.download(model.evaluate(batch), count: batch.count, from: device)
             for i in 0..<batch.count {
                 loss += Double(decoded.loss(i))

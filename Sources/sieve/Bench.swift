@@ -78,6 +78,12 @@ struct Bench: ParsableCommand {
             let passes = measurePasses(setup, forwardGFLOP: forward, sgemm: sgemm)
             print("\n\(arch.rawValue)\(arch == .resnet18 ? " width \(width)" : ""): \(format(forward, 3)) GFLOP per example forward")
             printTable(passes)
+            if let cl = device as? OpenCLDevice {   // the estimate the model is checked with, against what it used
+                print("device memory: peak \(MemoryCapacity.text(cl.cl.memoryUse.peakBytes)) of buffers, estimated "
+                      + "\(MemoryCapacity.text(setup.net.plannedBytes + cl.memoryCapacity.reservedBytes)) before the model was built "
+                      + "(the device has \(MemoryCapacity.text(cl.memoryCapacity.totalBytes)))")
+                cl.cl.memoryUse.resetPeak()
+            }
             if index == 0 || (suite && arch == .resnet18 && width == 64) { primary = passes }
             results.append(.object([("model", .string(arch.rawValue)), ("width", .int(width)),
                                     ("forward_gflop_per_example", .double(forward)),

@@ -152,22 +152,18 @@ func writeShardFolder(command: String, shard: (index: Int, count: Int), units: [
     where name.contains(".partial-") || name.contains(UnitStore.trainingSuffix + ".") {
         unlink(store.folder + "/" + name)   // a killed earlier run's unfinished writes and trainings
     }
-    try Cleanup.shared.committing {
-        let unitsFolder = run.path("units")
-        guard rename(store.folder, unitsFolder) == 0 else {
-            throw MetricsError.cannotWrite(path: unitsFolder, reason: String(cString: strerror(errno)))
-        }
-        do {
-            guard rename(unitsFolder + "/settings.json", run.path("settings.json")) == 0 else {
-                throw MetricsError.cannotWrite(path: run.path("settings.json"), reason: String(cString: strerror(errno)))
-            }
-            try run.commit()
-        } catch {
-            rename(run.path("settings.json"), unitsFolder + "/settings.json")
-            rename(unitsFolder, store.folder)
-            throw error
+    // The units go in as second names (hard links): a run killed before or during the commit
+    // still has them in the unit folder for --resume; the unit folder goes once committed.
+    let unitsFolder = run.path("units")
+    guard mkdir(unitsFolder, 0o755) == 0 else { throw MetricsError.cannotWrite(path: unitsFolder, reason: String(cString: strerror(errno))) }
+    for name in RunDirectory.entries(of: store.folder) ?? [] {
+        let target = name == "settings.json" ? run.path(name) : unitsFolder + "/" + name
+        guard link(store.folder + "/" + name, target) == 0 else {
+            throw MetricsError.cannotWrite(path: target, reason: String(cString: strerror(errno)))
         }
     }
+    try Cleanup.shared.committing { try run.commit() }
+    store.remove()
     print("\(command): shard \(shard.index)/\(shard.count) ran \(units.count) unit(s) (\(units.joined(separator: ", "))"
           + (whole.map { "; \($0)" } ?? "") + ") -> \(run.target)")
     print("once all \(shard.count) shards are done: sieve merge <their folders, this one is \(run.target)> --out OUT")
@@ -181,6 +177,7 @@ func unitStore(for run: RunDirectory, resume: Bool, force: Bool) throws -> UnitS
     let store = UnitStore(folder: run.target + ".units")
     OpenUnitStores.shared.add(store)
     if resume && force { throw UsageError("--resume keeps the finished units and --force discards them: give one of the two") }
+    try store.checkRemovable(option: "--out \(run.target)")   // a folder of that name holding what Sieve did not write
     if store.exists && !resume {
         guard force || !store.holdsWork else {
             throw UsageError("\(store.folder) holds the finished units of an interrupted run into --out \(run.target); "

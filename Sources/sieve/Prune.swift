@@ -82,7 +82,7 @@ struct Prune: ParsableCommand {
 
     func run() throws {
         let chosen = try selection.selections(allowList: false)[0]
-        try OutputFile.checkWritable(out, option: "--out")
+        try OutputFile.checkWritable(out, option: "--out", replacing: .indexList)
         let file = try readRun(scores: scores)
         let v = try file.values(score)
         let kept = try Pruning.select(scores: v, direction: try selection.direction(of: score, in: file), chosen,

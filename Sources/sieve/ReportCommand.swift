@@ -39,7 +39,11 @@ struct ReportCommand: ParsableCommand {
             throw UsageError("\(runFolder) has no meta.json: pass the output folder of `sieve audit` or `sieve score`")
         }
         let path = output ?? ((dir.isEmpty ? "" : dir + "/") + "report.html")
-        try OutputFile.checkWritable(path, option: "--output")
+        // The run's own report.html is replaced as the run's: listed in its mark, or in a run of
+        // an earlier version (no mark); any other existing file only if it is a Sieve report.
+        let listed = RunMark.listedEntries(in: dir.isEmpty ? "." : dir)
+        let ownReport = output == nil && (listed == nil || listed!.contains("report.html"))
+        try OutputFile.checkWritable(path, option: "--output", replacing: ownReport ? nil : .htmlReport)
         let file = try readRun(scores: scores)
         let meta = try JSONReader.read(path: metaPath)
         var list: [Score] = []
@@ -68,6 +72,7 @@ struct ReportCommand: ParsableCommand {
             inputNorm: file.columns["input_norm"], images: images.map(reportImages), paths: file.paths ?? images?.paths,
             pruneCurve: curve))
         try OutputFile.write(html, to: path)
+        if output == nil { try RunMark.record("report.html", in: dir.isEmpty ? "." : dir) }   // part of the run now
         if path == "-" || path.hasPrefix("/dev/") { log("report: \(path)") } else { print("report: \(path)") }
     }
 }

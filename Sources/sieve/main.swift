@@ -46,7 +46,7 @@ for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGABRT, SIGFPE] {
 func exitCode(of error: Error) -> Int32? {
     switch error {
     case is UsageError, is DataError, is DeviceError, TrainerError.invalid, MetricsError.invalidInput: return 2
-    case is TrainerError, is MetricsError, is OpenCLError: return 1
+    case is TrainerError, is MetricsError, is OpenCLError, is OpenCLFailure: return 1
     default: return nil
     }
 }

@@ -11,6 +11,8 @@ struct OpenCLBatchedNormTests {
     let cpu = CPUDevice()
 
     init() throws { cl = try OpenCLDevice() }
+    /// On another OpenCL device (the simulator's, ``OclgrindTests``).
+    init(device: OpenCLDevice) { cl = device }
 
     /// Geometries beyond ``ConvolutionTests/geometries``: 7x7 stems, stride 2 with padding 0
     /// and 1, 1x1 with stride and padding, odd sizes, C = 3, and channel counts past one

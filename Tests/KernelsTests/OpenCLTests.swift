@@ -11,6 +11,8 @@ struct OpenCLTests {
     let cpu = CPUDevice()
 
     init() throws { cl = try OpenCLDevice() }
+    /// On another OpenCL device (the simulator's, ``OclgrindTests``).
+    init(device: OpenCLDevice) { cl = device }
 
     /// Runs `body` on both devices with the same inputs; returns (opencl, cpu) outputs.
     func both(_ body: (Device) -> [[Float]]) -> [([Float], [Float])] {
@@ -25,9 +27,13 @@ struct OpenCLTests {
 
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
     func gemm(_ ta: Bool, _ tb: Bool) {
-        var rng = TestRandom(ta ? 7 : 9)
         // odd sizes, below and above a tile, ResNet-18 layer shapes (K x N*PQ x CRS), and offsets
-        for (m, n, k) in [(1, 1, 1), (7, 13, 5), (33, 17, 65), (64, 1024, 576), (128, 256, 1152), (10, 128, 512)] {
+        gemm(ta, tb, shapes: [(1, 1, 1), (7, 13, 5), (33, 17, 65), (64, 1024, 576), (128, 256, 1152), (10, 128, 512)])
+    }
+
+    func gemm(_ ta: Bool, _ tb: Bool, shapes: [(Int, Int, Int)]) {
+        var rng = TestRandom(ta ? 7 : 9)
+        for (m, n, k) in shapes {
             let a = rng.array(m * k + 3), b = rng.array(k * n + 5), c0 = rng.array(m * n + 2)
             let lda = ta ? m : k, ldb = tb ? k : n
             expectClose(both { d in

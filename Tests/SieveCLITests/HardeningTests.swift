@@ -52,6 +52,68 @@ import TestSupport
         #expect(meta.contains("\"run_id\""))
     }
 
+    // 2b: --force replaces only what a Sieve run wrote: a folder of the user's (nested folders,
+    // hidden files, one file of Sieve's name among others), for every command that writes a
+    // folder, is refused naming the first foreign file, and nothing is deleted; so is a unit
+    // folder (OUT.units) holding other files, and a file --output / prune --out did not write.
+    @Test func forceNeverDeletesWhatSieveDidNotWrite() throws {
+        let dir = try Self.data(), home = dir + "/home", data = ["--data", dir + "/data"]
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: home + "/docs", withIntermediateDirectories: true)
+        let files = ["notes.txt", "docs/thesis.tex", ".profile", "meta.json"]
+        for f in files { try "the user's \(f)\n".write(toFile: home + "/" + f, atomically: true, encoding: .utf8) }
+        // A real run and its shards, to feed prune-curve, merge and report.
+        let run = dir + "/run", grand = ["score", "grand", "--limit", "60", "--seeds", "2"] + data + Self.quick
+        #expect(try CLITests.run(["score", "el2n", "--at-epoch", "1", "--out", run] + data + Self.quick).status == 0)
+        for i in 0..<2 { #expect(try CLITests.run(grand + ["--shard", "\(i)/2", "--out", dir + "/s\(i)"]).status == 0) }
+        let commands: [[String]] = [
+            ["score", "el2n", "--at-epoch", "1", "--limit", "60"] + data + Self.quick,
+            ["score", "dynamics", "--epochs", "1"] + data + Self.quick,
+            ["audit", "--epochs", "1", "--limit", "60"] + data + Self.quick,
+            ["train", "--epochs", "1"] + data + Self.quick,
+            ["prune-curve", "--scores", run, "--score", "el2n", "--keep-hardest", "0.5", "--epochs", "1"] + data + Self.quick,
+            ["merge", dir + "/s0", dir + "/s1", "--quiet"],
+        ]
+        for c in commands {
+            let r = try CLITests.run(c + ["--out", home, "--force"])
+            Self.expectBadInput(r, mentions: "home/.profile", "\(c.prefix(2))")
+            #expect(r.stderr.contains("nothing was deleted"), "\(r.stderr)")
+            for f in files { #expect(fm.fileExists(atPath: home + "/" + f), "\(c.prefix(2)) deleted \(f)") }
+        }
+        #expect(Self.contents(dir).filter { $0.hasPrefix("home.") }.isEmpty, "\(Self.contents(dir))")
+
+        // A symbolic link to a run is refused; the run stays.
+        try fm.createSymbolicLink(atPath: dir + "/link", withDestinationPath: run)
+        Self.expectBadInput(try CLITests.run(commands[0] + ["--out", dir + "/link", "--force"]), mentions: "symbolic link")
+        #expect(fm.fileExists(atPath: run + "/scores.csv"))
+
+        // A run's folder with a file added to it; then the file gone: replaced whole.
+        try "mine\n".write(toFile: run + "/mine.txt", atomically: true, encoding: .utf8)
+        Self.expectBadInput(try CLITests.run(commands[0] + ["--out", run, "--force"]), mentions: "run/mine.txt")
+        #expect(fm.fileExists(atPath: run + "/mine.txt") && fm.fileExists(atPath: run + "/scores.csv"))
+        try fm.removeItem(atPath: run + "/mine.txt")
+        #expect(try CLITests.run(commands[0] + ["--out", run, "--force"]).status == 0)
+
+        // OUT.units of the user's: refused with --force, kept.
+        try fm.createDirectory(atPath: dir + "/fresh.units", withIntermediateDirectories: true)
+        try "mine\n".write(toFile: dir + "/fresh.units/1.safetensors", atomically: true, encoding: .utf8)
+        Self.expectBadInput(try CLITests.run(grand + ["--out", dir + "/fresh", "--force"]), mentions: "fresh.units/1.safetensors")
+        #expect(fm.fileExists(atPath: dir + "/fresh.units/1.safetensors"))
+
+        // report --output and prune --out replace only a file Sieve writes there.
+        let notes = home + "/notes.txt"
+        Self.expectBadInput(try CLITests.run(["report", run, "--output", notes]), mentions: "notes.txt")
+        Self.expectBadInput(try CLITests.run(["prune", "--scores", run, "--score", "el2n", "--keep-hardest", "0.5", "--out", notes]),
+                            mentions: "notes.txt")
+        #expect(try String(contentsOfFile: notes, encoding: .utf8) == "the user's notes.txt\n")
+        #expect(try CLITests.run(["report", run, "--output", dir + "/r.html"]).status == 0)
+        #expect(try CLITests.run(["report", run, "--output", dir + "/r.html"]).status == 0)   // its own report: replaced
+        // A report written into a run later becomes part of the run: --force still replaces it.
+        #expect(try CLITests.run(commands[0] + ["--out", run, "--force", "--no-report"]).status == 0)
+        #expect(try CLITests.run(["report", run]).status == 0)
+        #expect(try CLITests.run(commands[0] + ["--out", run, "--force"]).status == 0)
+    }
+
     // 3: two processes, one folder: the second is refused at once, the first completes.
     @Test func secondWriterOfAFolderIsRefused() throws {
         let dir = try Self.data(), out = dir + "/shared"

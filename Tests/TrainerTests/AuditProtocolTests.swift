@@ -53,7 +53,7 @@ struct AuditProtocolTests {
         let training: [Int32] = (0..<Int32(64)).filter { !held.contains($0) }
         let session = try s.session(epochs: 2, seed: 1 &+ UInt64(fold), indices: training)
         try s.train(session, unit: "", progress: ProtocolProgress.silent)
-        let direct: [Double] = session.probabilities(of: cv.folds[fold])
+        let direct: [Double] = try session.probabilities(of: cv.folds[fold])
         let classes = out.classes
         for (j, i) in cv.folds[fold].enumerated() {
             for k in 0..<classes {
@@ -85,7 +85,7 @@ struct AuditProtocolTests {
         #expect(result.checkpointScores.map(\.epoch) == [1, 3])
         let session = try s.session(epochs: 3, seed: 2)
         try s.train(session, unit: "", progress: .silent, stoppingAfter: 1)
-        let separate = session.scoreTrainingSet(gradNorms: true)
+        let separate = try session.scoreTrainingSet(gradNorms: true)
         #expect(result.checkpointScores[0].scores.gradNorm == separate.gradNorm)
         #expect(result.checkpointScores[0].scores.el2n == separate.el2n)
         // The last checkpoint is the final model: its EL2N is el2n_final.

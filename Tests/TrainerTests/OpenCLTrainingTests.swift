@@ -55,7 +55,7 @@ struct OpenCLTrainingTests {
         // Float32 sums in another order, compounded over 6 SGD steps
         #expect(Self.maxRelative(clSink.records.map { Double($0.loss) }, cpuSink.records.map { Double($0.loss) }) < 1e-3)
         #expect(abs(a.last!.trainLoss - b.last!.trainLoss) < 1e-3 * a.last!.trainLoss)
-        let cpuScores = cpuSession.scoreTrainingSet(gradNorms: true), clScores = clSession.scoreTrainingSet(gradNorms: true)
+        let cpuScores = try cpuSession.scoreTrainingSet(gradNorms: true), clScores = try clSession.scoreTrainingSet(gradNorms: true)
         // gradient norms are more sensitive to the small weight differences than the losses
         #expect(Self.maxRelative(clScores.gradNorm!, cpuScores.gradNorm!) < 1e-2)
     }

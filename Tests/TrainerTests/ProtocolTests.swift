@@ -135,7 +135,7 @@ struct ProtocolTests {
         let session = try s.session(epochs: 10, seed: 1)
         let summaries = try s.train(session, unit: "", progress: .silent, stoppingAfter: 1)
         #expect(summaries.count == 1 && summaries[0].learningRate > 0.9 * s.configuration.schedule.peak)
-        #expect(session.scoreTrainingSet(gradNorms: false).el2n == (try long.run().el2n))
+        #expect(try session.scoreTrainingSet(gradNorms: false).el2n == (try long.run().el2n))
         #expect(throws: TrainerError.self) { try CheckpointEnsemble(setup: s, seeds: [1], atEpoch: 3, gradNorms: false, scheduleEpochs: 2) }
     }
 

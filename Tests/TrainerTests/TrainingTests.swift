@@ -174,11 +174,11 @@ struct ScoringPassTests {
         c.augmentation = Augmentation()
         let session = try TrainingSession(configuration: c, data: data, device: CPUDevice())
         try session.run()
-        let a = session.scoreTrainingSet(gradNorms: true), b = session.scoreTrainingSet(gradNorms: false)
+        let a = try session.scoreTrainingSet(gradNorms: true), b = try session.scoreTrainingSet(gradNorms: false)
         #expect(a.el2n == b.el2n && a.loss == b.loss)          // augmentation never applies while scoring
         #expect(a.gradNorm!.allSatisfy { $0 > 0 && $0.isFinite })
         let accuracy = Double(a.correct.filter { $0 }.count) / 50
-        #expect(abs(accuracy - session.evaluate(data.train).accuracy) < 1e-12)
-        #expect(session.correctness(of: (0..<50).map { Int32($0) }) == a.correct)
+        #expect(abs(accuracy - (try session.evaluate(data.train)).accuracy) < 1e-12)
+        #expect(try session.correctness(of: (0..<50).map { Int32($0) }) == a.correct)
     }
 }

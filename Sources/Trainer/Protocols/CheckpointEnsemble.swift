@@ -76,8 +76,8 @@ public struct CheckpointEnsemble: ExperimentProtocol {
         }
         let what = examples.map { "examples \($0.lowerBound)..<\($0.upperBound)" } ?? "\(setup.data.count) examples"
         progress.note?("\(label): scoring pass over \(what)" + (gradNorms ? " (per-example gradient norms)" : ""))
-        var scores = session.scoreTrainingSet(gradNorms: gradNorms, examples: examples)
-        if examples != nil { scores.modelFingerprint = session.modelFingerprint }
+        var scores = try session.scoreTrainingSet(gradNorms: gradNorms, examples: examples)
+        if examples != nil { scores.modelFingerprint = try session.modelFingerprint() }
         return scores
     }
 

@@ -62,7 +62,7 @@ public struct CrossValidation: ExperimentProtocol {
         let training = (0..<Int32(setup.data.count)).filter { !held.contains($0) }
         let session = try setup.session(epochs: epochs, seed: seed &+ UInt64(fold), indices: training)
         let summaries = try setup.train(session, unit: "fold \(fold + 1)/\(folds.count)", progress: progress)
-        return UnitResult(indices: folds[fold], probabilities: session.probabilities(of: folds[fold]),
+        return UnitResult(indices: folds[fold], probabilities: try session.probabilities(of: folds[fold]),
                           testAccuracy: summaries.last?.testAccuracy)
     }
 

@@ -89,21 +89,21 @@ public struct DynamicsRun: ExperimentProtocol {
         let restored = done
         let summaries = try restored + setup.train(session, unit: "seed \(seed)", progress: progress, sinks: [dynamics] + sinks, from: from) { s in
             if let vogAccumulator {
-                vogAccumulator.add(session.labelLogitInputGradients())
+                vogAccumulator.add(try session.labelLogitInputGradients())
             }
             if checkpoints.contains(s.epoch + 1) {
-                taken.append((s.epoch + 1, session.scoreTrainingSet(gradNorms: true)))
+                taken.append((s.epoch + 1, try session.scoreTrainingSet(gradNorms: true)))
             }
             done.append(s)
             if let trainingState {
                 for sink in sinks { try sink.flush() }
-                var arrays = session.checkpointState(epochsDone: s.epoch + 1) + dynamics.state(prefix: "dynamics:")
+                var arrays = try session.checkpointState(epochsDone: s.epoch + 1) + dynamics.state(prefix: "dynamics:")
                     + (vogAccumulator?.state(prefix: "vog:") ?? []) + EpochSummary.state(done)
                 for (e, scores) in taken { arrays += scores.unitArrays.map { ("checkpoint\(e):" + $0.0, $0.1) } }
                 try trainingState.save(stateName, arrays)
             }
         }
-        let final = taken.last.flatMap { $0.epoch == epochs ? $0.scores : nil } ?? session.scoreTrainingSet(gradNorms: false)
+        let final = try taken.last.flatMap { $0.epoch == epochs ? $0.scores : nil } ?? session.scoreTrainingSet(gradNorms: false)
         var vogScores: (raw: [Double], classNormalized: [Double], checkpoints: Int)?
         if let v = vogAccumulator, v.checkpoints >= 2 {
             vogScores = (v.scores, v.classNormalized(labels: data.labels), v.checkpoints)

@@ -66,7 +66,7 @@ public struct SecondSplitForgetting: ExperimentProtocol {
         var first = [UInt8](), second = [UInt8]()
         for e in 0..<epochs {
             let s = try session.trainEpoch(e, sinks: [])
-            first += session.correctness(of: a).map { $0 ? 1 : 0 }
+            first += try session.correctness(of: a).map { $0 ? 1 : 0 }
             progress.epoch?(name + " first", s, epochs)
         }
         session.resetOptimizer()
@@ -74,7 +74,7 @@ public struct SecondSplitForgetting: ExperimentProtocol {
         progress.reportSteps(of: session, as: name + " second", epochOffset: epochs)
         for e in 0..<epochs {
             let s = try session.trainEpoch(epochs + e, sinks: [])
-            second += session.correctness(of: a).map { $0 ? 1 : 0 }
+            second += try session.correctness(of: a).map { $0 ? 1 : 0 }
             var shown = s
             shown.epoch = e
             progress.epoch?(name + " second", shown, epochs)
