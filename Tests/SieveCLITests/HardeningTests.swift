@@ -114,6 +114,23 @@ import TestSupport
         #expect(try CLITests.run(commands[0] + ["--out", run, "--force"]).status == 0)
     }
 
+    // 2c: a batch too large for the OpenCL device's memory is refused before any work (Oclgrind
+    // simulating a device of 100 MB): one line with the memory needed and had, exit 2, nothing
+    // written. (A failure the estimate does not foresee: OpenCLFailureTests.)
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/lib/oclgrind/liboclgrind-rt-icd.so"), "needs Debian's oclgrind"))
+    func aBatchTooLargeForTheDeviceIsRefusedBeforeWork() throws {
+        let dir = try Self.data(), out = dir + "/big"
+        try FileManager.default.createDirectory(atPath: dir + "/vendors", withIntermediateDirectories: true)
+        try "/usr/lib/oclgrind/liboclgrind-rt-icd.so\n".write(toFile: dir + "/vendors/oclgrind.icd", atomically: true, encoding: .utf8)
+        let r = try CLITests.run(["score", "grand", "--data", dir + "/data", "--model", "resnet18", "--batch", "512",
+                                  "--device", "opencl", "--out", out, "--quiet"],
+                                 environment: ["OCL_ICD_VENDORS": dir + "/vendors", "OCLGRIND_GLOBAL_MEM_SIZE": "100000000"])
+        Self.expectBadInput(r, mentions: "--batch 512")
+        #expect(r.stderr.contains("more than the 95.4 MiB of the device opencl:0 (Oclgrind") && r.stderr.contains("--device cpu"),
+                "\(r.stderr)")
+        #expect(Self.contents(dir).sorted() == ["data", "vendors"], "\(Self.contents(dir))")
+    }
+
     // 3: two processes, one folder: the second is refused at once, the first completes.
     @Test func secondWriterOfAFolderIsRefused() throws {
         let dir = try Self.data(), out = dir + "/shared"
