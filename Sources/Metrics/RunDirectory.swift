@@ -18,13 +18,16 @@ public final class RunDirectory {
     public let runID: String
     let lock: String
     let force: Bool
+    /// The target already holds a whole run (taken with `resume`): a command whose settings
+    /// match has nothing to do (a scheduler's retry of a task killed after its commit).
+    public private(set) var holdsFinishedRun = false
     private var open = true
 
     /// Validates the target and takes the lock; nothing is written to the target itself.
     /// - Throws: ``MetricsError/invalidInput(_:)`` for an empty path, `/`, a path that
     ///   names a file, a parent folder that cannot be written, a folder that already
     ///   holds files without `force`, or a folder another live run is writing.
-    public init(_ path: String, force: Bool, option: String = "--out") throws {
+    public init(_ path: String, force: Bool, resume: Bool = false, option: String = "--out") throws {
         var p = path
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
         guard !p.isEmpty else { throw MetricsError.invalidInput("\(option) must not be empty") }
@@ -47,7 +50,9 @@ public final class RunDirectory {
             guard (info.st_mode & S_IFMT) == S_IFDIR else {
                 throw MetricsError.invalidInput("\(option) \(path) is a file, not a folder")
             }
-            if !force && !RunDirectory.isEmptyFolder(p) {
+            if resume && !force && RunMark.listedEntries(in: p) != nil && RunMark.foreignEntry(in: p) == nil {
+                holdsFinishedRun = true
+            } else if !force && !RunDirectory.isEmptyFolder(p) {
                 throw MetricsError.invalidInput("\(option) \(path) already holds files (another run's?); "
                                                 + "choose a new folder, or pass --force to replace it whole")
             }

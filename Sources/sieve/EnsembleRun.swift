@@ -79,7 +79,7 @@ extension EnsembleCommand {
         try options.check()
         let shard = try unitOptions.parsedShard()
         if let every = unitOptions.checkpointEvery, every < 1 { throw UsageError("--checkpoint-every must be at least 1 step") }
-        let run = try output.prepare()
+        let run = try output.prepare(resume: unitOptions.resume)
         let store = try unitStore(for: run, resume: unitOptions.resume, force: output.force)
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: output.quiet)
@@ -89,6 +89,7 @@ extension EnsembleCommand {
         let n = setup.data.count
         let pieces = try shard.map { try ensemble.pieces(shard: $0.index, of: $0.count) }
             ?? ensemble.seeds.map { CheckpointEnsemble.Piece(seed: $0, examples: 0..<n) }
+        try endIfFinished(run, store: store, settings: settings, shard: shard)
         try adopt(store, settings: settings, shard: shard.map { ($0, Set(pieces.map { $0.name(total: n) })) })
 
         var results: [CheckpointEnsemble.Piece: CheckpointScores] = [:]
@@ -214,6 +215,34 @@ func adopt(_ store: UnitStore, settings: [(String, JSON)], shard: (range: (index
     try store.writeSettings(settings)
 }
 
+/// With `--resume` into a folder a finished shard already committed (a scheduler retrying a
+/// task killed after its commit): the same settings end the command with nothing to do
+/// (``RunFinishedEarlier``, exit 0; a unit folder the kill left beside it, whose files the
+/// shard folder holds, is removed); other settings, another shard, or a finished whole run
+/// (it records no settings to compare) are refused.
+func endIfFinished(_ run: RunDirectory, store: UnitStore, settings: [(String, JSON)], shard: (index: Int, count: Int)?) throws {
+    guard run.holdsFinishedRun else { return }
+    let path = run.target + "/settings.json"
+    let finished = (try? JSONReader.read(path: run.target + "/meta.json"))?["shard"]?.string
+    guard let shard, access(path, F_OK) == 0, finished == "\(shard.index)/\(shard.count)" else {
+        throw UsageError("--resume: \(run.target) already holds a finished run; choose a new --out, or pass --force to replace it")
+    }
+    let stored = try JSONReader.read(path: path)
+    let current = comparable(JSON.object(settings), against: stored)
+    if let d = UnitStore.firstDifference(current, comparable(stored, against: current)) {
+        throw UsageError("--resume: \(run.target) holds a finished shard made with other settings: \(d.key) is \(d.found) there "
+                         + "but \(d.expected) now; choose a new --out, or pass --force to replace it")
+    }
+    store.remove()
+    throw RunFinishedEarlier(folder: run.target)
+}
+
+/// Not a failure: the run had finished before (see ``endIfFinished(_:store:settings:)``).
+struct RunFinishedEarlier: Error, CustomStringConvertible {
+    let folder: String
+    var description: String { "\(folder) already holds this shard, finished with the same settings: nothing to do" }
+}
+
 /// The settings a unit folder records: the command, its meta (every option that changes
 /// the results), the data's fingerprint and the device kind.
 func unitSettings(command: String, meta: [(String, JSON)], setup: ExperimentSetup) -> [(String, JSON)] {
@@ -336,6 +365,7 @@ extension UnitsCommand {
             + [("units", .array(names.map { .string($0) })), ("arguments", .array(commandArguments(of: Self.name).map { .string($0) }))]
         let selected = protocol_.units.enumerated().filter { shard == nil || $0.offset % shard!.count == shard!.index }.map(\.element)
         let mine = selected.map(protocol_.unitName)
+        try endIfFinished(run, store: store, settings: settings, shard: shard)
         try adopt(store, settings: settings, shard: shard.map { ($0, Set(mine)) })
         let results = try protocol_.results(of: selected, storingIn: store, reuse: resume, progress: progress.callbacks, notes: unitNotes)
         progress.finish()

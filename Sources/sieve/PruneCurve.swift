@@ -77,7 +77,7 @@ struct PruneCurveCommand: ParsableCommand {
         _ = try selection.selections(allowList: true)   // bad selections before any work
         try options.check()
         let shard = try parseShard(shard)
-        let run = try RunDirectory(out, force: force)
+        let run = try RunDirectory(out, force: force, resume: resumeOption.resume)
         let store = try unitStore(for: run, resume: resumeOption.resume, force: force)
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: quiet)

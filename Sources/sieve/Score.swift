@@ -30,9 +30,9 @@ struct ScoreOutput: ParsableArguments {
 
     /// Checks `--json` and takes the output folder (a staging folder beside it, renamed
     /// into place at the end), before any work.
-    func prepare() throws -> RunDirectory {
+    func prepare(resume: Bool = false) throws -> RunDirectory {
         if let json { try OutputFile.checkWritable(json, option: "--json") }
-        return try RunDirectory(out, force: force)
+        return try RunDirectory(out, force: force, resume: resume)
     }
 
     /// Writes the table, `flipped.txt`, `meta.json`, the command's `extra` files and
@@ -294,7 +294,7 @@ extension ScoreCommand {
             guard seeds >= 1 else { throw UsageError("--seeds must be at least 1") }
             try options.check()
             let shard = try parseShard(shard)
-            let run = try output.prepare()
+            let run = try output.prepare(resume: resumeOption.resume)
             let store = try unitStore(for: run, resume: resumeOption.resume, force: output.force)
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: output.quiet)

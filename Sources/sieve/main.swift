@@ -55,6 +55,10 @@ func exitCode(of error: Error) -> Int32? {
 do {
     var command = try Sieve.parseAsRoot()
     try command.run()
+} catch let done as RunFinishedEarlier {
+    Cleanup.shared.removeAll()   // the staging folder and lock this start took
+    print("\(done)")
+    exit(0)
 } catch {
     if let code = exitCode(of: error) {
         if case TrainerError.diverged = error { fail("\(error)", code, diverged: true) }

@@ -203,6 +203,31 @@ struct LongRunTests {
         #expect(right.status == 0 && right.stderr.contains("seed 1 finished earlier"), "\(right.stderr)")
     }
 
+    /// A shard retried after it committed (a scheduler requeueing a task killed at its very
+    /// end): `--resume` with the same settings has nothing to do (exit 0, the folder kept, a
+    /// unit folder left beside it removed); with other settings it is refused.
+    @Test func aFinishedShardRetriedWithResumeHasNothingToDo() throws {
+        let dir = CLITests.tempDir()
+        try CLITests.makeIDX(dir + "/data", train: 60, test: 20)
+        let common = ["score", "grand", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--seeds", "2", "--quiet",
+                      "--shard", "1/2", "--out", dir + "/s1"]
+        _ = try Self.ok(common)
+        let before = try Self.bytes(dir + "/s1/units/1.safetensors")
+        // What a kill between the commit and the unit folder's removal leaves.
+        try FileManager.default.createDirectory(atPath: dir + "/s1.units", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: dir + "/s1/units/1.safetensors", toPath: dir + "/s1.units/1.safetensors")
+        try FileManager.default.copyItem(atPath: dir + "/s1/units/.sieve-units", toPath: dir + "/s1.units/.sieve-units")
+        let retry = try Self.ok(common + ["--resume"])
+        #expect(retry.stdout.contains("nothing to do"), "\(retry.stdout)")
+        #expect(try Self.bytes(dir + "/s1/units/1.safetensors") == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["data", "s1"])
+        let other = try CLITests.run(common + ["--resume", "--lr", "0.01"])
+        #expect(other.status == 2 && other.stderr.contains("other settings"), "\(other.stderr)")
+        let whole = try CLITests.run(Array(common.prefix(10)) + ["--out", dir + "/s1", "--resume"])   // not a shard now
+        #expect(whole.status == 2, "\(whole.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["data", "s1"])
+    }
+
     @Test func shardsMergeToTheSingleRun() throws {
         let dir = CLITests.tempDir()
         try CLITests.makeIDX(dir + "/data", train: 90, test: 20)
