@@ -135,10 +135,10 @@ public final class RunDirectory {
         var replaced: String?
         if lstat(target, &info) == 0 {
             // Checked again: a file may have appeared in the folder since the run began.
-            if (info.st_mode & S_IFMT) != S_IFDIR || RunDirectory.foreignEntry(in: target) != nil {
-                try RunDirectory.checkReplaceable(target, option: "the run's folder")
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
                 throw MetricsError.invalidInput("\(target) is no longer a folder; nothing was replaced")
             }
+            try RunDirectory.checkReplaceable(target, option: "the run's folder")
             let old = RunDirectory.freeName(target + ".replaced-\(getpid())")
             guard rename(target, old) == 0 else {
                 throw MetricsError.cannotWrite(path: target, reason: String(cString: strerror(errno)))
@@ -199,9 +199,6 @@ public final class RunDirectory {
     }
 
     static func isEmptyFolder(_ path: String) -> Bool { entries(of: path)?.isEmpty == true }
-
-    /// The first entry of a folder a run may not replace (see ``RunMark/foreignEntry(in:)``).
-    static func foreignEntry(in folder: String) -> String? { RunMark.foreignEntry(in: folder)?.path }
 
     /// `path`, or `path.2`, `path.3`, ...: the first name nothing has.
     static func freeName(_ path: String) -> String {

@@ -238,7 +238,8 @@ public final class Model {
         let floats = MemoryLayout<Float>.size
         let parameterBytes = 3 * body.parameters.reduce(0) { $0 + $1.count } * floats
         let planned = Workspace.plannedBytes + parameterBytes + (classes + ExampleOutput.rows + 1) * maxBatch * floats
-        if let problem = device.memoryCapacity.problem(planned: planned, largestTensor: Workspace.largestBytes) {
+        let largest = max(Workspace.largestBytes, (body.parameters.map(\.count).max() ?? 0) * floats)
+        if let problem = device.memoryCapacity.problem(planned: planned, largestTensor: largest) {
             throw TrainerError.invalid("--batch \(maxBatch) with \(architecture.rawValue) \(problem); use a smaller --batch"
                                        + (device is CPUDevice ? "" : ", or --device cpu"))
         }

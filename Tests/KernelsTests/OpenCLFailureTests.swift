@@ -24,6 +24,7 @@ struct OpenCLFailureTests {
         let text = "\(failure)"
         #expect(text.contains(cl.name) && text.contains("--batch") && text.contains("--device cpu") && text.contains("GiB"), "\(text)")
         #expect(!text.contains("\n"), "one line: \(text)")
+        print("refused as: \(text)")
 
         // Every later op does nothing (no crash, on the failed tensor too); downloads read NaN.
         cl.fill(failed, with: 1)
