@@ -4,6 +4,34 @@ import CBLAS
 import Glibc
 #endif
 
+extension OpenBLASCore {
+    /// Seconds of one `cblas_sgemm` `C[m,n] = A[m,k] B[k,n]` (row-major, one call, OpenBLAS's own
+    /// threading), best of `repeats` after a warm-up, on seeded values in [-0.5, 0.5): how
+    /// `sieve tune --device cpu` compares the kernel sets this process loaded.
+    public static func sgemmSeconds(m: Int, n: Int, k: Int, repeats: Int) -> Double {
+        var state = UInt64(m * n + k)
+        func next() -> Float {
+            state &+= 0x9e37_79b9_7f4a_7c15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            return Float((z ^ (z >> 31)) >> 40) / Float(1 << 24) - 0.5
+        }
+        let a = (0..<(m * k)).map { _ in next() }, b = (0..<(k * n)).map { _ in next() }
+        var c = [Float](repeating: 0, count: m * n)
+        let gemm = { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k),
+                                 b, Int32(n), 0, &c, Int32(n)) }
+        gemm()
+        var best = Double.infinity
+        for _ in 0..<max(1, repeats) {
+            let t0 = monotonicSeconds()
+            gemm()
+            best = min(best, monotonicSeconds() - t0)
+        }
+        return best
+    }
+}
+
 /// OpenBLAS's choice of CPU kernels, and a fix for when it guesses wrong.
 ///
 /// OpenBLAS built with `DYNAMIC_ARCH` (Debian's) picks its kernels by CPU model number

@@ -28,13 +28,6 @@ public struct TrainingConfiguration: Sendable {
 
     public init() {}
 
-    /// Defaults that train `architecture` well on inputs of shape `input` in a few epochs
-    /// (SGD with Nesterov momentum 0.9, weight decay 5e-4, cosine decay):
-    /// - `mlp`: peak learning rate 0.05, no augmentation;
-    /// - `cnn`: 0.02, no augmentation (a small network learns fastest without it);
-    /// - `resnet18`: 0.1, random crops (padding 1/8 of the image side: 4 pixels at 32x32,
-    ///   3 at 28x28) and, for colour
-    ///   images only, horizontal flips (digits and letters are not mirror-symmetric).
     /// Checks every value (finite, in range) before any work; the one place options are
     /// validated. Messages name the CLI flag.
     public func validate() throws {
@@ -53,6 +46,13 @@ public struct TrainingConfiguration: Sendable {
         guard augmentation.cropPadding >= 0 else { throw bad("crop padding must not be negative") }
     }
 
+    /// Defaults that train `architecture` well on inputs of shape `input` in a few epochs
+    /// (SGD with Nesterov momentum 0.9, weight decay 5e-4, cosine decay):
+    /// - `mlp`: peak learning rate 0.05, no augmentation;
+    /// - `cnn`: 0.02, no augmentation (a small network learns fastest without it);
+    /// - `resnet18`: 0.1, random crops (padding 1/8 of the image side: 4 pixels at 32x32,
+    ///   3 at 28x28) and, for colour
+    ///   images only, horizontal flips (digits and letters are not mirror-symmetric).
     public static func defaults(for architecture: Architecture, input: FeatureShape) -> TrainingConfiguration {
         var c = TrainingConfiguration()
         c.architecture = architecture

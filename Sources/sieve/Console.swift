@@ -59,10 +59,6 @@ func indexChecksum(_ indices: [Int]) -> String {
     return String(h, radix: 16)
 }
 
-/// The progress callbacks of a job whose passes are `plan` (see ``JobProgress``).
-func consoleProgress(quiet: Bool, plan: WorkPlan? = nil) -> ProtocolProgress {
-    JobProgress(quiet: quiet, plan: plan).callbacks
-}
 
 /// Fixed-point formatting without Foundation; non-finite values as `nan`, `inf`, `-inf`.
 func format(_ value: Double, _ digits: Int) -> String {

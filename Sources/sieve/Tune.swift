@@ -1,5 +1,4 @@
 import ArgumentParser
-import CBLAS
 import Kernels
 import Metrics
 import Trainer
@@ -134,19 +133,7 @@ struct Tune: ParsableCommand {
         let shapes = Tune.shapes.map { ($0.m, max(64, $0.n / scale), $0.k) }
         var total = 0.0, flops = 0.0
         for (m, n, k) in shapes {
-            var rng = SplitMix64(seed: UInt64(m * n + k))
-            let a = (0..<(m * k)).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }, b = (0..<(k * n)).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }
-            var c = [Float](repeating: 0, count: m * n)
-            let gemm = { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k),
-                                     b, Int32(n), 0, &c, Int32(n)) }
-            gemm()
-            var best = Double.infinity
-            for _ in 0..<repeats {
-                let t0 = monotonicSeconds()
-                gemm()
-                best = min(best, monotonicSeconds() - t0)
-            }
-            total += best
+            total += OpenBLASCore.sgemmSeconds(m: m, n: n, k: k, repeats: repeats)
             flops += 2 * Double(m) * Double(n) * Double(k)
         }
         print("\(OpenBLASCore.current) \(total) \(flops / total / 1e9)")
