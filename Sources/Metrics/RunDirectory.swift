@@ -150,7 +150,8 @@ public final class RunDirectory {
             if let replaced { rename(replaced, target) }
             throw MetricsError.cannotWrite(path: target, reason: reason)
         }
-        if let replaced { RunDirectory.removeTree(replaced) }
+        // Removed only as checked: anything that appeared in it since stays, parked under that name.
+        if let replaced, RunMark.foreignEntry(in: replaced) == nil { RunDirectory.removeTree(replaced) }
         open = false
         RunDirectory.release(lock)
         Cleanup.shared.unregister(folder: staging)
