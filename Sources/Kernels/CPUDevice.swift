@@ -253,13 +253,6 @@ extension CPUDevice {
                 sgemm(false, false, rows.count, n, n, 1, a + rows.lowerBound * n, n, b, n, 0, c + rows.lowerBound * n, n)
             }
         }
-        product()
-        var best = Double.infinity
-        for _ in 0..<max(1, repeats) {
-            let t0 = monotonicSeconds()
-            product()
-            best = min(best, monotonicSeconds() - t0)
-        }
-        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
+        return 2 * Double(n) * Double(n) * Double(n) / bestSeconds(repeats: repeats, product) / 1e9
     }
 }

@@ -19,16 +19,9 @@ extension OpenBLASCore {
         }
         let a = (0..<(m * k)).map { _ in next() }, b = (0..<(k * n)).map { _ in next() }
         var c = [Float](repeating: 0, count: m * n)
-        let gemm = { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k),
-                                 b, Int32(n), 0, &c, Int32(n)) }
-        gemm()
-        var best = Double.infinity
-        for _ in 0..<max(1, repeats) {
-            let t0 = monotonicSeconds()
-            gemm()
-            best = min(best, monotonicSeconds() - t0)
+        return bestSeconds(repeats: repeats) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n))
         }
-        return best
     }
 }
 

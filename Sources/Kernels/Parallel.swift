@@ -37,6 +37,18 @@ public func parallelRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) ->
     parallelRanges(count, grain: grain, indexed: { _, range in body(range) })
 }
 
+/// The shortest of `repeats` timed calls of `body` (seconds), after one untimed warm-up call.
+public func bestSeconds(repeats: Int, _ body: () -> Void) -> Double {
+    body()
+    var best = Double.infinity
+    for _ in 0..<max(1, repeats) {
+        let t0 = monotonicSeconds()
+        body()
+        best = min(best, monotonicSeconds() - t0)
+    }
+    return best
+}
+
 /// Seconds on a monotonic clock.
 public func monotonicSeconds() -> Double {
     var ts = timespec()
