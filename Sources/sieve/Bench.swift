@@ -76,6 +76,7 @@ struct Bench: ParsableCommand {
                                      batch: first.batch, device: device, seed: synthetic.seed)
             let forward = Double(setup.net.forwardMACsPerExample) * 2e-9   // GFLOP per example
             let passes = measurePasses(setup, forwardGFLOP: forward, sgemm: sgemm)
+            try device.checkFailure()   // rates of a device that refused its work are no rates
             print("\n\(arch.rawValue)\(arch == .resnet18 ? " width \(width)" : ""): \(format(forward, 3)) GFLOP per example forward")
             printTable(passes)
             if let cl = device as? OpenCLDevice {   // the estimate the model is checked with, against what it used
@@ -93,6 +94,7 @@ struct Bench: ParsableCommand {
                 let shapes = setup.net.convolutions
                 if shapes.isEmpty { print("\n(--ops: \(arch.rawValue) has no convolutions)") }
                 else { opRows = measureOps(shapes, device: device, sgemm: sgemm) }
+                try device.checkFailure()
             }
         }
         if let json {
