@@ -24,9 +24,12 @@ public final class RunDirectory {
     private var open = true
 
     /// Validates the target and takes the lock; nothing is written to the target itself.
+    /// With `resume`, a folder holding a whole finished run is taken (``holdsFinishedRun``).
     /// - Throws: ``MetricsError/invalidInput(_:)`` for an empty path, `/`, a path that
     ///   names a file, a parent folder that cannot be written, a folder that already
-    ///   holds files without `force`, or a folder another live run is writing.
+    ///   holds files without `force`, a folder holding anything a Sieve run did not write
+    ///   (with `force` too: ``RunMark``), a lock file that is not Sieve's, or a folder
+    ///   another live run is writing.
     public init(_ path: String, force: Bool, resume: Bool = false, option: String = "--out") throws {
         var p = path
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }

@@ -171,8 +171,9 @@ public final class Model {
     public let outputs: Tensor
     /// `[maxBatch]`: the squared per-example gradient norms of the last scoring pass.
     public let squaredNorms: Tensor
-    /// The device memory the model was estimated to need before it was built (activations,
-    /// parameters with gradients and momenta, outputs, the device's scratch), in bytes.
+    /// The device memory the model's tensors were estimated to need before it was built
+    /// (activations, parameters with gradients and momenta, outputs), in bytes; the device's
+    /// own scratch (``MemoryCapacity/reservedBytes``) comes on top.
     public let plannedBytes: Int
 
     /// - Parameters:
@@ -233,8 +234,8 @@ public final class Model {
             layers.append(Linear(device, name: "linear", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
         }
         body = Sequential(layers)
-        // Before any work: activations, parameters with their gradients and momenta, the
-        // per-example outputs, and the device's scratch, against the device's memory.
+        // Before any work: activations, parameters with their gradients and momenta and the
+        // per-example outputs, plus the device's scratch, against the device's memory.
         let floats = MemoryLayout<Float>.size
         let parameterBytes = 3 * body.parameters.reduce(0) { $0 + $1.count } * floats
         let planned = Workspace.plannedBytes + parameterBytes + (classes + ExampleOutput.rows + 1) * maxBatch * floats
