@@ -1,7 +1,9 @@
 // swift-tools-version: 6.1
 // Sieve: train image classifiers and score every training example.
 //
-// Dependencies point one way: COpenCL, CBLAS <- Kernels <- Trainer -> Metrics <- Report; sieve -> all.
+// Dependencies point one way (docs/architecture.md):
+//   COpenCL, CBLAS <- Kernels <- Trainer;  Storage <- Metrics <- Trainer;  Metrics <- Report;
+//   Trainer, Report <- Jobs <- sieve.
 import PackageDescription
 
 /// Kernels' hot loops only: overflow and exclusivity checks off in release builds, where
@@ -25,6 +27,8 @@ let package = Package(
         .library(name: "Kernels", targets: ["Kernels"]),
         .library(name: "Trainer", targets: ["Trainer"]),
         .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "Jobs", targets: ["Jobs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,16 +52,23 @@ let package = Package(
                 // tiled-GEMM macros gemm.cl and conv.cl share.
                 resources: ["tiles", "elementwise", "gemm", "conv", "norm", "layers"].map { .embedInCode("OpenCL/\($0).cl") },
                 swiftSettings: kernelSettings),
-        .target(name: "Metrics", swiftSettings: checked),
-        .target(name: "Trainer", dependencies: ["Kernels", "Metrics", "CZlib", "CPNG", "CJPEG"],
+        // File formats and run storage: JSON, NPY, safetensors, index lists, atomic output
+        // files, run folders and their locks, unit folders.
+        .target(name: "Storage", swiftSettings: checked),
+        // Scores, their accumulators over a training, evaluation and selection.
+        .target(name: "Metrics", dependencies: ["Storage"], swiftSettings: checked),
+        .target(name: "Trainer", dependencies: ["Kernels", "Metrics", "Storage", "CZlib", "CPNG", "CJPEG"],
                 // The OpenCL tuning database's built-in entries (TuningDatabase).
                 resources: [.embedInCode("Tuning/opencl-tuning.json")], swiftSettings: checked),
-        // The HTML report: reads nothing itself, renders what the CLI hands it.
-        .target(name: "Report", dependencies: ["Metrics", "CPNG"], swiftSettings: checked),
+        // The HTML report: reads nothing itself, renders what Jobs hands it.
+        .target(name: "Report", dependencies: ["Metrics", "Storage", "CPNG"], swiftSettings: checked),
+        // The job layer: a typed job spec, one runner for every protocol (resume, shards,
+        // merge, the run folder's commit) and the run folder's files.
+        .target(name: "Jobs", dependencies: ["Kernels", "Trainer", "Metrics", "Storage", "Report"], swiftSettings: checked),
         .executableTarget(
             name: "sieve",
             dependencies: [
-                "Kernels", "Trainer", "Metrics", "Report",
+                "Kernels", "Trainer", "Metrics", "Storage", "Report", "Jobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -65,10 +76,12 @@ let package = Package(
         // Child processes for the tests (posix_spawn + waitpid on the pid: see Subprocess).
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "Metrics", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Metrics", "CPNG", "CJPEG", "TestSupport"],
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Storage"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Trainer", "Metrics", "Storage", "Kernels"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Metrics", "Jobs", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Metrics", "Storage", "CPNG", "CJPEG", "TestSupport"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SieveCLITests", dependencies: ["sieve", "Metrics", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "SieveCLITests", dependencies: ["sieve", "Metrics", "Storage", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

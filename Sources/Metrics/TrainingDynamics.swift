@@ -1,3 +1,4 @@
+import Storage
 /// Scores from the training pass itself (docs/scores.md),
 /// accumulated from the ``ExampleStats`` stream of one training run: forgetting
 /// events, first-learned epoch, AUM, dataset cartography, and the per-epoch

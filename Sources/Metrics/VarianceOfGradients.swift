@@ -1,3 +1,4 @@
+import Storage
 /// VoG (Agarwal et al.): the per-pixel standard deviation, across checkpoints, of the
 /// gradient of the given-label logit w.r.t. the input (averaged over colour channels),
 /// averaged over pixels. High = hard / atypical / possibly mislabeled.

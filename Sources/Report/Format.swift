@@ -6,7 +6,7 @@ import Darwin
 
 /// Text helpers shared by the page and the charts: escaping and number formatting
 /// that never depend on the locale (the same input gives the same bytes).
-enum Format {
+public enum Format {
     /// `s` safe as HTML text and as a quoted attribute value (also inside inline SVG).
     static func escape(_ s: String) -> String {
         guard s.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) else { return s }
@@ -27,7 +27,7 @@ enum Format {
 
     /// `x` with exactly `decimals` digits after the point (`fixed(0.125, 2) == "0.13"`,
     /// half away from zero); `"nan"`, `"inf"`, `"-inf"` for non-finite values.
-    static func fixed(_ x: Double, _ decimals: Int) -> String {
+    public static func fixed(_ x: Double, _ decimals: Int) -> String {
         if let special = nonFinite(x) { return special }
         let decimals = max(0, min(decimals, 12))
         var p = 1.0

@@ -1,3 +1,4 @@
+import Storage
 import Metrics
 
 /// The report of a scoring run as one self-contained HTML5 page: inline CSS and SVG,

@@ -1,3 +1,5 @@
+import Storage
+
 import Metrics
 
 /// A seeded random stream derived from `(seed, purpose, epoch)`, so that every use

@@ -1,5 +1,6 @@
 import Kernels
 import Metrics
+import Storage
 
 /// A model and the tensors of one random batch (normal images, uniform labels).
 public final class SyntheticBatch {

@@ -1,5 +1,6 @@
 import Kernels
 import Metrics
+import Storage
 
 /// Where the trainings of an experiment keep their state (at the end of each epoch, and
 /// every so many steps when asked), so a killed training continues from its last
@@ -95,3 +96,4 @@ extension EpochSummary {
         }
     }
 }
+extension UnitStore: TrainingCheckpoints {}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Storage
 import Foundation
 import Kernels
 import Trainer
@@ -113,7 +114,7 @@ struct Bench: ParsableCommand {
             if !opRows.isEmpty { fields.append(("ops", .array(opRows))) }
             let profiles = primary.compactMap { p in p.profile.map { (p.name, $0) } }
             if !profiles.isEmpty { fields.append(("profile", .object(profiles))) }
-            try Metrics.OutputFile.write(JSON.object(fields).rendered + "\n", to: json)
+            try Storage.OutputFile.write(JSON.object(fields).rendered + "\n", to: json)
         }
     }
 

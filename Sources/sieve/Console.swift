@@ -1,5 +1,7 @@
 import Kernels
 import Metrics
+import Report
+import Storage
 import Trainer
 
 #if canImport(Glibc)
@@ -36,42 +38,8 @@ let unitNotes = UnitNotes(mark: { runWarnings.count }, lines: { Array(runWarning
     }
 })
 
-/// What every `meta.json` starts with: the run's identity, the command, and the
-/// checks `evaluate` and `prune` use to refuse files of different runs.
-func runMeta(run: RunDirectory, command: String, device: String, seconds: Double, data: TrainingData) -> [(String, JSON)] {
-    var m: [(String, JSON)] = [("run_id", .string(run.runID)), ("command", .string(CommandLine.arguments.joined(separator: " "))),
-                               ("version", .string(Sieve.version)), ("score_command", .string(command)),
-                               ("device", .string(device)), ("data_fingerprint", .string(data.fingerprint)), ("seconds", .double(seconds)),
-                               ("warnings", .array(runWarnings.map { .string($0) }))]
-    if let flipped = data.flipped {
-        m.append(("flipped", .object([("count", .int(flipped.count)), ("checksum", .string(indexChecksum(flipped)))])))
-    }
-    return m
-}
-
-/// FNV-1a over the sorted indices: identifies a flipped list without storing it twice.
-func indexChecksum(_ indices: [Int]) -> String {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for i in indices.sorted() {
-        var v = UInt64(i)
-        for _ in 0..<8 { h = (h ^ (v & 0xff)) &* 0x0000_0100_0000_01b3; v >>= 8 }
-    }
-    return String(h, radix: 16)
-}
-
-
-/// Fixed-point formatting without Foundation; non-finite values as `nan`, `inf`, `-inf`.
-func format(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
-    if abs(value) >= 1e15 { return "\(value)" }   // beyond Int's exact range: Swift's shortest form
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let r = (abs(value) * scale).rounded()
-    let whole = Int(r / scale), frac = Int(r - Double(whole) * scale)
-    var f = String(frac)
-    while f.count < digits { f = "0" + f }
-    return (value < 0 && r > 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + f : "")
-}
+/// Fixed-point text with `digits` decimals; non-finite values as `nan`, `inf`, `-inf`.
+func format(_ value: Double, _ digits: Int) -> String { Format.fixed(value, digits) }
 
 extension String {
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }

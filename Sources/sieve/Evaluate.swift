@@ -1,55 +1,11 @@
 import ArgumentParser
+import Jobs
 import Metrics
+import Storage
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// `--scores DIR|FILE` -> the scores.csv path.
-func scoresPath(_ p: String) -> String { p.hasSuffix(".csv") ? p : p + "/scores.csv" }
-
-/// The folder of a file path ("" for a bare name).
-func folder(of path: String) -> String {
-    path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-}
-
-/// Reads `scores.csv` strictly and, when the run's `meta.json` sits beside it, checks
-/// that the file holds that run's example count and that `flipped` (the list read from
-/// `flippedPath`) is the list that run injected: files of different runs are refused.
-func readRun(scores: String, flipped: [Int]? = nil, flippedPath: String? = nil) throws -> ScoreFile {
-    let path = scoresPath(scores)
-    let file = try ScoreFile(path: path)
-    let dir = folder(of: path)
-    let metaPath = (dir.isEmpty ? "" : dir + "/") + "meta.json"
-    guard access(metaPath, F_OK) == 0 else { return file }
-    let meta = try JSONReader.read(path: metaPath)
-    if let n = meta["examples"]?.int { try file.checkRowCount(n) }
-    if let flipped, let flippedPath {
-        if let recorded = meta["flipped"] {
-            let count = recorded["count"]?.int, checksum = recorded["checksum"]?.string
-            guard count == flipped.count, checksum == indexChecksum(flipped) else {
-                throw UsageError("\(flippedPath) (\(flipped.count) indices) is not the list of flipped labels of the run in "
-                                 + "\(metaPath) (\(count ?? 0) flipped): the files come from different runs")
-            }
-        } else if meta["run_id"] != nil {
-            throw UsageError("the run in \(metaPath) injected no label noise, so \(flippedPath) belongs to another run; "
-                             + "pass the flipped list of this run's data with --flipped")
-        }
-    }
-    return file
-}
-
-/// The suspicious end of score `name` of `file`: as the run's `meta.json` beside it
-/// records it, else Sieve's catalog; nil when neither knows it.
-func recordedDirection(of name: String, in file: ScoreFile) throws -> ScoreDirection? {
-    let dir = folder(of: file.path)
-    let metaPath = (dir.isEmpty ? "" : dir + "/") + "meta.json"
-    if access(metaPath, F_OK) == 0, let text = try JSONReader.read(path: metaPath)["scores"]?[name]?["direction"]?.string,
-       let d = ScoreDirection(rawValue: text) {
-        return d
-    }
-    return ScoreCatalog.direction(of: name)
-}
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -84,17 +40,17 @@ struct Evaluate: ParsableCommand {
             }
             overrides[String(parts[0])] = dir
         }
-        let path = scoresPath(scores)
-        let dir = folder(of: path)
-        let flippedPath = flipped ?? (dir.isEmpty ? "flipped.txt" : dir + "/flipped.txt")
-        let list = try Pruning.readIndexList(flippedPath)
+        let run = try RunFolder(scores: scores)
+        let file = run.scores
+        let flippedPath = flipped ?? run.file("flipped.txt")
+        let list = try IndexList.read(flippedPath)
         // A list given by hand may come from elsewhere (the same data, noised by another run).
-        let file = try readRun(scores: scores, flipped: flipped == nil ? list : nil, flippedPath: flippedPath)
+        if flipped == nil { try run.check(flipped: list, from: flippedPath) }
         if let bad = list.first(where: { $0 >= file.count }) {
-            throw UsageError("\(flippedPath) lists example \(bad) but \(path) has \(file.count)")
+            throw UsageError("\(flippedPath) lists example \(bad) but \(file.path) has \(file.count)")
         }
         let columns = try file.scoreNames.map { name in
-            (name: name, values: try file.values(name), direction: try overrides[name] ?? recordedDirection(of: name, in: file))
+            (name: name, values: try file.values(name), direction: try overrides[name] ?? run.direction(of: name))
         }
         let (results, skipped) = Detection.evaluate(columns, positives: Detection.mask(list, count: file.count),
                                                     reference: file.columns["input_norm"])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Kernels
+import Jobs
 import Metrics
 import Trainer
 
@@ -126,127 +127,61 @@ struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seed of the label noise.")
     var noiseSeed: UInt64 = 0
 
-    func parsedSchedule() throws -> ScheduleKind {
-        if schedule == "cosine" { return .cosine }
-        if schedule == "constant" { return .constant }
-        if schedule.hasPrefix("step:") {
-            let spec = schedule.dropFirst(5).split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
-            let parts = spec.first.map { $0.split(separator: ",", omittingEmptySubsequences: false) } ?? []
-            let milestones = parts.compactMap { Int($0) }
-            let factor = spec.count > 1 ? Float(spec[1]) : 0.2
-            if let factor, !milestones.isEmpty, milestones.count == parts.count { return .step(milestones: milestones, factor: factor) }
-        }
-        throw UsageError("--schedule \(schedule) is not cosine, constant or step:E1,E2[@FACTOR]")
+    /// The data options as a job's ``DataSpec``.
+    func dataSpec() throws -> DataSpec {
+        var d = DataSpec()
+        d.source = data
+        d.limit = limit
+        d.testLimit = testLimit
+        d.val = val
+        d.valSeed = valSeed
+        d.classes = classes
+        d.noise = try noise.map { try LabelNoise(parsing: $0) }
+        d.noiseSeed = noiseSeed
+        return d
     }
 
-    /// `--augment`, or nil when unset (the model's default).
-    func parsedAugmentation() throws -> Augmentation? {
-        guard let augment else { return nil }
-        if augment == "none" { return Augmentation.none }
-        var a = Augmentation.none
-        for part in augment.split(separator: ",", omittingEmptySubsequences: false) {
-            switch part {
-            case "crop": a.cropPadding = 4
-            case "flip": a.horizontalFlip = true
-            case "reflect": a.reflect = true
-            default: throw UsageError("--augment \(part) is unknown; use crop, flip, reflect or none")
-            }
-        }
-        return a
+    /// The model and optimisation options as a job's ``TrainingSpec`` (`defaultModel` when `--model` is not given).
+    func trainingSpec(defaultModel: Architecture = .resnet18) throws -> TrainingSpec {
+        var t = TrainingSpec()
+        t.model = model.model == nil ? defaultModel : try model.architecture()
+        t.width = model.width
+        t.batch = model.batch
+        t.lr = lr
+        t.schedule = try ScheduleKind(parsing: schedule)
+        t.warmup = warmup
+        t.momentum = momentum
+        t.nesterov = nesterov
+        t.weightDecay = weightDecay
+        t.augment = try augment.map { try AugmentationSpec(parsing: $0) }
+        return t
     }
 
-    /// The configuration for inputs of `input` shape: the model's defaults, then every
-    /// option given; validated (the library's checks, one place).
-    func configuration(input: FeatureShape, epochs: Int = 1, seed: UInt64 = 0) throws -> TrainingConfiguration {
-        var config = TrainingConfiguration.defaults(for: try model.architecture(), input: input)
-        config.width = model.width
-        config.batchSize = model.batch
-        config.epochs = epochs
-        config.seed = seed
-        if let lr { config.schedule.peak = lr }
-        config.schedule.kind = try parsedSchedule()
-        config.schedule.warmupEpochs = warmup
-        config.momentum = momentum
-        config.nesterov = nesterov
-        config.weightDecay = weightDecay
-        if let a = try parsedAugmentation() { config.augmentation = a }
-        try config.validate()
-        return config
-    }
-
-    /// Checks every option that needs no data, so bad input fails before anything loads.
-    func check() throws {
-        _ = try configuration(input: FeatureShape(1, 32, 32))
+    /// A job running `protocol_` with these options, checked (before anything loads).
+    func job(_ protocol_: ProtocolSpec, defaultModel: Architecture = .resnet18, shard: String? = nil) throws -> JobSpec {
+        var spec = JobSpec(protocol: protocol_)
+        spec.data = try dataSpec()
+        spec.training = try trainingSpec(defaultModel: defaultModel)
+        spec.device = model.deviceSpec.spec
+        spec.shard = try shard.map { try Shard(parsing: $0) }
+        try spec.check()
         try model.checkDevice()
-        if let noise { _ = try LabelNoise(parsing: noise) }
-        if let limit, limit < 2 { throw UsageError("--limit must be at least 2") }
-        if let classes, classes < 2 { throw UsageError("--classes must be at least 2") }
-        if let testLimit, testLimit < 1 { throw UsageError("--test-limit must be at least 1") }
-        if let val, !(val > 0 && val < 1) { throw UsageError("--val \(val) must lie strictly between 0 and 1 (a fraction)") }
+        return spec
     }
 
-    /// Loads `--data` (the first `--limit` training examples) and applies `--noise`.
-    func loadData(quiet: Bool) throws -> TrainingData {
-        let noiseModel = try noise.map { try LabelNoise(parsing: $0) }
-        let t0 = monotonicSeconds()
-        var split = try DataSource.load(data, classes: classes)
-        if let limit, limit > split.train.count {
-            log("note: --limit \(limit) is more than the \(split.train.count) training examples of \(data); using all of them")
-        }
-        split.train = split.train.prefix(limit)
-        var source: [Int]? = nil
-        if let val {
-            let held = Int((val * Double(split.train.count)).rounded())
-            guard held >= 1, held < split.train.count else {
-                throw UsageError("--val \(val) of \(split.train.count) training examples holds out \(held); "
-                    + "it must hold out at least 1 and keep at least 1")
-            }
-            (split, source) = split.holdingOut(held, seed: valSeed)
-            if !quiet { log("note: --val \(val) holds out \(held) training examples (seed \(valSeed)) as the test set") }
-        }
-        split.test = split.test.prefix(testLimit)
-        if !quiet {
-            log("data: \(split.train.name) \(split.train.count) train, \(split.test.name) \(split.test.count) test, "
-                + "\(split.train.channels)x\(split.train.height)x\(split.train.width), \(split.train.classes) classes "
-                + "(loaded in \(format(monotonicSeconds() - t0, 1)) s)")
-        }
-        var loaded = TrainingData(split: split, noise: noiseModel, noiseSeed: noiseSeed)
-        loaded.sourceIndices = source
-        if split.test.count == 0 && !quiet {
-            log("note: \(data) has no test set: test evaluation is skipped (hold out a validation set with --val 0.1)")
-        }
-        if let noiseModel, let flipped = loaded.flipped, !quiet {
-            log("noise: \(noiseModel), \(flipped.count) labels flipped (noise seed \(noiseSeed))")
-        }
-        return loaded
+    /// Checks every data and training option and the device choice, before anything loads.
+    func check() throws {
+        try dataSpec().check()
+        _ = try trainingSpec().configuration(input: FeatureShape(1, 32, 32))
+        try model.checkDevice()
     }
 
-    /// Checks the options, creates the device and loads the data: everything a protocol runs on.
+    /// Creates the device and loads the data (`train`, which runs no job).
     func setup(quiet: Bool) throws -> ExperimentSetup {
         try check()
         let device = try model.makeDevice()
-        let data = try loadData(quiet: quiet)
-        return ExperimentSetup(data: data, device: device, configuration: try configuration(input: data.inputShape))
-    }
-
-    /// The options as `meta.json` records them, with the values the run used.
-    func meta(_ setup: ExperimentSetup) -> [(String, JSON)] {
-        meta(setup.configuration) + [("train_examples", .int(setup.data.count)), ("classes", .int(setup.data.classes))]
-    }
-
-    func meta(_ config: TrainingConfiguration) -> [(String, JSON)] {
-        let a = config.augmentation
-        let augmentation = a.isNone ? "none"
-            : ([a.cropPadding > 0 ? "crop:\(a.cropPadding)" : nil, a.horizontalFlip ? "flip" : nil, a.reflect ? "reflect" : nil]
-                .compactMap { $0 }.joined(separator: ","))
-        return [("data", .string(data)), ("limit", limit.map { .int($0) } ?? .string("none")),
-                ("test_limit", testLimit.map { .int($0) } ?? .string("none")),
-                ("model", .string(model.modelName)), ("width", .int(config.width)), ("batch", .int(config.batchSize)),
-                ("lr", .double(Double(config.schedule.peak))), ("schedule", .string(schedule)), ("warmup_epochs", .int(warmup)),
-                ("momentum", .double(Double(momentum))), ("nesterov", .bool(nesterov)),
-                ("weight_decay", .double(Double(weightDecay))), ("augment", .string(augmentation)),
-                ("noise", .string(noise ?? "none")), ("noise_seed", .int(Int(noiseSeed))),
-                ("val", val.map { .double($0) } ?? .string("none")), ("val_seed", .int(Int(valSeed)))]
+        let data = try JobRunner.load(try dataSpec(), quiet: quiet, hooks: consoleHooks())
+        return ExperimentSetup(data: data, device: device, configuration: try trainingSpec().configuration(input: data.inputShape))
     }
 }
 

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Jobs
 import Metrics
+import Storage
 
 #if canImport(Glibc)
 import Glibc
@@ -44,13 +46,16 @@ struct SelectionOptions: ParsableArguments {
         }
     }
 
+    /// `--direction`, checked (nil when not given).
+    func parsedDirection() throws -> ScoreDirection? {
+        guard let direction else { return nil }
+        guard let d = ScoreDirection(rawValue: direction) else { throw UsageError("--direction \(direction) is not higher or lower") }
+        return d
+    }
+
     /// The suspicious end of `name`: `--direction`, the run's meta.json, Sieve's catalog.
-    func direction(of name: String, in file: ScoreFile) throws -> ScoreDirection {
-        if let direction {
-            guard let d = ScoreDirection(rawValue: direction) else { throw UsageError("--direction \(direction) is not higher or lower") }
-            return d
-        }
-        if let d = try recordedDirection(of: name, in: file) { return d }
+    func direction(of name: String, in run: RunFolder) throws -> ScoreDirection {
+        if let d = try parsedDirection() ?? run.direction(of: name) { return d }
         throw UsageError("the suspicious end of \(name) is unknown; give --direction higher or --direction lower")
     }
 }
@@ -83,11 +88,11 @@ struct Prune: ParsableCommand {
     func run() throws {
         let chosen = try selection.selections(allowList: false)[0]
         try OutputFile.checkWritable(out, option: "--out", replacing: .indexList)
-        let file = try readRun(scores: scores)
-        let v = try file.values(score)
-        let kept = try Pruning.select(scores: v, direction: try selection.direction(of: score, in: file), chosen,
-                                      neverLearned: score == "forgetting" ? file.columns["never_learned"]?.map { $0 > 0.5 } : nil)
-        try Pruning.writeIndexList(kept, to: out)
+        let run = try RunFolder(scores: scores)
+        let v = try run.scores.values(score)
+        let kept = try Pruning.select(scores: v, direction: try selection.direction(of: score, in: run), chosen,
+                                      neverLearned: run.alwaysKept(by: score))
+        try IndexList.write(kept, to: out)
         print("kept \(kept.count) of \(v.count) examples by \(score) (\(chosen.description)) -> \(out)")
     }
 }

@@ -1,8 +1,9 @@
 import ArgumentParser
+import Jobs
 
 /// The `sieve` root command: parsing only; each subcommand lives in its own file.
 struct Sieve: ParsableCommand {
-    static let version = "0.1.0"
+    static let version = Version.sieve
     static let configuration = CommandConfiguration(
         commandName: "sieve",
         abstract: "Train image classifiers and score every training example.",

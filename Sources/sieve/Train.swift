@@ -1,6 +1,8 @@
 import ArgumentParser
+import Jobs
 import Kernels
 import Metrics
+import Storage
 import Trainer
 
 #if canImport(Glibc)
@@ -55,7 +57,7 @@ struct Train: ParsableCommand {
         let setup = try options.setup(quiet: quiet)
         var indices: [Int32]? = nil
         if let subset {
-            let list = try Pruning.readIndexList(subset)
+            let list = try IndexList.read(subset)
             if list.isEmpty { throw UsageError("--subset \(subset) lists no example") }
             if let bad = list.first(where: { $0 >= setup.data.count }) {
                 throw UsageError("--subset \(subset) lists example \(bad), but the training set has \(setup.data.count)")
@@ -77,7 +79,7 @@ struct Train: ParsableCommand {
         var sinks: [ExampleStatsSink] = []
         var csv: OutputFile?
         if let run {
-            if let flipped = setup.data.flipped { try Pruning.writeIndexList(flipped, to: run.path("flipped.txt")) }
+            if let flipped = setup.data.flipped { try IndexList.write(flipped, to: run.path("flipped.txt")) }
             sinks.append(try ExampleStatsNPYWriter(path: run.path("examples.npy")))
             csv = try OutputFile(path: run.path("epochs.csv"))
             try csv?.write("epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,examples_per_second\n")
@@ -106,8 +108,8 @@ struct Train: ParsableCommand {
         let summary = JSON.object(
             [("run_id", .string(run?.runID ?? "none")), ("command", .string(CommandLine.arguments.joined(separator: " "))),
              ("version", .string(Sieve.version)), ("warnings", .array(runWarnings.map { .string($0) }))]
-                + options.meta(config)
-                + [("epochs", .int(epochs)), ("seed", .int(Int(seed))), ("subset", .string(subset ?? "none")),
+                + JobSpec.settingsMeta(data: try options.dataSpec(), training: try options.trainingSpec(), configuration: config)
+                + [("epochs", .int(epochs)), ("seed", .uint(seed)), ("subset", .string(subset ?? "none")),
                    ("train_examples", .int(indices?.count ?? setup.data.count)),
                    ("parameters", .int(session.model.parameterCount)), ("device", .string(setup.device.name)),
                    ("test_accuracy", .double(accuracy)), ("seconds", .double(total))])

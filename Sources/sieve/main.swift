@@ -1,6 +1,8 @@
 import ArgumentParser
+import Jobs
 import Kernels
 import Metrics
+import Storage
 import Trainer
 
 #if canImport(Glibc)
@@ -45,8 +47,8 @@ for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGABRT, SIGFPE] {
 /// errors ArgumentParser reports itself.
 func exitCode(of error: Error) -> Int32? {
     switch error {
-    case is UsageError, is DataError, is DeviceError, TrainerError.invalid, MetricsError.invalidInput: return 2
-    case is TrainerError, is MetricsError, is OpenCLError, is OpenCLFailure: return 1
+    case is UsageError, is DataError, is DeviceError, TrainerError.invalid, MetricsError.invalidInput, StorageError.invalidInput: return 2
+    case is TrainerError, is StorageError, is OpenCLError, is OpenCLFailure: return 1
     default: return nil
     }
 }

@@ -1,4 +1,5 @@
 import Metrics
+import Storage
 
 /// Pixel storage of a data set, example-major: example i occupies
 /// `[i * C*H*W, (i+1) * C*H*W)` in channel, row, column order (CHW).

@@ -1,4 +1,5 @@
 import Metrics
+import Storage
 
 /// A loaded data split with the training labels a run actually uses: the data set's, or
 /// noisy ones when label noise was injected (with the indices it changed).
@@ -47,12 +48,4 @@ public struct TrainingData: Sendable {
 
     /// `[N]`: true where the noise changed the label (nil without noise).
     public var flippedMask: [Bool]? { flipped.map { Detection.mask($0, count: count) } }
-
-    /// An empty score table for the training labels used (and the originals when noised).
-    public func scoreTable() -> ScoreTable {
-        var table = ScoreTable(givenLabels: labels, originalLabels: flipped == nil ? nil : split.train.labels)
-        table.sourceIndices = sourceIndices
-        table.paths = split.train.paths
-        return table
-    }
 }

@@ -1,9 +1,11 @@
 import Metrics
+import Storage
 
 /// Scores taken at a training checkpoint over several independent runs: GraNd (Paul
 /// et al. 2021) over initialisations and EL2N over seeds. Unit = one seed: train
 /// `atEpoch` epochs from it (none for GraNd at initialisation), then one scoring pass
-/// over the training set (evaluation-mode batch norm, no augmentation).
+/// over the training set (evaluation-mode batch norm, no augmentation). A run with more
+/// shards than seeds splits a seed's scoring pass into ``Piece``s (ranges of examples).
 public struct CheckpointEnsemble: ExperimentProtocol {
     public var setup: ExperimentSetup
     /// One seed per run.
@@ -17,8 +19,8 @@ public struct CheckpointEnsemble: ExperimentProtocol {
     /// of 200, the learning rate still high). Equal to `atEpoch` by default.
     public var scheduleEpochs: Int
     /// Where each unit's training keeps its end-of-epoch state (`SEED.training`), so a
-    /// killed training continues from its last finished epoch; nil: none kept. The caller
-    /// discards it once it has kept the unit's result.
+    /// killed training continues from its last finished epoch; nil: none kept. Dropped
+    /// once the unit's result is stored (``StoredUnits/results(of:storingIn:prefix:reuse:progress:notes:)``).
     public var checkpoints: TrainingCheckpoints?
     /// Also keep the state every this many optimiser steps inside an epoch (nil: at the
     /// end of each epoch only): a long epoch killed loses at most this many steps.
@@ -35,9 +37,12 @@ public struct CheckpointEnsemble: ExperimentProtocol {
         self.scheduleEpochs = schedule
     }
 
-    public var units: [UInt64] { seeds }
+    /// One whole seed each: its training and a scoring pass over every example.
+    public var units: [Piece] { seeds.map { Piece(seed: $0, examples: 0..<setup.data.count) } }
 
     public var plan: WorkPlan { plan(scoring: seeds.map { _ in setup.data.count }) }
+
+    public func plan(of selected: [Piece]) -> WorkPlan { plan(scoring: selected.map(\.examples.count)) }
 
     /// The work of one training per entry of `scoring`, each followed by a scoring pass
     /// over that many examples (whole seeds, or a shard's pieces of them).
@@ -49,8 +54,8 @@ public struct CheckpointEnsemble: ExperimentProtocol {
         return p
     }
 
-    public func run(_ seed: UInt64, progress: ProtocolProgress) throws -> CheckpointScores {
-        try run(seed, examples: nil, progress: progress)
+    public func run(_ piece: Piece, progress: ProtocolProgress) throws -> CheckpointScores {
+        try run(piece.seed, examples: piece.examples == 0..<setup.data.count ? nil : piece.examples, progress: progress)
     }
 
     /// One unit: trains seed `seed` to `atEpoch` (continuing from its checkpoint when

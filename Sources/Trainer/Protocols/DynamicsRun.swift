@@ -1,4 +1,5 @@
 import Metrics
+import Storage
 
 /// Training-dynamics scores from one training run: forgetting events (Toneva et al.
 /// 2019), first-learned epoch, AUM (Pleiss et al. 2020), data-map cartography
@@ -27,6 +28,10 @@ public struct DynamicsRun: ExperimentProtocol {
     public var trainingState: TrainingCheckpoints?
     /// The state's name in ``trainingState``.
     public var stateName = "dynamics.training"
+    /// Where every record of the per-example stream goes (`examples.npy`, see
+    /// ``ExampleStatsNPYWriter``), continued after ``epochsDone()`` epochs when the
+    /// training resumes; nil: not written.
+    public var streamPath: String?
 
     public init(setup: ExperimentSetup, epochs: Int, seed: UInt64, aumFromEpoch: Int = 2, vog: Bool = false,
                 checkpoints: [Int] = [], sinks: [ExampleStatsSink] = []) throws {
@@ -74,6 +79,11 @@ public struct DynamicsRun: ExperimentProtocol {
         var taken: [(epoch: Int, scores: CheckpointScores)] = []
         var done: [EpochSummary] = []
         var from = 0
+        var sinks = self.sinks
+        if let streamPath {
+            let kept = try epochsDone()
+            sinks.append(try ExampleStatsNPYWriter(resumablePath: streamPath, keepingRecords: kept > 0 ? kept * n : nil))
+        }
         if let trainingState, let state = try trainingState.load(stateName) {
             from = try session.restore(state, from: stateName).epochsDone
             try dynamics.restore(state, prefix: "dynamics:", file: stateName)
@@ -148,6 +158,24 @@ public struct DynamicsRun: ExperimentProtocol {
 
         public var testAccuracy: Double? { epochSummaries.last?.testAccuracy }
 
+        /// The result as a unit's arrays (float64 holds every value exactly; the
+        /// checkpoints' scores prefixed `checkpointE:`).
+        public var unitArrays: [(String, UnitArray)] {
+            func flags(_ b: [Bool]) -> UnitArray { .uint8(b.map { $0 ? 1 : 0 }) }
+            var a: [(String, UnitArray)] = [
+                ("epochs", .float64([Double(epochs)])), ("aum_from_epoch", .float64([Double(aumFromEpoch)])),
+                ("forgetting", .float64(forgetting)), ("never_learned", flags(neverLearned)),
+                ("first_learned_epoch", .float64(firstLearnedEpoch)), ("aum", .float64(aum)), ("confidence", .float64(confidence)),
+                ("variability", .float64(variability)), ("correct_fraction", .float64(correctFraction)),
+                ("unforgettable", flags(unforgettable)), ("correctness", .uint8(correctness)),
+                ("vog_checkpoints", .float64([Double(vogCheckpoints)])), ("el2n_final", .float64(el2nFinal)),
+                ("el2n_by_epoch", .float64(el2nByEpoch.map(Double.init))), ("input_norm", .float64(inputNorm)),
+                ("checkpoint_epochs", .float64(checkpointScores.map { Double($0.epoch) }))]
+            if let vog, let vogClassNormalized { a += [("vog", .float64(vog)), ("vog_class_normalized", .float64(vogClassNormalized))] }
+            for (e, scores) in checkpointScores { a += scores.unitArrays.map { ("checkpoint\(e):" + $0.0, $0.1) } }
+            return a + EpochSummary.state(epochSummaries)
+        }
+
         /// The scores of `sieve score dynamics`.
         public var scores: [Score] {
             var s = [
@@ -173,5 +201,59 @@ public struct DynamicsRun: ExperimentProtocol {
             }
             return s
         }
+    }
+}
+
+extension DynamicsRun.Result {
+    /// A result read back from ``unitArrays`` of a run over `n` examples; `file` names the unit in errors.
+    public init(unitArrays a: [String: UnitArray], examples n: Int, file: String) throws {
+        func doubles(_ name: String, _ count: Int? = n) throws -> [Double] { try a.doubles(name, count: count, in: file) }
+        func flags(_ name: String) throws -> [Bool] { try a.bytes(name, count: n, in: file).map { $0 != 0 } }
+        let epochs = Int(try a.number("epochs", in: file))
+        guard epochs >= 1 && epochs <= 1 << 20 else { throw TrainerError.invalid("\(file): \(epochs) epochs is no dynamics run; remove it") }
+        self.epochs = epochs
+        aumFromEpoch = Int(try a.number("aum_from_epoch", in: file))
+        forgetting = try doubles("forgetting"); neverLearned = try flags("never_learned")
+        firstLearnedEpoch = try doubles("first_learned_epoch"); aum = try doubles("aum")
+        confidence = try doubles("confidence"); variability = try doubles("variability")
+        correctFraction = try doubles("correct_fraction"); unforgettable = try flags("unforgettable")
+        correctness = try a.bytes("correctness", count: epochs * n, in: file)
+        vogCheckpoints = Int(try a.number("vog_checkpoints", in: file))
+        vog = a["vog"] == nil ? nil : try doubles("vog")
+        vogClassNormalized = a["vog_class_normalized"] == nil ? nil : try doubles("vog_class_normalized")
+        el2nFinal = try doubles("el2n_final")
+        el2nByEpoch = try doubles("el2n_by_epoch", epochs * n).map(Float.init)
+        inputNorm = try doubles("input_norm")
+        checkpointScores = try doubles("checkpoint_epochs", nil).map { e in
+            let prefix = "checkpoint\(Int(e)):"
+            let arrays = Dictionary(uniqueKeysWithValues: a.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+            return (Int(e), try CheckpointScores(unitArrays: arrays, examples: n, gradNorms: true, unit: file))
+        }
+        epochSummaries = try EpochSummary.restore(a, count: epochs, file: file)
+    }
+}
+
+extension DynamicsRun: StoredUnits {
+    public func unitName(_ seed: UInt64) -> String { "dynamics" }
+
+    public func unitArrays(_ r: Result) -> [(String, UnitArray)] { r.unitArrays }
+
+    public func unitResult(_ arrays: [String: UnitArray], of seed: UInt64, file: String) throws -> Result {
+        let r = try Result(unitArrays: arrays, examples: setup.data.count, file: file)
+        guard r.epochs == epochs, r.checkpointScores.map(\.epoch) == checkpoints, (r.vog != nil) == (vog && epochs >= 2) else {
+            throw TrainerError.invalid("\(file): made with other settings than this run's; remove it")
+        }
+        return r
+    }
+
+    public func label(of seed: UInt64) -> String { "the training (seed \(seed))" }
+
+    public func stateName(of seed: UInt64) -> String? { stateName }
+
+    public var sideFiles: [String] { ["examples.npy"] }
+
+    public mutating func keepState(in store: TrainingCheckpoints, folder: String, every steps: Int?) throws {
+        trainingState = store
+        streamPath = folder + "/examples.npy"
     }
 }

@@ -17,6 +17,10 @@ public struct PruneCurve: ExperimentProtocol {
     public var seeds: Int
     /// Epochs of a full-data training.
     public var epochs: Int
+    /// Never-learned flags of a dynamics run (`[N]`): a `forgetting` score's keep-hardest
+    /// selections always keep those examples (they rank as infinitely forgettable, the
+    /// reference's rule; ``Pruning/select(scores:direction:_:neverLearned:)``).
+    public var neverLearned: [Bool]?
 
     public init(setup: ExperimentSetup, scores: [(name: String, values: [Double], direction: ScoreDirection)],
                 selections: [PruneSelection], seeds: Int, epochs: Int) throws {
@@ -59,7 +63,8 @@ public struct PruneCurve: ExperimentProtocol {
             return try Pruning.select(scores: scores[0].values, direction: scores[0].direction,
                                       .keepRandom(selection.keptFraction, seed: UInt64(unit.seed)))
         }
-        return try Pruning.select(scores: scores[s].values, direction: scores[s].direction, selection)
+        return try Pruning.select(scores: scores[s].values, direction: scores[s].direction, selection,
+                                  neverLearned: scores[s].name == "forgetting" ? neverLearned : nil)
     }
 
     public struct UnitResult: Sendable {

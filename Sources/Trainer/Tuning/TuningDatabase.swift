@@ -1,5 +1,6 @@
 import Kernels
 import Metrics
+import Storage
 
 #if canImport(Glibc)
 import Glibc
@@ -54,14 +55,14 @@ public struct TuningDatabase: Sendable {
     public var entries: [Entry]
 
     /// The built-in entries and, when present, the user file's.
-    /// - Throws: `MetricsError.invalidInput` naming the file and the entry at fault.
+    /// - Throws: `StorageError.invalidInput` naming the file and the entry at fault.
     public static func load(userFile: String? = TuningDatabase.userFilePath) throws -> TuningDatabase {
         var entries: [Entry] = []
         if let userFile, access(userFile, F_OK) == 0 {
             do {
                 entries += try parse(JSONReader.read(path: userFile), file: userFile)
-            } catch let e as MetricsError {
-                throw MetricsError.invalidInput("the OpenCL tuning file (SIEVE_TUNING, else ~/.config/sieve/opencl-tuning.json) "
+            } catch let e as StorageError {
+                throw StorageError.invalidInput("the OpenCL tuning file (SIEVE_TUNING, else ~/.config/sieve/opencl-tuning.json) "
                     + "is unusable: \(e); fix it, or remove it to use the built-in entries")
             }
         }
@@ -92,33 +93,33 @@ public struct TuningDatabase: Sendable {
     }
 
     /// Parses a database document; every defect names `file` and the entry.
-    public static func parse(_ document: JSONValue, file: String) throws -> [Entry] {
+    public static func parse(_ document: JSON, file: String) throws -> [Entry] {
         guard document["format"]?.string == format else {
-            throw MetricsError.invalidInput("\(file): \"format\" must be \"\(format)\"")
+            throw StorageError.invalidInput("\(file): \"format\" must be \"\(format)\"")
         }
         guard let list = document["entries"]?.array else {
-            throw MetricsError.invalidInput("\(file): no \"entries\" array")
+            throw StorageError.invalidInput("\(file): no \"entries\" array")
         }
         return try list.enumerated().map { k, e in
             let at = "\(file): entry \(k + 1)"
             func key(_ name: String) throws -> String {
                 guard let v = e[name]?.string, !v.isEmpty else {
-                    throw MetricsError.invalidInput("\(at): \"\(name)\" must be a non-empty string (\"*\" for any)")
+                    throw StorageError.invalidInput("\(at): \"\(name)\" must be a non-empty string (\"*\" for any)")
                 }
                 return v
             }
-            func int(_ object: JSONValue?, _ name: String) throws -> Int {
-                guard let v = object?[name]?.int else { throw MetricsError.invalidInput("\(at): \"\(name)\" must be an integer") }
+            func int(_ object: JSON?, _ name: String) throws -> Int {
+                guard let v = object?[name]?.int else { throw StorageError.invalidInput("\(at): \"\(name)\" must be an integer") }
                 return v
             }
             let type = try key("type")
             guard type == "*" || DeviceKind(rawValue: type) != nil else {
-                throw MetricsError.invalidInput("\(at): \"type\" is \"\(type)\"; use gpu, cpu, accelerator or *")
+                throw StorageError.invalidInput("\(at): \"type\" is \"\(type)\"; use gpu, cpu, accelerator or *")
             }
             let gemm = e["gemm"]
             let tuning = OpenCLTuning(tileM: try int(gemm, "TSM"), tileN: try int(gemm, "TSN"), tileK: try int(gemm, "TSK"),
                                       workM: try int(gemm, "WPTM"), workN: try int(gemm, "WPTN"), reduction: try int(e, "reduction"))
-            if let problem = tuning.problem(on: nil) { throw MetricsError.invalidInput("\(at): \(problem)") }
+            if let problem = tuning.problem(on: nil) { throw StorageError.invalidInput("\(at): \(problem)") }
             return Entry(vendor: try key("vendor"), type: type, device: try key("device"), driver: try key("driver"),
                          tuning: tuning, note: e["note"]?.string ?? "", file: file)
         }
@@ -144,7 +145,7 @@ public struct TuningDatabase: Sendable {
         for part in folder.split(separator: "/") {
             current += "/" + part
             if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw MetricsError.invalidInput("cannot create \(current): \(String(cString: strerror(errno)))")
+                throw StorageError.invalidInput("cannot create \(current): \(String(cString: strerror(errno)))")
             }
         }
     }

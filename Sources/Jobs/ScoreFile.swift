@@ -1,3 +1,5 @@
+import Storage
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +13,7 @@ import Glibc
 /// `index` must run 0, 1, 2, ...; `label` (and `original_label`) must be class indices.
 /// The file must end with a newline: a last line without one is a truncated file (a
 /// number cut in the middle would still parse). Every defect throws
-/// ``MetricsError/invalidInput(_:)`` naming the file and the line.
+/// ``StorageError/invalidInput(_:)`` naming the file and the line.
 public struct ScoreFile: Sendable {
     public var path: String
     /// Column name -> values, in file order.
@@ -35,12 +37,12 @@ public struct ScoreFile: Sendable {
         var start = 0
         if bytes.count >= 3, bytes[0] == 0xef, bytes[1] == 0xbb, bytes[2] == 0xbf { start = 3 }  // UTF-8 BOM
         guard start < bytes.count else {
-            throw MetricsError.invalidInput("\(path): empty file; expected a scores.csv from `sieve score` "
+            throw StorageError.invalidInput("\(path): empty file; expected a scores.csv from `sieve score` "
                 + "(a header line with index,label,... and one row per example)")
         }
         guard bytes[bytes.count - 1] == 0x0a else {
             let line = bytes[start...].reduce(1) { $0 + ($1 == 0x0a ? 1 : 0) }
-            throw MetricsError.invalidInput("\(path):\(line): the last line does not end with a newline, so the file "
+            throw StorageError.invalidInput("\(path):\(line): the last line does not end with a newline, so the file "
                 + "is truncated (an interrupted write or copy?); write it again")
         }
         var names: [String] = []
@@ -68,32 +70,32 @@ public struct ScoreFile: Sendable {
                 labelColumns = names.indices.filter { ["label", "original_label"].contains(names[$0]) }
             } else {
                 guard lineEnd > lineStart else {
-                    throw MetricsError.invalidInput("\(at): empty line; every row needs \(names.count) fields "
+                    throw StorageError.invalidInput("\(at): empty line; every row needs \(names.count) fields "
                         + "(\(names.joined(separator: ",")))")
                 }
                 guard fields.count == names.count else {
-                    throw MetricsError.invalidInput("\(at): \(fields.count) field\(fields.count == 1 ? "" : "s"), "
+                    throw StorageError.invalidInput("\(at): \(fields.count) field\(fields.count == 1 ? "" : "s"), "
                         + "the header has \(names.count) (\(names.joined(separator: ",")))")
                 }
                 let row = values[indexColumn].count
                 for (k, range) in fields.enumerated() {
                     if k == textColumn {
                         guard let text = ScoreFile.text(bytes[range]) else {
-                            throw MetricsError.invalidInput("\(at): \(names[k]) is not UTF-8 text")
+                            throw StorageError.invalidInput("\(at): \(names[k]) is not UTF-8 text")
                         }
                         texts.append(text)
                         continue
                     }
                     guard let v = ScoreFile.number(bytes[range]) else {
-                        throw MetricsError.invalidInput("\(at): \(names[k]) = \"\(ScoreFile.shown(bytes[range]))\" is not a "
+                        throw StorageError.invalidInput("\(at): \(names[k]) = \"\(ScoreFile.shown(bytes[range]))\" is not a "
                             + "number (expected a decimal, inf, -inf, nan, True, False or an empty field)")
                     }
                     if k == indexColumn, v != Double(row) {
-                        throw MetricsError.invalidInput("\(at): index \(ScoreFile.shown(bytes[range])) where \(row) is expected; "
+                        throw StorageError.invalidInput("\(at): index \(ScoreFile.shown(bytes[range])) where \(row) is expected; "
                             + "the index column must run 0, 1, 2, ... (one row per training example, in order)")
                     }
                     if labelColumns.contains(k), !(v >= 0 && v < 2_147_483_648 && v == v.rounded(.towardZero)) {
-                        throw MetricsError.invalidInput("\(at): \(names[k]) = \"\(ScoreFile.shown(bytes[range]))\" is not a "
+                        throw StorageError.invalidInput("\(at): \(names[k]) = \"\(ScoreFile.shown(bytes[range]))\" is not a "
                             + "class index (0, 1, 2, ...)")
                     }
                     values[k].append(v)
@@ -102,7 +104,7 @@ public struct ScoreFile: Sendable {
             lineStart = next
         }
         guard !values[indexColumn].isEmpty else {
-            throw MetricsError.invalidInput("\(path): a header and no rows; a scores.csv holds one row per training example")
+            throw StorageError.invalidInput("\(path): a header and no rows; a scores.csv holds one row per training example")
         }
         self.path = path
         self.names = names
@@ -113,13 +115,28 @@ public struct ScoreFile: Sendable {
         if let expectedRows { try checkRowCount(expectedRows) }
     }
 
+    /// The file `table` writes, as read back (every value exact: `scores.csv` writes the
+    /// shortest text that reads back to the same Double).
+    init(table: ScoreTable, path: String) {
+        self.path = path
+        var names = ["index", "label"]
+        var columns: [String: [Double]] = ["index": (0..<table.count).map(Double.init), "label": table.givenLabels.map(Double.init)]
+        if let o = table.originalLabels { names.append("original_label"); columns["original_label"] = o.map(Double.init) }
+        if let s = table.sourceIndices { names.append("source_index"); columns["source_index"] = s.map(Double.init) }
+        for s in table.scores { names.append(s.name); columns[s.name] = s.values }
+        if table.paths != nil { names.append("path") }
+        self.names = names
+        self.columns = columns
+        self.paths = table.paths
+    }
+
     /// The number of rows (training examples).
     public var count: Int { columns["index"]?.count ?? 0 }
 
     /// Throws unless the file holds `expected` rows (the run's example count).
     public func checkRowCount(_ expected: Int) throws {
         guard count == expected else {
-            throw MetricsError.invalidInput("\(path): \(count) rows, but the run scored \(expected) examples (meta.json); "
+            throw StorageError.invalidInput("\(path): \(count) rows, but the run scored \(expected) examples (meta.json); "
                 + "the file is truncated or comes from another run")
         }
     }
@@ -132,7 +149,7 @@ public struct ScoreFile: Sendable {
 
     public func values(_ name: String) throws -> [Double] {
         guard let v = columns[name] else {
-            throw MetricsError.invalidInput("\(path) has no column \(name); it has \(scoreNames.joined(separator: ", "))")
+            throw StorageError.invalidInput("\(path) has no column \(name); it has \(scoreNames.joined(separator: ", "))")
         }
         return v
     }
@@ -141,7 +158,7 @@ public struct ScoreFile: Sendable {
     public static func examples(inMetaFile path: String) throws -> Int {
         let meta = try JSONReader.read(path: path)
         guard let n = meta["examples"]?.int, n >= 0 else {
-            throw MetricsError.invalidInput("\(path): no \"examples\" count (a non-negative integer); "
+            throw StorageError.invalidInput("\(path): no \"examples\" count (a non-negative integer); "
                 + "expected the meta.json of a `sieve score` run")
         }
         return n
@@ -155,22 +172,22 @@ public struct ScoreFile: Sendable {
         for (k, range) in fields.enumerated() {
             let raw = trimmed(bytes[range])
             guard let name = validUTF8(raw), !raw.contains(0) else {
-                throw MetricsError.invalidInput("\(at): column \(k + 1)'s name is not UTF-8 text")
+                throw StorageError.invalidInput("\(at): column \(k + 1)'s name is not UTF-8 text")
             }
             guard !name.isEmpty else {
-                throw MetricsError.invalidInput("\(at): column \(k + 1) has no name (pandas writes one for its row "
+                throw StorageError.invalidInput("\(at): column \(k + 1) has no name (pandas writes one for its row "
                     + "index: save with to_csv(index=False))")
             }
             guard !name.contains("\"") else {
-                throw MetricsError.invalidInput("\(at): column name \(shown(raw)) is quoted; scores.csv names are plain")
+                throw StorageError.invalidInput("\(at): column name \(shown(raw)) is quoted; scores.csv names are plain")
             }
             guard seen.insert(name).inserted else {
-                throw MetricsError.invalidInput("\(at): column \(shown(raw)) appears twice; column names must be distinct")
+                throw StorageError.invalidInput("\(at): column \(shown(raw)) appears twice; column names must be distinct")
             }
             names.append(name)
         }
         for required in ["index", "label"] where !seen.contains(required) {
-            throw MetricsError.invalidInput("\(at): no \(required) column (the header is \(shown(bytes[fields[0].lowerBound..<fields[fields.count - 1].upperBound]))); "
+            throw StorageError.invalidInput("\(at): no \(required) column (the header is \(shown(bytes[fields[0].lowerBound..<fields[fields.count - 1].upperBound]))); "
                 + "expected a scores.csv from `sieve score` (index,label,...)")
         }
         return names
@@ -188,7 +205,7 @@ public struct ScoreFile: Sendable {
                 k += 1
                 while true {
                     guard k < line.upperBound else {
-                        throw MetricsError.invalidInput("\(at): a quoted field is not closed on its line")
+                        throw StorageError.invalidInput("\(at): a quoted field is not closed on its line")
                     }
                     if bytes[k] == quote {
                         if k + 1 < line.upperBound, bytes[k + 1] == quote { k += 2; continue }
@@ -198,7 +215,7 @@ public struct ScoreFile: Sendable {
                     k += 1
                 }
                 guard k == line.upperBound || bytes[k] == comma else {
-                    throw MetricsError.invalidInput("\(at): text after a closing quote; a quoted field must end at a comma")
+                    throw StorageError.invalidInput("\(at): text after a closing quote; a quoted field must end at a comma")
                 }
             } else {
                 while k < line.upperBound, bytes[k] != comma { k += 1 }
@@ -278,59 +295,4 @@ public struct ScoreFile: Sendable {
         let cut = field.prefix(40).map { $0 < 0x20 || $0 == 0x7f ? UInt8(ascii: "?") : $0 }
         return String(decoding: cut, as: UTF8.self) + (field.count > 40 ? "..." : "")
     }
-}
-
-/// The text of `bytes` when they are valid UTF-8, else nil.
-func validUTF8(_ bytes: ArraySlice<UInt8>) -> String? {
-    let text = String(decoding: bytes, as: UTF8.self)
-    return text.utf8.elementsEqual(bytes) ? text : nil
-}
-
-/// Whole-file reads for the Metrics readers (scores.csv, meta.json, safetensors, index lists).
-public enum InputFile {
-    /// The bytes of `path`; throws ``MetricsError/invalidInput(_:)`` naming the file, the
-    /// reason and `expecting` (what the file should be) when it cannot be read.
-    public static func read(_ path: String, expecting: String) throws -> [UInt8] {
-        var st = stat()
-        guard stat(path, &st) == 0 else {
-            throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno))) (expected \(expecting))")
-        }
-        guard st.st_mode & S_IFMT != S_IFDIR else {
-            throw MetricsError.invalidInput("cannot read \(path): it is a directory (expected \(expecting))")
-        }
-        guard let f = fopen(path, "rb") else {
-            throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno))) (expected \(expecting))")
-        }
-        defer { fclose(f) }
-        var out = [UInt8](repeating: 0, count: max(Int(st.st_size), 0) + 1)
-        var filled = 0
-        while true {
-            if filled == out.count { out.append(contentsOf: repeatElement(0, count: out.count)) }
-            let n = out.withUnsafeMutableBytes { fread($0.baseAddress! + filled, 1, $0.count - filled, f) }
-            filled += n
-            if n == 0 { break }
-        }
-        if ferror(f) != 0 {
-            throw MetricsError.invalidInput("cannot read \(path): \(String(cString: strerror(errno))) (expected \(expecting))")
-        }
-        out.removeLast(out.count - filled)
-        return out
-    }
-}
-
-/// The scores Sieve writes and the end of each that flags an example as suspicious
-/// (likely mislabeled) or important (docs/scores.md).
-public enum ScoreCatalog {
-    public static let directions: [String: ScoreDirection] = [
-        "grand": .higherIsSuspicious, "grand_std": .higherIsSuspicious, "el2n": .higherIsSuspicious,
-        "el2n_std": .higherIsSuspicious, "el2n_final": .higherIsSuspicious, "loss": .higherIsSuspicious,
-        "margin": .lowerIsSuspicious, "input_norm": .higherIsSuspicious,
-        "forgetting": .higherIsSuspicious, "never_learned": .higherIsSuspicious, "first_learned_epoch": .higherIsSuspicious, "fslt": .higherIsSuspicious,
-        "aum": .lowerIsSuspicious, "confidence": .lowerIsSuspicious, "variability": .lowerIsSuspicious,
-        "correctness": .lowerIsSuspicious, "unforgettable": .lowerIsSuspicious, "ssft": .lowerIsSuspicious,
-        "vog": .higherIsSuspicious, "aum_flagged": .higherIsSuspicious, "vog_class_normalized": .higherIsSuspicious,
-        "self_confidence": .lowerIsSuspicious, "normalized_margin": .lowerIsSuspicious,
-    ]
-
-    public static func direction(of name: String) -> ScoreDirection? { directions[name] }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Metrics
+@testable import Storage
 
 /// `--force` and every removal delete only what Sieve can prove it wrote (``RunMark``):
 /// folders without the mark, files the mark does not list, hidden files, links, stale

@@ -12,7 +12,7 @@ import Glibc
 ///   a file the user added, a hidden file, a symbolic link, or a folder without a mark
 ///   is foreign, and the run is refused naming it.
 /// - A unit folder (`OUT.units/`, ``UnitStore``) holds `.sieve-units`; only unit files,
-///   `settings.json`, the example stream and their unfinished `.partial-PID` writes are
+///   `job.json`, the example stream and their unfinished `.partial-PID` writes are
 ///   ever removed from it (``UnitStore/foreignEntry()``).
 /// - A staging folder (`OUT.partial-PID`) holds the run's mark from its first moment, so
 ///   a killed run's staging folder is recognised before it is removed.

@@ -7,7 +7,7 @@
 /// size, the header as strict JSON (``JSONReader``), each entry's keys, dtype and shape,
 /// its byte count against its shape, and the offsets, which must tile the data exactly
 /// (no gap, no overlap, nothing after the last tensor). Errors are
-/// ``MetricsError/invalidInput(_:)`` naming the file.
+/// ``StorageError/invalidInput(_:)`` naming the file.
 ///
 /// ```swift
 /// let file = try SafeTensorsReader(path: "export/model.safetensors")
@@ -60,7 +60,7 @@ public struct SafeTensorsReader: Sendable {
 
     /// Parses a safetensors file held in memory; `path` only names it in errors.
     public init(bytes: [UInt8], path: String) throws {
-        func bad(_ reason: String) -> MetricsError { .invalidInput("\(path): not a valid safetensors file: \(reason)") }
+        func bad(_ reason: String) -> StorageError { .invalidInput("\(path): not a valid safetensors file: \(reason)") }
         guard bytes.count >= 8 else { throw bad("\(bytes.count) bytes, shorter than the 8-byte header length") }
         let length = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[$1]) << (8 * UInt64($1)) }
         guard length <= UInt64(bytes.count - 8) else {
@@ -71,7 +71,7 @@ public struct SafeTensorsReader: Sendable {
         }
         let headerEnd = 8 + Int(length)
         guard length >= 2, bytes[8] == UInt8(ascii: "{") else { throw bad("the header does not start with '{'") }
-        let header: JSONValue
+        let header: JSON
         do {
             header = try JSONReader.parse(Array(bytes[8..<headerEnd]))
         } catch let e as JSONError {
@@ -149,10 +149,10 @@ public struct SafeTensorsReader: Sendable {
 
     private func entry(_ name: String, dtype: DType) throws -> Entry {
         guard let e = entry(name) else {
-            throw MetricsError.invalidInput("\(path) has no tensor \(JSON.quote(name)); it has \(names.map(JSON.quote).joined(separator: ", "))")
+            throw StorageError.invalidInput("\(path) has no tensor \(JSON.quote(name)); it has \(names.map(JSON.quote).joined(separator: ", "))")
         }
         guard e.dtype == dtype else {
-            throw MetricsError.invalidInput("\(path): tensor \(JSON.quote(name)) is \(e.dtype.rawValue), not \(dtype.rawValue)")
+            throw StorageError.invalidInput("\(path): tensor \(JSON.quote(name)) is \(e.dtype.rawValue), not \(dtype.rawValue)")
         }
         return e
     }
@@ -160,8 +160,8 @@ public struct SafeTensorsReader: Sendable {
     /// One header entry, checked: exactly the keys dtype, shape and data_offsets; a dtype
     /// Sieve reads; a shape of non-negative sizes whose byte count matches the offsets,
     /// which lie inside the data.
-    private static func entry(_ name: String, _ value: JSONValue, dataSize: Int,
-                              bad: (String) -> MetricsError) throws -> Entry {
+    private static func entry(_ name: String, _ value: JSON, dataSize: Int,
+                              bad: (String) -> StorageError) throws -> Entry {
         let quoted = JSON.quote(name)
         guard let fields = value.object else { throw bad("tensor \(quoted) is not an object") }
         for (key, _) in fields where !["dtype", "shape", "data_offsets"].contains(key) {

@@ -1,5 +1,7 @@
 import Testing
 @testable import Metrics
+@testable import Storage
+@testable import Jobs
 
 #if canImport(Glibc)
 import Glibc

@@ -11,12 +11,12 @@ public enum UnitArray: Sendable, Equatable {
 
 /// A folder of finished experiment units: one safetensors file per unit (`NAME.safetensors`,
 /// its float64 and uint8 arrays, written atomically through ``OutputFile``) and
-/// `settings.json`, every option that changes the results. A run that stops early
+/// `job.json`, every setting that changes the results. A run that stops early
 /// leaves its finished units here, and `--resume` loads them instead of running them
 /// again; a shard's output folder holds one under `units/`. Pure file I/O: what the
 /// arrays mean is the caller's business.
 public struct UnitStore: Sendable {
-    /// The folder holding `settings.json` and the unit files.
+    /// The folder holding `job.json` and the unit files.
     public let folder: String
     public static let suffix = ".safetensors"
     /// Names ending in this hold a unit's unfinished training (its last checkpoint), not a result.
@@ -42,12 +42,13 @@ public struct UnitStore: Sendable {
         }
     }
 
-    /// Whether Sieve writes a file of this name into a unit folder: its mark, `settings.json`,
+    /// Whether Sieve writes a file of this name into a unit folder: its mark, `job.json`
+    /// (`settings.json` in earlier versions),
     /// unit files and training states (`*.safetensors`), the example stream
     /// (`examples.npy`), and unfinished writes of those (`NAME.partial-PID`).
     static func isUnitFolderFile(_ name: String) -> Bool {
         func written(_ n: String) -> Bool {
-            n == markName || n == "settings.json" || n == "examples.npy" || (n.hasSuffix(suffix) && !n.hasPrefix("."))
+            n == markName || n == jobName || n == "settings.json" || n == "examples.npy" || (n.hasSuffix(suffix) && !n.hasPrefix("."))
         }
         return written(name) || isUnfinishedWrite(name, of: written)
     }
@@ -59,7 +60,7 @@ public struct UnitStore: Sendable {
         guard let names = RunDirectory.entries(of: folder)?.sorted(), !names.isEmpty else { return nil }
         var info = stat()
         let marked = lstat(folder + "/" + UnitStore.markName, &info) == 0
-            || (try? settings())?.flatMap { $0["score_command"] } != nil   // a unit folder of an earlier version
+            || (try? JSONReader.read(path: folder + "/settings.json"))?["score_command"] != nil   // a unit folder of an earlier version
             || names.allSatisfy { isUnfinishedWrite($0) { $0 == UnitStore.markName } }   // killed while writing its mark
         guard marked else { return names[0] }
         return names.first { name in
@@ -71,7 +72,7 @@ public struct UnitStore: Sendable {
     /// Refuses (naming it) a folder at this path that holds anything Sieve did not write.
     public func checkRemovable(option: String) throws {
         guard let entry = foreignEntry() else { return }
-        throw MetricsError.invalidInput("\(option): \(folder) is where Sieve keeps the finished units of a run, but "
+        throw StorageError.invalidInput("\(option): \(folder) is where Sieve keeps the finished units of a run, but "
                                         + "\(folder)/\(entry) is not a unit file; nothing was deleted: move it (or the folder) "
                                         + "away, or choose another \(option)")
     }
@@ -90,18 +91,20 @@ public struct UnitStore: Sendable {
     /// Removes one unit's file (nothing when there is none).
     public func discard(_ unit: String) { unlink(path(of: unit)) }
 
-    public var settingsPath: String { folder + "/settings.json" }
+    /// The job the units belong to (`job.json`: every setting that changes the results).
+    public var jobPath: String { folder + "/" + UnitStore.jobName }
+    public static let jobName = "job.json"
 
-    /// Writes `settings.json` atomically.
-    public func writeSettings(_ settings: [(String, JSON)]) throws {
-        try OutputFile.write(JSON.object(settings).rendered + "\n", to: settingsPath)
+    /// Writes `job.json` atomically.
+    public func writeJob(_ job: JSON) throws {
+        try OutputFile.write(job.rendered + "\n", to: jobPath)
     }
 
-    /// The stored settings, or nil when there is no `settings.json`.
-    public func settings() throws -> JSONValue? {
+    /// The stored job, or nil when there is no `job.json`.
+    public func job() throws -> JSON? {
         var info = stat()
-        guard stat(settingsPath, &info) == 0 else { return nil }
-        return try JSONReader.read(path: settingsPath)
+        guard stat(jobPath, &info) == 0 else { return nil }
+        return try JSONReader.read(path: jobPath)
     }
 
     func path(of unit: String) -> String { folder + "/" + unit + UnitStore.suffix }
@@ -131,7 +134,7 @@ public struct UnitStore: Sendable {
             case .float64: arrays[e.name] = .float64(try file.doubles(e.name))
             case .float32: arrays[e.name] = .float32(try file.floats(e.name))
             case .uint8: arrays[e.name] = .uint8(try file.uint8s(e.name))
-            default: throw MetricsError.invalidInput("\(p): tensor \(JSON.quote(e.name)) is \(e.dtype.rawValue); unit files hold F64, F32 and U8")
+            default: throw StorageError.invalidInput("\(p): tensor \(JSON.quote(e.name)) is \(e.dtype.rawValue); unit files hold F64, F32 and U8")
             }
         }
         return arrays
@@ -152,10 +155,10 @@ public struct UnitStore: Sendable {
     /// The first key (in `expected`'s order, then `found`'s) whose value differs between two
     /// settings objects, with each side's value as text ("(absent)" when missing); nil
     /// when they agree.
-    public static func firstDifference(_ expected: JSONValue, _ found: JSONValue)
+    public static func firstDifference(_ expected: JSON, _ found: JSON)
         -> (key: String, expected: String, found: String)? {
         let a = expected.object ?? [], b = found.object ?? []
-        func lookup(_ fields: [(key: String, value: JSONValue)], _ key: String) -> JSONValue? { fields.first { $0.key == key }?.value }
+        func lookup(_ fields: [(key: String, value: JSON)], _ key: String) -> JSON? { fields.first { $0.key == key }?.value }
         for (key, value) in a {
             let other = lookup(b, key)
             if other != value { return (key, text(value), other.map(text) ?? "(absent)") }
@@ -165,12 +168,12 @@ public struct UnitStore: Sendable {
     }
 
     /// Compact text of a JSON value for messages (strings unquoted at the top level).
-    public static func text(_ value: JSONValue) -> String {
+    public static func text(_ value: JSON) -> String {
         if let s = value.string { return s }
         return render(value)
     }
 
-    static func render(_ value: JSONValue) -> String {
+    static func render(_ value: JSON) -> String {
         if let s = value.string { return JSON.quote(s) }
         if let n = value.number { return n.text }
         if let b = value.bool { return b ? "true" : "false" }
@@ -184,7 +187,7 @@ extension Dictionary where Key == String, Value == UnitArray {
     /// The float64 array `name` (of `count` values when given); throws naming `file`.
     public func doubles(_ name: String, count: Int? = nil, in file: String) throws -> [Double] {
         guard case .float64(let v)? = self[name], count.map({ v.count == $0 }) ?? true else {
-            throw MetricsError.invalidInput("\(file): no float64 array \(name)" + (count.map { " of \($0) values" } ?? "")
+            throw StorageError.invalidInput("\(file): no float64 array \(name)" + (count.map { " of \($0) values" } ?? "")
                                             + "; remove the file to run that unit again")
         }
         return v
@@ -198,7 +201,7 @@ extension Dictionary where Key == String, Value == UnitArray {
     public func indices(_ name: String, count: Int? = nil, below bound: Int, in file: String) throws -> [Int32] {
         let v = try doubles(name, count: count, in: file)
         guard v.allSatisfy({ $0 >= 0 && $0 < Double(bound) && $0 == $0.rounded() }) else {
-            throw MetricsError.invalidInput("\(file): \(name) holds values that are not example indices below \(bound)")
+            throw StorageError.invalidInput("\(file): \(name) holds values that are not example indices below \(bound)")
         }
         return v.map { Int32($0) }
     }
@@ -206,7 +209,7 @@ extension Dictionary where Key == String, Value == UnitArray {
     /// The float32 array `name` of `count` values; throws naming `file`.
     public func floats(_ name: String, count: Int, in file: String) throws -> [Float] {
         guard case .float32(let v)? = self[name], v.count == count else {
-            throw MetricsError.invalidInput("\(file): no float32 array \(name) of \(count) values; remove the file to run that unit again")
+            throw StorageError.invalidInput("\(file): no float32 array \(name) of \(count) values; remove the file to run that unit again")
         }
         return v
     }
@@ -214,7 +217,7 @@ extension Dictionary where Key == String, Value == UnitArray {
     /// The uint8 array `name` of `count` values; throws naming `file`.
     public func bytes(_ name: String, count: Int, in file: String) throws -> [UInt8] {
         guard case .uint8(let v)? = self[name], v.count == count else {
-            throw MetricsError.invalidInput("\(file): no uint8 array \(name) of \(count) values; remove the file to run that unit again")
+            throw StorageError.invalidInput("\(file): no uint8 array \(name) of \(count) values; remove the file to run that unit again")
         }
         return v
     }

@@ -25,7 +25,7 @@ public final class RunDirectory {
 
     /// Validates the target and takes the lock; nothing is written to the target itself.
     /// With `resume`, a folder holding a whole finished run is taken (``holdsFinishedRun``).
-    /// - Throws: ``MetricsError/invalidInput(_:)`` for an empty path, `/`, a path that
+    /// - Throws: ``StorageError/invalidInput(_:)`` for an empty path, `/`, a path that
     ///   names a file, a parent folder that cannot be written, a folder that already
     ///   holds files without `force`, a folder holding anything a Sieve run did not write
     ///   (with `force` too: ``RunMark``), a lock file that is not Sieve's, or a folder
@@ -33,30 +33,30 @@ public final class RunDirectory {
     public init(_ path: String, force: Bool, resume: Bool = false, option: String = "--out") throws {
         var p = path
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
-        guard !p.isEmpty else { throw MetricsError.invalidInput("\(option) must not be empty") }
+        guard !p.isEmpty else { throw StorageError.invalidInput("\(option) must not be empty") }
         guard p != "/" && p != "." && p != ".." && !p.hasSuffix("/.") && !p.hasSuffix("/..") else {
-            throw MetricsError.invalidInput("\(option) \(path) is not a folder Sieve can replace; name a new folder")
+            throw StorageError.invalidInput("\(option) \(path) is not a folder Sieve can replace; name a new folder")
         }
         target = p
         self.force = force
         let parent = RunDirectory.parent(of: p)
         try RunDirectory.makeFolders(parent, option: option)
         guard access(parent, W_OK) == 0 else {
-            throw MetricsError.invalidInput("\(option) \(path): cannot write into \(parent): \(String(cString: strerror(errno)))")
+            throw StorageError.invalidInput("\(option) \(path): cannot write into \(parent): \(String(cString: strerror(errno)))")
         }
         var info = stat()
         if lstat(p, &info) == 0 {
             if (info.st_mode & S_IFMT) == S_IFLNK {
-                throw MetricsError.invalidInput("\(option) \(path) is a symbolic link; name the folder it points to "
+                throw StorageError.invalidInput("\(option) \(path) is a symbolic link; name the folder it points to "
                                                 + "(a run replaces its folder whole)")
             }
             guard (info.st_mode & S_IFMT) == S_IFDIR else {
-                throw MetricsError.invalidInput("\(option) \(path) is a file, not a folder")
+                throw StorageError.invalidInput("\(option) \(path) is a file, not a folder")
             }
             if resume && !force && RunMark.listedEntries(in: p) != nil && RunMark.foreignEntry(in: p) == nil {
                 holdsFinishedRun = true
             } else if !force && !RunDirectory.isEmptyFolder(p) {
-                throw MetricsError.invalidInput("\(option) \(path) already holds files (another run's?); "
+                throw StorageError.invalidInput("\(option) \(path) already holds files (another run's?); "
                                                 + "choose a new folder, or pass --force to replace it whole")
             }
             try RunDirectory.checkReplaceable(p, option: option)
@@ -72,7 +72,7 @@ public final class RunDirectory {
         RunDirectory.removeStaleStaging(of: p, parent: parent)
         RunDirectory.removeTree(staging)
         do {
-            guard mkdir(staging, 0o755) == 0 else { throw MetricsError.cannotWrite(path: staging, reason: String(cString: strerror(errno))) }
+            guard mkdir(staging, 0o755) == 0 else { throw StorageError.cannotWrite(path: staging, reason: String(cString: strerror(errno))) }
             try RunMark.write(in: staging, runID: runID, entries: [])   // Sieve's from its first moment
         } catch {
             abandon()
@@ -83,7 +83,7 @@ public final class RunDirectory {
     /// Refuses to replace `folder` unless a Sieve run wrote all of it (``RunMark``).
     static func checkReplaceable(_ folder: String, option: String) throws {
         guard let (entry, why) = RunMark.foreignEntry(in: folder) else { return }
-        throw MetricsError.invalidInput("\(option) \(folder): --force replaces only a folder that a Sieve run wrote, and "
+        throw StorageError.invalidInput("\(option) \(folder): --force replaces only a folder that a Sieve run wrote, and "
                                         + "\(folder)/\(entry) is not a run's file (\(why)); nothing was deleted: "
                                         + "choose another \(option), or move that file or the folder away yourself")
     }
@@ -98,7 +98,7 @@ public final class RunDirectory {
                 return
             }
             guard errno == EEXIST else {
-                throw MetricsError.invalidInput("\(option) \(path): cannot create \(lock): \(String(cString: strerror(errno)))")
+                throw StorageError.invalidInput("\(option) \(path): cannot create \(lock): \(String(cString: strerror(errno)))")
             }
             // A lock whose writer is gone (killed) is stale: take it over. So is one naming this
             // process's own pid: a restarted container's process often gets the dead one's pid (1).
@@ -108,22 +108,22 @@ public final class RunDirectory {
             // A file there that is not a lock (nor an empty one: a writer killed while writing
             // it) is the user's: never removed.
             guard RunDirectory.isSieveLock(lock) else {
-                throw MetricsError.invalidInput("\(option) \(path): \(lock) exists and is not a Sieve lock (a run's lock holds "
+                throw StorageError.invalidInput("\(option) \(path): \(lock) exists and is not a Sieve lock (a run's lock holds "
                                                 + "'PID HOST'); nothing was deleted: move it away, or choose another \(option)")
             }
             if let owner = RunDirectory.lockOwner(lock), owner.job == nil || owner.job != RunDirectory.schedulerJob {
                 if let host = owner.host, host != RunDirectory.hostName {
-                    throw MetricsError.invalidInput("\(option) \(path) is being written by another run (pid \(owner.pid) on \(host), "
+                    throw StorageError.invalidInput("\(option) \(path) is being written by another run (pid \(owner.pid) on \(host), "
                                                     + "\(lock)); wait for it, or remove \(lock) if that run is gone")
                 }
                 if owner.pid != getpid(), kill(owner.pid, 0) == 0 || errno == EPERM {
-                    throw MetricsError.invalidInput("\(option) \(path) is being written by another run (pid \(owner.pid), \(lock)); "
+                    throw StorageError.invalidInput("\(option) \(path) is being written by another run (pid \(owner.pid), \(lock)); "
                                                     + "wait for it or choose another folder")
                 }
             }
             unlink(lock)
         }
-        throw MetricsError.invalidInput("\(option) \(path): cannot take \(lock)")
+        throw StorageError.invalidInput("\(option) \(path): cannot take \(lock)")
     }
 
     /// The path of `name` inside the staging folder.
@@ -139,19 +139,19 @@ public final class RunDirectory {
         if lstat(target, &info) == 0 {
             // Checked again: a file may have appeared in the folder since the run began.
             guard (info.st_mode & S_IFMT) == S_IFDIR else {
-                throw MetricsError.invalidInput("\(target) is no longer a folder; nothing was replaced")
+                throw StorageError.invalidInput("\(target) is no longer a folder; nothing was replaced")
             }
             try RunDirectory.checkReplaceable(target, option: "the run's folder")
             let old = RunDirectory.freeName(target + ".replaced-\(getpid())")
             guard rename(target, old) == 0 else {
-                throw MetricsError.cannotWrite(path: target, reason: String(cString: strerror(errno)))
+                throw StorageError.cannotWrite(path: target, reason: String(cString: strerror(errno)))
             }
             replaced = old
         }
         guard rename(staging, target) == 0 else {
             let reason = String(cString: strerror(errno))
             if let replaced { rename(replaced, target) }
-            throw MetricsError.cannotWrite(path: target, reason: reason)
+            throw StorageError.cannotWrite(path: target, reason: reason)
         }
         // Removed only as checked: anything that appeared in it since stays, parked under that name.
         if let replaced, RunMark.foreignEntry(in: replaced) == nil { RunDirectory.removeTree(replaced) }
@@ -184,7 +184,7 @@ public final class RunDirectory {
         for part in path.split(separator: "/") {
             prefix += part + "/"
             if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw MetricsError.invalidInput("\(option): cannot create folder \(prefix): \(String(cString: strerror(errno)))")
+                throw StorageError.invalidInput("\(option): cannot create folder \(prefix): \(String(cString: strerror(errno)))")
             }
         }
     }

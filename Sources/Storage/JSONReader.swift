@@ -1,81 +1,3 @@
-/// A JSON value as ``JSONReader`` reads it: objects keep their members in file order.
-///
-/// ```swift
-/// let meta = try JSONReader.read(path: "scores/meta.json")
-/// let examples = meta["examples"]?.int            // 12000
-/// let direction = meta["scores"]?["aum"]?["direction"]?.string
-/// ```
-public enum JSONValue: Sendable, Equatable {
-    case object([(key: String, value: JSONValue)])
-    case array([JSONValue])
-    case string(String)
-    case number(JSONNumber)
-    case bool(Bool)
-    case null
-
-    /// The member `key` of an object (nil for a missing key or when not an object).
-    public subscript(key: String) -> JSONValue? {
-        guard case .object(let members) = self else { return nil }
-        return members.first { $0.key == key }?.value
-    }
-
-    /// Element `index` of an array (nil out of bounds or when not an array).
-    public subscript(index: Int) -> JSONValue? {
-        guard case .array(let items) = self, items.indices.contains(index) else { return nil }
-        return items[index]
-    }
-
-    /// The members of an object, in file order.
-    public var object: [(key: String, value: JSONValue)]? {
-        if case .object(let members) = self { return members }
-        return nil
-    }
-
-    public var array: [JSONValue]? {
-        if case .array(let items) = self { return items }
-        return nil
-    }
-
-    public var string: String? {
-        if case .string(let s) = self { return s }
-        return nil
-    }
-
-    public var number: JSONNumber? {
-        if case .number(let n) = self { return n }
-        return nil
-    }
-
-    /// A number's value as a Double.
-    public var double: Double? { number?.double }
-
-    /// A number written as an integer (no fraction, no exponent) that fits in `Int`.
-    public var int: Int? { number?.int }
-
-    public var bool: Bool? {
-        if case .bool(let b) = self { return b }
-        return nil
-    }
-
-    public var isNull: Bool {
-        if case .null = self { return true }
-        return false
-    }
-
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
-        switch (a, b) {
-        case let (.object(x), .object(y)):
-            return x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
-        case let (.array(x), .array(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.number(x), .number(y)): return x == y
-        case let (.bool(x), .bool(y)): return x == y
-        case (.null, .null): return true
-        default: return false
-        }
-    }
-}
-
 /// A JSON number: the text as written, so integers beyond 2^53 (seeds) stay exact.
 public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     /// The number as written (valid JSON number syntax).
@@ -88,6 +10,16 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     /// The exact value when written as a non-negative integer that fits in `UInt64`.
     public var uint64: UInt64? { UInt64(text) }
     public var description: String { text }
+
+    public init(_ value: Int) { text = String(value); double = Double(value) }
+    public init(_ value: UInt64) { text = String(value); double = Double(value) }
+    /// nil for NaN and the infinities, which JSON cannot hold.
+    public init?(_ value: Double) {
+        guard value.isFinite else { return nil }
+        text = "\(value)"; double = value
+    }
+
+    init(text: String, double: Double) { self.text = text; self.double = double }
 }
 
 /// Why a JSON text was rejected: the byte offset (0-based) and what was wrong there.
@@ -109,7 +41,7 @@ public enum JSONReader {
     public static let maxDepth = 256
 
     /// Parses a whole JSON text.
-    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+    public static func parse(_ bytes: [UInt8]) throws -> JSON {
         try bytes.withUnsafeBufferPointer { buffer in
             var parser = JSONParser(bytes: buffer)
             return try parser.document()
@@ -117,16 +49,16 @@ public enum JSONReader {
     }
 
     /// Parses a whole JSON text.
-    public static func parse(_ text: String) throws -> JSONValue { try parse(Array(text.utf8)) }
+    public static func parse(_ text: String) throws -> JSON { try parse(Array(text.utf8)) }
 
-    /// Reads and parses the JSON file `path`; throws ``MetricsError/invalidInput(_:)``
+    /// Reads and parses the JSON file `path`; throws ``StorageError/invalidInput(_:)``
     /// naming the file and the byte offset.
-    public static func read(path: String) throws -> JSONValue {
+    public static func read(path: String) throws -> JSON {
         let bytes = try InputFile.read(path, expecting: "a JSON file")
         do {
             return try parse(bytes)
         } catch let e as JSONError {
-            throw MetricsError.invalidInput("\(path): not valid JSON: \(e)")
+            throw StorageError.invalidInput("\(path): not valid JSON: \(e)")
         }
     }
 }
@@ -138,7 +70,7 @@ private struct JSONParser {
 
     init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-    mutating func document() throws -> JSONValue {
+    mutating func document() throws -> JSON {
         skipBlanks()
         let value = try self.value()
         skipBlanks()
@@ -146,7 +78,7 @@ private struct JSONParser {
         return value
     }
 
-    private mutating func value() throws -> JSONValue {
+    private mutating func value() throws -> JSON {
         guard pos < bytes.count else { throw fail("the text ends where a value is expected") }
         switch bytes[pos] {
         case UInt8(ascii: "{"): return try object()
@@ -160,11 +92,11 @@ private struct JSONParser {
         }
     }
 
-    private mutating func object() throws -> JSONValue {
+    private mutating func object() throws -> JSON {
         try enter()
         defer { depth -= 1 }
         pos += 1
-        var members: [(key: String, value: JSONValue)] = []
+        var members: [(key: String, value: JSON)] = []
         var keys = Set<String>()
         skipBlanks()
         if peek() == UInt8(ascii: "}") { pos += 1; return .object(members) }
@@ -187,11 +119,11 @@ private struct JSONParser {
         }
     }
 
-    private mutating func array() throws -> JSONValue {
+    private mutating func array() throws -> JSON {
         try enter()
         defer { depth -= 1 }
         pos += 1
-        var items: [JSONValue] = []
+        var items: [JSON] = []
         skipBlanks()
         if peek() == UInt8(ascii: "]") { pos += 1; return .array(items) }
         while true {

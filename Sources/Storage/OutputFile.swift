@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// Errors of the Metrics module: output files that cannot be written.
-public enum MetricsError: Error, CustomStringConvertible {
+public enum StorageError: Error, CustomStringConvertible {
     case cannotWrite(path: String, reason: String)
     case invalidInput(String)
 
@@ -46,7 +46,7 @@ public final class OutputFile {
         var info = stat()
         guard stat(path, &info) == 0 else { return .replace(path) }
         let kind = info.st_mode & S_IFMT
-        if kind == S_IFDIR { throw MetricsError.cannotWrite(path: path, reason: "it is a folder") }
+        if kind == S_IFDIR { throw StorageError.cannotWrite(path: path, reason: "it is a folder") }
         for fd: Int32 in [1, 2] {
             var standard = stat()
             if fstat(fd, &standard) == 0 && standard.st_dev == info.st_dev && standard.st_ino == info.st_ino { return .stream(fd) }
@@ -71,7 +71,7 @@ public final class OutputFile {
         case .direct:
             temporaryPath = nil
             finalPath = path
-            guard let h = fopen(path, "wb") else { throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+            guard let h = fopen(path, "wb") else { throw StorageError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
             handle = h
         case .replace(let target):
             finalPath = target
@@ -80,7 +80,7 @@ public final class OutputFile {
             Cleanup.shared.register(file: temporary)
             guard let h = fopen(temporary, "wb") else {
                 Cleanup.shared.unregister(file: temporary)
-                throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+                throw StorageError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
             }
             handle = h
         }
@@ -95,10 +95,10 @@ public final class OutputFile {
         finalPath = path
         guard let h = fopen(path, keeping == nil ? "wb" : "r+b") else {
             if keeping != nil && errno == ENOENT {
-                throw MetricsError.invalidInput("\(path) is missing, but its checkpoint recorded \(keeping!) bytes of it: "
+                throw StorageError.invalidInput("\(path) is missing, but its checkpoint recorded \(keeping!) bytes of it: "
                                                 + "remove its folder (or use --force) to start over")
             }
-            throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+            throw StorageError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
         }
         handle = h
         if let keeping {
@@ -106,14 +106,14 @@ public final class OutputFile {
             guard fstat(fileno(h), &info) == 0, Int(info.st_size) >= keeping else {
                 fclose(h)
                 handle = nil
-                throw MetricsError.invalidInput("\(path) is shorter than the \(keeping) bytes its checkpoint recorded: "
+                throw StorageError.invalidInput("\(path) is shorter than the \(keeping) bytes its checkpoint recorded: "
                                                 + "remove its folder (or use --force) to start over")
             }
             guard ftruncate(fileno(h), off_t(keeping)) == 0, fseek(h, 0, SEEK_END) == 0 else {
                 let reason = String(cString: strerror(errno))
                 fclose(h)
                 handle = nil
-                throw MetricsError.cannotWrite(path: path, reason: reason)
+                throw StorageError.cannotWrite(path: path, reason: reason)
             }
         }
     }
@@ -148,11 +148,11 @@ public final class OutputFile {
             guard case .replace(let t) = try destination(of: path) else { return }
             target = t
         } catch {
-            throw MetricsError.invalidInput("\(option) \(path) is a folder, not a file")
+            throw StorageError.invalidInput("\(option) \(path) is a folder, not a file")
         }
         let parent = RunDirectory.parent(of: target)
         guard access(parent, W_OK) == 0 else {
-            throw MetricsError.invalidInput("\(option) \(path): cannot write into \(parent): \(String(cString: strerror(errno)))")
+            throw StorageError.invalidInput("\(option) \(path): cannot write into \(parent): \(String(cString: strerror(errno)))")
         }
         var info = stat()
         if let kind, stat(target, &info) == 0, info.st_size > 0 {
@@ -163,7 +163,7 @@ public final class OutputFile {
                 fclose(f)
             }
             guard kind.recognizes(Array(head[0..<count]), Int(info.st_size)) else {
-                throw MetricsError.invalidInput("\(option) \(path) already exists and is not \(kind.name), so Sieve did not write it; "
+                throw StorageError.invalidInput("\(option) \(path) already exists and is not \(kind.name), so Sieve did not write it; "
                                                 + "nothing was replaced: choose another path, or move that file away yourself")
             }
         }
@@ -181,9 +181,9 @@ public final class OutputFile {
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard let handle else { throw MetricsError.cannotWrite(path: path, reason: "already closed") }
+        guard let handle else { throw StorageError.cannotWrite(path: path, reason: "already closed") }
         if bytes.count > 0, fwrite(bytes.baseAddress, 1, bytes.count, handle) != bytes.count {
-            throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+            throw StorageError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
         }
     }
 
@@ -194,7 +194,7 @@ public final class OutputFile {
 
     /// Rewrites bytes at an absolute offset (NPY headers whose shape is known at the end).
     public func overwrite(at offset: Int, _ bytes: [UInt8]) throws {
-        guard let handle else { throw MetricsError.cannotWrite(path: path, reason: "already closed") }
+        guard let handle else { throw StorageError.cannotWrite(path: path, reason: "already closed") }
         let here = ftell(handle)
         fseek(handle, offset, SEEK_SET)
         try bytes.withUnsafeBytes { try write($0) }
@@ -209,7 +209,7 @@ public final class OutputFile {
         handle = nil
         guard let temporaryPath else {
             if h == stdout || h == stderr { fflush(h) } else if fclose(h) != 0 {
-                throw MetricsError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+                throw StorageError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
             }
             return
         }
@@ -217,7 +217,7 @@ public final class OutputFile {
         if fclose(h) != 0 || rename(temporaryPath, finalPath) != 0 {
             let reason = String(cString: strerror(errno))
             unlink(temporaryPath)
-            throw MetricsError.cannotWrite(path: path, reason: reason)
+            throw StorageError.cannotWrite(path: path, reason: reason)
         }
     }
 

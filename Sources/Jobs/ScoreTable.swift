@@ -1,22 +1,6 @@
-/// One named per-example score with the direction that means "important / suspicious".
-public struct Score: Sendable {
-    public var name: String
-    public var values: [Double]
-    /// Which end ranks an example as suspicious (likely mislabeled) or important.
-    public var direction: ScoreDirection
-    /// One line for `meta.json`: what the score is and how it was taken.
-    public var note: String
-
-    public init(name: String, values: [Double], direction: ScoreDirection, note: String) {
-        self.name = name; self.values = values; self.direction = direction; self.note = note
-    }
-
-    /// A score from ``ScoreCatalog``, which knows its direction.
-    public init(name: String, values: [Double], note: String) {
-        guard let direction = ScoreCatalog.direction(of: name) else { preconditionFailure("\(name) is not in ScoreCatalog") }
-        self.init(name: name, values: values, direction: direction, note: note)
-    }
-}
+import Metrics
+import Storage
+import Trainer
 
 /// Every score of a run for every example, indexed by the position of the example in
 /// the input files, written as `scores.csv`, one `<score>.npy` per score (float64),
@@ -91,5 +75,15 @@ public struct ScoreTable: Sendable {
         if v.isNaN { return "nan" }
         if v.isInfinite { return v > 0 ? "inf" : "-inf" }
         return "\(v)"
+    }
+}
+
+extension TrainingData {
+    /// An empty score table for the training labels used (and the originals when noised).
+    public func scoreTable() -> ScoreTable {
+        var table = ScoreTable(givenLabels: labels, originalLabels: flipped == nil ? nil : split.train.labels)
+        table.sourceIndices = sourceIndices
+        table.paths = split.train.paths
+        return table
     }
 }

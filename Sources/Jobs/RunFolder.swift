@@ -1,0 +1,217 @@
+import Metrics
+import Report
+import Storage
+import Trainer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A run's folder as the commands after it read it: `scores.csv` (or a scores file of its
+/// own, from pandas too), `meta.json` beside it when there is one (directions and
+/// meanings of the scores, the example count, the flipped list's checksum), `job.json`
+/// (the job: its data, for the report's images), `prune_curve.csv`; and the one place a
+/// report's input is assembled, for a finishing run and for `sieve report` alike.
+public struct RunFolder {
+    public static let scoresFile = "scores.csv"
+    public static let metaFile = "meta.json"
+    public static let pruneCurveFile = "prune_curve.csv"
+    public static let reportFile = "report.html"
+
+    /// The folder ("" for the current one when a bare scores file was named).
+    public let path: String
+    /// The scores, as written by a run or read from its file.
+    public let scores: ScoreFile
+    /// `meta.json`, when the folder has one.
+    public let meta: JSON?
+
+    /// `--scores DIR|FILE`: the scores.csv path.
+    public static func scoresPath(_ p: String) -> String { p.hasSuffix(".csv") ? p : p + "/" + scoresFile }
+
+    /// Reads `scores.csv` (a folder or the file itself) strictly and, when the run's
+    /// `meta.json` sits beside it, checks that the file holds that run's example count.
+    public init(scores: String) throws {
+        let file = Self.scoresPath(scores)
+        let dir = file.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        path = dir
+        self.scores = try ScoreFile(path: file)
+        let metaPath = Self.join(dir, Self.metaFile)
+        meta = access(metaPath, F_OK) == 0 ? try JSONReader.read(path: metaPath) : nil
+        if let n = meta?["examples"]?.int { try self.scores.checkRowCount(n) }
+    }
+
+    /// A finishing run's folder: its table as written and its meta.
+    init(path: String, table: ScoreTable, meta: JSON) {
+        self.path = path
+        self.scores = ScoreFile(table: table, path: Self.join(path, Self.scoresFile))
+        self.meta = meta
+    }
+
+    static func join(_ dir: String, _ name: String) -> String { (dir.isEmpty ? "" : dir + "/") + name }
+
+    /// The file `name` of this folder.
+    public func file(_ name: String) -> String { Self.join(path, name) }
+
+    /// The suspicious end of score `name`: as the run's `meta.json` records it, else
+    /// Sieve's catalog; nil when neither knows it.
+    public func direction(of name: String) throws -> ScoreDirection? {
+        if let text = meta?["scores"]?[name]?["direction"]?.string, let d = ScoreDirection(rawValue: text) { return d }
+        return ScoreCatalog.direction(of: name)
+    }
+
+    /// The `never_learned` flags of a dynamics run, when the file has them: selections by
+    /// forgetting rank never-learned examples as the most forgettable.
+    public var neverLearned: [Bool]? { scores.columns["never_learned"]?.map { $0 > 0.5 } }
+
+    /// The flags a selection by `score` always keeps (never learned, for forgetting).
+    public func alwaysKept(by score: String) -> [Bool]? { score == "forgetting" ? neverLearned : nil }
+
+    /// Checks that `flipped` (read from `flippedPath`) is the list of flipped labels this
+    /// run injected, as its `meta.json` records it: files of different runs are refused.
+    public func check(flipped: [Int], from flippedPath: String) throws {
+        guard let meta else { return }
+        if let recorded = meta["flipped"] {
+            let count = recorded["count"]?.int, checksum = recorded["checksum"]?.string
+            guard count == flipped.count, checksum == IndexList.checksum(flipped) else {
+                throw TrainerError.invalid("\(flippedPath) (\(flipped.count) indices) is not the list of flipped labels of the run in "
+                                           + "\(file(Self.metaFile)) (\(count ?? 0) flipped): the files come from different runs")
+            }
+        } else if meta["run_id"] != nil {
+            throw TrainerError.invalid("the run in \(file(Self.metaFile)) injected no label noise, so \(flippedPath) belongs to another run; "
+                                       + "pass the flipped list of this run's data with --flipped")
+        }
+    }
+
+    /// The data the run trained on: `job.json`'s, or for a folder of an earlier version the
+    /// data, limit, val split and classes its `meta.json` recorded.
+    public func dataSpec() throws -> DataSpec {
+        let jobPath = file(JobRunner.jobFile)
+        if access(jobPath, F_OK) == 0 { return try JobSpec.read(path: jobPath).data }
+        guard let meta, let source = meta["data"]?.string else { throw TrainerError.invalid("\(file(Self.metaFile)) names no data set") }
+        var d = DataSpec()
+        d.source = source
+        d.limit = meta["limit"]?.int
+        d.val = meta["val"]?.double
+        d.valSeed = meta["val_seed"]?.number?.uint64 ?? 0
+        d.classes = meta["classes"]?.int
+        return d
+    }
+
+    /// The run's training images, reloaded as the run cut them; throws when they cannot
+    /// be loaded or their count differs from the scores'.
+    public func trainingImages() throws -> Dataset {
+        let spec = try dataSpec()
+        let train = try spec.split().split.train
+        guard train.count == scores.count else {
+            throw TrainerError.invalid("\(spec.source) now gives \(train.count) training examples, the run scored \(scores.count)")
+        }
+        return train
+    }
+
+    /// The scores a report shows: every column with a known direction (`left` hears the
+    /// names of those left out), with its meaning from `meta.json`; `input_norm` is the
+    /// report's baseline, not a score.
+    public func reportScores(left: (String) -> Void = { _ in }) throws -> [Score] {
+        var list: [Score] = []
+        for name in scores.scoreNames where name != "input_norm" {
+            guard let d = try direction(of: name) else { left(name); continue }
+            list.append(Score(name: name, values: try scores.values(name), direction: d,
+                              note: meta?["scores"]?[name]?["meaning"]?.string ?? ""))
+        }
+        return list
+    }
+
+    /// The report's input: the scores, labels and facts of this folder, the run's images
+    /// (nil: the grids are left out), class names (the data set's, else the indices) and
+    /// the prune curve to show.
+    public func reportInput(scores list: [Score], images: Dataset?, classes: Int, classNames names: [String]?,
+                            pruneCurve: [PruneCurvePoint]? = nil) throws -> ReportInput {
+        let given = try scores.values("label").map { Int32($0) }
+        let original = scores.columns["original_label"].map { $0.map { Int32($0) } }
+        let meta = self.meta ?? .object([])
+        return ReportInput(
+            title: Self.title(meta: meta, examples: scores.count), facts: Self.facts(meta), scores: list,
+            givenLabels: given, originalLabels: original,
+            classNames: names.flatMap { $0.count >= classes ? $0 : nil } ?? (0..<classes).map(String.init),
+            inputNorm: scores.columns["input_norm"], images: images.map(Self.reportImages), paths: scores.paths ?? images?.paths,
+            pruneCurve: pruneCurve)
+    }
+
+    static func title(meta: JSON, examples: Int) -> String {
+        let command = meta["score_command"]?.string ?? "sieve"
+        return "sieve \(command): \(meta["data"]?.string ?? "data") (\(examples) examples, \(meta["model"]?.string ?? "model"))"
+    }
+
+    /// The facts at the top of a report, from a run's `meta.json`.
+    static func facts(_ meta: JSON) -> [(String, String)] {
+        var facts: [(String, String)] = []
+        func add(_ key: String, _ label: String) {
+            guard let v = meta[key] else { return }
+            let text: String
+            if let s = v.string { text = s } else if let i = v.int { text = String(i) } else if let d = v.double {
+                text = key.contains("accuracy") ? Format.fixed(100 * d, 2) + "%" : Format.fixed(d, key == "seconds" ? 1 : 4)
+            } else if let b = v.bool { text = b ? "yes" : "no" } else if let a = v.array {
+                text = a.map { $0.string ?? $0.number?.text ?? "?" }.joined(separator: ", ")
+            } else { return }
+            facts.append((label, text))
+        }
+        for (key, label) in [("command", "command"), ("data", "data"), ("train_examples", "training examples"),
+                             ("classes", "classes"), ("noise", "label noise"), ("model", "model"), ("epochs", "epochs"),
+                             ("checkpoints", "GraNd/EL2N checkpoints"), ("test_accuracy", "test accuracy"),
+                             ("device", "device"), ("seconds", "seconds"), ("run_id", "run id"), ("version", "sieve version")] {
+            add(key, label)
+        }
+        if let warnings = meta["warnings"]?.array, !warnings.isEmpty {
+            facts.append(("warnings", warnings.compactMap(\.string).joined(separator: "; ")))
+        }
+        return facts
+    }
+
+    /// The report's view of a data set's pixels: bytes as they are, float images scaled to
+    /// 0...255 per image.
+    static func reportImages(_ d: Dataset) -> ReportImages {
+        let size = d.exampleSize
+        switch d.pixels {
+        case .uint8(let a):
+            return ReportImages(channels: d.channels, height: d.height, width: d.width) { Array(a[($0 * size)..<(($0 + 1) * size)]) }
+        case .float32(let a):
+            return ReportImages(channels: d.channels, height: d.height, width: d.width) { i in
+                let x = a[(i * size)..<((i + 1) * size)]
+                let lo = x.min() ?? 0, hi = x.max() ?? 1
+                let scale = hi > lo ? 255 / (hi - lo) : 0
+                return x.map { UInt8(max(0, min(255, (($0 - lo) * scale).rounded()))) }
+            }
+        }
+    }
+
+    /// The points of a `prune_curve.csv` (columns kept_fraction, kept, selection, seed,
+    /// epochs, test_accuracy): mean and std over seeds per (fraction, selection), with the
+    /// random subsets of the same fraction as each point's baseline.
+    public static func readPruneCurve(_ path: String) throws -> [PruneCurvePoint] {
+        let bytes = try InputFile.read(path, expecting: "the prune_curve.csv of `sieve prune-curve`")
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        guard let header = lines.first?.map(String.init), let f = header.firstIndex(of: "kept_fraction"),
+              let s = header.firstIndex(of: "selection"), let a = header.firstIndex(of: "test_accuracy") else {
+            throw TrainerError.invalid("\(path) is not a prune_curve.csv (kept_fraction,kept,selection,seed,epochs,test_accuracy)")
+        }
+        var groups: [(fraction: Double, selection: String, accuracies: [Double])] = []
+        for (k, row) in lines.dropFirst().enumerated() {
+            guard row.count == header.count, let fraction = Double(row[f]), let accuracy = Double(row[a]) else {
+                throw TrainerError.invalid("\(path):\(k + 2): not a row of kept_fraction,...,test_accuracy numbers")
+            }
+            let selection = String(row[s])
+            if let g = groups.firstIndex(where: { $0.fraction == fraction && $0.selection == selection }) {
+                groups[g].accuracies.append(accuracy)
+            } else {
+                groups.append((fraction, selection, [accuracy]))
+            }
+        }
+        let random = groups.filter { $0.selection == "random" }
+        return groups.filter { $0.selection != "random" }.map { g in
+            let (mean, std) = Summary.meanAndStd(g.accuracies)
+            let baseline = random.first { $0.fraction == g.fraction }.map { Summary.meanAndStd($0.accuracies) }
+            return PruneCurvePoint(fraction: g.fraction, selection: g.selection, meanAccuracy: mean, std: std,
+                                   randomMeanAccuracy: baseline?.mean, randomStd: baseline?.std)
+        }
+    }
+}

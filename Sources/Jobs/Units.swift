@@ -1,0 +1,141 @@
+import Kernels
+import Metrics
+import Storage
+import Trainer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a protocol's units in the unit folder `store` beside the run folder: the job
+/// recorded there (and checked against it on `--resume`), finished units loaded, each new
+/// one saved as it finishes. A shard then becomes a shard folder; a whole run hands its
+/// results back to be combined.
+struct Runner: UnitsHandler {
+    let context: Context
+    let store: UnitStore
+
+    func handle<P: StoredUnits>(_ protocol_: P, job: Job) throws -> Handled<P.UnitResult> {
+        var p = protocol_
+        let options = context.options, shard = job.spec.shard
+        let selected = try shard.map { try p.units(inShard: $0.index, of: $0.count) } ?? p.units
+        let mine = selected.map(p.unitName)
+        let record = JobRecord.make(job)
+        try endIfFinished(record: record, shard: shard)
+        try adopt(record: record, shard: shard, units: Set(mine))
+        try p.keepState(in: store, folder: store.folder, every: options.saveStateEvery)
+        let progress = context.hooks.progress(p.plan(of: selected))
+        let results = try p.results(of: selected, storingIn: store, reuse: options.resume, progress: progress, notes: context.hooks.notes)
+        context.hooks.progressDone()
+        if let shard {
+            try writeShardFolder(job: job, shard: shard, units: mine)
+            let whole: String? = if case .ensemble(let e) = job.built { "\(e.seeds.count) seed(s) in all" } else { nil }
+            return .shardWritten(ShardOutcome(command: job.spec.command, shard: shard, units: mine, folder: context.run.target, whole: whole))
+        }
+        var files: [String: String] = [:]
+        for name in p.sideFiles where access(store.folder + "/" + name, F_OK) == 0 { files[name] = store.folder + "/" + name }
+        return .results(results, files: files)
+    }
+
+    /// Takes the unit folder for this job: one kept for `--resume` must hold the same job
+    /// (the first difference is named) and, for a shard, only that shard's units (they
+    /// move into the shard's folder, and a merge would see another's twice); then the job
+    /// is recorded in it.
+    func adopt(record: JSON, shard: Shard?, units: Set<String>) throws {
+        if store.exists {
+            if let stored = try store.job() {
+                if let d = JobRecord.difference(stored, record) {
+                    throw TrainerError.invalid("--resume: \(store.folder) was made with other settings: \(d.key) is \(d.expected) there "
+                                               + "but \(d.found) now; rerun with the same options, or use --force to discard those units")
+                }
+            } else if store.holdsWork {
+                throw TrainerError.invalid("--resume: \(store.folder) has unit files but no \(JobRunner.jobFile); remove it or use --force")
+            }
+            if let shard, let other = store.units.first(where: { !units.contains($0) }) {
+                let what = UInt64(other) != nil ? "seed \(other)" : "unit \(other)"
+                throw TrainerError.invalid("--resume --shard \(shard): \(store.folder) holds \(what), which belongs to another shard "
+                                           + "(a run with another --shard, or none, used this --out); resume with that run's --shard, or choose another --out")
+            }
+        }
+        try store.create()
+        try store.writeJob(record)
+    }
+
+    /// With `--resume` into a folder a finished shard already committed (a scheduler
+    /// retrying a task killed after its commit): the same job ends with nothing to do
+    /// (``RunFinishedEarlier``; a unit folder the kill left beside it is removed); another
+    /// job, another shard, or a finished whole run are refused.
+    func endIfFinished(record: JSON, shard: Shard?) throws {
+        let run = context.run
+        guard run.holdsFinishedRun else { return }
+        let path = run.target + "/" + JobRunner.jobFile
+        let finished = access(path, F_OK) == 0 ? try JSONReader.read(path: path) : nil
+        guard let shard, let finished, finished["shard"]?.string == shard.description else {
+            throw TrainerError.invalid("--resume: \(run.target) already holds a finished run; choose a new --out, or pass --force to replace it")
+        }
+        if let d = JobRecord.difference(finished, record) {
+            throw TrainerError.invalid("--resume: \(run.target) holds a finished shard made with other settings: \(d.key) is \(d.found) there "
+                                       + "but \(d.expected) now; choose a new --out, or pass --force to replace it")
+        }
+        store.remove()
+        throw RunFinishedEarlier(folder: run.target)
+    }
+
+    /// A shard's folder: `meta.json` and `job.json` (with the shard), then the unit folder's
+    /// files as `units/`, committed (a signal's cleanup held off while the only copy of the
+    /// units moves); the unit folder goes once committed.
+    func writeShardFolder(job: Job, shard: Shard, units: [String]) throws {
+        let run = context.run
+        let meta = context.runMeta(seconds: monotonicSeconds() - context.t0) + [("shard", .string(shard.description))]
+        try OutputFile.write(JSON.object(meta).rendered + "\n", to: run.path("meta.json"))
+        for name in RunDirectory.entries(of: store.folder) ?? []
+        where name.contains(".partial-") || name.contains(UnitStore.trainingSuffix + ".") {
+            unlink(store.folder + "/" + name)   // a killed earlier run's unfinished writes and trainings
+        }
+        // The units go in as second names (hard links): a run killed before or during the commit
+        // still has them in the unit folder for --resume.
+        let unitsFolder = run.path("units")
+        guard mkdir(unitsFolder, 0o755) == 0 else { throw StorageError.cannotWrite(path: unitsFolder, reason: String(cString: strerror(errno))) }
+        for name in RunDirectory.entries(of: store.folder) ?? [] {
+            let target = name == JobRunner.jobFile ? run.path(name) : unitsFolder + "/" + name
+            guard link(store.folder + "/" + name, target) == 0 else {
+                throw StorageError.cannotWrite(path: target, reason: String(cString: strerror(errno)))
+            }
+        }
+        try Cleanup.shared.committing { try run.commit() }
+        store.remove()
+    }
+}
+
+/// Collects a job's units from its shard folders (each `units/` a unit folder) and hands
+/// them back combined in order, checked: every unit is one of the job's and the shards
+/// together hold each exactly once (``StoredUnits/assemble(_:)``).
+struct Merger: UnitsHandler {
+    let context: Context
+    let shards: [String]
+
+    func handle<P: StoredUnits>(_ p: P, job: Job) throws -> Handled<P.UnitResult> {
+        var stored: [StoredResult<P.Unit, P.UnitResult>] = []
+        var files: [String: String] = [:]
+        for dir in shards {
+            let folder = UnitStore(folder: dir + "/units")
+            for name in folder.units {
+                guard let unit = p.unit(named: name) else {
+                    throw TrainerError.invalid("merge: \(dir)/units/\(name)\(UnitStore.suffix) is not a unit of this run")
+                }
+                guard let arrays = try folder.load(name) else {
+                    throw TrainerError.invalid("merge: \(dir)/units/\(name)\(UnitStore.suffix) disappeared")
+                }
+                context.hooks.notes.restore(arrays)
+                stored.append(StoredResult(unit: unit, name: name, result: try p.unitResult(arrays, of: unit, file: "\(dir)/units/\(name)\(UnitStore.suffix)"),
+                                           folder: dir))
+            }
+            for name in p.sideFiles where access(folder.folder + "/" + name, F_OK) == 0 { files[name] = folder.folder + "/" + name }
+        }
+        do {
+            return .results(try p.assemble(stored), files: files)
+        } catch TrainerError.invalid(let why) {
+            throw TrainerError.invalid("merge: " + why)
+        }
+    }
+}
