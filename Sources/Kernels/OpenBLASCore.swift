@@ -110,6 +110,12 @@ public enum OpenBLASCore {
         return getenv("HOME").map { String(cString: $0) + "/.config/sieve/openblas-core.tsv" }
     }
 
+    /// The text of a user file holding `choices`: one `MODEL<TAB>CORE<TAB>NOTE` line each
+    /// (what ``readChoices(_:)`` reads).
+    public static func choicesText(_ choices: [MeasuredChoice]) -> String {
+        choices.map { "\($0.model)\t\($0.core)\t\($0.note)\n" }.joined()
+    }
+
     /// The choices in a user file (none when it is missing; malformed lines are skipped).
     public static func readChoices(_ path: String) -> [MeasuredChoice] {
         guard let f = fopen(path, "r") else { return [] }

@@ -17,7 +17,7 @@ public enum JSON: Sendable, Equatable {
     public static func int(_ value: Int) -> JSON { .number(JSONNumber(value)) }
     public static func uint(_ value: UInt64) -> JSON { .number(JSONNumber(value)) }
     /// A Float as its shortest text (`0.9`, not `0.8999999761581421`); NaN and the infinities as `null`.
-    public static func float(_ value: Float) -> JSON { value.isFinite ? .number(JSONNumber(text: "\(value)", double: Double(value))) : .null }
+    public static func float(_ value: Float) -> JSON { value.isFinite ? .number(JSONNumber(text: "\(value)", double: Double("\(value)") ?? Double(value))) : .null }
     /// A number; NaN and the infinities as `null`.
     public static func double(_ value: Double) -> JSON { JSONNumber(value).map(JSON.number) ?? .null }
 

@@ -29,7 +29,7 @@ public struct JSONError: Error, Equatable, CustomStringConvertible {
     public var description: String { "byte \(offset): \(reason)" }
 }
 
-/// A strict JSON reader (RFC 8259) for the files Sieve writes (`meta.json`, `run.json`,
+/// A strict JSON reader (RFC 8259) for the files Sieve writes (`meta.json`, `job.json`,
 /// safetensors headers) and reads back.
 ///
 /// Rejected, with the byte offset: anything but one value surrounded by blanks, trailing

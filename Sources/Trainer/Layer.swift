@@ -55,6 +55,9 @@ public protocol Layer: AnyObject {
     func initialize(seed: UInt64)
     /// The layers this one is made of (empty for a leaf), for walks over the network.
     var sublayers: [Layer] { get }
+    /// The bytes of each workspace this layer itself holds (not its sublayers'): its
+    /// output and input gradient at the largest batch.
+    var workspaceBytes: [Int] { get }
 }
 
 extension Layer {
@@ -100,16 +103,11 @@ struct Workspace {
 
     init(_ device: Device, _ shape: FeatureShape, maxBatch: Int) {
         self.device = device; self.shape = shape; self.maxBatch = maxBatch
-        let bytes = shape.count * maxBatch * MemoryLayout<Float>.size
-        Workspace.plannedBytes += bytes
-        Workspace.largestBytes = max(Workspace.largestBytes, bytes)
     }
 
-    /// Bytes of every workspace created since the last reset (a model's activation
-    /// memory, checked against the device's before anything is allocated).
-    nonisolated(unsafe) static var plannedBytes = 0
-    /// The largest workspace since the last reset (checked against the device's largest allocation).
-    nonisolated(unsafe) static var largestBytes = 0
+    /// The bytes the workspace holds at the model's largest batch (allocated on first use;
+    /// a model sums them to check its memory against the device's before any work).
+    var bytes: Int { shape.count * maxBatch * MemoryLayout<Float>.size }
 
     mutating func get(batch: Int) -> Tensor {
         guard batch >= 1 && batch <= maxBatch else { fatalError("batch of \(batch) outside the model's 1...\(maxBatch)") }

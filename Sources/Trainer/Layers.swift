@@ -13,6 +13,7 @@ public final class Conv2D: Layer {
     let geometry: Conv2DGeometry
     var output: Workspace
     var gradInput: Workspace
+    public var workspaceBytes: [Int] { [output.bytes, gradInput.bytes] }
     /// The forward's input and geometry (its batch), read by the backward.
     struct Activations { let input: Tensor; let geometry: Conv2DGeometry }
     var saved: Saved<Activations>
@@ -87,6 +88,7 @@ public final class BatchNorm2D: Layer {
     /// Batch statistics of the last training-mode forward (device tensors `[C]`).
     let savedMean: Tensor, savedInvStd: Tensor
     var output: Workspace, gradInput: Workspace
+    public var workspaceBytes: [Int] { [output.bytes, gradInput.bytes] }
     /// The forward's input and output (the fused ReLU's mask), batch and mode.
     struct Activations { let input: Tensor; let output: Tensor; let batch: Int; let mode: Mode }
     var saved: Saved<Activations>
@@ -186,6 +188,7 @@ public final class ReLU: ParameterFreeLayer {
     public var outputShape: FeatureShape { inputShape }
     let device: Device
     var output: Workspace
+    public var workspaceBytes: [Int] { [output.bytes] }
     /// The forward's output (the mask of the backward).
     var saved = Saved<Tensor>("ReLU")
 
@@ -217,6 +220,7 @@ public final class MaxPool2D: ParameterFreeLayer {
     let device: Device
     let geometry: Pool2DGeometry
     var output: Workspace, gradInput: Workspace
+    public var workspaceBytes: [Int] { [output.bytes, gradInput.bytes] }
     /// The forward's input (where the maxima are) and geometry (its batch).
     struct Activations { let input: Tensor; let geometry: Pool2DGeometry }
     var saved = Saved<Activations>("MaxPool2D")
@@ -256,6 +260,7 @@ public final class GlobalAvgPool: ParameterFreeLayer {
     public var outputShape: FeatureShape { FeatureShape(inputShape.channels) }
     let device: Device
     var output: Workspace, gradInput: Workspace
+    public var workspaceBytes: [Int] { [output.bytes, gradInput.bytes] }
     /// The forward's batch.
     var saved = Saved<Int>("GlobalAvgPool")
 
@@ -289,6 +294,7 @@ public final class Flatten: ParameterFreeLayer {
     public var outputShape: FeatureShape { FeatureShape(inputShape.count) }
     let device: Device
     var output: Workspace, gradInput: Workspace
+    public var workspaceBytes: [Int] { [output.bytes, gradInput.bytes] }
     /// The forward's batch.
     var saved = Saved<Int>("Flatten")
 
@@ -327,6 +333,7 @@ public final class Linear: Layer {
     public let bias: Parameter
     let device: Device
     var output: Workspace, gradInput: Workspace
+    public var workspaceBytes: [Int] { [output.bytes, gradInput.bytes] }
     /// The forward's input and batch.
     struct Activations { let input: Tensor; let batch: Int }
     var saved: Saved<Activations>

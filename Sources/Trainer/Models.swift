@@ -2,6 +2,7 @@ import Kernels
 
 /// Layers applied in order.
 public final class Sequential: Layer {
+    public var workspaceBytes: [Int] { [] }
     public let layers: [Layer]
 
     public init(_ layers: [Layer]) {
@@ -58,6 +59,7 @@ public final class BasicBlock: Layer {
     let shortcut: Sequential?
     let finalReLU: ReLU
     var sum: Workspace
+    public var workspaceBytes: [Int] { [sum.bytes] }
 
     public init(_ device: Device, name: String, input: FeatureShape, planes: Int, stride: Int, maxBatch: Int) {
         self.device = device
@@ -192,8 +194,6 @@ public final class Model {
         self.classes = classes
         let b = maxBatch
         var layers: [Layer] = []
-        Workspace.plannedBytes = 0
-        Workspace.largestBytes = 0
         switch architecture {
         case .mlp:
             layers = [
@@ -238,8 +238,9 @@ public final class Model {
         // per-example outputs, plus the device's scratch, against the device's memory.
         let floats = MemoryLayout<Float>.size
         let parameterBytes = 3 * body.parameters.reduce(0) { $0 + $1.count } * floats
-        let planned = Workspace.plannedBytes + parameterBytes + (classes + ExampleOutput.rows + 1) * maxBatch * floats
-        let largest = max(Workspace.largestBytes, (body.parameters.map(\.count).max() ?? 0) * floats)
+        let workspaces = Self.everyLayer(of: body).flatMap(\.workspaceBytes)
+        let planned = workspaces.reduce(0, +) + parameterBytes + (classes + ExampleOutput.rows + 1) * maxBatch * floats
+        let largest = max(workspaces.max() ?? 0, (body.parameters.map(\.count).max() ?? 0) * floats)
         if let problem = device.memoryCapacity.problem(planned: planned, largestTensor: largest) {
             throw TrainerError.invalid("--batch \(maxBatch) with \(architecture.rawValue) \(problem); use a smaller --batch"
                                        + (device is CPUDevice ? "" : ", or --device cpu"))
@@ -377,6 +378,9 @@ extension Model {
             return total
         }
     }
+
+    /// `layer` and every layer inside it, composites included.
+    static func everyLayer(of layer: Layer) -> [Layer] { [layer] + layer.sublayers.flatMap(everyLayer) }
 
     /// The network's leaf layers in forward order (a block's main path before its shortcut).
     var leaves: [Layer] {

@@ -45,12 +45,13 @@ final class JobProgress {
     /// The callbacks protocols report to.
     var callbacks: ProtocolProgress {
         let warning = { [self] (text: String) in line("warning: " + text); runWarnings.append(text) }
-        if quiet { return ProtocolProgress(warning: warning) }
+        let resumed = { [self] (text: String) in line(text) }
+        if quiet { return ProtocolProgress(warning: warning, resumed: resumed) }
         return ProtocolProgress(
             epoch: { [self] unit, s, epochs in line("  " + (unit.isEmpty ? "" : unit + " ") + describe(s, of: epochs)) },
             step: { [self] unit, pass, done, total in step(unit, pass, done, total) },
             note: { [self] in line("  " + $0) },
-            warning: warning)
+            warning: warning, resumed: resumed)
     }
 
     /// Prints one line above the status line.

@@ -17,7 +17,7 @@ struct Train: ParsableCommand {
           epochs.csv    per epoch: loss, accuracy, test accuracy, lr, time
           examples.npy  one record per example per presentation (index, epoch,
                         step, loss, margin, probability, el2n, correct)
-          run.json      the configuration, device and command line
+          meta.json     the configuration, device and command line
           flipped.txt   with --noise: the indices whose label was changed
 
         Examples:
@@ -82,7 +82,7 @@ struct Train: ParsableCommand {
             if let flipped = setup.data.flipped { try IndexList.write(flipped, to: run.path("flipped.txt")) }
             sinks.append(try ExampleStatsNPYWriter(path: run.path("examples.npy")))
             csv = try OutputFile(path: run.path("epochs.csv"))
-            try csv?.write("epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,examples_per_second\n")
+            try csv?.write(EpochSummary.csvHeader)
         }
         var plan = WorkPlan()
         plan.add(.training(epoch: 0), epochs * (indices?.count ?? setup.data.count))
@@ -92,9 +92,7 @@ struct Train: ParsableCommand {
         var progress = display.callbacks
         if !quiet { progress.epoch = { _, s, epochs in display.line(describe(s, of: epochs)) } }
         let summaries = try setup.train(session, unit: "", progress: progress, sinks: sinks) { s in
-            try csv?.write("\(s.epoch + 1),\(s.learningRate),\(s.trainLoss),\(s.trainAccuracy),"
-                + "\(s.testLoss.map { "\($0)" } ?? ""),\(s.testAccuracy.map { "\($0)" } ?? ""),"
-                + "\(s.trainSeconds),\(s.examplesPerSecond)\n")
+            try csv?.write(s.csvRow)
         }
         try csv?.commit()
         display.finish()
@@ -117,7 +115,7 @@ struct Train: ParsableCommand {
         var withProfile = summary
         if let profile, case .object(let pairs) = summary { withProfile = .object(pairs + [("profile", profile)]) }
         if let run {
-            try OutputFile.write(summary.rendered + "\n", to: run.path("run.json"))
+            try OutputFile.write(summary.rendered + "\n", to: run.path(RunFolder.metaFile))
             try run.commit()
         }
         if let json { try OutputFile.write(withProfile.rendered + "\n", to: json) }

@@ -182,7 +182,7 @@ struct Tune: ParsableCommand {
             + (own.map { ", \(format($0.seconds / best.seconds, 3))x OpenBLAS's own choice \($0.core)" } ?? "")
         var lines = OpenBLASCore.readChoices(path).filter { $0.model != model }
         lines.append(OpenBLASCore.MeasuredChoice(model: model, core: best.core, note: note))
-        try OutputFile.write(lines.map { "\($0.model)\t\($0.core)\t\($0.note)\n" }.joined(), to: path)
+        try OutputFile.write(OpenBLASCore.choicesText(lines), to: path)
         print("best: \(best.core): \(note)")
         print("wrote it for \(model) to \(path); later sieve runs on this CPU load \(best.core) (unless OPENBLAS_CORETYPE is set)")
     }

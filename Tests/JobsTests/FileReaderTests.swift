@@ -34,9 +34,9 @@ private func fileBytes(_ path: String) -> [UInt8] {
     return out
 }
 
-/// The message of the `MetricsError.invalidInput` that `body` throws, or nil.
+/// The message of the `StorageError.invalidInput` that `body` throws, or nil.
 private func rejection(_ body: () throws -> Void) -> String? {
-    do { try body() } catch MetricsError.invalidInput(let message) { return message } catch { return "unexpected \(error)" }
+    do { try body() } catch StorageError.invalidInput(let message) { return message } catch { return "unexpected \(error)" }
     return nil
 }
 
@@ -70,8 +70,8 @@ private func safetensorsRejection(_ bytes: [UInt8]) -> String? {
     @Test func scoreTableRoundTripsThroughScoreFile() throws {
         let dir = hardeningDirectory()
         var table = ScoreTable(givenLabels: [3, 0, 1], originalLabels: [3, 2, 1])
-        table.add(Score(name: "el2n", values: [0.25, 1e-300, 12345.678], note: "n"))
-        table.add(Score(name: "aum", values: [-.infinity, .nan, .infinity], note: "n"))
+        table.add(Score(.el2n, values: [0.25, 1e-300, 12345.678], note: "n"))
+        table.add(Score(.aum, values: [-.infinity, .nan, .infinity], note: "n"))
         try table.write(to: dir, meta: [("command", .string("test"))])
         let file = try ScoreFile(path: dir + "/scores.csv", expectedRows: 3)
         #expect(file.names == ["index", "label", "original_label", "el2n", "aum"])
@@ -317,10 +317,10 @@ private func safetensorsRejection(_ bytes: [UInt8]) -> String? {
     // MARK: index lists
 
     @Test func indexListMessagesStayOneLine() throws {
-        let message = rejection { _ = try Pruning.parseIndexList(Array("1\n2\u{1}\r3\n".utf8), path: "k.txt") }
+        let message = rejection { _ = try IndexList.parse(Array("1\n2\u{1}\r3\n".utf8), path: "k.txt") }
         #expect(message?.hasPrefix("k.txt:2: ") == true && message?.contains("\r") == false)
-        #expect(try Pruning.parseIndexList(Array("\n\n7".utf8), path: "k") == [7])
-        let long = rejection { _ = try Pruning.parseIndexList(Array((String(repeating: "9", count: 100) + "\n").utf8), path: "k") }
+        #expect(try IndexList.parse(Array("\n\n7".utf8), path: "k") == [7])
+        let long = rejection { _ = try IndexList.parse(Array((String(repeating: "9", count: 100) + "\n").utf8), path: "k") }
         #expect(long?.contains("...") == true)
     }
 }

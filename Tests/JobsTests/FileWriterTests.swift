@@ -85,7 +85,7 @@ struct WriterTests {
     }
 
     @Test func unwritableDirectoryIsAnError() {
-        #expect(throws: MetricsError.self) { try OutputFile.write("x", to: "/nonexistent-dir/out.csv") }
+        #expect(throws: StorageError.self) { try OutputFile.write("x", to: "/nonexistent-dir/out.csv") }
     }
 
     @Test func abandonedFileLeavesNothingBehind() throws {
@@ -117,7 +117,7 @@ struct WriterTests {
         #expect(try OutputFile.destination(of: "/dev/null") == .direct)
         #expect(try OutputFile.destination(of: dir + "/link.json") == .replace(dir + "/target.json"))
         #expect(try OutputFile.destination(of: dir + "/none.json") == .replace(dir + "/none.json"))
-        #expect(throws: MetricsError.self) { try OutputFile.destination(of: dir) }
+        #expect(throws: StorageError.self) { try OutputFile.destination(of: dir) }
     }
 }
 
@@ -157,7 +157,7 @@ struct RunLockTests {
 
         // (A lock of this very Slurm job is stale: HardeningTests.requeuedSlurmJobTakesItsOwnLock.)
         Self.writeLock(out + ".lock", "4194304 other-node-17 slurm:999999999_3\n")
-        #expect(throws: MetricsError.self) { try RunDirectory(out, force: false) }
+        #expect(throws: StorageError.self) { try RunDirectory(out, force: false) }
         unlink(out + ".lock")
     }
 }
@@ -186,17 +186,36 @@ struct SafeTensorsTests {
     try store.create()
     let weird: [Double] = [0, -0.0, .infinity, -.infinity, Double(bitPattern: 0x7ff8_0000_dead_beef), .leastNonzeroMagnitude, 1.0 / 3]
     try store.save("7", [("a", .float64(weird)), ("c", .uint8([0, 1, 255]))])
-    try store.writeSettings([("lr", .double(0.1)), ("units", .array([.string("7")]))])
+    try store.writeJob(.object([("lr", .double(0.1)), ("units", .array([.string("7")]))]))
     #expect(store.units == ["7"])
     let back = try #require(try store.load("7"))
     guard case .float64(let a)? = back["a"] else { Issue.record("no a"); return }
     #expect(a.map(\.bitPattern) == weird.map(\.bitPattern))
     #expect(back["c"] == .uint8([0, 1, 255]))
     #expect(try store.load("8") == nil)
-    let settings = try #require(try store.settings())
+    let settings = try #require(try store.job())
     #expect(UnitStore.firstDifference(settings, settings) == nil)
     let other = try JSONReader.parse("{\"lr\": 0.2, \"units\": [\"7\"]}")
     #expect(UnitStore.firstDifference(settings, other)?.key == "lr")
     store.remove()
     #expect(!store.exists)
+}
+
+@Suite struct ScoreTableTests {
+    @Test func scoreTableWritesCSVNPYAndMeta() throws {
+        let dir = temporaryDirectory()
+        var t = ScoreTable(givenLabels: [1, 0, 2], originalLabels: [1, 1, 2])
+        t.add(Score(name: "aum", values: [0.5, -1, .infinity], direction: .lowerIsSuspicious, note: "margin"))
+        t.add(Score(name: "el2n", values: [0.1, 0.9, 0.2], direction: .higherIsSuspicious, note: "error"))
+        try t.write(to: dir, meta: [("model", .string("cnn"))])
+        let csv = String(decoding: readAll(dir + "/scores.csv"), as: UTF8.self)
+        #expect(csv == "index,label,original_label,aum,el2n\n0,1,1,0.5,0.1\n1,0,1,-1.0,0.9\n2,2,2,inf,0.2\n")
+        let npy = readAll(dir + "/aum.npy")
+        #expect(npy.count == 128 + 24)
+        #expect(String(decoding: npy[10..<128], as: UTF8.self).contains("'descr': '<f8'"))
+        let meta = String(decoding: readAll(dir + "/meta.json"), as: UTF8.self)
+        #expect(meta.contains("\"model\": \"cnn\""))
+        #expect(meta.contains("\"aum\": {\"direction\": \"lower\""))
+        #expect(meta.contains("\"examples\": 3"))
+    }
 }

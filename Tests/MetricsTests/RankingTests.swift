@@ -1,5 +1,6 @@
 import Testing
 @testable import Metrics
+import Storage
 
 #if canImport(Glibc)
 import Glibc
@@ -224,44 +225,5 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
         #expect(throws: MetricsError.self) {
             try Pruning.keep(scores: [1, .nan, 2], fraction: 0.5, strategy: .highest)
         }
-    }
-
-    // MARK: index lists
-
-    @Test func indexListRoundTrip() throws {
-        let dir = scratchDirectory()
-        let path = dir + "/keep.txt"
-        let indices = [0, 3, 17, 42, 12_345]
-        try Pruning.writeIndexList(indices, to: path)
-        #expect(try Pruning.readIndexList(path) == indices)
-        try Pruning.writeIndexList([], to: path)
-        #expect(try Pruning.readIndexList(path) == [])
-
-        writeText("# kept by el2n\n\n  5 \n# another comment\n2\r\n9", path)
-        #expect(try Pruning.readIndexList(path) == [5, 2, 9])
-
-        #expect(throws: MetricsError.self) { try Pruning.writeIndexList([1, 1], to: path) }
-        #expect(throws: MetricsError.self) { try Pruning.writeIndexList([-1], to: path) }
-        unlink(path)
-        rmdir(dir)
-    }
-
-    @Test func indexListMalformed() {
-        let dir = scratchDirectory()
-        let path = dir + "/bad.txt"
-        writeText("12\nabc\n", path)
-        let message = invalidInputMessage { _ = try Pruning.readIndexList(path) }
-        #expect(message?.contains(path + ":2") == true)
-        writeText("1\n-3\n", path)
-        #expect(invalidInputMessage { _ = try Pruning.readIndexList(path) }?.contains(":2") == true)
-        writeText("1\n2\n# c\n1\n", path)
-        #expect(invalidInputMessage { _ = try Pruning.readIndexList(path) }?.contains(":4: duplicate") == true)
-        writeText("1.5\n", path)
-        #expect(invalidInputMessage { _ = try Pruning.readIndexList(path) } != nil)
-        writeText("99999999999999999999999\n", path)
-        #expect(invalidInputMessage { _ = try Pruning.readIndexList(path) } != nil)
-        unlink(path)
-        #expect(invalidInputMessage { _ = try Pruning.readIndexList(dir + "/missing.txt") } != nil)
-        rmdir(dir)
     }
 }

@@ -53,23 +53,6 @@ struct TrainingDynamicsTests {
         let bad = [ExampleStats(index: 5, epoch: 0, step: 0, loss: 0, correct: true, margin: 0, probability: 1, el2n: 0)]
         #expect(throws: MetricsError.self) { try bad.withUnsafeBufferPointer { try d.consume($0) } }
     }
-
-    @Test func scoreTableWritesCSVNPYAndMeta() throws {
-        let dir = temporaryDirectory()
-        var t = ScoreTable(givenLabels: [1, 0, 2], originalLabels: [1, 1, 2])
-        t.add(Score(name: "aum", values: [0.5, -1, .infinity], direction: .lowerIsSuspicious, note: "margin"))
-        t.add(Score(name: "el2n", values: [0.1, 0.9, 0.2], direction: .higherIsSuspicious, note: "error"))
-        try t.write(to: dir, meta: [("model", .string("cnn"))])
-        let csv = String(decoding: readAll(dir + "/scores.csv"), as: UTF8.self)
-        #expect(csv == "index,label,original_label,aum,el2n\n0,1,1,0.5,0.1\n1,0,1,-1.0,0.9\n2,2,2,inf,0.2\n")
-        let npy = readAll(dir + "/aum.npy")
-        #expect(npy.count == 128 + 24)
-        #expect(String(decoding: npy[10..<128], as: UTF8.self).contains("'descr': '<f8'"))
-        let meta = String(decoding: readAll(dir + "/meta.json"), as: UTF8.self)
-        #expect(meta.contains("\"model\": \"cnn\""))
-        #expect(meta.contains("\"aum\": {\"direction\": \"lower\""))
-        #expect(meta.contains("\"examples\": 3"))
-    }
 }
 
 struct VarianceOfGradientsTests {

@@ -1,5 +1,6 @@
 import CPNG
 import Foundation
+import Storage
 import Metrics
 import Testing
 @testable import Report

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Metrics
 @testable import Report
 

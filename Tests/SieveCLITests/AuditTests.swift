@@ -14,7 +14,7 @@ struct AuditTests {
                                   "--checkpoints", "1,3", "--out", out])
         #expect(r.status == 0, "\(r.stderr)")
         for file in ["scores.csv", "meta.json", "report.html", "pred_probs.npy", "flipped.txt", "examples.npy",
-                     "correctness_by_epoch.npy", "el2n_by_epoch.npy", "grand_init_per_init.npy", "grand_e1.npy", "ssft.npy",
+                     "correctness_by_epoch.npy", "el2n_by_epoch.npy", "grand_per_init.npy", "grand_e1.npy", "ssft.npy",
                      "self_confidence.npy"] {
             #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file)")
         }

@@ -65,7 +65,7 @@ struct CLITests {
         let accuracy = try #require(json?["test_accuracy"] as? Double)
         #expect(accuracy > 0.9)
         #expect(json?["model"] as? String == "mlp")
-        #expect(FileManager.default.fileExists(atPath: dir + "/out/run.json"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/out/meta.json"))
     }
 
     /// Every score command end to end on a small generated data set with label noise,

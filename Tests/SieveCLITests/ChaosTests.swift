@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Storage
 import Metrics
 
 #if canImport(Glibc)
@@ -80,7 +81,7 @@ struct ChaosTests {
     static func moment(of s: Shard, pid: pid_t) -> String {
         let staging = s.out + ".partial-\(pid)"
         if exists(s.out + "/meta.json") { return "after its commit (the shard folder in place)" }
-        if exists(staging + "/units") || exists(staging + "/settings.json") { return "mid-commit (the units moved into the staging folder)" }
+        if exists(staging + "/units") || exists(staging + "/job.json") { return "mid-commit (the units moved into the staging folder)" }
         if names(staging).contains(where: { $0.hasPrefix("meta.json") }) { return "mid-commit (the shard's meta.json written)" }
         let files = names(s.units)
         if let partial = files.first(where: { $0.hasSuffix(".partial-\(pid)") }) {
@@ -88,7 +89,7 @@ struct ChaosTests {
             if partial.hasSuffix(".safetensors.partial-\(pid)") { return "mid-write of a unit file" }
             return "mid-write of \(partial.split(separator: ".").first ?? "a file")"
         }
-        guard files.contains("settings.json") else { return "starting (no unit folder settings yet)" }
+        guard files.contains("job.json") else { return "starting (no unit folder job yet)" }
         let done = files.filter { $0.hasSuffix(".safetensors") && !$0.contains(".training.") }.count
         if files.contains(where: { $0.hasSuffix(".training.safetensors") }) { return "mid-unit (after a training checkpoint)" }
         return done == 0 ? "first unit, before its first checkpoint" : "between units (a unit stored, the next without a checkpoint yet)"

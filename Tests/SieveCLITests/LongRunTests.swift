@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Storage
 import Metrics
 
 #if canImport(Glibc)
@@ -177,7 +178,7 @@ struct LongRunTests {
         }
         #expect(killed)
         let other = try CLITests.run(curve + ["--score", "el2n_final", "--resume"])
-        #expect(other.status == 2 && other.stderr.contains("scores is aum there but el2n_final now"), "\(other.stderr)")
+        #expect(other.status == 2 && other.stderr.contains("protocol.scores is [\"aum\"] there but [\"el2n_final\"] now"), "\(other.stderr)")
         let both = try CLITests.run(curve + ["--score", "aum", "--resume", "--force"])
         #expect(both.status == 2 && both.stderr.contains("give one of the two"), "\(both.stderr)")
     }
@@ -193,7 +194,7 @@ struct LongRunTests {
         // A unit folder as a killed run without --shard leaves it: seed 1 finished.
         _ = try Self.ok(common + ["--shard", "1/2", "--out", dir + "/s1"])
         try FileManager.default.moveItem(atPath: dir + "/s1/units", toPath: dir + "/run.units")
-        try FileManager.default.copyItem(atPath: dir + "/s1/settings.json", toPath: dir + "/run.units/settings.json")
+        try FileManager.default.copyItem(atPath: dir + "/s1/job.json", toPath: dir + "/run.units/job.json")
         let foreign = try CLITests.run(common + ["--shard", "0/2", "--resume", "--out", dir + "/run"])
         #expect(foreign.status == 2 && foreign.stderr.contains("holds seed 1, which belongs to another shard"), "\(foreign.stderr)")
         let both = try CLITests.run(common + ["--resume", "--force", "--out", dir + "/run"])

@@ -162,4 +162,66 @@ struct SlurmTests {
         }
         try Self.mergeAndCompare(dir, data: dir + "/data", limit: limit, inits: inits, shards: shards)
     }
+
+    /// The audit's options of the Slurm test: every part (the main training, AUM threshold
+    /// runs, GraNd at initialisation, the two-split protocol, folds, VoG), 9 units.
+    static func auditArguments(data: String) -> [String] {
+        ["audit", "--data", data, "--model", "mlp", "--batch", "16", "--limit", "1500", "--epochs", "3", "--noise", "symmetric:0.2",
+         "--inits", "2", "--ssft", "--ssft-epochs", "2", "--folds", "2", "--aum-threshold", "--vog", "--checkpoints", "1,3",
+         "--no-report", "--quiet"]
+    }
+
+    /// `sieve audit --shard I/3` as a job array (3 units per task), one task killed after
+    /// its first unit and run again with `--resume`, merged: byte for byte the single audit
+    /// (scores.csv, every .npy including examples.npy and pred_probs.npy).
+    @Test func auditShardsWithAKilledTaskMergeToTheSingleAudit() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cluster = try Cluster(dir + "/cluster")
+        defer { cluster.stop() }
+        try CLITests.makeIDX(dir + "/data", train: 1500, test: 100)
+        try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
+        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? ""
+        let script = dir + "/audit.sbatch"
+        try """
+        #!/bin/bash
+        #SBATCH --cpus-per-task=1
+        export OPENBLAS_CORETYPE=\(Self.quote(coretype)) OPENBLAS_NUM_THREADS=1
+        exec \(Self.quote(CLITests.binary)) \(Self.auditArguments(data: dir + "/data").map(Self.quote).joined(separator: " ")) \\
+            --shard "$SLURM_ARRAY_TASK_ID/3" --out \(Self.quote(dir))/shard-"$SLURM_ARRAY_TASK_ID" "$@"
+
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        let id = try cluster.submit("--array=0-2 --output=\(Self.quote(dir))/logs/%A_%a.out \(Self.quote(script))")
+        // SIGKILL task 1 as soon as the first of its units is stored.
+        let units = dir + "/shard-1.units"
+        func finished() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? []).filter { $0.hasSuffix(".safetensors") && !$0.contains(".training") }
+        }
+        let start = Date()
+        while Date().timeIntervalSince(start) < 180 && finished().isEmpty && !FileManager.default.fileExists(atPath: dir + "/shard-1/meta.json") {
+            usleep(1000)
+        }
+        _ = try cluster.sh("scancel --signal=KILL \(id)_1")
+        try cluster.wait(id)
+        let done = finished()
+        if FileManager.default.fileExists(atPath: dir + "/shard-1/meta.json") {
+            print("note: audit task 1 finished before SIGKILL reached it; resume not exercised in this run")
+        } else {
+            #expect((1..<3).contains(done.count), "task 1 was not killed between its units: \(done)\n\(Self.logs(dir))")
+            let again = try cluster.submit("--array=1 --output=\(Self.quote(dir))/logs/resumed-%A_%a.out \(Self.quote(script)) --resume")
+            try cluster.wait(again)
+            let log = Self.logs(dir)
+            for name in done { #expect(log.contains("unit \(name.dropLast(".safetensors".count)) finished earlier; skipping it"), "\(log)") }
+        }
+        let folders = (0..<3).map { dir + "/shard-\($0)" }
+        for f in folders { #expect(FileManager.default.fileExists(atPath: f + "/meta.json"), "shard \(f) did not finish:\n\(Self.logs(dir))") }
+        _ = try LongRunTests.ok(["merge"] + folders + ["--out", dir + "/merged", "--no-report", "--quiet"])
+        _ = try LongRunTests.ok(Self.auditArguments(data: dir + "/data") + ["--out", dir + "/single"])
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/single").filter { $0.hasSuffix(".npy") || $0.hasSuffix(".txt") }.sorted()
+        for expected in ["examples.npy", "pred_probs.npy", "grand_per_init.npy", "aum_flagged.npy", "ssft.npy", "vog.npy", "flipped.txt"] {
+            #expect(files.contains(expected), "\(files)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/merged").filter { $0.hasSuffix(".npy") || $0.hasSuffix(".txt") }.sorted() == files)
+        try LongRunTests.expectSame(dir + "/single", dir + "/merged", files: ["scores.csv"] + files)
+    }
 }

@@ -23,7 +23,7 @@ import Testing
     }
 
     static func expectRefused(_ out: String, naming entry: String, _ comment: Comment? = nil) {
-        #expect(throws: MetricsError.self, comment) { try RunDirectory(out, force: true) }
+        #expect(throws: StorageError.self, comment) { try RunDirectory(out, force: true) }
         do { _ = try RunDirectory(out, force: true) } catch {
             #expect("\(error)".contains(entry) && "\(error)".contains("nothing was deleted"), "\(error)")
         }
@@ -79,7 +79,7 @@ import Testing
         // A file added while the run was going is found again at commit: refused, nothing replaced.
         let run = try RunDirectory(out, force: true)
         Self.write(out + "/late.txt")
-        #expect(throws: MetricsError.self) { try run.commit() }
+        #expect(throws: StorageError.self) { try run.commit() }
         #expect(Self.exists(out + "/late.txt") && Self.exists(out + "/scores.csv"))
         run.abandon()
     }
@@ -88,7 +88,7 @@ import Testing
         let dir = temporaryDirectory()
         try Self.committedRun(dir + "/run")
         try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/run")
-        #expect(throws: MetricsError.self) { try RunDirectory(dir + "/link", force: true) }
+        #expect(throws: StorageError.self) { try RunDirectory(dir + "/link", force: true) }
         #expect(Self.exists(dir + "/run/scores.csv"))
     }
 
@@ -125,13 +125,13 @@ import Testing
         // A unit folder: only Sieve's files go, and only from a folder with Sieve's mark.
         let units = UnitStore(folder: dir + "/u.units")
         try units.create()
-        try units.writeSettings([("score_command", .string("score grand"))])
+        try units.writeJob(.object([("command", .string("score grand"))]))
         try units.save("7", [("x", .float64([1, 2]))])
         Self.write(units.folder + "/7.safetensors.partial-4194304")
         #expect(units.foreignEntry() == nil)
         Self.write(units.folder + "/notes.txt")
         #expect(units.foreignEntry() == "notes.txt")
-        #expect(throws: MetricsError.self) { try units.checkRemovable(option: "--out") }
+        #expect(throws: StorageError.self) { try units.checkRemovable(option: "--out") }
         units.remove()
         #expect(Self.exists(units.folder + "/notes.txt") && Self.exists(units.folder + "/7.safetensors"))
         unlink(units.folder + "/notes.txt")
@@ -153,8 +153,8 @@ import Testing
         Self.write(dir + "/report.html", "<!DOCTYPE html>\n<html><head>\(OutputFile.Kind.generatorTag)\"></head></html>\n")
         Self.write(dir + "/page.html", "<!DOCTYPE html>\n<html><head><title>mine</title></head></html>\n")
         Self.write(dir + "/empty.txt", "")
-        #expect(throws: MetricsError.self) { try OutputFile.checkWritable(dir + "/notes.txt", option: "--out", replacing: .indexList) }
-        #expect(throws: MetricsError.self) { try OutputFile.checkWritable(dir + "/page.html", option: "--output", replacing: .htmlReport) }
+        #expect(throws: StorageError.self) { try OutputFile.checkWritable(dir + "/notes.txt", option: "--out", replacing: .indexList) }
+        #expect(throws: StorageError.self) { try OutputFile.checkWritable(dir + "/page.html", option: "--output", replacing: .htmlReport) }
         try OutputFile.checkWritable(dir + "/keep.txt", option: "--out", replacing: .indexList)
         try OutputFile.checkWritable(dir + "/report.html", option: "--output", replacing: .htmlReport)
         try OutputFile.checkWritable(dir + "/empty.txt", option: "--out", replacing: .indexList)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Storage
 @testable import Trainer
 import Metrics
 

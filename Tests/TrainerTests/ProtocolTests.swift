@@ -1,5 +1,6 @@
 import Testing
 import Kernels
+import Storage
 import Metrics
 @testable import Trainer
 
@@ -26,7 +27,7 @@ struct ProtocolTests {
     @Test func checkpointEnsembleIsAMeanOverIndependentSeeds() throws {
         let s = Self.setup()
         let ensemble = try CheckpointEnsemble(setup: s, seeds: [4, 5, 6], atEpoch: 1, gradNorms: true)
-        #expect(ensemble.units == [4, 5, 6])
+        #expect(ensemble.units.map(\.seed) == [4, 5, 6])
         let whole = try ensemble.run()
         let reversed = try Self.runReversed(ensemble)
         #expect(whole.grand == reversed.grand && whole.el2n == reversed.el2n)

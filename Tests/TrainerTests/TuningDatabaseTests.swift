@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Kernels
+import Storage
 import Metrics
 @testable import Trainer
 
@@ -22,13 +23,15 @@ struct TuningDatabaseTests {
             + "\"gemm\": {\"TSM\": \(tsm), \"TSN\": 32, \"TSK\": 8, \"WPTM\": 4, \"WPTN\": 4}, \"reduction\": \(reduction), \"note\": \"n\"}"
     }
 
-    @Test func builtInEntriesCoverEveryDeviceType() throws {
+    /// The database holds measured entries only: a device none matches gets the type's
+    /// defaults, which live in one place (`OpenCLTuning.forDevice`), and are valid.
+    @Test func devicesWithoutAnEntryGetTheTypeDefaults() throws {
         let db = try TuningDatabase.load(userFile: nil)
         for type in [DeviceKind.gpu, .cpu] {
-            let e = try #require(db.lookup(Self.info(type: type)))
-            #expect(e.tuning == OpenCLTuning.forDevice(Self.info(type: type)))
-            #expect(e.tuning.problem(on: Self.info(type: type)) == nil)
+            #expect(db.lookup(Self.info(vendor: "Nobody", type: type)) == nil)
+            #expect(OpenCLTuning.forDevice(Self.info(type: type)).problem(on: Self.info(type: type)) == nil)
         }
+        #expect(db.entries.allSatisfy { $0.vendor != "*" && $0.device != "*" }, "a wildcard entry would repeat the type defaults")
     }
 
     @Test func theMostSpecificEntryWinsAndTheUserFileFirst() throws {
@@ -41,7 +44,7 @@ struct TuningDatabaseTests {
         let db = try TuningDatabase.load(userFile: path)
         #expect(db.lookup(Self.info())?.tuning.tileM == 64)                      // vendor + device
         #expect(db.lookup(Self.info(name: "Rocket 8"))?.tuning.tileM == 128)      // vendor only
-        #expect(db.lookup(Self.info(vendor: "Nobody"))?.file == "built-in opencl-tuning.json")
+        #expect(db.lookup(Self.info(vendor: "Nobody")) == nil)   // the type defaults
         // save replaces the entry of the same key and keeps the others.
         let replacement = TuningDatabase.Entry(vendor: "Acme", type: "*", device: "Rocket 9", driver: "*",
                                                tuning: OpenCLTuning(tileM: 32, tileN: 32, tileK: 16, workM: 4, workN: 4, reduction: 64),
@@ -65,7 +68,7 @@ struct TuningDatabaseTests {
             do {
                 _ = try TuningDatabase.parse(JSONReader.parse(text), file: "t.json")
                 Issue.record("accepted: \(text)")
-            } catch let e as MetricsError {
+            } catch let e as StorageError {
                 #expect("\(e)".contains(message) && "\(e)".contains("t.json"), "\(e)")
             }
         }

@@ -60,7 +60,7 @@ public struct AUMThresholdRuns: ExperimentProtocol {
         public var thresholds: [Double]
 
         public var score: Score {
-            Score(name: "aum_flagged", values: flags.map { $0 ? 1 : 0 },
+            Score(.aumFlagged, values: flags.map { $0 ? 1 : 0 },
                   note: "1 = AUM at or below the 99th percentile of fake-class threshold examples in every run where it was not one "
                       + "(\(thresholds.count) runs, thresholds \(thresholds.map { "\($0)" }.joined(separator: ", ")))")
         }

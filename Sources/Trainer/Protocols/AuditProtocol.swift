@@ -114,11 +114,10 @@ public struct AuditProtocol: ExperimentProtocol {
         /// The audit's scores, in the order of `scores.csv`.
         public var scores: [Score] {
             var s = training.scores
-            s.append(Score(name: "input_norm", values: training.inputNorm, note: "||x_i|| of the normalised input (a baseline for GraNd)"))
+            s.append(Score(.inputNorm, values: training.inputNorm, note: "||x_i|| of the normalised input (a baseline for GraNd)"))
             if let threshold { s.append(threshold.score) }
             if let atInit, let grand = atInit.grand {
-                s.append(Score(name: "grand_init", values: grand, direction: .higherIsSuspicious,
-                               note: "mean over \(atInit.runs) untrained networks of ||grad_w loss_i||, BN in eval mode"))
+                s.append(Score(.grandInit, values: grand, note: "mean over \(atInit.runs) untrained networks of ||grad_w loss_i||, BN in eval mode"))
             }
             if let twoSplit { s += twoSplit.scores }
             if let crossValidation { s += crossValidation.scores }

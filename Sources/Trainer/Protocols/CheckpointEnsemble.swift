@@ -54,6 +54,11 @@ public struct CheckpointEnsemble: ExperimentProtocol {
         return p
     }
 
+    /// One whole seed: its training and a scoring pass over every example.
+    public func run(_ seed: UInt64, progress: ProtocolProgress) throws -> CheckpointScores {
+        try run(seed, examples: nil, progress: progress)
+    }
+
     public func run(_ piece: Piece, progress: ProtocolProgress) throws -> CheckpointScores {
         try run(piece.seed, examples: piece.examples == 0..<setup.data.count ? nil : piece.examples, progress: progress)
     }
@@ -114,19 +119,19 @@ public struct CheckpointEnsemble: ExperimentProtocol {
         /// The scores of `sieve score grand`.
         public var grandScores: [Score] {
             guard let grand, let grandStd else { return [] }
-            var s = [Score(name: "grand", values: grand, note: "mean over \(runs) inits of ||grad_w loss_i|| at epoch \(atEpoch), BN in eval mode")]
-            if runs > 1 { s.append(Score(name: "grand_std", values: grandStd, note: "population std over inits of the per-init GraNd")) }
-            s.append(Score(name: "el2n", values: el2n, note: "mean over \(runs) inits of ||softmax - onehot|| at epoch \(atEpoch) (same checkpoints)"))
-            s.append(Score(name: "input_norm", values: inputNorm, note: "||x_i|| of the normalised input: the baseline GraNd at init tracks"))
+            var s = [Score(.grand, values: grand, note: "mean over \(runs) inits of ||grad_w loss_i|| at epoch \(atEpoch), BN in eval mode")]
+            if runs > 1 { s.append(Score(.grandStd, values: grandStd, note: "population std over inits of the per-init GraNd")) }
+            s.append(Score(.el2n, values: el2n, note: "mean over \(runs) inits of ||softmax - onehot|| at epoch \(atEpoch) (same checkpoints)"))
+            s.append(Score(.inputNorm, values: inputNorm, note: "||x_i|| of the normalised input: the baseline GraNd at init tracks"))
             return s
         }
 
         /// The scores of `sieve score el2n`.
         public var el2nScores: [Score] {
-            var s = [Score(name: "el2n", values: el2n, note: "mean over \(runs) seeds of ||softmax - onehot|| after \(atEpoch) epochs, eval mode, no augmentation")]
-            if runs > 1 { s.append(Score(name: "el2n_std", values: el2nStd, note: "std over seeds")) }
-            s.append(Score(name: "loss", values: loss, note: "mean over seeds of the cross-entropy at the same checkpoints"))
-            s.append(Score(name: "margin", values: margin, note: "mean over seeds of z_y - max_{k!=y} z_k at the same checkpoints"))
+            var s = [Score(.el2n, values: el2n, note: "mean over \(runs) seeds of ||softmax - onehot|| after \(atEpoch) epochs, eval mode, no augmentation")]
+            if runs > 1 { s.append(Score(.el2nStd, values: el2nStd, note: "std over seeds")) }
+            s.append(Score(.loss, values: loss, note: "mean over seeds of the cross-entropy at the same checkpoints"))
+            s.append(Score(.margin, values: margin, note: "mean over seeds of z_y - max_{k!=y} z_k at the same checkpoints"))
             return s
         }
     }

@@ -118,9 +118,9 @@ public struct CrossValidation: ExperimentProtocol {
         }
 
         public var scores: [Score] {
-            [Score(name: "self_confidence", values: selfConfidence,
+            [Score(.selfConfidence, values: selfConfidence,
                    note: "p[i, given label] out of sample (\(folds)-fold cross-validation, \(epochs) epochs per fold)"),
-             Score(name: "normalized_margin", values: normalizedMargin,
+             Score(.normalizedMargin, values: normalizedMargin,
                    note: "(p[i, y] - max_{k!=y} p[i, k] + 1) / 2 out of sample (\(folds)-fold cross-validation)")]
         }
     }

@@ -179,24 +179,24 @@ public struct DynamicsRun: ExperimentProtocol {
         /// The scores of `sieve score dynamics`.
         public var scores: [Score] {
             var s = [
-                Score(name: "forgetting", values: forgetting, note: "forgetting events over training presentations; \(epochs + 1) (epochs + 1) = never learned"),
-                Score(name: "never_learned", values: neverLearned.map { $0 ? 1 : 0 }, note: "1 = never classified correctly (forgetting = epochs + 1)"),
-                Score(name: "first_learned_epoch", values: firstLearnedEpoch, note: "first epoch (1-based) from which the example is correct at every later presentation; epochs+1 = not learned"),
-                Score(name: "aum", values: aum, note: "mean margin z_y - max_{k!=y} z_k over presentations from epoch \(aumFromEpoch)"),
-                Score(name: "confidence", values: confidence, note: "cartography: mean p_y over presentations"),
-                Score(name: "variability", values: variability, note: "cartography: population std of p_y over presentations (low with low confidence = hard to learn, often mislabeled)"),
-                Score(name: "correctness", values: correctFraction, note: "cartography: fraction of presentations classified correctly"),
-                Score(name: "unforgettable", values: unforgettable.map { $0 ? 1 : 0 }, note: "1 = learned and never forgotten"),
+                Score(.forgetting, values: forgetting, note: "forgetting events over training presentations; \(epochs + 1) (epochs + 1) = never learned"),
+                Score(.neverLearned, values: neverLearned.map { $0 ? 1 : 0 }, note: "1 = never classified correctly (forgetting = epochs + 1)"),
+                Score(.firstLearnedEpoch, values: firstLearnedEpoch, note: "first epoch (1-based) from which the example is correct at every later presentation; epochs+1 = not learned"),
+                Score(.aum, values: aum, note: "mean margin z_y - max_{k!=y} z_k over presentations from epoch \(aumFromEpoch)"),
+                Score(.confidence, values: confidence, note: "cartography: mean p_y over presentations"),
+                Score(.variability, values: variability, note: "cartography: population std of p_y over presentations (low with low confidence = hard to learn, often mislabeled)"),
+                Score(.correctness, values: correctFraction, note: "cartography: fraction of presentations classified correctly"),
+                Score(.unforgettable, values: unforgettable.map { $0 ? 1 : 0 }, note: "1 = learned and never forgotten"),
             ]
             if let vog, let vogClassNormalized {
-                s.append(Score(name: "vog", values: vog, note: "VoG over \(vogCheckpoints) end-of-epoch checkpoints: mean over pixels of the std of d z_y / d x"))
-                s.append(Score(name: "vog_class_normalized", values: vogClassNormalized, note: "VoG z-scored within each given class"))
+                s.append(Score(.vog, values: vog, note: "VoG over \(vogCheckpoints) end-of-epoch checkpoints: mean over pixels of the std of d z_y / d x"))
+                s.append(Score(.vogClassNormalized, values: vogClassNormalized, note: "VoG z-scored within each given class"))
             }
-            s.append(Score(name: "el2n_final", values: el2nFinal, note: "||softmax - onehot|| of the final model (eval mode, no augmentation)"))
+            s.append(Score(.el2nFinal, values: el2nFinal, note: "||softmax - onehot|| of the final model (eval mode, no augmentation)"))
             for (epoch, c) in checkpointScores {
-                s.append(Score(name: "grand_e\(epoch)", values: c.gradNorm ?? [], direction: .higherIsSuspicious,
+                s.append(Score(.grand, afterEpoch: epoch, values: c.gradNorm ?? [],
                                note: "||grad_w loss_i|| after epoch \(epoch) of this run, BN in eval mode, no augmentation"))
-                s.append(Score(name: "el2n_e\(epoch)", values: c.el2n, direction: .higherIsSuspicious,
+                s.append(Score(.el2n, afterEpoch: epoch, values: c.el2n,
                                note: "||softmax - onehot|| after epoch \(epoch) of this run, eval mode, no augmentation"))
             }
             return s

@@ -16,11 +16,13 @@ public struct ProtocolProgress {
     /// Something the user must know about the results (a training that never left
     /// chance level): printed, and recorded with the results.
     public var warning: ((String) -> Void)?
+    /// A unit loaded from its store instead of run (`--resume`): said even when quiet.
+    public var resumed: ((String) -> Void)?
 
     public init(epoch: ((String, EpochSummary, Int) -> Void)? = nil,
                 step: ((String, Pass, Int, Int) -> Void)? = nil,
-                note: ((String) -> Void)? = nil, warning: ((String) -> Void)? = nil) {
-        self.epoch = epoch; self.step = step; self.note = note; self.warning = warning
+                note: ((String) -> Void)? = nil, warning: ((String) -> Void)? = nil, resumed: ((String) -> Void)? = nil) {
+        self.epoch = epoch; self.step = step; self.note = note; self.warning = warning; self.resumed = resumed
     }
 
     /// Reports nothing.

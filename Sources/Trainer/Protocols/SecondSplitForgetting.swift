@@ -107,8 +107,8 @@ public struct SecondSplitForgetting: ExperimentProtocol {
         public var fslt: [Double]
 
         public var scores: [Score] {
-            [Score(name: "ssft", values: ssft, note: "second-split forgetting time, mean over \(seeds) seeds; \(epochs + 1) = never forgotten"),
-             Score(name: "fslt", values: fslt, note: "first-split learning time, mean over \(seeds) seeds; \(epochs + 1) = never learned")]
+            [Score(.ssft, values: ssft, note: "second-split forgetting time, mean over \(seeds) seeds; \(epochs + 1) = never forgotten"),
+             Score(.fslt, values: fslt, note: "first-split learning time, mean over \(seeds) seeds; \(epochs + 1) = never learned")]
         }
     }
 }

@@ -103,7 +103,7 @@ extension StoredUnits {
             if let store, reuse, let arrays = try store.load(name) {
                 results.append(try unitResult(arrays, of: unit, file: "\(store.folder)/\(name)\(UnitStore.suffix)"))
                 notes.restore(arrays)
-                progress.note?("resume: \(label(of: unit)) finished earlier; skipping it (loaded from \(store.folder))")
+                progress.resumed?("resume: \(label(of: unit)) finished earlier; skipping it (loaded from \(store.folder))")
             } else {
                 let mark = notes.mark()
                 let result = try run(unit, progress: progress)
