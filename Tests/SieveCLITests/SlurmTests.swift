@@ -166,7 +166,7 @@ struct SlurmTests {
     /// The audit's options of the Slurm test: every part (the main training, AUM threshold
     /// runs, GraNd at initialisation, the two-split protocol, folds, VoG), 9 units.
     static func auditArguments(data: String) -> [String] {
-        ["audit", "--data", data, "--model", "mlp", "--batch", "16", "--limit", "1500", "--epochs", "3", "--noise", "symmetric:0.2",
+        ["audit", "--data", data, "--model", "mlp", "--batch", "16", "--limit", "6000", "--epochs", "8", "--noise", "symmetric:0.2",
          "--inits", "2", "--ssft", "--ssft-epochs", "2", "--folds", "2", "--aum-threshold", "--vog", "--checkpoints", "1,3",
          "--no-report", "--quiet"]
     }
@@ -179,7 +179,8 @@ struct SlurmTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cluster = try Cluster(dir + "/cluster")
         defer { cluster.stop() }
-        try CLITests.makeIDX(dir + "/data", train: 1500, test: 100)
+        // 6000 examples, 8 epochs: a task's units take seconds, time to kill it between them.
+        try CLITests.makeIDX(dir + "/data", train: 6000, test: 100)
         try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? ""
         let script = dir + "/audit.sbatch"
