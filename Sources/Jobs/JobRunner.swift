@@ -108,7 +108,14 @@ public enum JobRunner {
         if options.resume && options.force {
             throw TrainerError.invalid("--resume keeps the finished units and --force discards them: give one of the two")
         }
-        if let every = options.saveStateEvery, every < 1 { throw TrainerError.invalid("--checkpoint-every must be at least 1 step") }
+        if let every = options.saveStateEvery, every < 1 { throw TrainerError.invalid("--save-state-every must be at least 1 step") }
+        switch spec.protocol {
+        case .grand, .el2n: break
+        default:
+            if options.saveStateEvery != nil {
+                hooks.note("note: --save-state-every applies to score grand and score el2n; \(spec.command) keeps each training's state at the end of every epoch")
+            }
+        }
         let run = try RunDirectory(options.out, force: options.force, resume: options.resume)
         let store = try openStore(for: run, resume: options.resume, force: options.force)
         hooks.storeOpened(store)
@@ -138,6 +145,10 @@ public enum JobRunner {
         var records: [JSON] = []
         for dir in shards {
             guard UnitStore(folder: dir + "/units").exists, access(dir + "/" + jobFile, F_OK) == 0 else {
+                if access(dir + "/settings.json", F_OK) == 0 {
+                    throw TrainerError.invalid("merge: \(dir) is a shard folder of an earlier sieve (settings.json, no \(jobFile)); "
+                                               + "run its shards again with this version")
+                }
                 throw TrainerError.invalid("merge: \(dir) is not a shard folder (no \(jobFile) and units/; run `sieve score ... --shard I/N --out \(dir)`)")
             }
             records.append(try JSONReader.read(path: dir + "/" + jobFile))
@@ -212,7 +223,7 @@ public enum JobRunner {
     }
 }
 
-/// `job.json` as stored: the spec, the data's fingerprint, the device kind and the
+/// `job.json` as stored: the spec, the data's fingerprint, the backend (cpu or opencl) and the
 /// whole run's unit names. Two records describe the same job when they agree on all but
 /// the shard, the device's name and the data's path (machines may hold the same data in
 /// different places; the fingerprint compares the content).
@@ -220,7 +231,7 @@ enum JobRecord {
     static func make(_ job: Job) -> JSON {
         guard case .object(let fields) = job.spec.json else { return job.spec.json }
         return .object(fields + [("data_fingerprint", .string(job.setup.data.fingerprint)),
-                                 ("device_kind", .string(job.setup.device is OpenCLDevice ? "opencl" : "cpu")),
+                                 ("backend", .string(job.setup.device is OpenCLDevice ? "opencl" : "cpu")),
                                  ("units", .array(job.unitNames.map(JSON.string)))])
     }
 

@@ -49,7 +49,8 @@ struct Runner: UnitsHandler {
                                                + "but \(d.found) now; rerun with the same options, or use --force to discard those units")
                 }
             } else if store.holdsWork {
-                throw TrainerError.invalid("--resume: \(store.folder) has unit files but no \(JobRunner.jobFile); remove it or use --force")
+                let earlier = access(store.folder + "/settings.json", F_OK) == 0 ? " (an earlier sieve wrote it, with settings.json)" : ""
+                throw TrainerError.invalid("--resume: \(store.folder) has unit files but no \(JobRunner.jobFile)\(earlier); remove it or use --force")
             }
             if let shard, let other = store.units.first(where: { !units.contains($0) }) {
                 let what = UInt64(other) != nil ? "seed \(other)" : "unit \(other)"

@@ -168,19 +168,7 @@ public struct UnitStore: Sendable {
     }
 
     /// Compact text of a JSON value for messages (strings unquoted at the top level).
-    public static func text(_ value: JSON) -> String {
-        if let s = value.string { return s }
-        return render(value)
-    }
-
-    static func render(_ value: JSON) -> String {
-        if let s = value.string { return JSON.quote(s) }
-        if let n = value.number { return n.text }
-        if let b = value.bool { return b ? "true" : "false" }
-        if let a = value.array { return "[" + a.map(render).joined(separator: ", ") + "]" }
-        if let o = value.object { return "{" + o.map { JSON.quote($0.key) + ": " + render($0.value) }.joined(separator: ", ") + "}" }
-        return "null"
-    }
+    public static func text(_ value: JSON) -> String { value.string ?? value.rendered }
 }
 
 extension Dictionary where Key == String, Value == UnitArray {

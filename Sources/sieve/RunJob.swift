@@ -45,7 +45,7 @@ struct ResumeOption: ParsableArguments {
     var resume: Bool = false
 }
 
-/// `--shard`, `--resume` and `--checkpoint-every`: how a job's units are run.
+/// `--shard`, `--resume` and `--save-state-every`: how a job's units are run.
 struct UnitOptions: ParsableArguments {
     @OptionGroup var resumeOption: ResumeOption
     var resume: Bool { resumeOption.resume }
@@ -53,8 +53,9 @@ struct UnitOptions: ParsableArguments {
     @Option(help: "Run shard I of N (0-based: --shard 0/4 ... --shard 3/4) and write it into --out as a shard folder for `sieve merge`. A shard runs the units at positions p with p % N == I (seeds, splits, folds, the audit's parts); `score grand`/`el2n` with more shards than seeds run equal ranges of the seeds' scoring batches.")
     var shard: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Also keep each training's state every STEPS optimiser steps (default: at the end of each epoch only), so a killed long epoch resumes with --resume losing at most STEPS steps (score grand, score el2n).", valueName: "steps"))
-    var checkpointEvery: Int?
+    @Option(name: [.customLong("save-state-every"), .customLong("checkpoint-every")], parsing: .unconditional,
+            help: ArgumentHelp("Also keep each training's state every STEPS optimiser steps (default: at the end of each epoch only), so a killed long epoch resumes with --resume losing at most STEPS steps (score grand, score el2n; --checkpoint-every is the same option).", valueName: "steps"))
+    var saveStateEvery: Int?
 }
 
 /// The hooks that put a job's lines, progress and warnings on the console.
@@ -76,7 +77,7 @@ func consoleHooks(quiet: Bool = false, device: ModelOptions? = nil) -> JobHooks 
 
 /// Runs `spec` into `output`'s folder and prints what it did.
 func runJob(_ spec: JobSpec, output: ScoreOutput, model: ModelOptions, units: UnitOptions? = nil) throws {
-    try runJob(spec, options: output.runOptions(resume: units?.resume ?? false, saveStateEvery: units?.checkpointEvery),
+    try runJob(spec, options: output.runOptions(resume: units?.resume ?? false, saveStateEvery: units?.saveStateEvery),
                json: output.json, model: model)
 }
 

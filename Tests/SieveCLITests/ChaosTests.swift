@@ -20,10 +20,10 @@ import Glibc
 /// at that moment, read while it was stopped (SIGSTOP) just before the SIGKILL.
 struct ChaosTests {
     /// 16 seeds over 8 shards: two units (seeds) per shard, each one epoch of training
-    /// (its state, 2.7 MB, kept every `checkpointEvery` steps: writes long enough to be
+    /// (its state, 2.7 MB, kept every `saveStateEvery` steps: writes long enough to be
     /// caught in) and a scoring pass over `limit` examples. The chaos arms no more kills
     /// once `plannedKills` have landed; `minimumKills` must hit a running process.
-    static let (limit, inits, shards, checkpointEvery) = (16000, 16, 8, 50)
+    static let (limit, inits, shards, saveStateEvery) = (16000, 16, 8, 50)
     static let (plannedKills, minimumKills) = (40, 24)
 
     /// What a kill waits for after choosing its shard (then it stops, reads and kills it).
@@ -68,7 +68,7 @@ struct ChaosTests {
 
     static func arguments(_ dir: String, shard: Int, resume: Bool) -> [String] {
         ["score", "grand", "--data", dir + "/data", "--model", "mlp", "--batch", "16", "--limit", String(limit),
-         "--inits", String(inits), "--at-epoch", "1", "--no-report", "--quiet", "--checkpoint-every", String(checkpointEvery),
+         "--inits", String(inits), "--at-epoch", "1", "--no-report", "--quiet", "--checkpoint-every", String(saveStateEvery),
          "--shard", "\(shard)/\(shards)", "--out", dir + "/shard-\(shard)"] + (resume ? ["--resume"] : [])
     }
 

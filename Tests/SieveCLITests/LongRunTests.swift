@@ -118,7 +118,7 @@ struct LongRunTests {
         try Self.killTrainingAndResume(["score", "grand", "--at-epoch", "2", "--inits", "1"], extra: ["--checkpoint-every", "7"],
                                        note: "from its checkpoint", files: ["scores.csv", "grand.npy", "el2n.npy"])
         let bad = try CLITests.run(["score", "grand", "--checkpoint-every", "0", "--out", CLITests.tempDir() + "/bad"])
-        #expect(bad.status == 2 && bad.stderr.contains("--checkpoint-every must be at least 1"), "\(bad.stderr)")
+        #expect(bad.status == 2 && bad.stderr.contains("--save-state-every must be at least 1"), "\(bad.stderr)")
     }
 
     /// Kills `arguments` (a command writing `--out DIR/run`) once its first unit file

@@ -60,7 +60,7 @@ struct ProtocolTests {
                 for p in pieces {
                     #expect(p.examples.lowerBound % 16 == 0 && (p.examples.upperBound % 16 == 0 || p.examples.upperBound == 70), "\(p)")
                     covered[p.seed, default: []].append(p.examples)
-                    #expect(CheckpointEnsemble.Piece(name: p.name(total: 70), total: 70) == p)
+                    #expect(CheckpointEnsemble.Unit(name: p.name(total: 70), total: 70) == p)
                 }
                 let batches = pieces.map { ($0.examples.count + 15) / 16 }.reduce(0, +)
                 #expect(batches >= 15 / count && batches <= 15 / count + 1, "shard of \(count): \(pieces)")
@@ -72,8 +72,8 @@ struct ProtocolTests {
             }
         }
         #expect(throws: TrainerError.self) { try ensemble.pieces(shard: 0, of: 16) }
-        #expect(CheckpointEnsemble.Piece(name: "5.16-80", total: 70) == nil && CheckpointEnsemble.Piece(name: "x", total: 70) == nil)
-        #expect(CheckpointEnsemble.Piece(name: "5", total: 70) == CheckpointEnsemble.Piece(seed: 5, examples: 0..<70))
+        #expect(CheckpointEnsemble.Unit(name: "5.16-80", total: 70) == nil && CheckpointEnsemble.Unit(name: "x", total: 70) == nil)
+        #expect(CheckpointEnsemble.Unit(name: "5", total: 70) == CheckpointEnsemble.Unit(seed: 5, examples: 0..<70))
 
         let whole = try ensemble.run(5, progress: .silent)
         let joined = CheckpointScores(concatenating: try [0..<32, 32..<64, 64..<70].map {
@@ -84,7 +84,7 @@ struct ProtocolTests {
     }
 
     /// Training checkpoints kept in memory, every save recorded.
-    final class RecordingCheckpoints: TrainingCheckpoints {
+    final class RecordingCheckpoints: TrainingStateStore {
         var saved: [[String: UnitArray]] = []
         var current: [String: [String: UnitArray]] = [:]
         func load(_ name: String) throws -> [String: UnitArray]? { current[name] }
@@ -96,7 +96,7 @@ struct ProtocolTests {
         func discard(_ name: String) { current[name] = nil }
     }
 
-    /// `checkpointEvery`: states taken inside an epoch (and at its end) each resume to
+    /// `saveStateEvery`: states taken inside an epoch (and at its end) each resume to
     /// bit for bit the scores of the uninterrupted unit.
     @Test func everyStepCheckpointResumesBitForBit() throws {
         let s = Self.setup(count: 70)   // 5 steps per epoch
@@ -104,8 +104,8 @@ struct ProtocolTests {
         let whole = try plain.run(5, progress: .silent)
         var recording = plain
         let store = RecordingCheckpoints()
-        recording.checkpoints = store
-        recording.checkpointEvery = 3
+        recording.trainingStates = store
+        recording.saveStateEvery = 3
         let recorded = try recording.run(5, progress: .silent)
         #expect(recorded.gradNorm == whole.gradNorm)
         func number(_ state: [String: UnitArray], _ name: String) -> Double? {
@@ -119,7 +119,7 @@ struct ProtocolTests {
             var resumed = plain
             let one = RecordingCheckpoints()
             one.current["5.training"] = state
-            resumed.checkpoints = one
+            resumed.trainingStates = one
             let r = try resumed.run(5, progress: .silent)
             #expect(r.gradNorm == whole.gradNorm && r.el2n == whole.el2n && r.loss == whole.loss, "from step \(number(state, "step") ?? -1)")
         }

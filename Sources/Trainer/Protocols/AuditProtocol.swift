@@ -23,7 +23,7 @@ public struct AuditProtocol: ExperimentProtocol {
     public enum Unit: Sendable {
         case training(UInt64)
         case aumThreshold(Int)
-        case grandInit(CheckpointEnsemble.Piece)
+        case grandInit(CheckpointEnsemble.Unit)
         case ssft(SecondSplitForgetting.Unit)
         case fold(Int)
     }
@@ -172,7 +172,7 @@ extension AuditProtocol: StoredUnits {
 
     public var sideFiles: [String] { training.sideFiles }
 
-    public mutating func keepState(in store: TrainingCheckpoints, folder: String, every steps: Int?) throws {
+    public mutating func keepState(in store: TrainingStateStore, folder: String, every steps: Int?) throws {
         try training.keepState(in: store, folder: folder, every: steps)
     }
 }

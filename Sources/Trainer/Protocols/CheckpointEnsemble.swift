@@ -5,7 +5,7 @@ import Storage
 /// et al. 2021) over initialisations and EL2N over seeds. Unit = one seed: train
 /// `atEpoch` epochs from it (none for GraNd at initialisation), then one scoring pass
 /// over the training set (evaluation-mode batch norm, no augmentation). A run with more
-/// shards than seeds splits a seed's scoring pass into ``Piece``s (ranges of examples).
+/// shards than seeds splits a seed's scoring pass into ``Unit``s (ranges of examples).
 public struct CheckpointEnsemble: ExperimentProtocol {
     public var setup: ExperimentSetup
     /// One seed per run.
@@ -21,10 +21,10 @@ public struct CheckpointEnsemble: ExperimentProtocol {
     /// Where each unit's training keeps its end-of-epoch state (`SEED.training`), so a
     /// killed training continues from its last finished epoch; nil: none kept. Dropped
     /// once the unit's result is stored (``StoredUnits/results(of:storingIn:prefix:reuse:progress:notes:)``).
-    public var checkpoints: TrainingCheckpoints?
+    public var trainingStates: TrainingStateStore?
     /// Also keep the state every this many optimiser steps inside an epoch (nil: at the
     /// end of each epoch only): a long epoch killed loses at most this many steps.
-    public var checkpointEvery: Int?
+    public var saveStateEvery: Int?
 
     public init(setup: ExperimentSetup, seeds: [UInt64], atEpoch: Int, gradNorms: Bool, scheduleEpochs: Int? = nil) throws {
         guard !seeds.isEmpty else { throw TrainerError.invalid("at least one seed (--inits / --seeds) is needed") }
@@ -38,11 +38,11 @@ public struct CheckpointEnsemble: ExperimentProtocol {
     }
 
     /// One whole seed each: its training and a scoring pass over every example.
-    public var units: [Piece] { seeds.map { Piece(seed: $0, examples: 0..<setup.data.count) } }
+    public var units: [Unit] { seeds.map { Unit(seed: $0, examples: 0..<setup.data.count) } }
 
     public var plan: WorkPlan { plan(scoring: seeds.map { _ in setup.data.count }) }
 
-    public func plan(of selected: [Piece]) -> WorkPlan { plan(scoring: selected.map(\.examples.count)) }
+    public func plan(of selected: [Unit]) -> WorkPlan { plan(scoring: selected.map(\.examples.count)) }
 
     /// The work of one training per entry of `scoring`, each followed by a scoring pass
     /// over that many examples (whole seeds, or a shard's pieces of them).
@@ -59,7 +59,7 @@ public struct CheckpointEnsemble: ExperimentProtocol {
         try run(seed, examples: nil, progress: progress)
     }
 
-    public func run(_ piece: Piece, progress: ProtocolProgress) throws -> CheckpointScores {
+    public func run(_ piece: Unit, progress: ProtocolProgress) throws -> CheckpointScores {
         try run(piece.seed, examples: piece.examples == 0..<setup.data.count ? nil : piece.examples, progress: progress)
     }
 
@@ -71,18 +71,18 @@ public struct CheckpointEnsemble: ExperimentProtocol {
         let name = "\(seed).training"
         var from = 0
         var position: EpochPosition?
-        if let checkpoints, let state = try checkpoints.load(name) {
+        if let trainingStates, let state = try trainingStates.load(name) {
             (from, position) = try session.restore(state, from: name)
             progress.note?("\(label): continuing " + (position.map { "epoch \($0.epoch + 1) after batch \($0.batchesDone)" }
                                                    ?? "after epoch \(from)") + " from its checkpoint")
         }
         try setup.train(session, unit: label, progress: progress, stoppingAfter: atEpoch, from: from, resuming: position,
                         afterStep: { p in
-                            if let every = checkpointEvery, every > 0, session.step % every == 0 {
-                                try checkpoints?.save(name, session.checkpointState(epochsDone: p.epoch, position: p))
+                            if let every = saveStateEvery, every > 0, session.step % every == 0 {
+                                try trainingStates?.save(name, session.trainingState(epochsDone: p.epoch, position: p))
                             }
                         }) { s in
-            try checkpoints?.save(name, session.checkpointState(epochsDone: s.epoch + 1))
+            try trainingStates?.save(name, session.trainingState(epochsDone: s.epoch + 1))
         }
         let what = examples.map { "examples \($0.lowerBound)..<\($0.upperBound)" } ?? "\(setup.data.count) examples"
         progress.note?("\(label): scoring pass over \(what)" + (gradNorms ? " (per-example gradient norms)" : ""))
@@ -161,7 +161,7 @@ extension CheckpointScores {
 
 extension CheckpointEnsemble {
     /// One unit of a sharded run: a seed's training and the examples its scoring pass covers.
-    public struct Piece: Hashable, Sendable, CustomStringConvertible {
+    public struct Unit: Hashable, Sendable, CustomStringConvertible {
         public var seed: UInt64
         public var examples: Range<Int>
 
@@ -194,11 +194,11 @@ extension CheckpointEnsemble {
     /// each of them to the checkpoint (at initialisation: no training at all). Ranges start
     /// and end on batch boundaries, so every example is scored in the same batch as in a
     /// single run and the merged scores equal it bit for bit.
-    public func pieces(shard index: Int, of count: Int) throws -> [Piece] {
+    public func pieces(shard index: Int, of count: Int) throws -> [Unit] {
         let n = setup.data.count, batch = setup.configuration.batchSize
         guard count >= 1, index >= 0, index < count else { throw TrainerError.invalid("shard \(index)/\(count): need 0 <= I < N") }
         if count <= seeds.count {
-            return seeds.enumerated().filter { $0.offset % count == index }.map { Piece(seed: $0.element, examples: 0..<n) }
+            return seeds.enumerated().filter { $0.offset % count == index }.map { Unit(seed: $0.element, examples: 0..<n) }
         }
         let perSeed = (n + batch - 1) / batch, total = seeds.count * perSeed
         guard count <= total else {
@@ -206,10 +206,10 @@ extension CheckpointEnsemble {
                                        + "make \(total) scoring batches; use at most \(total) shards")
         }
         let lo = index * total / count, hi = (index + 1) * total / count
-        var pieces: [Piece] = []
+        var pieces: [Unit] = []
         for (k, seed) in seeds.enumerated() {
             let a = max(lo, k * perSeed) - k * perSeed, b = min(hi, (k + 1) * perSeed) - k * perSeed
-            if a < b { pieces.append(Piece(seed: seed, examples: (a * batch)..<min(n, b * batch))) }
+            if a < b { pieces.append(Unit(seed: seed, examples: (a * batch)..<min(n, b * batch))) }
         }
         return pieces
     }

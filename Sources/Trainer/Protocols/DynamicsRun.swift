@@ -25,7 +25,7 @@ public struct DynamicsRun: ExperimentProtocol {
     /// continues from its last finished epoch; nil: none kept. Stream sinks must then
     /// continue their files themselves after ``epochsDone()`` epochs of records (see
     /// `ExampleStatsNPYWriter(resumablePath:keepingRecords:)`); they are flushed before each save.
-    public var trainingState: TrainingCheckpoints?
+    public var trainingState: TrainingStateStore?
     /// The state's name in ``trainingState``.
     public var stateName = "dynamics.training"
     /// Where every record of the per-example stream goes (`examples.npy`, see
@@ -107,7 +107,7 @@ public struct DynamicsRun: ExperimentProtocol {
             done.append(s)
             if let trainingState {
                 for sink in sinks { try sink.flush() }
-                var arrays = try session.checkpointState(epochsDone: s.epoch + 1) + dynamics.state(prefix: "dynamics:")
+                var arrays = try session.trainingState(epochsDone: s.epoch + 1) + dynamics.state(prefix: "dynamics:")
                     + (vogAccumulator?.state(prefix: "vog:") ?? []) + EpochSummary.state(done)
                 for (e, scores) in taken { arrays += scores.unitArrays.map { ("checkpoint\(e):" + $0.0, $0.1) } }
                 try trainingState.save(stateName, arrays)
@@ -252,7 +252,7 @@ extension DynamicsRun: StoredUnits {
 
     public var sideFiles: [String] { ["examples.npy"] }
 
-    public mutating func keepState(in store: TrainingCheckpoints, folder: String, every steps: Int?) throws {
+    public mutating func keepState(in store: TrainingStateStore, folder: String, every steps: Int?) throws {
         trainingState = store
         streamPath = folder + "/examples.npy"
     }

@@ -36,7 +36,7 @@ public protocol StoredUnits: ExperimentProtocol {
     /// Keep each training's state in `store` (the unit folder at `folder`; a killed training
     /// continues from it) at the end of each epoch, and every `steps` optimiser steps when
     /// given and the protocol can. Default: no state kept.
-    mutating func keepState(in store: TrainingCheckpoints, folder: String, every steps: Int?) throws
+    mutating func keepState(in store: TrainingStateStore, folder: String, every steps: Int?) throws
 }
 
 /// One stored result of a run's shards: the unit, its file name, its result and the folder it came from.
@@ -82,7 +82,7 @@ extension StoredUnits {
 
     public var sideFiles: [String] { [] }
 
-    public mutating func keepState(in store: TrainingCheckpoints, folder: String, every steps: Int?) throws {}
+    public mutating func keepState(in store: TrainingStateStore, folder: String, every steps: Int?) throws {}
 
     /// Runs every unit and combines the results. With a `store`, each result is saved
     /// there the moment its unit finishes, under `prefix + unitName`; with `reuse`, units
@@ -204,34 +204,34 @@ extension PruneCurve: StoredUnits {
 }
 
 extension CheckpointEnsemble: StoredUnits {
-    public func unitName(_ piece: Piece) -> String { piece.name(total: setup.data.count) }
+    public func unitName(_ piece: Unit) -> String { piece.name(total: setup.data.count) }
 
     public func unitArrays(_ r: CheckpointScores) -> [(String, UnitArray)] { r.unitArrays }
 
-    public func unitResult(_ arrays: [String: UnitArray], of piece: Piece, file: String) throws -> CheckpointScores {
+    public func unitResult(_ arrays: [String: UnitArray], of piece: Unit, file: String) throws -> CheckpointScores {
         try CheckpointScores(unitArrays: arrays, examples: piece.examples.count, gradNorms: gradNorms, unit: file)
     }
 
-    public func units(inShard index: Int, of count: Int) throws -> [Piece] { try pieces(shard: index, of: count) }
+    public func units(inShard index: Int, of count: Int) throws -> [Unit] { try pieces(shard: index, of: count) }
 
-    public func unit(named name: String) -> Piece? {
-        Piece(name: name, total: setup.data.count).flatMap { seeds.contains($0.seed) ? $0 : nil }
+    public func unit(named name: String) -> Unit? {
+        Unit(name: name, total: setup.data.count).flatMap { seeds.contains($0.seed) ? $0 : nil }
     }
 
-    public func label(of piece: Piece) -> String {
+    public func label(of piece: Unit) -> String {
         piece.examples == 0..<setup.data.count ? "seed \(piece.seed)" : "\(piece)"
     }
 
-    public func stateName(of piece: Piece) -> String? { "\(piece.seed).training" }
+    public func stateName(of piece: Unit) -> String? { "\(piece.seed).training" }
 
-    public mutating func keepState(in store: TrainingCheckpoints, folder: String, every steps: Int?) throws {
-        checkpoints = store
-        checkpointEvery = steps
+    public mutating func keepState(in store: TrainingStateStore, folder: String, every steps: Int?) throws {
+        trainingStates = store
+        saveStateEvery = steps
     }
 
     /// Each seed's pieces must tile its examples (no gap, no overlap) and, trained on
     /// different shards, have ended with one model; they are joined in example order.
-    public func assemble(_ stored: [StoredResult<Piece, CheckpointScores>]) throws -> [CheckpointScores] {
+    public func assemble(_ stored: [StoredResult<Unit, CheckpointScores>]) throws -> [CheckpointScores] {
         let n = setup.data.count
         var missing: [String] = []
         var joined: [CheckpointScores] = []

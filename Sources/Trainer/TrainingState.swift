@@ -5,7 +5,7 @@ import Storage
 /// Where the trainings of an experiment keep their state (at the end of each epoch, and
 /// every so many steps when asked), so a killed training continues from its last
 /// checkpoint (`--resume`). `UnitStore` is one.
-public protocol TrainingCheckpoints {
+public protocol TrainingStateStore {
     func load(_ name: String) throws -> [String: UnitArray]?
     func save(_ name: String, _ arrays: [(String, UnitArray)]) throws
     func discard(_ name: String)
@@ -18,7 +18,7 @@ extension TrainingSession {
     /// and correct count. Data order and augmentation are keyed by (seed, epoch,
     /// example), so a restored session trains bit for bit as the uninterrupted one
     /// would. Float32 values are stored as float64 (exactly).
-    public func checkpointState(epochsDone: Int, position: EpochPosition? = nil) throws -> [(String, UnitArray)] {
+    public func trainingState(epochsDone: Int, position: EpochPosition? = nil) throws -> [(String, UnitArray)] {
         func values(_ t: Tensor) -> UnitArray { .float64(device.download(t).map(Double.init)) }
         var arrays: [(String, UnitArray)] = [("epochs_done", .float64([Double(epochsDone)])), ("step", .float64([Double(step)]))]
         if let position {
@@ -32,7 +32,7 @@ extension TrainingSession {
         return arrays
     }
 
-    /// Restores ``checkpointState(epochsDone:position:)``; returns the epochs done and,
+    /// Restores ``trainingState(epochsDone:position:)``; returns the epochs done and,
     /// for a state taken inside an epoch, the position to resume that epoch from. Throws
     /// when the state does not fit this model (another architecture or width).
     public func restore(_ state: [String: UnitArray], from file: String) throws -> (epochsDone: Int, position: EpochPosition?) {
@@ -96,4 +96,4 @@ extension EpochSummary {
         }
     }
 }
-extension UnitStore: TrainingCheckpoints {}
+extension UnitStore: TrainingStateStore {}
