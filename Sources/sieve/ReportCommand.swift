@@ -35,6 +35,10 @@ struct ReportCommand: ParsableCommand {
         guard access(runFolder, F_OK) == 0 else { throw UsageError("\(runFolder): no such folder") }
         let scoresFile = RunFolder.scoresPath(runFolder)
         let dir = scoresFile.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        if access(scoresFile, F_OK) != 0, access((dir.isEmpty ? "" : dir + "/") + RunFolder.pruneCurveFile, F_OK) == 0 {
+            throw UsageError("\(runFolder) is a prune-curve folder (no scores.csv); show its curve in the report of the scores it ranked: "
+                             + "sieve report SCORES_DIR --prune-curve \(runFolder)")
+        }
         guard access((dir.isEmpty ? "" : dir + "/") + RunFolder.metaFile, F_OK) == 0 else {
             throw UsageError("\(runFolder) has no meta.json: pass the output folder of `sieve audit` or `sieve score`")
         }
