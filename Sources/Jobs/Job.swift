@@ -23,8 +23,9 @@ struct Job {
     }
 
     init(spec: JobSpec, setup: ExperimentSetup) throws {
-        self.spec = spec
+        self.spec = spec.resolved(setup.configuration)
         self.setup = setup
+        let spec = self.spec
         switch spec.protocol {
         case .grand(let e), .el2n(let e):
             var gradNorms = false
@@ -53,10 +54,7 @@ struct Job {
             }
             let folder = try RunFolder(scores: p.scoresFile)
             let columns = try p.scores.map { name in
-                (name: name, values: try folder.scores.values(name),
-                 direction: try p.direction ?? folder.direction(of: name) ?? {
-                     throw TrainerError.invalid("the suspicious end of \(name) is unknown; give --direction higher or --direction lower")
-                 }())
+                (name: name, values: try folder.scores.values(name), direction: try folder.rankingDirection(of: name, override: p.direction))
             }
             var curve = try PruneCurve(setup: setup, scores: columns, selections: p.selections, seeds: p.seeds, epochs: p.epochs)
             curve.neverLearned = folder.neverLearned
@@ -173,6 +171,28 @@ struct Job {
 }
 
 extension JobSpec {
+    /// The spec with every default filled in as a run on `config` resolves it (the
+    /// learning rate, the augmentation, the checkpoints, the AUM start, the schedule's
+    /// length), so a job typed with its defaults spelled out is the same job.
+    func resolved(_ config: TrainingConfiguration) -> JobSpec {
+        var s = self
+        s.training.lr = config.schedule.peak
+        let a = config.augmentation
+        s.training.augment = AugmentationSpec(crop: a.cropPadding > 0, flip: a.horizontalFlip, reflect: a.reflect && a.cropPadding > 0)
+        switch s.protocol {
+        case .grand(var e): e.scheduleEpochs = e.scheduleEpochs ?? e.atEpoch; s.protocol = .grand(e)
+        case .el2n(var e): e.scheduleEpochs = e.scheduleEpochs ?? e.atEpoch; s.protocol = .el2n(e)
+        case .dynamics(var d): d.aumFrom = d.aumFromEpoch; s.protocol = .dynamics(d)
+        case .audit(var x):
+            x.checkpoints = x.checkpointEpochs
+            x.aumFrom = x.aumFromEpoch
+            x.ssftEpochs = x.ssft ? x.ssftEpochs ?? x.epochs : nil
+            s.protocol = .audit(x)
+        case .ssft, .pruneCurve: break
+        }
+        return s
+    }
+
     /// The data and training settings as `meta.json` records them, with the values
     /// `configuration` resolved (the model's defaults filled in).
     public static func settingsMeta(data d: DataSpec, training t: TrainingSpec, configuration config: TrainingConfiguration) -> [(String, JSON)] {
@@ -204,6 +224,8 @@ struct Context {
     var mergedShards: [String]?
     /// The device meta.json names (a merge records the shards').
     var deviceName: String?
+    /// The backend job.json records (a merge records the shards').
+    var backend: String?
 
     /// What every `meta.json` starts with: the run's identity, the command, and the checks
     /// `evaluate` and `prune` use to refuse files of different runs.
@@ -231,7 +253,7 @@ struct Context {
         let seconds = monotonicSeconds() - t0
         let merged: [(String, JSON)] = mergedShards.map { [("merged_shards", .array($0.map(JSON.string)))] } ?? []
         try table.write(to: run.staging, meta: runMeta(seconds: seconds) + job.meta + extra + merged)
-        try OutputFile.write(JobRecord.make(job).rendered + "\n", to: run.path(JobRunner.jobFile))
+        try OutputFile.write(JobRecord.make(job, backend: backend).rendered + "\n", to: run.path(JobRunner.jobFile))
         for (name, path) in files.sorted(by: { $0.key < $1.key }) { try linkOrCopy(path, to: run.path(name)) }
         try writeExtra(run)
         if options.report {
@@ -251,7 +273,7 @@ struct Context {
         let seconds = monotonicSeconds() - t0
         let merged: [(String, JSON)] = mergedShards.map { [("merged_shards", .array($0.map(JSON.string)))] } ?? []
         try OutputFile.write(JSON.object(runMeta(seconds: seconds) + job.meta + merged).rendered + "\n", to: run.path("meta.json"))
-        try OutputFile.write(JobRecord.make(job).rendered + "\n", to: run.path(JobRunner.jobFile))
+        try OutputFile.write(JobRecord.make(job, backend: backend).rendered + "\n", to: run.path(JobRunner.jobFile))
         try run.commit()
         guard case .pruneCurve(let p) = job.spec.protocol else { preconditionFailure("a prune curve's job") }
         return .finished(FinishedRun(command: job.spec.command, folder: run.target, seconds: seconds, data: job.setup.data,

@@ -88,11 +88,11 @@ public struct FinishedRun {
     }
 }
 
-/// Not a failure: `--resume` into a shard folder that a finished shard with the same job
+/// Not a failure: `--resume` into a folder that a finished run or shard of the same job
 /// already holds (a scheduler retrying a task killed after its commit): nothing to do.
 public struct RunFinishedEarlier: Error, CustomStringConvertible {
     public let folder: String
-    public var description: String { "\(folder) already holds this shard, finished with the same settings: nothing to do" }
+    public var description: String { "\(folder) already holds this run, finished with the same settings: nothing to do" }
 }
 
 /// Runs any job: checks, takes the run folder and its unit folder, loads the data,
@@ -134,7 +134,9 @@ public enum JobRunner {
     /// shards must hold the same job (the first difference is named) and together every
     /// unit exactly once; the data is read again (from the job's path, or `data`) and must
     /// have the shards' fingerprint.
-    public static func merge(shards: [String], data: String?, options: RunOptions, hooks: JobHooks = JobHooks()) throws -> JobOutcome {
+    /// `scores`: where a prune curve's scores file is now (checked by its fingerprint).
+    public static func merge(shards: [String], data: String?, scores: String? = nil, options: RunOptions,
+                             hooks: JobHooks = JobHooks()) throws -> JobOutcome {
         guard !shards.isEmpty else { throw TrainerError.invalid("merge: name the shard folders (sieve merge A B ... --out OUT)") }
         if let same = shards.first(where: { resolved($0) == resolved(options.out) }) {
             throw TrainerError.invalid("merge: --out \(options.out) is the shard folder \(same); write the merged folder elsewhere")
@@ -162,6 +164,10 @@ public enum JobRunner {
         var spec = try JobSpec(json: records[0], file: shards[0] + "/" + jobFile)
         spec.shard = nil
         if let data { spec.data.source = data }
+        if let scores, case .pruneCurve(var p) = spec.protocol {
+            p.scoresFile = scores
+            spec.protocol = .pruneCurve(p)
+        }
         let run = try RunDirectory(options.out, force: options.force)
         let t0 = monotonicSeconds()
         let loaded: TrainingData
@@ -177,6 +183,7 @@ public enum JobRunner {
         var context = Context(job: job, run: run, options: options, hooks: hooks, t0: t0)
         context.mergedShards = shards
         context.deviceName = try? JSONReader.read(path: shards[0] + "/meta.json")["device"]?.string ?? nil
+        context.backend = records[0]["backend"]?.string
         return try job.dispatch(Merger(context: context, shards: shards))
     }
 
@@ -225,13 +232,15 @@ public enum JobRunner {
 
 /// `job.json` as stored: the spec, the data's fingerprint, the backend (cpu or opencl) and the
 /// whole run's unit names. Two records describe the same job when they agree on all but
-/// the shard, the device's name and the data's path (machines may hold the same data in
-/// different places; the fingerprint compares the content).
+/// the shard, the device's name and the paths of the data and of a prune curve's scores
+/// (machines may hold the same files in different places; the fingerprints compare the
+/// content).
 enum JobRecord {
-    static func make(_ job: Job) -> JSON {
+    /// `backend`: the shards' backend for a merge (which runs on the CPU); else the device's.
+    static func make(_ job: Job, backend: String? = nil) -> JSON {
         guard case .object(let fields) = job.spec.json else { return job.spec.json }
         return .object(fields + [("data_fingerprint", .string(job.setup.data.fingerprint)),
-                                 ("backend", .string(job.setup.device is OpenCLDevice ? "opencl" : "cpu")),
+                                 ("backend", .string(backend ?? (job.setup.device is OpenCLDevice ? "opencl" : "cpu"))),
                                  ("units", .array(job.unitNames.map(JSON.string)))])
     }
 
@@ -241,7 +250,7 @@ enum JobRecord {
     }
 
     static func comparable(_ record: JSON) -> JSON {
-        .object(flattened(record).filter { !["shard", "device", "data.source"].contains($0.0) })
+        .object(flattened(record).filter { !["shard", "device", "data.source", "protocol.scores_file"].contains($0.0) })
     }
 
     /// Nested objects as dotted keys (`data.limit`), so a difference names the member.

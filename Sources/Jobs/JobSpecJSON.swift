@@ -14,6 +14,7 @@ extension JobSpec {
     /// The spec `json` holds; `file` names it in errors.
     public init(json: JSON, file: String) throws {
         let root = Fields(json, file: file, at: "")
+        try root.only(["format_version", "command", "data", "training", "protocol", "device", "shard", "data_fingerprint", "backend", "units"])
         let version = try root.int("format_version")
         guard version == Self.formatVersion else {
             throw TrainerError.invalid("\(file) is a job of format \(version); this sieve reads format \(Self.formatVersion)")
@@ -38,6 +39,7 @@ extension DataSpec {
 
     init(_ f: Fields) throws {
         self.init()
+        try f.only(["source", "limit", "test_limit", "val", "val_seed", "classes", "noise", "noise_seed"])
         source = try f.string("source")
         limit = try f.optionalInt("limit")
         testLimit = try f.optionalInt("test_limit")
@@ -59,6 +61,7 @@ extension TrainingSpec {
 
     init(_ f: Fields) throws {
         self.init()
+        try f.only(["model", "width", "batch", "lr", "schedule", "warmup", "momentum", "nesterov", "weight_decay", "augment"])
         let name = try f.string("model")
         guard let m = Architecture(rawValue: name) else { throw f.bad("model", "is \(name), which this sieve does not know") }
         model = m
@@ -102,19 +105,23 @@ extension ProtocolSpec {
     init(_ f: Fields, command: String) throws {
         switch command {
         case "score grand", "score el2n":
+            try f.only(["runs", "at_epoch", "schedule_epochs", "first_seed"])
             let e = EnsembleSpec(runs: try f.int("runs"), atEpoch: try f.int("at_epoch"), scheduleEpochs: try f.optionalInt("schedule_epochs"),
                                  firstSeed: try f.uint64("first_seed"))
             self = command == "score grand" ? .grand(e) : .el2n(e)
         case "score dynamics":
+            try f.only(["epochs", "seed", "aum_from", "aum_threshold", "vog"])
             var d = DynamicsSpec()
             d.epochs = try f.int("epochs"); d.seed = try f.uint64("seed"); d.aumFrom = try f.optionalInt("aum_from")
             d.aumThreshold = try f.bool("aum_threshold"); d.vog = try f.bool("vog")
             self = .dynamics(d)
         case "score ssft":
+            try f.only(["epochs", "seeds", "first_seed"])
             var s = SSFTSpec()
             s.epochs = try f.int("epochs"); s.seeds = try f.int("seeds"); s.firstSeed = try f.uint64("first_seed")
             self = .ssft(s)
         case "prune-curve":
+            try f.only(["scores_file", "scores", "selections", "direction", "seeds", "epochs", "scores_fingerprint"])
             let selections = try f.array("selections").enumerated().map { k, s in try PruneSelection(json: s, f.nested("selections[\(k)]", s)) }
             var p = PruneCurveSpec(scoresFile: try f.string("scores_file"), scores: try f.strings("scores"), selections: selections)
             if let d = try f.optionalString("direction") {
@@ -124,6 +131,7 @@ extension ProtocolSpec {
             p.seeds = try f.int("seeds"); p.epochs = try f.int("epochs"); p.scoresFingerprint = try f.optionalString("scores_fingerprint")
             self = .pruneCurve(p)
         case "audit":
+            try f.only(["epochs", "seed", "checkpoints", "inits", "ssft", "ssft_epochs", "folds", "vog", "aum_threshold", "aum_from"])
             var a = AuditSpec()
             a.epochs = try f.int("epochs"); a.seed = try f.uint64("seed"); a.checkpoints = try f.optionalInts("checkpoints")
             a.inits = try f.int("inits"); a.ssft = try f.bool("ssft"); a.ssftEpochs = try f.optionalInt("ssft_epochs")
@@ -146,9 +154,9 @@ extension PruneSelection {
     }
 
     init(json: JSON, _ f: Fields) throws {
-        if json["drop_suspicious"] != nil { self = .dropSuspicious(try f.double("drop_suspicious")) }
-        else if json["keep_hardest"] != nil { self = .keepHardest(try f.double("keep_hardest"), window: try f.int("window")) }
-        else if json["keep_random"] != nil { self = .keepRandom(try f.double("keep_random"), seed: try f.uint64("seed")) }
+        if json["drop_suspicious"] != nil { try f.only(["drop_suspicious"]); self = .dropSuspicious(try f.double("drop_suspicious")) }
+        else if json["keep_hardest"] != nil { try f.only(["keep_hardest", "window"]); self = .keepHardest(try f.double("keep_hardest"), window: try f.int("window")) }
+        else if json["keep_random"] != nil { try f.only(["keep_random", "seed"]); self = .keepRandom(try f.double("keep_random"), seed: try f.uint64("seed")) }
         else { throw f.bad("", "is no selection (drop_suspicious, keep_hardest or keep_random)") }
     }
 }
@@ -163,6 +171,11 @@ struct Fields {
 
     func bad(_ key: String, _ what: String) -> TrainerError {
         .invalid("\(file): \(at.isEmpty ? "" : at + ".")\(key) \(what); it is not a job file this sieve wrote")
+    }
+
+    /// Refuses a member not in `keys` (a misspelt member would otherwise be a default).
+    func only(_ keys: Set<String>) throws {
+        if let other = json.object?.first(where: { !keys.contains($0.key) }) { throw bad(other.key, "is not a member of a job") }
     }
 
     func nested(_ key: String, _ value: JSON) -> Fields { Fields(value, file: file, at: at.isEmpty ? key : at + "." + key) }

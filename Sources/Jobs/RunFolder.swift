@@ -59,6 +59,13 @@ public struct RunFolder {
         return ScoreCatalog.direction(of: name)
     }
 
+    /// The end a selection ranks `name` from: `override` (`--direction`), else as above;
+    /// throws when neither knows it.
+    public func rankingDirection(of name: String, override: ScoreDirection?) throws -> ScoreDirection {
+        if let d = try override ?? direction(of: name) { return d }
+        throw TrainerError.invalid("the suspicious end of \(name) is unknown; give --direction higher or --direction lower")
+    }
+
     /// The `never_learned` flags of a dynamics run, when the file has them: selections by
     /// forgetting rank never-learned examples as the most forgettable.
     public var neverLearned: [Bool]? { scores.columns["never_learned"]?.map { $0 > 0.5 } }

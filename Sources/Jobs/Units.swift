@@ -22,7 +22,9 @@ struct Runner: UnitsHandler {
         let mine = selected.map(p.unitName)
         let record = JobRecord.make(job)
         try endIfFinished(record: record, shard: shard)
-        try adopt(record: record, shard: shard, units: Set(mine))
+        try adopt(record: record, shard: shard, units: Set(mine),
+                  owned: Set(selected.compactMap(p.stateName).map { $0 + UnitStore.suffix } + selected.flatMap(p.sideFiles)),
+                  others: Set(p.units.compactMap(p.stateName).map { $0 + UnitStore.suffix } + p.units.flatMap(p.sideFiles)))
         try p.keepState(in: store, folder: store.folder, every: options.saveStateEvery)
         let progress = context.hooks.progress(p.plan(of: selected))
         let results = try p.results(of: selected, storingIn: store, reuse: options.resume, progress: progress, notes: context.hooks.notes)
@@ -33,15 +35,17 @@ struct Runner: UnitsHandler {
             return .shardWritten(ShardOutcome(command: job.spec.command, shard: shard, units: mine, folder: context.run.target, whole: whole))
         }
         var files: [String: String] = [:]
-        for name in p.sideFiles where access(store.folder + "/" + name, F_OK) == 0 { files[name] = store.folder + "/" + name }
+        for name in p.units.flatMap(p.sideFiles) where access(store.folder + "/" + name, F_OK) == 0 { files[name] = store.folder + "/" + name }
         return .results(results, files: files)
     }
 
     /// Takes the unit folder for this job: one kept for `--resume` must hold the same job
     /// (the first difference is named) and, for a shard, only that shard's units (they
     /// move into the shard's folder, and a merge would see another's twice); then the job
-    /// is recorded in it.
-    func adopt(record: JSON, shard: Shard?, units: Set<String>) throws {
+    /// is recorded in it. `owned` are the training states and side files of the shard's
+    /// units; any other of `others` (another shard's training state or example stream)
+    /// is refused the same way.
+    func adopt(record: JSON, shard: Shard?, units: Set<String>, owned: Set<String>, others: Set<String>) throws {
         if store.exists {
             if let stored = try store.job() {
                 if let d = JobRecord.difference(stored, record) {
@@ -52,8 +56,11 @@ struct Runner: UnitsHandler {
                 let earlier = access(store.folder + "/settings.json", F_OK) == 0 ? " (an earlier sieve wrote it, with settings.json)" : ""
                 throw TrainerError.invalid("--resume: \(store.folder) has unit files but no \(JobRunner.jobFile)\(earlier); remove it or use --force")
             }
-            if let shard, let other = store.units.first(where: { !units.contains($0) }) {
-                let what = UInt64(other) != nil ? "seed \(other)" : "unit \(other)"
+            let files = RunDirectory.entries(of: store.folder) ?? []
+            let foreign = store.units.first(where: { !units.contains($0) })
+                ?? files.first(where: { others.contains($0) && !owned.contains($0) })
+            if let shard, let other = foreign {
+                let what = UInt64(other) != nil ? "seed \(other)" : other.hasSuffix(UnitStore.suffix) || other.contains(".") ? other : "unit \(other)"
                 throw TrainerError.invalid("--resume --shard \(shard): \(store.folder) holds \(what), which belongs to another shard "
                                            + "(a run with another --shard, or none, used this --out); resume with that run's --shard, or choose another --out")
             }
@@ -62,21 +69,21 @@ struct Runner: UnitsHandler {
         try store.writeJob(record)
     }
 
-    /// With `--resume` into a folder a finished shard already committed (a scheduler
-    /// retrying a task killed after its commit): the same job ends with nothing to do
-    /// (``RunFinishedEarlier``; a unit folder the kill left beside it is removed); another
-    /// job, another shard, or a finished whole run are refused.
+    /// With `--resume` into a folder a finished run or shard already committed (a scheduler
+    /// retrying a task killed after its commit, a run killed while its unit folder was being
+    /// removed): the same job ends with nothing to do (``RunFinishedEarlier``; a unit folder
+    /// the kill left beside it is removed); another job or another shard is refused.
     func endIfFinished(record: JSON, shard: Shard?) throws {
         let run = context.run
         guard run.holdsFinishedRun else { return }
         let path = run.target + "/" + JobRunner.jobFile
         let finished = access(path, F_OK) == 0 ? try JSONReader.read(path: path) : nil
-        guard let shard, let finished, finished["shard"]?.string == shard.description else {
+        guard let finished, finished["shard"]?.string == shard?.description else {   // nil == nil: a whole run
             throw TrainerError.invalid("--resume: \(run.target) already holds a finished run; choose a new --out, or pass --force to replace it")
         }
         if let d = JobRecord.difference(finished, record) {
-            throw TrainerError.invalid("--resume: \(run.target) holds a finished shard made with other settings: \(d.key) is \(d.found) there "
-                                       + "but \(d.expected) now; choose a new --out, or pass --force to replace it")
+            throw TrainerError.invalid("--resume: \(run.target) holds a finished \(shard == nil ? "run" : "shard") made with other settings: "
+                                       + "\(d.key) is \(d.expected) there but \(d.found) now; choose a new --out, or pass --force to replace it")
         }
         store.remove()
         throw RunFinishedEarlier(folder: run.target)
@@ -130,8 +137,14 @@ struct Merger: UnitsHandler {
                 context.hooks.notes.restore(arrays)
                 stored.append(StoredResult(unit: unit, name: name, result: try p.unitResult(arrays, of: unit, file: "\(dir)/units/\(name)\(UnitStore.suffix)"),
                                            folder: dir))
+                // The unit's side files come from the shard that ran it, never another's.
+                for file in p.sideFiles(of: unit) {
+                    guard access(folder.folder + "/" + file, F_OK) == 0 else {
+                        throw TrainerError.invalid("merge: \(dir)/units holds unit \(name) but not its \(file); run that shard again")
+                    }
+                    files[file] = folder.folder + "/" + file
+                }
             }
-            for name in p.sideFiles where access(folder.folder + "/" + name, F_OK) == 0 { files[name] = folder.folder + "/" + name }
         }
         do {
             return .results(try p.assemble(stored), files: files)

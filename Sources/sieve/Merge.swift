@@ -23,11 +23,14 @@ struct Merge: ParsableCommand {
     @Option(help: "Read the data set from here instead of the path the shards were given (the same data on another machine; checked by its fingerprint).")
     var data: String?
 
+    @Option(help: "prune-curve: read the scores it ranked from here instead of the path the shards were given (checked by their fingerprint).")
+    var scores: String?
+
     @OptionGroup var output: ScoreOutput
 
     func run() throws {
         if let json = output.json { try OutputFile.checkWritable(json, option: "--json") }
-        let outcome = try JobRunner.merge(shards: shards, data: data, options: output.runOptions(), hooks: consoleHooks(quiet: output.quiet))
+        let outcome = try JobRunner.merge(shards: shards, data: data, scores: scores, options: output.runOptions(), hooks: consoleHooks(quiet: output.quiet))
         try printOutcome(outcome, json: output.json)
     }
 }

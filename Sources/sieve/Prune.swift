@@ -55,8 +55,7 @@ struct SelectionOptions: ParsableArguments {
 
     /// The suspicious end of `name`: `--direction`, the run's meta.json, Sieve's catalog.
     func direction(of name: String, in run: RunFolder) throws -> ScoreDirection {
-        if let d = try parsedDirection() ?? run.direction(of: name) { return d }
-        throw UsageError("the suspicious end of \(name) is unknown; give --direction higher or --direction lower")
+        try run.rankingDirection(of: name, override: parsedDirection())
     }
 }
 

@@ -48,6 +48,7 @@ struct PruneCurveCommand: ParsableCommand {
         p.epochs = epochs
         var run = RunOptions(out: out)
         run.quiet = quiet; run.force = force; run.resume = unitOptions.resume; run.report = false
+        run.saveStateEvery = unitOptions.saveStateEvery
         run.commandLine = CommandLine.arguments.joined(separator: " ")
         try runJob(try options.job(.pruneCurve(p), shard: unitOptions.shard), options: run, json: nil, model: options.model)
     }

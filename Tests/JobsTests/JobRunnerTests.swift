@@ -182,4 +182,47 @@ import Trainer
         #expect { try JobSpec(json: try JSONReader.parse(text.replacingOccurrences(of: "\"batch\": 32", with: "\"batch\": \"32\"")), file: "j") }
             throws: { "\($0)".contains("j: training.batch is not an integer") }
     }
+
+    /// A job typed with its defaults spelled out is the same job; a finished whole run
+    /// resumed has nothing to do; a shard never adopts another shard's training state; a
+    /// misspelt member of job.json is refused.
+    @Test func defaultsOwnershipAndStrictness() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.makeData(dir + "/data", train: 96, test: 32)
+        var plain = Self.auditSpec(data: dir + "/data")
+        plain.protocol = .audit({ var a = AuditSpec(); a.epochs = 10; return a }())
+        var spelled = plain
+        spelled.protocol = .audit({ var a = AuditSpec(); a.epochs = 10; a.checkpoints = [2, 2]; a.aumFrom = 2; return a }())
+        spelled.training.lr = 0.05   // mlp's default
+        spelled.training.augment = AugmentationSpec()
+        let data = try plain.data.load()
+        let setup = ExperimentSetup(data: data, device: CPUDevice(), configuration: try plain.training.configuration(input: data.inputShape))
+        #expect(JobRecord.difference(JobRecord.make(try Job(spec: plain, setup: setup)),
+                                     JobRecord.make(try Job(spec: spelled, setup: setup))) == nil)
+
+        // A whole run resumed after its commit (killed while its unit folder was removed).
+        var small = Self.auditSpec(data: dir + "/data")
+        small.protocol = .audit({ var a = AuditSpec(); a.epochs = 1; return a }())
+        _ = try JobRunner.run(small, options: Self.options(dir + "/run"))
+        try UnitStore(folder: dir + "/run.units").create()
+        var again = Self.options(dir + "/run")
+        again.resume = true
+        #expect(throws: RunFinishedEarlier.self) { try JobRunner.run(small, options: again) }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/run.units"))
+
+        // The main training's state belongs to shard 0 (it runs `dynamics`), not shard 1.
+        var shard = Self.auditSpec(data: dir + "/data")
+        shard.shard = Shard(index: 1, count: 3)
+        let store = UnitStore(folder: dir + "/s1.units")
+        try store.create()
+        try store.writeJob(JobRecord.make(try Job(spec: shard, setup: setup)))
+        try store.save("dynamics.training", [("epochs_done", .float64([1]))])
+        var resume = Self.options(dir + "/s1")
+        resume.resume = true
+        #expect { try JobRunner.run(shard, options: resume) } throws: { "\($0)".contains("holds dynamics.training.safetensors, which belongs to another shard") }
+
+        let text = small.json.rendered.replacingOccurrences(of: "\"epochs\": 1,", with: "\"epoch\": 1,")
+        #expect { try JobSpec(json: try JSONReader.parse(text), file: "j") } throws: { "\($0)".contains("j: protocol.epoch is not a member of a job") }
+    }
 }

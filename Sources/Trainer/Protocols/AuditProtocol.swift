@@ -170,7 +170,10 @@ extension AuditProtocol: StoredUnits {
         return nil
     }
 
-    public var sideFiles: [String] { training.sideFiles }
+    public func sideFiles(of unit: Unit) -> [String] {
+        if case .training(let seed) = unit { return training.sideFiles(of: seed) }
+        return []
+    }
 
     public mutating func keepState(in store: TrainingStateStore, folder: String, every steps: Int?) throws {
         try training.keepState(in: store, folder: folder, every: steps)

@@ -97,7 +97,8 @@ public struct DynamicsRun: ExperimentProtocol {
             progress.note?("seed \(seed): continuing after epoch \(from) from its checkpoint")
         }
         let restored = done
-        let summaries = try restored + setup.train(session, unit: "seed \(seed)", progress: progress, sinks: [dynamics] + sinks, from: from) { s in
+        let summaries = try restored + setup.train(session, unit: "seed \(seed)", progress: progress, sinks: [dynamics] + sinks, from: from,
+                                                   earlier: restored) { s in
             if let vogAccumulator {
                 vogAccumulator.add(try session.labelLogitInputGradients())
             }
@@ -250,7 +251,7 @@ extension DynamicsRun: StoredUnits {
 
     public func stateName(of seed: UInt64) -> String? { stateName }
 
-    public var sideFiles: [String] { ["examples.npy"] }
+    public func sideFiles(of seed: UInt64) -> [String] { ["examples.npy"] }
 
     public mutating func keepState(in store: TrainingStateStore, folder: String, every steps: Int?) throws {
         trainingState = store

@@ -143,10 +143,12 @@ public struct ExperimentSetup {
 
     /// Runs every epoch of `session` (or only the first `stoppingAfter`: a checkpoint
     /// inside a longer schedule), reporting progress under the label `unit` (also for
-    /// the session's later passes).
+    /// the session's later passes). `earlier`: the summaries of the epochs a resumed
+    /// training restored, judged with the new ones (a training that never learned is
+    /// said whether or not it was interrupted).
     @discardableResult
     public func train(_ session: TrainingSession, unit: String, progress: ProtocolProgress,
-                      sinks: [ExampleStatsSink] = [], stoppingAfter: Int? = nil, from: Int = 0,
+                      sinks: [ExampleStatsSink] = [], stoppingAfter: Int? = nil, from: Int = 0, earlier: [EpochSummary] = [],
                       resuming position: EpochPosition? = nil, afterStep: (EpochPosition) throws -> Void = { _ in },
                       afterEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> [EpochSummary] {
         progress.reportSteps(of: session, as: unit)
@@ -155,7 +157,7 @@ public struct ExperimentSetup {
             progress.epoch?(unit, s, epochs)
             try afterEpoch(s)
         }
-        if let problem = TrainingSession.learningProblem(summaries, classes: session.model.classes) {
+        if let problem = TrainingSession.learningProblem(earlier + summaries, classes: session.model.classes) {
             progress.warning?((unit.isEmpty ? "" : unit + ": ") + problem)
         }
         return summaries

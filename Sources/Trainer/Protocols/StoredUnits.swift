@@ -30,9 +30,9 @@ public protocol StoredUnits: ExperimentProtocol {
     /// The work of `selected` units (a shard's) for an overall ETA. Default: ``plan`` for
     /// all the units, unknown for fewer.
     func plan(of selected: [Unit]) -> WorkPlan
-    /// Files the units write into their store besides their results (an example stream),
-    /// which the run folder takes.
-    var sideFiles: [String] { get }
+    /// Files `unit` writes into its store besides its result (an example stream), which
+    /// the run folder takes; a shard folder carries them with the unit.
+    func sideFiles(of unit: Unit) -> [String]
     /// Keep each training's state in `store` (the unit folder at `folder`; a killed training
     /// continues from it) at the end of each epoch, and every `steps` optimiser steps when
     /// given and the protocol can. Default: no state kept.
@@ -80,7 +80,7 @@ extension StoredUnits {
 
     public func plan(of selected: [Unit]) -> WorkPlan { selected.count == units.count ? plan : WorkPlan() }
 
-    public var sideFiles: [String] { [] }
+    public func sideFiles(of unit: Unit) -> [String] { [] }
 
     public mutating func keepState(in store: TrainingStateStore, folder: String, every steps: Int?) throws {}
 
