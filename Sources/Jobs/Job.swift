@@ -106,18 +106,37 @@ struct Job {
             let n = setup.data.count, epochs = out.training.epochs
             var scores = out.scores
             var meta: [(String, JSON)] = [("test_accuracy", .double(out.training.testAccuracy ?? .nan))]
+            var verdict: LabelVerdict?
             if case .dynamics = spec.protocol {
                 // `score dynamics`: the dynamics scores, the threshold flags before el2n_final.
                 scores = out.training.scores
                 if let t = out.threshold { scores.insert(t.score, at: scores.count - 1) }
             } else {
                 meta.append(("batch_norm_while_scoring", .string("eval (running statistics)")))
+                // The default ranking: the suspicion of every label-error score the run has.
+                let parts = scores.filter { Suspicion.isComponent($0.name) }
+                if !parts.isEmpty {
+                    let suspicion = Suspicion.combine(parts)
+                    scores.insert(Score(.suspicion, values: suspicion,
+                                        note: "mean rank toward the suspicious end of " + parts.map(\.name).joined(separator: ", ")), at: 0)
+                    if let probabilities = out.training.probabilities {
+                        let v = LabelVerdict(labels: setup.data.labels, probabilities: probabilities, classes: setup.data.classes,
+                                             ranking: suspicion)
+                        verdict = v
+                        meta.append(("label_errors", .object([
+                            ("estimated", .double(v.estimatedErrors)), ("interval_95", .array([.double(v.interval.low), .double(v.interval.high)])),
+                            ("flagged", .int(v.flagged.count)),
+                            ("method", .string("confident learning on the class probabilities of the checkpoint models (epochs "
+                                               + out.training.checkpointScores.map { String($0.epoch) }.joined(separator: ", ") + ")"))])))
+                    }
+                }
                 if let cv = out.crossValidation {
                     meta.append(("cross_validation", .object([("out_of_sample_accuracy", .double(cv.outOfSampleAccuracy)),
                                                               ("mean_test_accuracy", .double(cv.meanTestAccuracy ?? .nan))])))
                 }
             }
-            return try c.finish(self, scores: scores, meta: meta, files: files) { run in
+            return try c.finish(self, scores: scores, meta: meta, files: files, details: verdict.map { .verdict($0) } ?? .scores) { run in
+                if let verdict { try RunFolder.writeLabelIssues(verdict, data: self.setup.data, suspicion: scores[0].values, to: run.path(RunFolder.labelIssuesFile)) }
                 try NPYFormat.write(out.training.correctness, shape: [epochs, n], to: run.path("correctness_by_epoch.npy"))
                 try NPYFormat.write(out.training.el2nByEpoch, shape: [epochs, n], to: run.path("el2n_by_epoch.npy"))
                 if let g = out.atInit, let perInit = g.gradNormPerRun {

@@ -85,6 +85,8 @@ public struct FinishedRun {
         /// GraNd's rank correlation with the input norm.
         case grand(inputNormCorrelation: Double)
         case pruneCurve(PruneCurve.Output, seeds: Int)
+        /// The audit's verdict: which labels are wrong and what they should be.
+        case verdict(LabelVerdict)
     }
 }
 

@@ -17,6 +17,22 @@ public struct RunFolder {
     public static let metaFile = "meta.json"
     public static let pruneCurveFile = "prune_curve.csv"
     public static let reportFile = "report.html"
+    public static let labelIssuesFile = "label_issues.csv"
+
+    /// `label_issues.csv`: the flagged examples, most suspicious first: index, given label,
+    /// suggested label, suspicion, and the source index (`--val`) and image path
+    /// (ImageFolder data) when the data has them.
+    public static func writeLabelIssues(_ v: LabelVerdict, data: TrainingData, suspicion: [Double], to path: String) throws {
+        let source = data.sourceIndices, paths = data.split.train.paths
+        var csv = "index,given_label,suggested_label,suspicion" + (source != nil ? ",source_index" : "") + (paths != nil ? ",path" : "") + "\n"
+        for (i, suggested) in zip(v.flagged, v.suggested) {
+            csv += "\(i),\(data.labels[i]),\(suggested),\(suspicion[i])"
+            if let source { csv += ",\(source[i])" }
+            if let paths { csv += "," + ScoreTable.quoted(paths[i]) }
+            csv += "\n"
+        }
+        try OutputFile.write(csv, to: path)
+    }
 
     /// The folder ("" for the current one when a bare scores file was named).
     public let path: String

@@ -158,8 +158,12 @@ extension Pruning {
 extension Pruning {
     /// The `count` most suspicious examples by a score ranked by `direction`, most
     /// suspicious first (ties by index); NaN scores are skipped.
-    public static func mostSuspicious(_ scores: [Double], direction: ScoreDirection, count: Int) -> [Int] {
+    /// Ties (discrete scores: forgetting counts, flags, epochs) go to the higher `tieBreak`
+    /// (the audit's suspicion), then the lower index.
+    public static func mostSuspicious(_ scores: [Double], direction: ScoreDirection, count: Int, tieBreak: [Double]? = nil) -> [Int] {
         let s = direction == .higherIsSuspicious ? scores : scores.map { -$0 }
-        return Array(descending(s.indices.filter { !s[$0].isNaN }, s).prefix(count))
+        let candidates = s.indices.filter { !s[$0].isNaN }
+        guard let t = tieBreak, t.count == s.count else { return Array(descending(candidates, s).prefix(count)) }
+        return Array(candidates.sorted { s[$0] > s[$1] || (s[$0] == s[$1] && (t[$0] > t[$1] || (t[$0] == t[$1] && $0 < $1))) }.prefix(count))
     }
 }

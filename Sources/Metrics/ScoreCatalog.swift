@@ -8,6 +8,7 @@ public enum ScoreKind: String, CaseIterable, Sendable {
     case aum, aumFlagged = "aum_flagged", confidence, variability, correctness
     case ssft, fslt, vog, vogClassNormalized = "vog_class_normalized"
     case selfConfidence = "self_confidence", normalizedMargin = "normalized_margin"
+    case suspicion
 
     /// The column name.
     public var name: String { rawValue }
@@ -16,7 +17,7 @@ public enum ScoreKind: String, CaseIterable, Sendable {
     public var direction: ScoreDirection {
         switch self {
         case .grand, .grandStd, .grandInit, .el2n, .el2nStd, .el2nFinal, .loss, .inputNorm, .forgetting, .neverLearned,
-             .firstLearnedEpoch, .fslt, .vog, .vogClassNormalized, .aumFlagged:
+             .firstLearnedEpoch, .fslt, .vog, .vogClassNormalized, .aumFlagged, .suspicion:
             .higherIsSuspicious
         case .margin, .aum, .confidence, .variability, .correctness, .unforgettable, .ssft, .selfConfidence, .normalizedMargin:
             .lowerIsSuspicious
@@ -50,6 +51,7 @@ public enum ScoreKind: String, CaseIterable, Sendable {
         case .vogClassNormalized: "VoG z-scored within each given class"
         case .selfConfidence: "cross-validated probability of the given label"
         case .normalizedMargin: "cross-validated margin of the given label over the most likely other"
+        case .suspicion: "mean rank of the audit's label-error scores toward their suspicious ends (its default ranking)"
         }
     }
 }

@@ -5,7 +5,8 @@ import Metrics
 struct ScoreInfo {
     let score: Score
     let style: SeriesStyle
-    /// Every example with a non-NaN value, most suspicious first (ties by index).
+    /// Every example with a non-NaN value, most suspicious first (ties by the tie-break
+    /// values, higher first, then by index).
     let order: [Int]
     let nanCount: Int
     /// AUROC / AP at finding the flipped labels: noise known and no NaN values.
@@ -14,7 +15,7 @@ struct ScoreInfo {
     var name: String { score.name }
     var values: [Double] { score.values }
 
-    init(_ score: Score, index: Int, flipped: [Bool]?) {
+    init(_ score: Score, index: Int, flipped: [Bool]?, tieBreak: [Double]? = nil) {
         self.score = score
         style = SeriesStyle.palette(index)
         let v = score.values
@@ -22,7 +23,9 @@ struct ScoreInfo {
         let defined = v.indices.filter { !v[$0].isNaN }
         order = defined.sorted { a, b in
             let x = sign * v[a], y = sign * v[b]
-            return x > y || (x == y && a < b)
+            if x != y { return x > y }
+            if let t = tieBreak, t[a] != t[b] { return t[a] > t[b] }
+            return a < b
         }
         nanCount = v.count - defined.count
         if let flipped {
@@ -78,7 +81,9 @@ struct ReportModel {
             if s.values.count == n { kept.append(s) }
             else { warnings.append("score \(s.name) left out: \(s.values.count) values for \(n) examples") }
         }
-        scores = parallelMap(kept.count) { ScoreInfo(kept[$0], index: $0, flipped: flipped) }
+        // Ties in discrete scores (counts, flags, epochs) go to the audit's suspicion when the page has it.
+        let tieBreak = kept.first { $0.name == "suspicion" }?.values
+        scores = parallelMap(kept.count) { ScoreInfo(kept[$0], index: $0, flipped: flipped, tieBreak: tieBreak) }
         inputNorm = Self.checked(input.inputNorm, "input norm", n, &warnings)
         paths = Self.checked(input.paths, "paths", n, &warnings)
         let labels = input.givenLabels + (input.originalLabels ?? [])

@@ -123,9 +123,26 @@ func printOutcome(_ outcome: JobOutcome, json: String?) throws {
             })))
         } else {
             print("most suspicious examples (index) by each score:")
+            let tieBreak = table["suspicion"]?.values
             for s in table.scores {
-                let top = Pruning.mostSuspicious(s.values, direction: s.direction, count: 8)
+                let top = Pruning.mostSuspicious(s.values, direction: s.direction, count: 8, tieBreak: tieBreak)
                 print("  \(s.name.padding(25)) " + top.map(String.init).joined(separator: " "))
+            }
+        }
+        if case .verdict(let v) = run.details {
+            print("label errors: about \(format(v.estimatedErrors, 0)) (95% interval \(format(v.interval.low, 0))-\(format(v.interval.high, 0)), "
+                  + "\(format(100 * v.estimatedErrors / Double(max(1, table.count)), 1))% of the labels); \(v.flagged.count) flagged with a "
+                  + "suggested label -> \(run.folder)/\(RunFolder.labelIssuesFile)")
+            summary.append(("label_errors", .object([("estimated", .double(v.estimatedErrors)),
+                                                     ("interval_95", .array([.double(v.interval.low), .double(v.interval.high)])),
+                                                     ("flagged", .int(v.flagged.count))])))
+            if let positives = data.flippedMask {
+                let hits = v.flagged.filter { positives[$0] }.count
+                let precision = Double(hits) / Double(max(1, v.flagged.count)), recall = Double(hits) / Double(max(1, data.flipped?.count ?? 0))
+                let right = zip(v.flagged, v.suggested).filter { positives[$0.0] && $0.1 == data.split.train.labels[$0.0] }.count
+                print("  against the flipped labels: precision \(format(precision, 3)), recall \(format(recall, 3)), F1 "
+                      + "\(format(2 * precision * recall / max(1e-12, precision + recall), 3)); suggested label right for "
+                      + "\(right) of \(hits) flagged flipped examples")
             }
         }
         if run.report { print("report: \(run.folder)/report.html") }

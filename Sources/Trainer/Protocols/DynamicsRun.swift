@@ -60,6 +60,7 @@ public struct DynamicsRun: ExperimentProtocol {
         p.add(.training(epoch: 0), epochs * n)
         if vog { p.add(.inputGradients, epochs * n) }
         p.add(.scoring(gradNorms: true), checkpoints.count * n)
+        p.add(.prediction, checkpoints.count * n)
         if checkpoints.last != epochs { p.add(.scoring(gradNorms: false), n) }
         p.add(.evaluation, setup.testExamplesPerTraining)
         return p
@@ -77,6 +78,7 @@ public struct DynamicsRun: ExperimentProtocol {
         let dynamics = TrainingDynamics(exampleCount: n, epochs: epochs, aumFirstEpoch: aumFromEpoch - 1)
         let vogAccumulator = vog ? VarianceOfGradients(exampleCount: n, pixels: data.train.height * data.train.width) : nil
         var taken: [(epoch: Int, scores: CheckpointScores)] = []
+        var probabilitySum: [Double] = []
         var done: [EpochSummary] = []
         var from = 0
         var sinks = self.sinks
@@ -88,6 +90,9 @@ public struct DynamicsRun: ExperimentProtocol {
             from = try session.restore(state, from: stateName).epochsDone
             try dynamics.restore(state, prefix: "dynamics:", file: stateName)
             try vogAccumulator?.restore(state, prefix: "vog:", file: stateName)
+            if checkpoints.contains(where: { $0 <= from }) {
+                probabilitySum = try state.doubles("probabilities_sum", count: n * data.classes, in: stateName)
+            }
             taken = try checkpoints.filter { $0 <= from }.map { e in
                 let prefix = "checkpoint\(e):"
                 let arrays = Dictionary(uniqueKeysWithValues: state.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
@@ -104,12 +109,16 @@ public struct DynamicsRun: ExperimentProtocol {
             }
             if checkpoints.contains(s.epoch + 1) {
                 taken.append((s.epoch + 1, try session.scoreTrainingSet(gradNorms: true)))
+                // Every class's probability under this checkpoint's model (the verdict's input).
+                let p = try session.probabilities(of: (0..<Int32(n)).map { $0 })
+                if probabilitySum.isEmpty { probabilitySum = p } else { for k in p.indices { probabilitySum[k] += p[k] } }
             }
             done.append(s)
             if let trainingState {
                 for sink in sinks { try sink.flush() }
                 var arrays = try session.trainingState(epochsDone: s.epoch + 1) + dynamics.state(prefix: "dynamics:")
                     + (vogAccumulator?.state(prefix: "vog:") ?? []) + EpochSummary.state(done)
+                    + (probabilitySum.isEmpty ? [] : [("probabilities_sum", .float64(probabilitySum))])
                 for (e, scores) in taken { arrays += scores.unitArrays.map { ("checkpoint\(e):" + $0.0, $0.1) } }
                 try trainingState.save(stateName, arrays)
             }
@@ -125,7 +134,8 @@ public struct DynamicsRun: ExperimentProtocol {
                       unforgettable: dynamics.unforgettable, correctness: dynamics.correctness,
                       vog: vogScores?.raw, vogClassNormalized: vogScores?.classNormalized,
                       vogCheckpoints: vogScores?.checkpoints ?? 0, el2nFinal: final.el2n, el2nByEpoch: dynamics.el2nByEpoch,
-                      checkpointScores: taken, inputNorm: final.inputNorm, epochSummaries: summaries)
+                      checkpointScores: taken, inputNorm: final.inputNorm, epochSummaries: summaries,
+                      probabilities: taken.isEmpty ? nil : probabilitySum.map { $0 / Double(taken.count) })
     }
 
     public func combine(_ results: [Result]) throws -> Result {
@@ -156,6 +166,9 @@ public struct DynamicsRun: ExperimentProtocol {
         /// `||x_i||` of the normalised input.
         public var inputNorm: [Double]
         public var epochSummaries: [EpochSummary]
+        /// `[N, classes]` row-major: each class's probability, evaluation mode, averaged over
+        /// the checkpoint models (nil without checkpoints): what the verdict reads.
+        public var probabilities: [Double]?
 
         public var testAccuracy: Double? { epochSummaries.last?.testAccuracy }
 
@@ -173,6 +186,7 @@ public struct DynamicsRun: ExperimentProtocol {
                 ("el2n_by_epoch", .float64(el2nByEpoch.map(Double.init))), ("input_norm", .float64(inputNorm)),
                 ("checkpoint_epochs", .float64(checkpointScores.map { Double($0.epoch) }))]
             if let vog, let vogClassNormalized { a += [("vog", .float64(vog)), ("vog_class_normalized", .float64(vogClassNormalized))] }
+            if let probabilities { a.append(("probabilities", .float64(probabilities))) }
             for (e, scores) in checkpointScores { a += scores.unitArrays.map { ("checkpoint\(e):" + $0.0, $0.1) } }
             return a + EpochSummary.state(epochSummaries)
         }
@@ -231,6 +245,7 @@ extension DynamicsRun.Result {
             return (Int(e), try CheckpointScores(unitArrays: arrays, examples: n, gradNorms: true, unit: file))
         }
         epochSummaries = try EpochSummary.restore(a, count: epochs, file: file)
+        probabilities = a["probabilities"] == nil ? nil : try doubles("probabilities", nil)
     }
 }
 
