@@ -20,6 +20,7 @@ struct Job {
         case audit(AuditProtocol)
         case ssft(SecondSplitForgetting)
         case pruneCurve(PruneCurve, columns: [String])
+        case cleaning(Cleaning)
     }
 
     init(spec: JobSpec, setup: ExperimentSetup) throws {
@@ -48,6 +49,32 @@ struct Job {
                 crossValidation: a.folds > 0 ? try CrossValidation(setup: setup, folds: a.folds, epochs: a.epochs, seed: a.seed) : nil))
         case .ssft(let s):
             built = .ssft(try SecondSplitForgetting(setup: setup, epochs: s.epochs, seeds: (0..<UInt64(s.seeds)).map { s.firstSeed &+ $0 }))
+        case .clean(var c):
+            let issues = try RunFolder.readLabelIssues(c.audit)
+            var labels = setup.data.labels
+            var hash = ContentHash()
+            for issue in issues {
+                guard issue.index < labels.count, labels[issue.index] == issue.given, issue.suggested >= 0,
+                      Int(issue.suggested) < setup.data.classes else {
+                    throw TrainerError.invalid("\(RunFolder.join(c.audit, RunFolder.labelIssuesFile)): example \(issue.index) with label "
+                                               + "\(issue.given) is not in this data (the audit ran on other data, or the file was edited)")
+                }
+                hash.add(UInt64(issue.index)); hash.add(UInt64(issue.suggested))
+            }
+            if let recorded = c.issuesFingerprint, recorded != hash.hex {
+                throw TrainerError.invalid("\(c.audit): its label_issues.csv is not the verdict this cleaning used; give the same audit")
+            }
+            c.issuesFingerprint = hash.hex
+            self.spec.protocol = .clean(c)
+            let flagged = Set(issues.map(\.index))
+            switch c.mode {
+            case .drop:
+                built = .cleaning(try Cleaning(setup: setup, kept: (0..<labels.count).filter { !flagged.contains($0) }, labels: labels,
+                                               seeds: c.seeds, epochs: c.epochs))
+            case .relabel:
+                for issue in issues { labels[issue.index] = issue.suggested }
+                built = .cleaning(try Cleaning(setup: setup, kept: Array(0..<labels.count), labels: labels, seeds: c.seeds, epochs: c.epochs))
+            }
         case .pruneCurve(var p):
             guard setup.data.split.test.count > 0 else {
                 throw TrainerError.invalid("\(spec.data.source) has no test set, and a prune curve is test accuracy: hold one out with --val 0.1")
@@ -78,6 +105,7 @@ struct Job {
         case .audit(let p): p.units.map(p.unitName)
         case .ssft(let p): p.units.map(p.unitName)
         case .pruneCurve(let p, _): p.units.map(p.unitName)
+        case .cleaning(let p): p.units.map(p.unitName)
         }
     }
 
@@ -137,6 +165,9 @@ struct Job {
             }
             return try c.finish(self, scores: scores, meta: meta, files: files, details: verdict.map { .verdict($0) } ?? .scores) { run in
                 if let verdict { try RunFolder.writeLabelIssues(verdict, data: self.setup.data, suspicion: scores[0].values, to: run.path(RunFolder.labelIssuesFile)) }
+                if case .audit = self.spec.protocol, let p = out.training.probabilities {
+                    try NPYFormat.write(p, shape: [n, self.setup.data.classes], to: run.path("checkpoint_probs.npy"))
+                }
                 try NPYFormat.write(out.training.correctness, shape: [epochs, n], to: run.path("correctness_by_epoch.npy"))
                 try NPYFormat.write(out.training.el2nByEpoch, shape: [epochs, n], to: run.path("el2n_by_epoch.npy"))
                 if let g = out.atInit, let perInit = g.gradNormPerRun {
@@ -154,6 +185,15 @@ struct Job {
             let h = try handler.handle(p, job: self)
             guard case .results(let r, _) = h else { return h.outcome! }
             return try c.finishCurve(self, try p.combine(r))
+        case .cleaning(let p):
+            let h = try handler.handle(p, job: self)
+            guard case .results(let r, _) = h else { return h.outcome! }
+            let out = try p.combine(r)
+            return try c.finishFiles(self, details: .cleaning(out, seeds: p.seeds)) { run in
+                try IndexList.write(p.kept, to: run.path("kept.txt"))
+                try NPYFormat.write(p.labels, shape: [p.labels.count], to: run.path("labels.npy"))
+                try OutputFile.write(out.csv, to: run.path("cleaning.csv"))
+            }
         }
     }
 
@@ -179,6 +219,8 @@ struct Job {
                   ("checkpoints", .array(a.checkpointEpochs.map(JSON.int))), ("inits", .int(a.inits)),
                   ("ssft_epochs_per_split", a.ssft ? .int(a.ssftEpochs ?? a.epochs) : .string("none")), ("folds", .int(a.folds)),
                   ("vog", .bool(a.vog)), ("aum_threshold", .bool(a.aumThreshold))]
+        case .clean(let c):
+            m += [("audit", .string(c.audit)), ("mode", .string(c.mode.rawValue)), ("seeds", .int(c.seeds)), ("epochs", .int(c.epochs))]
         case .pruneCurve(let p):
             guard case .pruneCurve(_, let directions) = built else { break }
             m += [("scores", .string(p.scores.joined(separator: ","))), ("directions", .string(directions.joined(separator: ","))),
@@ -207,7 +249,7 @@ extension JobSpec {
             x.aumFrom = x.aumFromEpoch
             x.ssftEpochs = x.ssft ? x.ssftEpochs ?? x.epochs : nil
             s.protocol = .audit(x)
-        case .ssft, .pruneCurve: break
+        case .ssft, .pruneCurve, .clean: break
         }
         return s
     }
@@ -288,15 +330,23 @@ struct Context {
 
     /// Writes `prune_curve.csv`, `meta.json` and `job.json` and commits.
     func finishCurve(_ job: Job, _ curve: PruneCurve.Output) throws -> JobOutcome {
-        try OutputFile.write(curve.csv, to: run.path(RunFolder.pruneCurveFile))
+        guard case .pruneCurve(let p) = job.spec.protocol else { preconditionFailure("a prune curve's job") }
+        return try finishFiles(job, details: .pruneCurve(curve, seeds: p.seeds)) { run in
+            try OutputFile.write(curve.csv, to: run.path(RunFolder.pruneCurveFile))
+        }
+    }
+
+    /// Writes a job's own files (`write`), `meta.json` and `job.json`, and commits: the
+    /// folder of a job that writes no scores.
+    func finishFiles(_ job: Job, details: FinishedRun.Details, write: (RunDirectory) throws -> Void) throws -> JobOutcome {
+        try write(run)
         let seconds = monotonicSeconds() - t0
         let merged: [(String, JSON)] = mergedShards.map { [("merged_shards", .array($0.map(JSON.string)))] } ?? []
         try OutputFile.write(JSON.object(runMeta(seconds: seconds) + job.meta + merged).rendered + "\n", to: run.path("meta.json"))
         try OutputFile.write(JobRecord.make(job, backend: backend).rendered + "\n", to: run.path(JobRunner.jobFile))
         try run.commit()
-        guard case .pruneCurve(let p) = job.spec.protocol else { preconditionFailure("a prune curve's job") }
         return .finished(FinishedRun(command: job.spec.command, folder: run.target, seconds: seconds, data: job.setup.data,
-                                     device: job.setup.device, table: nil, report: false, details: .pruneCurve(curve, seeds: p.seeds)))
+                                     device: job.setup.device, table: nil, report: false, details: details))
     }
 }
 

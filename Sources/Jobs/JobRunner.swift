@@ -87,6 +87,8 @@ public struct FinishedRun {
         case pruneCurve(PruneCurve.Output, seeds: Int)
         /// The audit's verdict: which labels are wrong and what they should be.
         case verdict(LabelVerdict)
+        /// Test accuracy after training on the noisy, the cleaned and a random subset.
+        case cleaning(Cleaning.Output, seeds: Int)
     }
 }
 
@@ -252,7 +254,7 @@ enum JobRecord {
     }
 
     static func comparable(_ record: JSON) -> JSON {
-        .object(flattened(record).filter { !["shard", "device", "data.source", "protocol.scores_file"].contains($0.0) })
+        .object(flattened(record).filter { !["shard", "device", "data.source", "protocol.scores_file", "protocol.audit"].contains($0.0) })
     }
 
     /// Nested objects as dotted keys (`data.limit`), so a difference names the member.

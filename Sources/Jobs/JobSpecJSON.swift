@@ -94,6 +94,9 @@ extension ProtocolSpec {
                             ("direction", p.direction.map { .string($0.rawValue) } ?? .null),
                             ("seeds", .int(p.seeds)), ("epochs", .int(p.epochs)),
                             ("scores_fingerprint", p.scoresFingerprint.map(JSON.string) ?? .null)])
+        case .clean(let c):
+            return .object([("audit", .string(c.audit)), ("mode", .string(c.mode.rawValue)), ("seeds", .int(c.seeds)),
+                            ("epochs", .int(c.epochs)), ("issues_fingerprint", c.issuesFingerprint.map(JSON.string) ?? .null)])
         case .audit(let a):
             return .object([("epochs", .int(a.epochs)), ("seed", .uint(a.seed)),
                             ("checkpoints", a.checkpoints.map { .array($0.map(JSON.int)) } ?? .null), ("inits", .int(a.inits)),
@@ -138,6 +141,13 @@ extension ProtocolSpec {
             a.folds = try f.int("folds"); a.vog = try f.bool("vog"); a.aumThreshold = try f.bool("aum_threshold")
             a.aumFrom = try f.optionalInt("aum_from")
             self = .audit(a)
+        case "clean":
+            try f.only(["audit", "mode", "seeds", "epochs", "issues_fingerprint"])
+            var c = CleanSpec(audit: try f.string("audit"))
+            let mode = try f.string("mode")
+            guard let m = CleanSpec.Mode(rawValue: mode) else { throw f.bad("mode", "is \(mode), not drop or relabel") }
+            c.mode = m; c.seeds = try f.int("seeds"); c.epochs = try f.int("epochs"); c.issuesFingerprint = try f.optionalString("issues_fingerprint")
+            self = .clean(c)
         default:
             throw TrainerError.invalid("\(f.file): command \(command) is not one that runs units")
         }

@@ -15,6 +15,8 @@ public enum ProtocolSpec: Equatable, Sendable {
     case pruneCurve(PruneCurveSpec)
     /// `audit`: the main job (``AuditProtocol``).
     case audit(AuditSpec)
+    /// `clean`: an audit's verdict turned into a training set, retrained against the noisy labels and a random drop (``Cleaning``).
+    case clean(CleanSpec)
 
     public var command: String {
         switch self {
@@ -24,6 +26,7 @@ public enum ProtocolSpec: Equatable, Sendable {
         case .ssft: "score ssft"
         case .pruneCurve: "prune-curve"
         case .audit: "audit"
+        case .clean: "clean"
         }
     }
 
@@ -34,6 +37,7 @@ public enum ProtocolSpec: Equatable, Sendable {
         case .ssft(let s): try s.check()
         case .pruneCurve(let p): try p.check()
         case .audit(let a): try a.check()
+        case .clean(let c): try c.check()
         }
     }
 }
@@ -157,5 +161,31 @@ public struct AuditSpec: Equatable, Sendable {
         if let bad = checkpointEpochs.first(where: { $0 < 1 || $0 > epochs }) {
             throw TrainerError.invalid("--checkpoints: epoch \(bad) is outside the run's epochs 1...\(epochs)")
         }
+    }
+}
+
+/// `clean`: the flagged examples of the audit in `audit` (its `label_issues.csv`) dropped
+/// or relabelled, and `seeds` trainings of each of noisy / cleaned / random drop of the
+/// same size, `epochs` full-data epochs of steps each.
+public struct CleanSpec: Equatable, Sendable {
+    public enum Mode: String, Sendable, CaseIterable {
+        /// Drop the flagged examples.
+        case drop
+        /// Keep them with their suggested labels.
+        case relabel
+    }
+
+    /// The audit's run folder.
+    public var audit: String
+    public var mode = Mode.drop
+    public var seeds = 2
+    public var epochs = 10
+    /// A fingerprint of the verdict cleaned by, filled in when the job starts.
+    public var issuesFingerprint: String?
+
+    public init(audit: String) { self.audit = audit }
+
+    func check() throws {
+        guard seeds >= 1, epochs >= 1 else { throw TrainerError.invalid("--seeds and --epochs must be at least 1") }
     }
 }

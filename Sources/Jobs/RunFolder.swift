@@ -19,6 +19,27 @@ public struct RunFolder {
     public static let reportFile = "report.html"
     public static let labelIssuesFile = "label_issues.csv"
 
+    /// The flagged examples of the audit in `folder` (its `label_issues.csv`), strictly:
+    /// the header, then index, given label and suggested label as integers on every line.
+    public static func readLabelIssues(_ folder: String) throws -> [(index: Int, given: Int32, suggested: Int32)] {
+        let path = join(folder, labelIssuesFile)
+        let bytes = try InputFile.read(path, expecting: "the label_issues.csv of `sieve audit` (an audit with checkpoints)")
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        guard let header = lines.first, header.hasPrefix("index,given_label,suggested_label,suspicion") else {
+            throw TrainerError.invalid("\(path): not a label_issues.csv (index,given_label,suggested_label,suspicion,...)")
+        }
+        var issues: [(index: Int, given: Int32, suggested: Int32)] = []
+        var seen = Set<Int>()
+        for (k, line) in lines.dropFirst().enumerated() where !line.isEmpty {
+            let f = line.split(separator: ",", maxSplits: 4, omittingEmptySubsequences: false)
+            guard f.count >= 4, let i = Int(f[0]), let g = Int32(f[1]), let s = Int32(f[2]), i >= 0, seen.insert(i).inserted else {
+                throw TrainerError.invalid("\(path):\(k + 2): not a row of index,given_label,suggested_label,suspicion (or a repeated index)")
+            }
+            issues.append((i, g, s))
+        }
+        return issues
+    }
+
     /// `label_issues.csv`: the flagged examples, most suspicious first: index, given label,
     /// suggested label, suspicion, and the source index (`--val`) and image path
     /// (ImageFolder data) when the data has them.

@@ -82,7 +82,7 @@ func runJob(_ spec: JobSpec, output: ScoreOutput, model: ModelOptions, units: Un
 }
 
 /// Runs `spec` as `options` say, prints what it did and writes the JSON summary to `json`.
-func runJob(_ spec: JobSpec, options: RunOptions, json: String?, model: ModelOptions) throws {
+func runJob(_ spec: JobSpec, options: RunOptions, json: String?, model: ModelOptions?) throws {
     if let json { try OutputFile.checkWritable(json, option: "--json") }
     let outcome = try JobRunner.run(spec, options: options, hooks: consoleHooks(quiet: options.quiet, device: model))
     try printOutcome(outcome, json: json)
@@ -103,6 +103,23 @@ func printOutcome(_ outcome: JobOutcome, json: String?) throws {
             for p in curve.points {
                 print("\((format(100 * p.keptFraction, 0) + "%").padding(7)) \(p.selection.padding(34)) "
                       + "\(format(100 * p.mean, 2))% ± \(format(100 * p.std, 2))")
+            }
+            return
+        }
+        if case .cleaning(let out, let seeds) = run.details {
+            print("training set    kept     test accuracy (mean ± std over \(seeds) seeds, the same optimiser steps)")
+            for v in Cleaning.Variant.allCases {
+                let (mean, std) = out.summary(v)
+                let what = v == .noisy ? "noisy labels" : v == .cleaned ? "cleaned" : "random drop"
+                let kept = v == .noisy ? run.data.count : out.kept
+                print("\(what.padding(15)) \(String(kept).padding(8)) \(format(100 * mean, 2))% ± \(format(100 * std, 2))")
+            }
+            print("kept examples -> \(run.folder)/kept.txt, cleaned labels -> \(run.folder)/labels.npy, every training -> \(run.folder)/cleaning.csv")
+            if let json {
+                let fields: [(String, JSON)] = Cleaning.Variant.allCases.map { v in
+                    (v.rawValue, .object([("mean_test_accuracy", .double(out.summary(v).mean)), ("std", .double(out.summary(v).std))]))
+                }
+                try OutputFile.write(JSON.object([("command", .string(run.command)), ("kept", .int(out.kept))] + fields).rendered + "\n", to: json)
             }
             return
         }

@@ -8,6 +8,6 @@ struct Sieve: ParsableCommand {
         commandName: "sieve",
         abstract: "Train image classifiers and score every training example.",
         version: version,
-        subcommands: [Audit.self, Train.self, ScoreCommand.self, Merge.self, ReportCommand.self, Evaluate.self, Prune.self, PruneCurveCommand.self, Bench.self, Tune.self,
+        subcommands: [Audit.self, Clean.self, Train.self, ScoreCommand.self, Merge.self, ReportCommand.self, Evaluate.self, Prune.self, PruneCurveCommand.self, Bench.self, Tune.self,
                       CrossCheck.self, DevicesCommand.self])
 }
