@@ -4,6 +4,42 @@ import Testing
 /// `sieve audit` end to end on a small IDX data set: every file of the main job, the
 /// summary, cross-validated probabilities, a validation hold-out, and `sieve report`.
 struct AuditTests {
+    /// The verdict: label_issues.csv, checkpoint_probs.npy and the estimate; then
+    /// `sieve clean` from it, and its refusals.
+    @Test func verdictAndClean() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CLITests.makeIDX(dir + "/data", train: 240, test: 40)
+        let out = dir + "/audit"
+        let r = try CLITests.run(["audit", "--data", dir + "/data", "--model", "mlp", "--epochs", "3", "--batch", "32",
+                                  "--noise", "pairs:0.25", "--no-report", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("label errors: about ") && r.stdout.contains("against the flipped labels: precision"), "\(r.stdout)")
+        let issues = try String(contentsOfFile: out + "/label_issues.csv", encoding: .utf8).split(separator: "\n")
+        #expect(issues.first == "index,given_label,suggested_label,suspicion" && issues.count > 1)
+        let suspicion = issues.dropFirst().map { Double($0.split(separator: ",")[3])! }
+        #expect(zip(suspicion, suspicion.dropFirst()).allSatisfy { $0 >= $1 }, "most suspicious first")
+        #expect(FileManager.default.fileExists(atPath: out + "/checkpoint_probs.npy"))
+        let names = try String(contentsOfFile: out + "/scores.csv", encoding: .utf8).split(separator: "\n")[0].split(separator: ",")
+        #expect(names[3] == "suspicion", "\(names)")
+
+        let clean = try CLITests.run(["clean", "--audit", out, "--seeds", "1", "--epochs", "1", "--quiet", "--out", dir + "/clean"])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(clean.stdout.contains("noisy labels    240") && clean.stdout.contains("cleaned") && clean.stdout.contains("random drop"))
+        for file in ["kept.txt", "labels.npy", "cleaning.csv", "job.json", "meta.json"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/clean/" + file), "\(file)")
+        }
+        let kept = try String(contentsOfFile: dir + "/clean/kept.txt", encoding: .utf8).split(separator: "\n").count
+        #expect(kept == 240 - (issues.count - 1))
+        let missing = try CLITests.run(["clean", "--audit", dir + "/nowhere", "--out", dir + "/c2"])
+        #expect(missing.status == 2 && missing.stderr.contains("pass the folder of a `sieve audit` run"), "\(missing.stderr)")
+        let mode = try CLITests.run(["clean", "--audit", out, "--mode", "fix", "--out", dir + "/c3"])
+        #expect(mode.status == 2 && mode.stderr.contains("--mode fix is not drop or relabel"), "\(mode.stderr)")
+        try "index,given_label,suggested_label,suspicion\n999,1,2,0.5\n".write(toFile: out + "/label_issues.csv", atomically: true, encoding: .utf8)
+        let other = try CLITests.run(["clean", "--audit", out, "--seeds", "1", "--epochs", "1", "--out", dir + "/c4"])
+        #expect(other.status == 2 && other.stderr.contains("example 999 with label 1 is not in this data"), "\(other.stderr)")
+    }
+
     @Test func auditWritesTheWholeJob() throws {
         let dir = CLITests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

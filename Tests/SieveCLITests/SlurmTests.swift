@@ -212,7 +212,12 @@ struct SlurmTests {
             let again = try cluster.submit("--array=1 --output=\(Self.quote(dir))/logs/resumed-%A_%a.out \(Self.quote(script)) --resume")
             try cluster.wait(again)
             let log = Self.logs(dir)
-            for name in done { #expect(log.contains("unit \(name.dropLast(".safetensors".count)) finished earlier; skipping it"), "\(log)") }
+            for file in done {
+                // Units are named by their label: `unit NAME`, GraNd at init by its seed.
+                let name = String(file.dropLast(".safetensors".count))
+                let label = name.hasPrefix("grand-init.") ? "seed \(name.dropFirst("grand-init.".count))" : "unit \(name)"
+                #expect(log.contains("\(label) finished earlier; skipping it"), "\(log)")
+            }
         }
         let folders = (0..<3).map { dir + "/shard-\($0)" }
         for f in folders { #expect(FileManager.default.fileExists(atPath: f + "/meta.json"), "shard \(f) did not finish:\n\(Self.logs(dir))") }
