@@ -178,7 +178,17 @@ public struct RunFolder {
             givenLabels: given, originalLabels: original,
             classNames: names.flatMap { $0.count >= classes ? $0 : nil } ?? (0..<classes).map(String.init),
             inputNorm: scores.columns["input_norm"], images: images.map(Self.reportImages), paths: scores.paths ?? images?.paths,
-            pruneCurve: pruneCurve)
+            pruneCurve: pruneCurve, verdict: try verdict())
+    }
+
+    /// The audit's verdict as the report shows it: `meta.json`'s estimate and
+    /// `label_issues.csv`; nil for a run without one.
+    func verdict() throws -> ReportVerdict? {
+        guard let errors = meta?["label_errors"], let estimated = errors["estimated"]?.double,
+              let low = errors["interval_95"]?[0]?.double, let high = errors["interval_95"]?[1]?.double,
+              access(file(Self.labelIssuesFile), F_OK) == 0 else { return nil }
+        let issues = try Self.readLabelIssues(path)
+        return ReportVerdict(estimated: estimated, interval: (low, high), flagged: issues.map(\.index), suggested: issues.map(\.suggested))
     }
 
     static func title(meta: JSON, examples: Int) -> String {

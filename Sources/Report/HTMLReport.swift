@@ -16,6 +16,7 @@ public enum HTMLReport {
         let sections: [(id: String, title: String, html: String?)] = model.scores.isEmpty || model.count == 0
             ? [("summary", SummarySection.title, SummarySection.html(model))]
             : [
+                ("verdict", VerdictSection.title, VerdictSection.html(model)),
                 ("summary", SummarySection.title, SummarySection.html(model)),
                 ("histograms", HistogramSection.title, HistogramSection.html(model)),
                 ("curves", CurvesSection.title, CurvesSection.html(model)),

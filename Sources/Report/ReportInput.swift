@@ -29,18 +29,35 @@ public struct ReportInput {
     public var paths: [String]?
     /// The points of a prune-curve run, when there was one.
     public var pruneCurve: [PruneCurvePoint]?
+    /// The audit's verdict, shown first: the estimated number of label errors and the
+    /// flagged examples with their suggested labels.
+    public var verdict: ReportVerdict?
 
     /// A report input; everything but the title, the scores and the labels is optional.
     public init(title: String, facts: [(String, String)] = [], scores: [Score], givenLabels: [Int32],
                 originalLabels: [Int32]? = nil, classNames: [String], inputNorm: [Double]? = nil,
-                images: ReportImages? = nil, paths: [String]? = nil, pruneCurve: [PruneCurvePoint]? = nil) {
+                images: ReportImages? = nil, paths: [String]? = nil, pruneCurve: [PruneCurvePoint]? = nil, verdict: ReportVerdict? = nil) {
         self.title = title; self.facts = facts; self.scores = scores
         self.givenLabels = givenLabels; self.originalLabels = originalLabels; self.classNames = classNames
         self.inputNorm = inputNorm; self.images = images; self.paths = paths; self.pruneCurve = pruneCurve
+        self.verdict = verdict
     }
 
     /// The number of examples.
     public var count: Int { givenLabels.count }
+}
+
+/// What the report shows of an audit's verdict (docs/scores.md, "Suspicion and the verdict").
+public struct ReportVerdict {
+    public var estimated: Double
+    public var interval: (low: Double, high: Double)
+    /// Flagged examples, most suspicious first, and their suggested labels.
+    public var flagged: [Int]
+    public var suggested: [Int32]
+
+    public init(estimated: Double, interval: (low: Double, high: Double), flagged: [Int], suggested: [Int32]) {
+        self.estimated = estimated; self.interval = interval; self.flagged = flagged; self.suggested = suggested
+    }
 }
 
 /// Access to the pixels of the examples, one at a time: the report asks only for the

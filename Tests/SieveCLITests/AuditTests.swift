@@ -12,8 +12,10 @@ struct AuditTests {
         try CLITests.makeIDX(dir + "/data", train: 240, test: 40)
         let out = dir + "/audit"
         let r = try CLITests.run(["audit", "--data", dir + "/data", "--model", "mlp", "--epochs", "3", "--batch", "32",
-                                  "--noise", "pairs:0.25", "--no-report", "--out", out])
+                                  "--noise", "pairs:0.25", "--out", out])
         #expect(r.status == 0, "\(r.stderr)")
+        let page = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+        #expect(page.contains("Verdict: label errors") && page.contains(" label errors (95% interval "))
         #expect(r.stdout.contains("label errors: about ") && r.stdout.contains("against the flipped labels: precision"), "\(r.stdout)")
         let issues = try String(contentsOfFile: out + "/label_issues.csv", encoding: .utf8).split(separator: "\n")
         #expect(issues.first == "index,given_label,suggested_label,suspicion" && issues.count > 1)
