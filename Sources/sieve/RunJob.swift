@@ -108,7 +108,7 @@ func printOutcome(_ outcome: JobOutcome, json: String?) throws {
         }
         if case .cleaning(let out, let seeds) = run.details {
             print("training set    kept     test accuracy (mean ± std over \(seeds) seeds, the same optimiser steps)")
-            for v in Cleaning.Variant.allCases {
+            for v in Cleaning.Variant.allCases where out.accuracies[v] != nil {
                 let (mean, std) = out.summary(v)
                 let what = v == .noisy ? "noisy labels" : v == .cleaned ? "cleaned" : "random drop"
                 let kept = v == .noisy ? run.data.count : out.kept
@@ -116,7 +116,7 @@ func printOutcome(_ outcome: JobOutcome, json: String?) throws {
             }
             print("kept examples -> \(run.folder)/kept.txt, cleaned labels -> \(run.folder)/labels.npy, every training -> \(run.folder)/cleaning.csv")
             if let json {
-                let fields: [(String, JSON)] = Cleaning.Variant.allCases.map { v in
+                let fields: [(String, JSON)] = Cleaning.Variant.allCases.filter { out.accuracies[$0] != nil }.map { v in
                     (v.rawValue, .object([("mean_test_accuracy", .double(out.summary(v).mean)), ("std", .double(out.summary(v).std))]))
                 }
                 try OutputFile.write(JSON.object([("command", .string(run.command)), ("kept", .int(out.kept))] + fields).rendered + "\n", to: json)

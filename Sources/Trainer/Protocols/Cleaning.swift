@@ -42,7 +42,11 @@ public struct Cleaning: ExperimentProtocol {
         public var seed: Int
     }
 
-    public var units: [Unit] { Variant.allCases.flatMap { v in (0..<seeds).map { Unit(variant: v, seed: $0) } } }
+    /// The variants trained: a random drop only when the cleaning drops examples (a
+    /// relabelling keeps them all, and a random drop of none is the noisy training).
+    public var variants: [Variant] { kept.count < setup.data.count ? Variant.allCases : [.noisy, .cleaned] }
+
+    public var units: [Unit] { variants.flatMap { v in (0..<seeds).map { Unit(variant: v, seed: $0) } } }
 
     public struct UnitResult: Sendable {
         public var kept: Int
@@ -74,8 +78,8 @@ public struct Cleaning: ExperimentProtocol {
     public var plan: WorkPlan {
         var p = WorkPlan()
         let n = setup.data.count
-        p.add(.training(epoch: 0), seeds * epochs * n * 3)
-        p.add(.evaluation, 3 * seeds * setup.testExamplesPerTraining)
+        p.add(.training(epoch: 0), seeds * epochs * n * variants.count)
+        p.add(.evaluation, variants.count * seeds * setup.testExamplesPerTraining)
         return p
     }
 
