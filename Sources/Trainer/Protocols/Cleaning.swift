@@ -55,7 +55,7 @@ public struct Cleaning: ExperimentProtocol {
     }
 
     public func run(_ unit: Unit, progress: ProtocolProgress) throws -> UnitResult {
-        let n = setup.data.count, b = setup.configuration.batchSize
+        let n = setup.data.count
         let indices: [Int]
         switch unit.variant {
         case .noisy: indices = Array(0..<n)
@@ -64,9 +64,7 @@ public struct Cleaning: ExperimentProtocol {
             indices = try Pruning.select(scores: [Double](repeating: 0, count: n), direction: .higherIsSuspicious,
                                          .keepRandom(Double(kept.count) / Double(n), seed: UInt64(unit.seed)))
         }
-        let fullSteps = epochs * ((n + b - 1) / b)
-        let stepsPerEpoch = (indices.count + b - 1) / b
-        let unitEpochs = unit.variant == .noisy ? epochs : (fullSteps + stepsPerEpoch - 1) / stepsPerEpoch
+        let unitEpochs = unit.variant == .noisy ? epochs : setup.epochs(matchingStepsOf: epochs, subset: indices.count)
         let session = try setup.session(epochs: unitEpochs, seed: UInt64(unit.seed), indices: indices.map { Int32($0) },
                                         labels: unit.variant == .cleaned ? labels : nil)
         let label = "\(unit.variant.rawValue), seed \(unit.seed)"

@@ -126,6 +126,15 @@ public struct ExperimentSetup {
         self.data = data; self.device = device; self.configuration = configuration
     }
 
+    /// Epochs over a subset of `subset` examples that make at least as many optimiser
+    /// steps as `epochs` over the whole training set (Data Diet: pruned sets train for the
+    /// same number of steps, not epochs).
+    public func epochs(matchingStepsOf epochs: Int, subset: Int) -> Int {
+        let b = configuration.batchSize
+        let fullSteps = epochs * ((data.count + b - 1) / b), stepsPerEpoch = max(1, (subset + b - 1) / b)
+        return (fullSteps + stepsPerEpoch - 1) / stepsPerEpoch
+    }
+
     /// A session for one training of this setup: `epochs` epochs from `seed`, on the
     /// examples `indices` (all when nil), with `labels` (the setup's training labels when
     /// nil) and `extraClasses` more outputs; test accuracy after the last epoch only.

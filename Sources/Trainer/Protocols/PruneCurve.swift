@@ -75,10 +75,7 @@ public struct PruneCurve: ExperimentProtocol {
 
     public func run(_ unit: Unit, progress: ProtocolProgress) throws -> UnitResult {
         let kept = try self.kept(unit)
-        let b = setup.configuration.batchSize, n = setup.data.count
-        let fullSteps = epochs * ((n + b - 1) / b)
-        let stepsPerEpoch = (kept.count + b - 1) / b
-        let subsetEpochs = (fullSteps + stepsPerEpoch - 1) / stepsPerEpoch
+        let subsetEpochs = setup.epochs(matchingStepsOf: epochs, subset: kept.count)
         let session = try setup.session(epochs: subsetEpochs, seed: UInt64(unit.seed), indices: kept.map { Int32($0) })
         let label = "kept \(kept.count) by \(self.label(unit)), seed \(unit.seed)"
         let summaries = try setup.train(session, unit: label, progress: progress)
