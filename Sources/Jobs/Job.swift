@@ -313,12 +313,12 @@ struct Context {
         if let flipped = data.flipped { try IndexList.write(flipped, to: run.path("flipped.txt")) }
         let seconds = monotonicSeconds() - t0
         let merged: [(String, JSON)] = mergedShards.map { [("merged_shards", .array($0.map(JSON.string)))] } ?? []
-        try table.write(to: run.staging, meta: runMeta(seconds: seconds) + job.meta + extra + merged)
+        let meta = try table.write(to: run.staging, meta: runMeta(seconds: seconds) + job.meta + extra + merged)
         try OutputFile.write(JobRecord.make(job, backend: backend).rendered + "\n", to: run.path(JobRunner.jobFile))
         for (name, path) in files.sorted(by: { $0.key < $1.key }) { try linkOrCopy(path, to: run.path(name)) }
         try writeExtra(run)
         if options.report {
-            let folder = RunFolder(path: run.staging, table: table, meta: try JSONReader.read(path: run.path("meta.json")))
+            let folder = RunFolder(path: run.staging, table: table, meta: meta)
             let input = try folder.reportInput(scores: try folder.reportScores(), images: data.train, classes: data.classes,
                                                classNames: data.train.classNames)
             try OutputFile.write(HTMLReport.render(input), to: run.path(RunFolder.reportFile))

@@ -195,9 +195,7 @@ public enum JobRunner {
     public static func load(_ spec: DataSpec, quiet: Bool, hooks: JobHooks) throws -> TrainingData {
         let t0 = monotonicSeconds()
         let note = quiet ? { (_: String) in } : hooks.note
-        let data = try spec.load { line in
-            if line.hasPrefix("note: --limit") { hooks.note(line) } else { note(line) }
-        }
+        let data = try spec.load(warning: hooks.note, note: note)
         let split = data.split
         note("data: \(split.train.name) \(split.train.count) train, \(split.test.name) \(split.test.count) test, "
              + "\(split.train.channels)x\(split.train.height)x\(split.train.width), \(split.train.classes) classes "

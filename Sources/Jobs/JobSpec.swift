@@ -94,13 +94,14 @@ public struct DataSpec: Equatable, Sendable {
     public static func heldOut(_ val: Double, of count: Int) -> Int { Int((val * Double(count)).rounded()) }
 
     /// The split as cut (before label noise): the first `limit` training examples, the
-    /// `val` hold-out, the first `testLimit` test examples; `note` hears what a user
-    /// should know (a limit beyond the data, the hold-out), and the training set's
-    /// positions in the source files when a hold-out reorders them.
-    public func split(note: (String) -> Void = { _ in }) throws -> (split: DataSplit, sourceIndices: [Int]?) {
+    /// `val` hold-out, the first `testLimit` test examples, and the training set's
+    /// positions in the source files when a hold-out reorders them. `warning` hears what
+    /// a user must know (a limit beyond the data), `note` what a user may want to (the hold-out).
+    public func split(warning: (String) -> Void = { _ in }, note: (String) -> Void = { _ in }) throws
+        -> (split: DataSplit, sourceIndices: [Int]?) {
         var split = try DataSource.load(source, classes: classes)
         if let limit, limit > split.train.count {
-            note("note: --limit \(limit) is more than the \(split.train.count) training examples of \(source); using all of them")
+            warning("note: --limit \(limit) is more than the \(split.train.count) training examples of \(source); using all of them")
         }
         split.train = split.train.prefix(limit)
         var sourceIndices: [Int]?
@@ -118,8 +119,8 @@ public struct DataSpec: Equatable, Sendable {
     }
 
     /// The data with its training labels (noise applied).
-    public func load(note: (String) -> Void = { _ in }) throws -> TrainingData {
-        let (split, source) = try self.split(note: note)
+    public func load(warning: (String) -> Void = { _ in }, note: (String) -> Void = { _ in }) throws -> TrainingData {
+        let (split, source) = try self.split(warning: warning, note: note)
         var loaded = TrainingData(split: split, noise: noise, noiseSeed: noiseSeed)
         loaded.sourceIndices = source
         return loaded

@@ -43,7 +43,9 @@ public struct ScoreTable: Sendable {
     /// Writes `scores.csv`, `<name>.npy` for each score and `meta.json` (with `meta`
     /// merged in first) into `directory`.
     /// `scores.csv` goes out in blocks of rows, so its text never sits in memory whole.
-    public func write(to directory: String, meta: [(String, JSON)]) throws {
+    /// Returns the `meta.json` written.
+    @discardableResult
+    public func write(to directory: String, meta: [(String, JSON)]) throws -> JSON {
         let file = try OutputFile(path: directory + "/scores.csv")
         var csv = "index,label" + (originalLabels != nil ? ",original_label" : "") + (sourceIndices != nil ? ",source_index" : "")
         for s in scores { csv += "," + s.name }
@@ -68,6 +70,7 @@ public struct ScoreTable: Sendable {
         })
         let all = JSON.object(meta + [("examples", .int(count)), ("scores", described)])
         try OutputFile.write(all.rendered + "\n", to: directory + "/meta.json")
+        return all
     }
 
     /// Shortest text that reads back to the same Double (`inf`, `-inf`, `nan` as NumPy spells them).

@@ -57,10 +57,10 @@ struct Runner: UnitsHandler {
                 throw TrainerError.invalid("--resume: \(store.folder) has unit files but no \(JobRunner.jobFile)\(earlier); remove it or use --force")
             }
             let files = RunDirectory.entries(of: store.folder) ?? []
-            let foreign = store.units.first(where: { !units.contains($0) })
+            // Another shard's finished unit, or its training state or example stream.
+            let foreign = store.units.first(where: { !units.contains($0) }).map { UInt64($0) != nil ? "seed \($0)" : "unit \($0)" }
                 ?? files.first(where: { others.contains($0) && !owned.contains($0) })
-            if let shard, let other = foreign {
-                let what = UInt64(other) != nil ? "seed \(other)" : other.hasSuffix(UnitStore.suffix) || other.contains(".") ? other : "unit \(other)"
+            if let shard, let what = foreign {
                 throw TrainerError.invalid("--resume --shard \(shard): \(store.folder) holds \(what), which belongs to another shard "
                                            + "(a run with another --shard, or none, used this --out); resume with that run's --shard, or choose another --out")
             }

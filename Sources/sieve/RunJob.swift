@@ -67,7 +67,7 @@ func consoleHooks(quiet: Bool = false, device: ModelOptions? = nil) -> JobHooks 
     hooks.storeOpened = { OpenUnitStores.shared.add($0) }
     nonisolated(unsafe) var display: JobProgress?
     hooks.progress = { plan in
-        display = JobProgress(quiet: quiet, plan: plan.cost { _ in 1 } > 0 ? plan : nil)
+        display = JobProgress(quiet: quiet, plan: plan)
         return display!.callbacks
     }
     hooks.progressDone = { display?.finish() }

@@ -21,19 +21,6 @@ private func writeBytes(_ bytes: [UInt8], _ path: String) {
     fclose(f)
 }
 
-private func fileBytes(_ path: String) -> [UInt8] {
-    guard let f = fopen(path, "rb") else { return [] }
-    defer { fclose(f) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&buf, 1, buf.count, f)
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    return out
-}
-
 /// The message of the `StorageError.invalidInput` that `body` throws, or nil.
 private func rejection(_ body: () throws -> Void) -> String? {
     do { try body() } catch StorageError.invalidInput(let message) { return message } catch { return "unexpected \(error)" }
@@ -257,7 +244,7 @@ private func safetensorsRejection(_ bytes: [UInt8]) -> String? {
         #expect(rejection { _ = try file.int32s("scalar") }?.contains("is F32, not I32") == true)
         #expect(rejection { _ = try file.floats("nope") }?.contains("no tensor \"nope\"") == true)
         // Cut anywhere, the file is rejected.
-        let whole = fileBytes(path)
+        let whole = readAll(path)
         for cut in [0, 7, 8, 20, whole.count - 25, whole.count - 1] {
             #expect(safetensorsRejection(Array(whole.prefix(cut))) != nil, "cut at \(cut)")
         }
