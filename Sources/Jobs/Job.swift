@@ -39,7 +39,7 @@ struct Job {
             built = .audit(AuditProtocol(training: training, threshold: threshold))
         case .audit(let a):
             let training = try DynamicsRun(setup: setup, epochs: a.epochs, seed: a.seed, aumFromEpoch: a.aumFromEpoch, vog: a.vog,
-                                           checkpoints: a.checkpointEpochs)
+                                           checkpoints: a.checkpointEpochs, probabilityEpochs: a.probabilityEpochs)
             built = .audit(AuditProtocol(
                 training: training,
                 threshold: a.aumThreshold ? try AUMThresholdRuns(setup: setup, epochs: a.epochs, seed: a.seed, aumFromEpoch: a.aumFromEpoch) : nil,
@@ -59,22 +59,19 @@ struct Job {
                     throw TrainerError.invalid("\(RunFolder.join(c.audit, RunFolder.labelIssuesFile)): example \(issue.index) with label "
                                                + "\(issue.given) is not in this data (the audit ran on other data, or the file was edited)")
                 }
-                hash.add(UInt64(issue.index)); hash.add(UInt64(issue.suggested))
+                hash.add(UInt64(issue.index)); hash.add(UInt64(issue.suggested)); hash.add(issue.sure ? 1 : 0)
             }
             if let recorded = c.issuesFingerprint, recorded != hash.hex {
                 throw TrainerError.invalid("\(c.audit): its label_issues.csv is not the verdict this cleaning used; give the same audit")
             }
             c.issuesFingerprint = hash.hex
             self.spec.protocol = .clean(c)
-            let flagged = Set(issues.map(\.index))
-            switch c.mode {
-            case .drop:
-                built = .cleaning(try Cleaning(setup: setup, kept: (0..<labels.count).filter { !flagged.contains($0) }, labels: labels,
-                                               seeds: c.seeds, epochs: c.epochs))
-            case .relabel:
-                for issue in issues { labels[issue.index] = issue.suggested }
-                built = .cleaning(try Cleaning(setup: setup, kept: Array(0..<labels.count), labels: labels, seeds: c.seeds, epochs: c.epochs))
-            }
+            // drop: every flagged example goes; relabel: each takes its suggestion; fix: the sure ones do, the rest go.
+            let relabelled = issues.filter { c.mode == .relabel || (c.mode == .fix && $0.sure) }
+            for issue in relabelled { labels[issue.index] = issue.suggested }
+            let dropped = c.mode == .relabel ? [] : Set(issues.filter { c.mode == .drop || !$0.sure }.map(\.index))
+            built = .cleaning(try Cleaning(setup: setup, kept: (0..<labels.count).filter { !dropped.contains($0) }, labels: labels,
+                                           seeds: c.seeds, epochs: c.epochs, oracle: c.oracle))
         case .pruneCurve(var p):
             guard setup.data.split.test.count > 0 else {
                 throw TrainerError.invalid("\(spec.data.source) has no test set, and a prune curve is test accuracy: hold one out with --val 0.1")
@@ -141,22 +138,24 @@ struct Job {
                 if let t = out.threshold { scores.insert(t.score, at: scores.count - 1) }
             } else {
                 meta.append(("batch_norm_while_scoring", .string("eval (running statistics)")))
-                // The default ranking: the suspicion of every label-error score the run has.
-                let parts = scores.filter { Suspicion.isComponent($0.name) }
-                if !parts.isEmpty {
-                    let suspicion = Suspicion.combine(parts)
+                // The verdict on the averaged class probabilities, and the default ranking built on it.
+                if let probabilities = out.training.probabilities, let aum = scores.first(where: { $0.name == ScoreKind.aum.name }) {
+                    let k = setup.data.classes
+                    var v = LabelVerdict(labels: setup.data.labels, probabilities: probabilities, classes: k)
+                    let suspicion = Suspicion.combine(verdict: v, aum: aum.values)
+                    v = v.flagging(by: suspicion)
+                    verdict = v
+                    let s = v.noiseStructure, w = (s * 1000).rounded() / 1000
                     scores.insert(Score(.suspicion, values: suspicion,
-                                        note: "mean rank toward the suspicious end of " + parts.map(\.name).joined(separator: ", ")), at: 0)
-                    if let probabilities = out.training.probabilities {
-                        let v = LabelVerdict(labels: setup.data.labels, probabilities: probabilities, classes: setup.data.classes,
-                                             ranking: suspicion)
-                        verdict = v
-                        meta.append(("label_errors", .object([
-                            ("estimated", .double(v.estimatedErrors)), ("interval_95", .array([.double(v.interval.low), .double(v.interval.high)])),
-                            ("flagged", .int(v.flagged.count)),
-                            ("method", .string("confident learning on the class probabilities of the checkpoint models (epochs "
-                                               + out.training.checkpointScores.map { String($0.epoch) }.joined(separator: ", ") + ")"))])))
-                    }
+                                        note: "\(w) x rank of error_probability + \(1 - w) x mean rank of aum and of the log-probability margin (\(w) = the noise structure)"), at: 0)
+                    scores.insert(Score(.errorProbability, values: v.errorProbability,
+                                        note: "posterior probability that the given label is wrong, under the noise the confident joint estimates"), at: 1)
+                    let epochsText = "epochs " + p.training.probabilityEpochs.map(String.init).joined(separator: ", ")
+                    meta.append(("label_errors", .object([
+                        ("estimated", .double(v.estimatedErrors)), ("interval_95", .array([.double(v.interval.low), .double(v.interval.high)])),
+                        ("flagged", .int(v.flagged.count)), ("noise_structure", .double(s)),
+                        ("joint", .array(v.joint.map { .array($0.map(JSON.double)) })),
+                        ("method", .string("confident learning on the class probabilities averaged over the models after \(epochsText)"))])))
                 }
                 if let cv = out.crossValidation {
                     meta.append(("cross_validation", .object([("out_of_sample_accuracy", .double(cv.outOfSampleAccuracy)),
@@ -166,7 +165,7 @@ struct Job {
             return try c.finish(self, scores: scores, meta: meta, files: files, details: verdict.map { .verdict($0) } ?? .scores) { run in
                 if let verdict { try RunFolder.writeLabelIssues(verdict, data: self.setup.data, suspicion: scores[0].values, to: run.path(RunFolder.labelIssuesFile)) }
                 if case .audit = self.spec.protocol, let p = out.training.probabilities {
-                    try NPYFormat.write(p, shape: [n, self.setup.data.classes], to: run.path("checkpoint_probs.npy"))
+                    try NPYFormat.write(p, shape: [n, self.setup.data.classes], to: run.path("verdict_probs.npy"))
                 }
                 try NPYFormat.write(out.training.correctness, shape: [epochs, n], to: run.path("correctness_by_epoch.npy"))
                 try NPYFormat.write(out.training.el2nByEpoch, shape: [epochs, n], to: run.path("el2n_by_epoch.npy"))
@@ -216,11 +215,13 @@ struct Job {
                   ("batch_norm_while_recording", .string("eval (running statistics)"))]
         case .audit(let a):
             m += [("epochs", .int(a.epochs)), ("seed", .uint(a.seed)), ("aum_from_epoch", .int(a.aumFromEpoch)),
-                  ("checkpoints", .array(a.checkpointEpochs.map(JSON.int))), ("inits", .int(a.inits)),
+                  ("checkpoints", .array(a.checkpointEpochs.map(JSON.int))), ("verdict_epochs", .array(a.probabilityEpochs.map(JSON.int))),
+                  ("inits", .int(a.inits)),
                   ("ssft_epochs_per_split", a.ssft ? .int(a.ssftEpochs ?? a.epochs) : .string("none")), ("folds", .int(a.folds)),
                   ("vog", .bool(a.vog)), ("aum_threshold", .bool(a.aumThreshold))]
         case .clean(let c):
-            m += [("audit", .string(c.audit)), ("mode", .string(c.mode.rawValue)), ("seeds", .int(c.seeds)), ("epochs", .int(c.epochs))]
+            m += [("audit", .string(c.audit)), ("mode", .string(c.mode.rawValue)), ("seeds", .int(c.seeds)), ("epochs", .int(c.epochs)),
+                  ("oracle", .bool(c.oracle))]
         case .pruneCurve(let p):
             guard case .pruneCurve(_, let directions) = built else { break }
             m += [("scores", .string(p.scores.joined(separator: ","))), ("directions", .string(directions.joined(separator: ","))),
@@ -246,6 +247,7 @@ extension JobSpec {
         case .dynamics(var d): d.aumFrom = d.aumFromEpoch; s.protocol = .dynamics(d)
         case .audit(var x):
             x.checkpoints = x.checkpointEpochs
+            x.verdictEpochs = x.probabilityEpochs
             x.aumFrom = x.aumFromEpoch
             x.ssftEpochs = x.ssft ? x.ssftEpochs ?? x.epochs : nil
             s.protocol = .audit(x)

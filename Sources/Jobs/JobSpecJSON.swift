@@ -96,10 +96,11 @@ extension ProtocolSpec {
                             ("scores_fingerprint", p.scoresFingerprint.map(JSON.string) ?? .null)])
         case .clean(let c):
             return .object([("audit", .string(c.audit)), ("mode", .string(c.mode.rawValue)), ("seeds", .int(c.seeds)),
-                            ("epochs", .int(c.epochs)), ("issues_fingerprint", c.issuesFingerprint.map(JSON.string) ?? .null)])
+                            ("epochs", .int(c.epochs)), ("oracle", .bool(c.oracle)), ("issues_fingerprint", c.issuesFingerprint.map(JSON.string) ?? .null)])
         case .audit(let a):
             return .object([("epochs", .int(a.epochs)), ("seed", .uint(a.seed)),
-                            ("checkpoints", a.checkpoints.map { .array($0.map(JSON.int)) } ?? .null), ("inits", .int(a.inits)),
+                            ("checkpoints", a.checkpoints.map { .array($0.map(JSON.int)) } ?? .null),
+                            ("verdict_epochs", a.verdictEpochs.map { .array($0.map(JSON.int)) } ?? .null), ("inits", .int(a.inits)),
                             ("ssft", .bool(a.ssft)), ("ssft_epochs", a.ssftEpochs.map(JSON.int) ?? .null), ("folds", .int(a.folds)),
                             ("vog", .bool(a.vog)), ("aum_threshold", .bool(a.aumThreshold)), ("aum_from", a.aumFrom.map(JSON.int) ?? .null)])
         }
@@ -134,19 +135,20 @@ extension ProtocolSpec {
             p.seeds = try f.int("seeds"); p.epochs = try f.int("epochs"); p.scoresFingerprint = try f.optionalString("scores_fingerprint")
             self = .pruneCurve(p)
         case "audit":
-            try f.only(["epochs", "seed", "checkpoints", "inits", "ssft", "ssft_epochs", "folds", "vog", "aum_threshold", "aum_from"])
+            try f.only(["epochs", "seed", "checkpoints", "verdict_epochs", "inits", "ssft", "ssft_epochs", "folds", "vog", "aum_threshold", "aum_from"])
             var a = AuditSpec()
             a.epochs = try f.int("epochs"); a.seed = try f.uint64("seed"); a.checkpoints = try f.optionalInts("checkpoints")
+            a.verdictEpochs = try f.optionalInts("verdict_epochs")
             a.inits = try f.int("inits"); a.ssft = try f.bool("ssft"); a.ssftEpochs = try f.optionalInt("ssft_epochs")
             a.folds = try f.int("folds"); a.vog = try f.bool("vog"); a.aumThreshold = try f.bool("aum_threshold")
             a.aumFrom = try f.optionalInt("aum_from")
             self = .audit(a)
         case "clean":
-            try f.only(["audit", "mode", "seeds", "epochs", "issues_fingerprint"])
+            try f.only(["audit", "mode", "seeds", "epochs", "oracle", "issues_fingerprint"])
             var c = CleanSpec(audit: try f.string("audit"))
             let mode = try f.string("mode")
-            guard let m = CleanSpec.Mode(rawValue: mode) else { throw f.bad("mode", "is \(mode), not drop or relabel") }
-            c.mode = m; c.seeds = try f.int("seeds"); c.epochs = try f.int("epochs"); c.issuesFingerprint = try f.optionalString("issues_fingerprint")
+            guard let m = CleanSpec.Mode(rawValue: mode) else { throw f.bad("mode", "is \(mode), not drop, relabel or fix") }
+            c.mode = m; c.seeds = try f.int("seeds"); c.epochs = try f.int("epochs"); c.oracle = try f.bool("oracle"); c.issuesFingerprint = try f.optionalString("issues_fingerprint")
             self = .clean(c)
         default:
             throw TrainerError.invalid("\(f.file): command \(command) is not one that runs units")

@@ -133,6 +133,10 @@ public struct AuditSpec: Equatable, Sendable {
     public var seed: UInt64 = 0
     /// End-of-epoch scoring passes (1-based; nil: epoch ceil(epochs/5); empty: none).
     public var checkpoints: [Int]?
+    /// Epochs whose models' class probabilities the verdict averages (1-based; nil: the
+    /// first half of the training, 1...ceil(epochs/2), before the network has memorised
+    /// the wrong labels).
+    public var verdictEpochs: [Int]?
     /// GraNd at initialisation over this many networks (seeds seed+1000...); 0: none.
     public var inits = 0
     public var ssft = false
@@ -150,6 +154,8 @@ public struct AuditSpec: Equatable, Sendable {
     public var aumFromEpoch: Int { aumFrom ?? min(2, epochs) }
     /// `checkpoints` with its default, ascending.
     public var checkpointEpochs: [Int] { Array(Set(checkpoints ?? [(epochs + 4) / 5])).sorted() }
+    /// `verdictEpochs` with its default, ascending.
+    public var probabilityEpochs: [Int] { Array(Set(verdictEpochs ?? Array(1...(epochs + 1) / 2))).sorted() }
 
     func check() throws {
         guard epochs >= 1 else { throw TrainerError.invalid("--epochs must be at least 1") }
@@ -160,6 +166,10 @@ public struct AuditSpec: Equatable, Sendable {
         if ssftEpochs != nil && !ssft { throw TrainerError.invalid("--ssft-epochs needs --ssft") }
         if let bad = checkpointEpochs.first(where: { $0 < 1 || $0 > epochs }) {
             throw TrainerError.invalid("--checkpoints: epoch \(bad) is outside the run's epochs 1...\(epochs)")
+        }
+        if verdictEpochs?.isEmpty == true { throw TrainerError.invalid("--verdict-epochs needs at least one epoch") }
+        if let bad = probabilityEpochs.first(where: { $0 < 1 || $0 > epochs }) {
+            throw TrainerError.invalid("--verdict-epochs: epoch \(bad) is outside the run's epochs 1...\(epochs)")
         }
     }
 }
@@ -173,6 +183,8 @@ public struct CleanSpec: Equatable, Sendable {
         case drop
         /// Keep them with their suggested labels.
         case relabel
+        /// Relabel the sure ones (``LabelVerdict/sure``), drop the rest.
+        case fix
     }
 
     /// The audit's run folder.
@@ -180,6 +192,8 @@ public struct CleanSpec: Equatable, Sendable {
     public var mode = Mode.drop
     public var seeds = 2
     public var epochs = 10
+    /// Also train the oracle (exactly the flipped examples dropped) and the clean labels.
+    public var oracle = false
     /// A fingerprint of the verdict cleaned by, filled in when the job starts.
     public var issuesFingerprint: String?
 

@@ -19,35 +19,49 @@ public struct RunFolder {
     public static let reportFile = "report.html"
     public static let labelIssuesFile = "label_issues.csv"
 
+    /// One row of `label_issues.csv`.
+    public struct LabelIssue: Sendable, Equatable {
+        public var index: Int
+        public var given: Int32
+        public var suggested: Int32
+        /// Whether the suggested label is a confident one (``LabelVerdict/sure``).
+        public var sure: Bool
+    }
+
+    static let labelIssuesHeader = "index,given_label,suggested_label,suspicion,error_probability,sure"
+
     /// The flagged examples of the audit in `folder` (its `label_issues.csv`), strictly:
-    /// the header, then index, given label and suggested label as integers on every line.
-    public static func readLabelIssues(_ folder: String) throws -> [(index: Int, given: Int32, suggested: Int32)] {
+    /// the header, then index, given label and suggested label as integers and `sure` as
+    /// 0 or 1 on every line.
+    public static func readLabelIssues(_ folder: String) throws -> [LabelIssue] {
         let path = join(folder, labelIssuesFile)
-        let bytes = try InputFile.read(path, expecting: "the label_issues.csv of `sieve audit` (an audit with checkpoints)")
+        let bytes = try InputFile.read(path, expecting: "the label_issues.csv of `sieve audit`")
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        guard let header = lines.first, header.hasPrefix("index,given_label,suggested_label,suspicion") else {
-            throw TrainerError.invalid("\(path): not a label_issues.csv (index,given_label,suggested_label,suspicion,...)")
+        guard let header = lines.first, header.hasPrefix(labelIssuesHeader) else {
+            throw TrainerError.invalid("\(path): not a label_issues.csv of this sieve (\(labelIssuesHeader),...); audit again")
         }
-        var issues: [(index: Int, given: Int32, suggested: Int32)] = []
+        var issues: [LabelIssue] = []
         var seen = Set<Int>()
         for (k, line) in lines.dropFirst().enumerated() where !line.isEmpty {
-            let f = line.split(separator: ",", maxSplits: 4, omittingEmptySubsequences: false)
-            guard f.count >= 4, let i = Int(f[0]), let g = Int32(f[1]), let s = Int32(f[2]), i >= 0, seen.insert(i).inserted else {
-                throw TrainerError.invalid("\(path):\(k + 2): not a row of index,given_label,suggested_label,suspicion (or a repeated index)")
+            let f = line.split(separator: ",", maxSplits: 6, omittingEmptySubsequences: false)
+            guard f.count >= 6, let i = Int(f[0]), let g = Int32(f[1]), let s = Int32(f[2]), f[5] == "0" || f[5] == "1",
+                  i >= 0, seen.insert(i).inserted else {
+                throw TrainerError.invalid("\(path):\(k + 2): not a row of \(labelIssuesHeader) (or a repeated index)")
             }
-            issues.append((i, g, s))
+            issues.append(LabelIssue(index: i, given: g, suggested: s, sure: f[5] == "1"))
         }
         return issues
     }
 
     /// `label_issues.csv`: the flagged examples, most suspicious first: index, given label,
-    /// suggested label, suspicion, and the source index (`--val`) and image path
+    /// suggested label, suspicion, the probability that the given label is wrong, whether
+    /// the suggestion is sure (1: a class the probabilities are confident of), and the source index (`--val`) and image path
     /// (ImageFolder data) when the data has them.
     public static func writeLabelIssues(_ v: LabelVerdict, data: TrainingData, suspicion: [Double], to path: String) throws {
         let source = data.sourceIndices, paths = data.split.train.paths
-        var csv = "index,given_label,suggested_label,suspicion" + (source != nil ? ",source_index" : "") + (paths != nil ? ",path" : "") + "\n"
+        var csv = labelIssuesHeader + (source != nil ? ",source_index" : "") + (paths != nil ? ",path" : "") + "\n"
         for (i, suggested) in zip(v.flagged, v.suggested) {
-            csv += "\(i),\(data.labels[i]),\(suggested),\(suspicion[i])"
+            csv += "\(i),\(data.labels[i]),\(suggested),\(suspicion[i]),\(v.errorProbability[i]),\(v.sure[i] ? 1 : 0)"
             if let source { csv += ",\(source[i])" }
             if let paths { csv += "," + ScoreTable.quoted(paths[i]) }
             csv += "\n"

@@ -8,7 +8,7 @@ public enum ScoreKind: String, CaseIterable, Sendable {
     case aum, aumFlagged = "aum_flagged", confidence, variability, correctness
     case ssft, fslt, vog, vogClassNormalized = "vog_class_normalized"
     case selfConfidence = "self_confidence", normalizedMargin = "normalized_margin"
-    case suspicion
+    case suspicion, errorProbability = "error_probability"
 
     /// The column name.
     public var name: String { rawValue }
@@ -17,7 +17,7 @@ public enum ScoreKind: String, CaseIterable, Sendable {
     public var direction: ScoreDirection {
         switch self {
         case .grand, .grandStd, .grandInit, .el2n, .el2nStd, .el2nFinal, .loss, .inputNorm, .forgetting, .neverLearned,
-             .firstLearnedEpoch, .fslt, .vog, .vogClassNormalized, .aumFlagged, .suspicion:
+             .firstLearnedEpoch, .fslt, .vog, .vogClassNormalized, .aumFlagged, .suspicion, .errorProbability:
             .higherIsSuspicious
         case .margin, .aum, .confidence, .variability, .correctness, .unforgettable, .ssft, .selfConfidence, .normalizedMargin:
             .lowerIsSuspicious
@@ -51,7 +51,8 @@ public enum ScoreKind: String, CaseIterable, Sendable {
         case .vogClassNormalized: "VoG z-scored within each given class"
         case .selfConfidence: "cross-validated probability of the given label"
         case .normalizedMargin: "cross-validated margin of the given label over the most likely other"
-        case .suspicion: "mean rank of the audit's label-error scores toward their suspicious ends (its default ranking)"
+        case .suspicion: "the audit's default ranking: error probability and training margins, weighted by how class-dependent the noise is"
+        case .errorProbability: "posterior probability that the given label is wrong, under the estimated noise between classes"
         }
     }
 }

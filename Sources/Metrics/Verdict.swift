@@ -1,5 +1,9 @@
 import Storage
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One suspicion value per example from several scores: the mean, over the scores, of
 /// each example's rank toward that score's suspicious end as a fraction (0 = least,
 /// 1 = most suspicious; tied values share their mean rank; NaN values count as the
@@ -26,36 +30,43 @@ public enum Suspicion {
         return r
     }
 
-    /// The audit's scores the suspicion combines, when present: the training's view of the
-    /// given label (its margins, how often and how early it was right) and the error norm
-    /// at each checkpoint. Chosen on Fashion-MNIST audits with symmetric and class-pair
-    /// noise, where the best single score changes with the noise (docs/scores.md, "Suspicion").
-    public static func isComponent(_ name: String) -> Bool {
-        [ScoreKind.aum, .correctness, .firstLearnedEpoch].map(\.name).contains(name)
-            || (ScoreCatalog.checkpoint(name)?.0 == .el2n)
-    }
-
-    /// The mean fractional rank over `scores` (each toward its own suspicious end).
-    public static func combine(_ scores: [Score]) -> [Double] {
-        guard let n = scores.first?.values.count else { return [] }
-        var sum = [Double](repeating: 0, count: n)
-        for s in scores {
-            let r = ranks(s.values, direction: s.direction)
-            for i in 0..<n { sum[i] += r[i] }
-        }
-        return sum.map { $0 / Double(scores.count) }
+    /// The audit's default ranking: `s · rank(error probability) + (1 − s) · mean(rank(AUM),
+    /// rank(log-probability margin))`, where `s` is ``LabelVerdict/noiseStructure``. The
+    /// verdict's error probability reads the estimated noise between classes, and wins
+    /// where the noise is class-dependent (each class's wrong labels in one other class);
+    /// where it is spread evenly it reduces to a confidence score, and the training's own
+    /// margins (AUM over every presentation, and the margin of the averaged probabilities)
+    /// rank better. The weight comes from the data, not from a setting (docs/scores.md,
+    /// "The verdict and the suspicion").
+    ///
+    /// - Parameters:
+    ///   - verdict: the verdict of the run's averaged class probabilities.
+    ///   - aum: the run's AUM, `[N]` (lower = more suspicious).
+    public static func combine(verdict v: LabelVerdict, aum: [Double]) -> [Double] {
+        let error = ranks(v.errorProbability, direction: .higherIsSuspicious)
+        let margin = ranks(v.logMargin, direction: .lowerIsSuspicious)
+        let a = ranks(aum, direction: .lowerIsSuspicious)
+        let s = v.noiseStructure
+        return error.indices.map { s * error[$0] + (1 - s) * (a[$0] + margin[$0]) / 2 }
     }
 }
 
 /// Which labels are wrong, how many, and what they should be: confident learning
-/// (Northcutt et al., JAIR 2021) on per-example class probabilities. Each class gets a
-/// threshold, the mean probability of that class over the examples labelled with it; an
-/// example's confident class is its most probable class among those at or above their
-/// threshold. Counting (given label, confident class) pairs gives the confident joint;
-/// calibrated so each row sums to its class's size, its off-diagonal sum estimates the
-/// number of label errors. The flagged set prunes by noise rate: for each (given i,
-/// suggested j) cell, the examples labelled i with the largest margin p_j - p_i, as many
-/// as the cell estimates.
+/// (Northcutt et al., JAIR 2021) on per-example class probabilities, and the posterior
+/// of each example's true class under the noise it estimates.
+///
+/// - Count: each class gets a threshold, the mean probability of that class over the
+///   examples labelled with it; an example's confident class is its most probable class
+///   among those at or above their threshold. Counting (given label, confident class)
+///   pairs gives the confident joint; calibrated so each row sums to its class's size,
+///   its off-diagonal sum estimates the number of label errors.
+/// - Noise: the calibrated joint, read by column, is `P(given i | true j)`. An example
+///   given `i` with class probabilities `p` has true class `j` with posterior
+///   `∝ p_j · P(given i | true j)`; its error probability is one minus the posterior of `i`.
+/// - Suggested label: the most probable other class, `argmax_{j≠i} p_j · P(given i | true j)^s`
+///   with `s` the noise structure (the plain most probable class under even noise).
+/// - Flagged: the estimated number of examples from the top of a ranking (the audit's
+///   suspicion; the error probability by default).
 public struct LabelVerdict: Sendable {
     /// Flagged examples, most suspicious first.
     public var flagged: [Int]
@@ -65,56 +76,116 @@ public struct LabelVerdict: Sendable {
     public var estimatedErrors: Double
     /// A 95% bootstrap interval of the estimate (examples resampled).
     public var interval: (low: Double, high: Double)
+    /// `[N]`: the posterior probability that the given label is wrong.
+    public var errorProbability: [Double]
+    /// `[N]`: whether the suggested label is one the probabilities are confident of (its
+    /// probability at or above its class's threshold), as confident learning counts.
+    public var sure: [Bool]
+    /// `[N]`: each example's suggested label (the most probable other class).
+    public var suggestion: [Int32]
+    /// `[N]`: `log p_given − max_{j≠given} log p_j` of the probabilities.
+    public var logMargin: [Double]
+    /// The calibrated confident joint, `[given][true]` example counts.
+    public var joint: [[Double]]
+    /// How class-dependent the estimated noise is, in [0, 1]: 0 when each class's wrong
+    /// labels spread evenly over the other classes, 1 when they all sit in one other class
+    /// (the share of each row's off-diagonal count in its largest cell, weighted by the
+    /// row's count, rescaled from [1/(K−1), 1]).
+    public var noiseStructure: Double
 
     /// - Parameters:
     ///   - labels: the given labels, `[N]`.
     ///   - probabilities: `[N, classes]` row-major class probabilities.
-    ///   - ranking: higher = more suspicious (orders the flagged set; ties by index).
+    ///   - ranking: higher = more suspicious: which examples the flagged set takes and its
+    ///     order (nil: the error probability; ties by index).
     ///   - resamples: bootstrap resamples for the interval, seeded by `seed`.
-    public init(labels: [Int32], probabilities: [Double], classes: Int, ranking: [Double], resamples: Int = 200, seed: UInt64 = 0) {
+    public init(labels: [Int32], probabilities p: [Double], classes k: Int, ranking: [Double]? = nil, resamples: Int = 200, seed: UInt64 = 0) {
         let n = labels.count
-        precondition(probabilities.count == n * classes && ranking.count == n, "one probability row and one rank per example")
-        let (joint, _) = Self.confidentJoint(labels: labels, probabilities: probabilities, classes: classes, sample: nil)
-        let calibrated = Self.calibrate(joint, labels: labels, classes: classes, sample: nil)
+        precondition(p.count == n * k && (ranking?.count ?? n) == n, "one probability row and one rank per example")
+        let (counts, _) = Self.confidentJoint(labels: labels, probabilities: p, classes: k, sample: nil)
+        let calibrated = Self.calibrate(counts, labels: labels, classes: k, sample: nil)
+        joint = calibrated
         estimatedErrors = Self.offDiagonal(calibrated)
-        // Prune by noise rate: per (i, j) cell, the examples labelled i with the largest p_j - p_i.
-        var best: [Int: (suggested: Int32, margin: Double)] = [:]
-        for i in 0..<classes {
-            let members = (0..<n).filter { Int(labels[$0]) == i }
-            for j in 0..<classes where j != i {
-                let count = Int(calibrated[i][j].rounded())
-                guard count > 0 else { continue }
-                let margin = { (e: Int) in probabilities[e * classes + j] - probabilities[e * classes + i] }
-                let chosen = members.sorted { margin($0) > margin($1) || (margin($0) == margin($1) && $0 < $1) }.prefix(count)
-                for e in chosen where margin(e) > (best[e]?.margin ?? -.infinity) { best[e] = (Int32(j), margin(e)) }
+        noiseStructure = Self.structure(calibrated)
+        // P(given i | true j): the joint's columns normalised (a class never confidently seen keeps its label).
+        let column = (0..<k).map { j in (0..<k).reduce(0) { $0 + calibrated[$1][j] } }
+        let given = (0..<k).map { i in (0..<k).map { j in column[j] > 0 ? calibrated[i][j] / column[j] : (i == j ? 1 : 0) } }
+        let threshold = Self.thresholds(labels: labels, probabilities: p, classes: k, sample: nil)
+        var error = [Double](repeating: 0, count: n), margin = error, sure = [Bool](repeating: false, count: n)
+        var suggestion = [Int32](repeating: 0, count: n)
+        for e in 0..<n {
+            let i = Int(labels[e]), row = e * k
+            var total = 0.0, best = -1, bestWeight = -Double.infinity, other = 0.0
+            for j in 0..<k {
+                let w = p[row + j] * given[i][j]
+                total += w
+                guard j != i else { continue }
+                other = max(other, p[row + j])
+                let pick = p[row + j] * Self.power(given[i][j], noiseStructure)
+                if pick > bestWeight { best = j; bestWeight = pick }
             }
+            error[e] = total > 0 ? 1 - p[row + i] * given[i][i] / total : 1 - p[row + i]
+            sure[e] = best >= 0 && p[row + best] >= threshold[best]
+            suggestion[e] = Int32(best)
+            margin[e] = Self.logOf(p[row + i]) - Self.logOf(other)
         }
-        flagged = best.keys.sorted { ranking[$0] > ranking[$1] || (ranking[$0] == ranking[$1] && $0 < $1) }
-        suggested = flagged.map { best[$0]!.suggested }
+        errorProbability = error
+        self.sure = sure
+        self.suggestion = suggestion
+        logMargin = margin
+        let order = ranking ?? error
+        let take = min(n, Int(estimatedErrors.rounded()))
+        flagged = Array((0..<n).sorted { order[$0] > order[$1] || (order[$0] == order[$1] && $0 < $1) }.prefix(take))
+        suggested = flagged.map { suggestion[$0] }
         // The interval: the same estimate on examples drawn with replacement.
         var rng = SplitMix64(seed: seed)
         var estimates: [Double] = []
         for _ in 0..<resamples {
             let sample = (0..<n).map { _ in Int(rng.below(UInt64(n))) }
-            let (j, _) = Self.confidentJoint(labels: labels, probabilities: probabilities, classes: classes, sample: sample)
-            estimates.append(Self.offDiagonal(Self.calibrate(j, labels: labels, classes: classes, sample: sample)))
+            let (j, _) = Self.confidentJoint(labels: labels, probabilities: p, classes: k, sample: sample)
+            estimates.append(Self.offDiagonal(Self.calibrate(j, labels: labels, classes: k, sample: sample)))
         }
         estimates.sort()
         interval = estimates.isEmpty ? (estimatedErrors, estimatedErrors)
             : (estimates[Int(0.025 * Double(estimates.count - 1))], estimates[Int((0.975 * Double(estimates.count - 1)).rounded())])
     }
 
+    /// The same verdict with the flagged set taken from the top of `ranking` (higher = more
+    /// suspicious; ties by index), as many as the estimate.
+    public func flagging(by ranking: [Double]) -> LabelVerdict {
+        precondition(ranking.count == errorProbability.count, "one rank per example")
+        var v = self
+        v.flagged = Array(ranking.indices.sorted { ranking[$0] > ranking[$1] || (ranking[$0] == ranking[$1] && $0 < $1) }
+            .prefix(flagged.count))
+        v.suggested = v.flagged.map { suggestion[$0] }
+        return v
+    }
+
+    static func power(_ x: Double, _ s: Double) -> Double { s == 0 ? 1 : x == 0 ? 0 : pow(x, s) }
+    static func logOf(_ x: Double) -> Double { log(Swift.max(x, 1e-12)) }
+
+    /// ``noiseStructure`` of a calibrated joint.
+    static func structure(_ m: [[Double]]) -> Double {
+        let k = m.count
+        guard k > 2 else { return 1 }
+        var weighted = 0.0, total = 0.0
+        for i in 0..<k {
+            let off = (0..<k).filter { $0 != i }.map { m[i][$0] }
+            let sum = off.reduce(0, +)
+            guard sum > 0 else { continue }
+            weighted += off.max()!
+            total += sum
+        }
+        guard total > 0 else { return 0 }
+        let share = weighted / total, even = 1 / Double(k - 1)
+        return Swift.min(1, Swift.max(0, (share - even) / (1 - even)))
+    }
+
     /// The confident joint `[given][confident]` over `sample` (all examples when nil) and
     /// each example's confident class (-1: none at or above its threshold).
     static func confidentJoint(labels: [Int32], probabilities p: [Double], classes k: Int, sample: [Int]?) -> ([[Double]], [Int]) {
         let rows = sample ?? Array(labels.indices)
-        var sums = [Double](repeating: 0, count: k), counts = [Double](repeating: 0, count: k)
-        for e in rows {
-            let i = Int(labels[e])
-            sums[i] += p[e * k + i]
-            counts[i] += 1
-        }
-        let threshold = (0..<k).map { counts[$0] > 0 ? sums[$0] / counts[$0] : .infinity }
+        let threshold = thresholds(labels: labels, probabilities: p, classes: k, sample: sample)
         var joint = [[Double]](repeating: [Double](repeating: 0, count: k), count: k)
         var confident = [Int](repeating: -1, count: labels.count)
         for e in rows {
@@ -125,6 +196,18 @@ public struct LabelVerdict: Sendable {
             joint[Int(labels[e])][top] += 1
         }
         return (joint, confident)
+    }
+
+    /// Each class's threshold: its mean probability over the examples labelled with it
+    /// (+infinity for a class no example in `sample` has).
+    static func thresholds(labels: [Int32], probabilities p: [Double], classes k: Int, sample: [Int]?) -> [Double] {
+        var sums = [Double](repeating: 0, count: k), counts = [Double](repeating: 0, count: k)
+        for e in sample ?? Array(labels.indices) {
+            let i = Int(labels[e])
+            sums[i] += p[e * k + i]
+            counts[i] += 1
+        }
+        return (0..<k).map { counts[$0] > 0 ? sums[$0] / counts[$0] : .infinity }
     }
 
     /// Each row scaled to the number of examples given that label.

@@ -47,7 +47,7 @@ public struct ReportInput {
     public var count: Int { givenLabels.count }
 }
 
-/// What the report shows of an audit's verdict (docs/scores.md, "Suspicion and the verdict").
+/// What the report shows of an audit's verdict (docs/scores.md, "The verdict and the suspicion").
 public struct ReportVerdict {
     public var estimated: Double
     public var interval: (low: Double, high: Double)

@@ -25,6 +25,9 @@ struct Audit: ParsableCommand {
     @Option(help: "End-of-epoch checkpoints (1-based, comma-separated) where a scoring pass takes EL2N and GraNd, or none (default: epoch ceil(epochs/5)).")
     var checkpoints: String?
 
+    @Option(name: .customLong("verdict-epochs"), help: "Epochs (1-based, comma-separated) whose models' class probabilities the verdict averages (default: the first half, 1...ceil(epochs/2)).")
+    var verdictEpochs: String?
+
     @Option(parsing: .unconditional, help: "Also GraNd at initialisation, averaged over K untrained networks (seeds seed+1000..).")
     var inits: Int = 0
 
@@ -50,21 +53,22 @@ struct Audit: ParsableCommand {
     @OptionGroup var output: ScoreOutput
     @OptionGroup var unitOptions: UnitOptions
 
-    /// `--checkpoints`: a comma-separated list of epochs, `none`, or nil for the default.
-    func checkpointEpochs() throws -> [Int]? {
-        guard let checkpoints else { return nil }
-        if checkpoints == "none" { return [] }
-        let parts = checkpoints.split(separator: ",", omittingEmptySubsequences: false)
+    /// A comma-separated list of epochs (`none` where `allowsNone`), or nil for the default.
+    static func epochList(_ text: String?, option: String, allowsNone: Bool) throws -> [Int]? {
+        guard let text else { return nil }
+        if allowsNone && text == "none" { return [] }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         let values = parts.compactMap { Int($0) }
         guard !parts.isEmpty, values.count == parts.count else {
-            throw UsageError("--checkpoints \(checkpoints) is not a comma-separated list of epochs (e.g. 2,5) or none")
+            throw UsageError("\(option) \(text) is not a comma-separated list of epochs (e.g. 2,5)" + (allowsNone ? " or none" : ""))
         }
         return values
     }
 
     func run() throws {
         var a = AuditSpec()
-        a.epochs = epochs; a.seed = seed; a.checkpoints = try checkpointEpochs(); a.inits = inits
+        a.epochs = epochs; a.seed = seed; a.checkpoints = try Self.epochList(checkpoints, option: "--checkpoints", allowsNone: true)
+        a.verdictEpochs = try Self.epochList(verdictEpochs, option: "--verdict-epochs", allowsNone: false); a.inits = inits
         a.ssft = ssft; a.ssftEpochs = ssftEpochs; a.folds = folds; a.vog = vog; a.aumThreshold = aumThreshold; a.aumFrom = aumFrom
         let spec = try options.job(.audit(a), defaultModel: .cnn, shard: unitOptions.shard)
         try runJob(spec, output: output, model: options.model, units: unitOptions)

@@ -7,7 +7,7 @@ struct Clean: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Turn an audit's verdict into a cleaned training set and retrain: test accuracy noisy / cleaned / random drop.",
         discussion: """
-        Reads the audit's label_issues.csv and job.json (its data, noise and model). --mode drop keeps every example but the flagged ones; --mode relabel keeps all of them with the flagged ones relabelled to their suggested label. Then trains the audit's model --seeds times on each of: the noisy labels, the cleaned set, and a random subset of the cleaned set's size, the subsets for the same number of optimiser steps as the full set, and prints each one's test accuracy. Writes into --out: kept.txt (for `sieve train --subset`), labels.npy (the cleaned labels, int32), cleaning.csv (every training), meta.json and job.json. Resumes (--resume) and shards (--shard I/N, `sieve merge`) like every job.
+        Reads the audit's label_issues.csv and job.json (its data, noise and model). --mode drop keeps every example but the flagged ones; --mode relabel keeps all of them with the flagged ones relabelled to their suggested label; --mode fix relabels the flagged examples whose suggestion is sure (label_issues.csv's sure column) and drops the rest. Then trains the audit's model --seeds times on each of: the noisy labels, the cleaned set, and a random subset of the cleaned set's size (drop and fix), the subsets for the same number of optimiser steps as the full set, and prints each one's test accuracy. With --oracle (planted noise only) also the oracle, exactly the flipped examples dropped, and the labels before the noise, and the share of the noisy-to-oracle gap the cleaning recovers. Writes into --out: kept.txt (for `sieve train --subset`), labels.npy (the cleaned labels, int32), cleaning.csv (every training), meta.json and job.json. Resumes (--resume) and shards (--shard I/N, `sieve merge`) like every job.
 
         Examples:
           sieve audit --limit 12000 --noise pairs:0.25 --epochs 8 --out runs/audit
@@ -17,8 +17,11 @@ struct Clean: ParsableCommand {
     @Option(help: "The folder of the audit whose verdict to apply (its label_issues.csv and job.json).")
     var audit: String
 
-    @Option(help: "drop (remove the flagged examples) or relabel (give them their suggested label).")
+    @Option(help: "drop (remove the flagged examples), relabel (give them their suggested label) or fix (relabel the sure ones, drop the rest).")
     var mode: String = "drop"
+
+    @Flag(help: "Also train the oracle (the flipped examples dropped) and the clean labels: needs an audit with --noise.")
+    var oracle: Bool = false
 
     @Option(parsing: .unconditional, help: "Trainings of each variant (seeds 0..<K).")
     var seeds: Int = 2
@@ -30,7 +33,7 @@ struct Clean: ParsableCommand {
     @OptionGroup var unitOptions: UnitOptions
 
     func run() throws {
-        guard let m = CleanSpec.Mode(rawValue: mode) else { throw UsageError("--mode \(mode) is not drop or relabel") }
+        guard let m = CleanSpec.Mode(rawValue: mode) else { throw UsageError("--mode \(mode) is not drop, relabel or fix") }
         let path = audit + "/" + JobRunner.jobFile
         let auditJob: JobSpec
         do { auditJob = try JobSpec.read(path: path) } catch {
@@ -40,6 +43,7 @@ struct Clean: ParsableCommand {
         var c = CleanSpec(audit: audit)
         c.mode = m
         c.seeds = seeds
+        c.oracle = oracle
         c.epochs = epochs ?? a.epochs
         var spec = JobSpec(protocol: .clean(c))
         spec.data = auditJob.data

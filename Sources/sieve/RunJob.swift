@@ -110,10 +110,16 @@ func printOutcome(_ outcome: JobOutcome, json: String?) throws {
             print("training set    kept     test accuracy (mean ± std over \(seeds) seeds, the same optimiser steps)")
             for v in Cleaning.Variant.allCases where out.accuracies[v] != nil {
                 let (mean, std) = out.summary(v)
-                let what = v == .noisy ? "noisy labels" : v == .cleaned ? "cleaned" : "random drop"
-                let kept = v == .noisy ? run.data.count : out.kept
-                print("\(what.padding(15)) \(String(kept).padding(8)) \(format(100 * mean, 2))% ± \(format(100 * std, 2))")
+                let what = switch v {
+                case .noisy: "noisy labels"
+                case .cleaned: "cleaned"
+                case .random: "random drop"
+                case .oracle: "oracle drop"
+                case .clean: "clean labels"
+                }
+                print("\(what.padding(15)) \(String(out.sizes[v] ?? 0).padding(8)) \(format(100 * mean, 2))% ± \(format(100 * std, 2))")
             }
+            if let g = out.gapRecovered { print("the cleaning recovers \(format(100 * g, 1))% of the noisy-to-oracle gap") }
             print("kept examples -> \(run.folder)/kept.txt, cleaned labels -> \(run.folder)/labels.npy, every training -> \(run.folder)/cleaning.csv")
             if let json {
                 let fields: [(String, JSON)] = Cleaning.Variant.allCases.filter { out.accuracies[$0] != nil }.map { v in

@@ -4,8 +4,8 @@ import Testing
 /// `sieve audit` end to end on a small IDX data set: every file of the main job, the
 /// summary, cross-validated probabilities, a validation hold-out, and `sieve report`.
 struct AuditTests {
-    /// The verdict: label_issues.csv, checkpoint_probs.npy and the estimate; then
-    /// `sieve clean` from it, and its refusals.
+    /// The verdict: label_issues.csv, verdict_probs.npy and the estimate; then
+    /// `sieve clean` from it (drop with the oracle, fix), and its refusals.
     @Test func verdictAndClean() throws {
         let dir = CLITests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -18,16 +18,21 @@ struct AuditTests {
         #expect(page.contains("Verdict: label errors") && page.contains(" label errors (95% interval "))
         #expect(r.stdout.contains("label errors: about ") && r.stdout.contains("against the flipped labels: precision"), "\(r.stdout)")
         let issues = try String(contentsOfFile: out + "/label_issues.csv", encoding: .utf8).split(separator: "\n")
-        #expect(issues.first == "index,given_label,suggested_label,suspicion" && issues.count > 1)
+        #expect(issues.first == "index,given_label,suggested_label,suspicion,error_probability,sure" && issues.count > 1)
         let suspicion = issues.dropFirst().map { Double($0.split(separator: ",")[3])! }
         #expect(zip(suspicion, suspicion.dropFirst()).allSatisfy { $0 >= $1 }, "most suspicious first")
-        #expect(FileManager.default.fileExists(atPath: out + "/checkpoint_probs.npy"))
+        #expect(issues.dropFirst().allSatisfy { $0.split(separator: ",")[5] == "0" || $0.split(separator: ",")[5] == "1" })
+        #expect(FileManager.default.fileExists(atPath: out + "/verdict_probs.npy"))
         let names = try String(contentsOfFile: out + "/scores.csv", encoding: .utf8).split(separator: "\n")[0].split(separator: ",")
-        #expect(names[3] == "suspicion", "\(names)")
+        #expect(names[3] == "suspicion" && names[4] == "error_probability", "\(names)")
+        let meta = try String(contentsOfFile: out + "/meta.json", encoding: .utf8)
+        #expect(meta.contains("\"noise_structure\"") && meta.contains("\"verdict_epochs\""), "\(meta)")
 
-        let clean = try CLITests.run(["clean", "--audit", out, "--seeds", "1", "--epochs", "1", "--quiet", "--out", dir + "/clean"])
+        let clean = try CLITests.run(["clean", "--audit", out, "--seeds", "1", "--epochs", "1", "--oracle", "--quiet", "--out", dir + "/clean"])
         #expect(clean.status == 0, "\(clean.stderr)")
-        #expect(clean.stdout.contains("noisy labels    240") && clean.stdout.contains("cleaned") && clean.stdout.contains("random drop"))
+        for row in ["noisy labels    240", "cleaned", "random drop", "oracle drop     180", "clean labels    240", "of the noisy-to-oracle gap"] {
+            #expect(clean.stdout.contains(row), "\(row): \(clean.stdout)")
+        }
         for file in ["kept.txt", "labels.npy", "cleaning.csv", "job.json", "meta.json"] {
             #expect(FileManager.default.fileExists(atPath: dir + "/clean/" + file), "\(file)")
         }
@@ -35,9 +40,14 @@ struct AuditTests {
         #expect(kept == 240 - (issues.count - 1))
         let missing = try CLITests.run(["clean", "--audit", dir + "/nowhere", "--out", dir + "/c2"])
         #expect(missing.status == 2 && missing.stderr.contains("pass the folder of a `sieve audit` run"), "\(missing.stderr)")
-        let mode = try CLITests.run(["clean", "--audit", out, "--mode", "fix", "--out", dir + "/c3"])
-        #expect(mode.status == 2 && mode.stderr.contains("--mode fix is not drop or relabel"), "\(mode.stderr)")
-        try "index,given_label,suggested_label,suspicion\n999,1,2,0.5\n".write(toFile: out + "/label_issues.csv", atomically: true, encoding: .utf8)
+        let mode = try CLITests.run(["clean", "--audit", out, "--mode", "mend", "--out", dir + "/c3"])
+        #expect(mode.status == 2 && mode.stderr.contains("--mode mend is not drop, relabel or fix"), "\(mode.stderr)")
+        // fix: the sure ones relabelled, the rest dropped.
+        let fix = try CLITests.run(["clean", "--audit", out, "--mode", "fix", "--seeds", "1", "--epochs", "1", "--quiet", "--out", dir + "/fix"])
+        #expect(fix.status == 0, "\(fix.stderr)")
+        let unsure = issues.dropFirst().filter { $0.split(separator: ",")[5] == "0" }.count
+        #expect(try String(contentsOfFile: dir + "/fix/kept.txt", encoding: .utf8).split(separator: "\n").count == 240 - unsure)
+        try "index,given_label,suggested_label,suspicion,error_probability,sure\n999,1,2,0.5,0.5,1\n".write(toFile: out + "/label_issues.csv", atomically: true, encoding: .utf8)
         let other = try CLITests.run(["clean", "--audit", out, "--seeds", "1", "--epochs", "1", "--out", dir + "/c4"])
         #expect(other.status == 2 && other.stderr.contains("example 999 with label 1 is not in this data"), "\(other.stderr)")
     }

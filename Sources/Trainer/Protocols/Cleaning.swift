@@ -4,7 +4,8 @@ import Storage
 /// Whether cleaning pays off: the same network trained on the noisy labels, on the
 /// cleaned training set (flagged examples dropped or relabelled), and on a random subset
 /// of the cleaned set's size, each for the same number of optimiser steps as the full
-/// set, then tested. Unit = one (variant, seed) training.
+/// set, then tested; with planted noise, optionally also the oracle (exactly the flipped
+/// examples dropped) and the clean labels. Unit = one (variant, seed) training.
 public struct Cleaning: ExperimentProtocol {
     public var setup: ExperimentSetup
     /// The examples the cleaned set keeps (ascending).
@@ -15,8 +16,10 @@ public struct Cleaning: ExperimentProtocol {
     public var seeds: Int
     /// Epochs of a full-data training (subsets get the same number of steps).
     public var epochs: Int
+    /// Also train the oracle and clean-label variants (planted noise only).
+    public var oracle: Bool
 
-    public init(setup: ExperimentSetup, kept: [Int], labels: [Int32], seeds: Int, epochs: Int) throws {
+    public init(setup: ExperimentSetup, kept: [Int], labels: [Int32], seeds: Int, epochs: Int, oracle: Bool = false) throws {
         guard !kept.isEmpty else { throw TrainerError.invalid("the cleaning keeps no example") }
         guard labels.count == setup.data.count, kept.allSatisfy({ $0 >= 0 && $0 < setup.data.count }) else {
             throw TrainerError.invalid("the cleaning does not fit the \(setup.data.count) training examples")
@@ -25,7 +28,10 @@ public struct Cleaning: ExperimentProtocol {
         guard setup.data.split.test.count > 0 else {
             throw TrainerError.invalid("the data has no test set, and cleaning is judged by test accuracy: hold one out with --val 0.1")
         }
-        self.setup = setup; self.kept = kept; self.labels = labels; self.seeds = seeds; self.epochs = epochs
+        guard !oracle || setup.data.flipped != nil else {
+            throw TrainerError.invalid("--oracle needs planted noise (--noise on the audit): only then are the wrong labels known")
+        }
+        self.setup = setup; self.kept = kept; self.labels = labels; self.seeds = seeds; self.epochs = epochs; self.oracle = oracle
     }
 
     public enum Variant: String, Sendable, CaseIterable {
@@ -35,6 +41,10 @@ public struct Cleaning: ExperimentProtocol {
         case cleaned
         /// A random subset of the cleaned set's size, the given labels.
         case random
+        /// Exactly the flipped examples dropped (planted noise).
+        case oracle
+        /// Every example with its label before the noise (planted noise).
+        case clean
     }
 
     public struct Unit: Sendable, Hashable {
@@ -44,7 +54,9 @@ public struct Cleaning: ExperimentProtocol {
 
     /// The variants trained: a random drop only when the cleaning drops examples (a
     /// relabelling keeps them all, and a random drop of none is the noisy training).
-    public var variants: [Variant] { kept.count < setup.data.count ? Variant.allCases : [.noisy, .cleaned] }
+    public var variants: [Variant] {
+        (kept.count < setup.data.count ? [.noisy, .cleaned, .random] : [.noisy, .cleaned]) + (oracle ? [.oracle, .clean] : [])
+    }
 
     public var units: [Unit] { variants.flatMap { v in (0..<seeds).map { Unit(variant: v, seed: $0) } } }
 
@@ -63,10 +75,19 @@ public struct Cleaning: ExperimentProtocol {
         case .random:
             indices = try Pruning.select(scores: [Double](repeating: 0, count: n), direction: .higherIsSuspicious,
                                          .keepRandom(Double(kept.count) / Double(n), seed: UInt64(unit.seed)))
+        case .oracle:
+            let flipped = Set(setup.data.flipped ?? [])
+            indices = (0..<n).filter { !flipped.contains($0) }
+        case .clean: indices = Array(0..<n)
         }
-        let unitEpochs = unit.variant == .noisy ? epochs : setup.epochs(matchingStepsOf: epochs, subset: indices.count)
+        let unitEpochs = indices.count == n ? epochs : setup.epochs(matchingStepsOf: epochs, subset: indices.count)
+        let unitLabels: [Int32]? = switch unit.variant {
+        case .cleaned: labels
+        case .clean: setup.data.split.train.labels
+        default: nil
+        }
         let session = try setup.session(epochs: unitEpochs, seed: UInt64(unit.seed), indices: indices.map { Int32($0) },
-                                        labels: unit.variant == .cleaned ? labels : nil)
+                                        labels: unitLabels)
         let label = "\(unit.variant.rawValue), seed \(unit.seed)"
         let summaries = try setup.train(session, unit: label, progress: progress)
         guard let accuracy = summaries.last?.testAccuracy else { throw TrainerError.invalid("no test accuracy after training") }
@@ -84,19 +105,30 @@ public struct Cleaning: ExperimentProtocol {
     public func combine(_ results: [UnitResult]) throws -> Output {
         guard results.count == units.count else { throw TrainerError.invalid("one result per cleaning unit is needed") }
         var csv = "variant,seed,kept,epochs,test_accuracy\n"
-        var accuracies: [Variant: [Double]] = [:]
+        var accuracies: [Variant: [Double]] = [:], sizes: [Variant: Int] = [:]
         for (u, r) in zip(units, results) {
             csv += "\(u.variant.rawValue),\(u.seed),\(r.kept),\(r.epochs),\(r.testAccuracy)\n"
             accuracies[u.variant, default: []].append(r.testAccuracy)
+            sizes[u.variant] = r.kept
         }
-        return Output(csv: csv, kept: kept.count, accuracies: accuracies)
+        return Output(csv: csv, kept: kept.count, sizes: sizes, accuracies: accuracies)
     }
 
     public struct Output: Sendable {
         /// `cleaning.csv`: one row per unit.
         public var csv: String
         public var kept: Int
+        /// The training-set size of each variant.
+        public var sizes: [Variant: Int]
         public var accuracies: [Variant: [Double]]
+
+        /// The share of the noisy-to-oracle gap in mean test accuracy the cleaning
+        /// recovers (nil without the oracle).
+        public var gapRecovered: Double? {
+            guard accuracies[.oracle] != nil else { return nil }
+            let noisy = summary(.noisy).mean
+            return (summary(.cleaned).mean - noisy) / (summary(.oracle).mean - noisy)
+        }
 
         /// Mean and population std of a variant's test accuracies.
         public func summary(_ v: Variant) -> (mean: Double, std: Double) { Summary.meanAndStd(accuracies[v] ?? []) }

@@ -20,6 +20,9 @@ public struct DynamicsRun: ExperimentProtocol {
     /// Epochs (1-based, ascending) after which a scoring pass takes EL2N and GraNd of the
     /// model as it is then (evaluation-mode batch norm, no augmentation).
     public var checkpoints: [Int]
+    /// Epochs (1-based, ascending) after which every class's probability of every example
+    /// is taken (evaluation mode, no augmentation) and averaged: the verdict's input.
+    public var probabilityEpochs: [Int]
     /// Where the training keeps its state at the end of every epoch, the last included (model, the
     /// accumulators, the checkpoint scores taken, the epoch summaries), so a killed run
     /// continues from its last finished epoch; nil: none kept. Stream sinks must then
@@ -34,7 +37,7 @@ public struct DynamicsRun: ExperimentProtocol {
     public var streamPath: String?
 
     public init(setup: ExperimentSetup, epochs: Int, seed: UInt64, aumFromEpoch: Int = 2, vog: Bool = false,
-                checkpoints: [Int] = [], sinks: [ExampleStatsSink] = []) throws {
+                checkpoints: [Int] = [], probabilityEpochs: [Int] = [], sinks: [ExampleStatsSink] = []) throws {
         guard epochs >= 1 else { throw TrainerError.invalid("--epochs must be at least 1") }
         guard aumFromEpoch >= 1 && aumFromEpoch <= epochs else {
             throw TrainerError.invalid("--aum-from \(aumFromEpoch) must lie in 1...\(epochs) (the epochs of the run)")
@@ -42,12 +45,13 @@ public struct DynamicsRun: ExperimentProtocol {
         if vog && epochs < 2 {
             throw TrainerError.invalid("--vog needs at least 2 epochs: VoG is a variance across end-of-epoch checkpoints")
         }
-        if let bad = checkpoints.first(where: { $0 < 1 || $0 > epochs }) {
+        if let bad = (checkpoints + probabilityEpochs).first(where: { $0 < 1 || $0 > epochs }) {
             throw TrainerError.invalid("checkpoint epoch \(bad) must lie in 1...\(epochs) (the epochs of the run)")
         }
         self.setup = setup; self.epochs = epochs; self.seed = seed; self.aumFromEpoch = aumFromEpoch
         self.vog = vog; self.sinks = sinks
         self.checkpoints = Array(Set(checkpoints)).sorted()
+        self.probabilityEpochs = Array(Set(probabilityEpochs)).sorted()
     }
 
     public var units: [UInt64] { [seed] }
@@ -60,7 +64,7 @@ public struct DynamicsRun: ExperimentProtocol {
         p.add(.training(epoch: 0), epochs * n)
         if vog { p.add(.inputGradients, epochs * n) }
         p.add(.scoring(gradNorms: true), checkpoints.count * n)
-        p.add(.prediction, checkpoints.count * n)
+        p.add(.prediction, probabilityEpochs.count * n)
         if checkpoints.last != epochs { p.add(.scoring(gradNorms: false), n) }
         p.add(.evaluation, setup.testExamplesPerTraining)
         return p
@@ -90,7 +94,7 @@ public struct DynamicsRun: ExperimentProtocol {
             from = try session.restore(state, from: stateName).epochsDone
             try dynamics.restore(state, prefix: "dynamics:", file: stateName)
             try vogAccumulator?.restore(state, prefix: "vog:", file: stateName)
-            if checkpoints.contains(where: { $0 <= from }) {
+            if probabilityEpochs.contains(where: { $0 <= from }) {
                 probabilitySum = try state.doubles("probabilities_sum", count: n * data.classes, in: stateName)
             }
             taken = try checkpoints.filter { $0 <= from }.map { e in
@@ -109,7 +113,9 @@ public struct DynamicsRun: ExperimentProtocol {
             }
             if checkpoints.contains(s.epoch + 1) {
                 taken.append((s.epoch + 1, try session.scoreTrainingSet(gradNorms: true)))
-                // Every class's probability under this checkpoint's model (the verdict's input).
+            }
+            if probabilityEpochs.contains(s.epoch + 1) {
+                // Every class's probability under this epoch's model (the verdict's input).
                 let p = try session.probabilities(of: (0..<Int32(n)).map { $0 })
                 if probabilitySum.isEmpty { probabilitySum = p } else { for k in p.indices { probabilitySum[k] += p[k] } }
             }
@@ -135,7 +141,7 @@ public struct DynamicsRun: ExperimentProtocol {
                       vog: vogScores?.raw, vogClassNormalized: vogScores?.classNormalized,
                       vogCheckpoints: vogScores?.checkpoints ?? 0, el2nFinal: final.el2n, el2nByEpoch: dynamics.el2nByEpoch,
                       checkpointScores: taken, inputNorm: final.inputNorm, epochSummaries: summaries,
-                      probabilities: taken.isEmpty ? nil : probabilitySum.map { $0 / Double(taken.count) })
+                      probabilities: probabilityEpochs.isEmpty ? nil : probabilitySum.map { $0 / Double(probabilityEpochs.count) })
     }
 
     public func combine(_ results: [Result]) throws -> Result {
@@ -167,7 +173,7 @@ public struct DynamicsRun: ExperimentProtocol {
         public var inputNorm: [Double]
         public var epochSummaries: [EpochSummary]
         /// `[N, classes]` row-major: each class's probability, evaluation mode, averaged over
-        /// the checkpoint models (nil without checkpoints): what the verdict reads.
+        /// the models after the probability epochs (nil without them): what the verdict reads.
         public var probabilities: [Double]?
 
         public var testAccuracy: Double? { epochSummaries.last?.testAccuracy }
