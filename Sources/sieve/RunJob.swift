@@ -155,10 +155,12 @@ func printOutcome(_ outcome: JobOutcome, json: String?) throws {
         if case .verdict(let v) = run.details {
             print("label errors: about \(format(v.estimatedErrors, 0)) (95% interval \(format(v.interval.low, 0))-\(format(v.interval.high, 0)), "
                   + "\(format(100 * v.estimatedErrors / Double(max(1, table.count)), 1))% of the labels); \(v.flagged.count) flagged with a "
-                  + "suggested label -> \(run.folder)/\(RunFolder.labelIssuesFile)")
+                  + "suggested label (\(v.flagged.filter { v.sure[$0] }.count) sure) -> \(run.folder)/\(RunFolder.labelIssuesFile)")
+            print("  noise structure \(format(v.noiseStructure, 2)) (0 = spread evenly over the other classes, 1 = each class's errors in one other class)")
             summary.append(("label_errors", .object([("estimated", .double(v.estimatedErrors)),
                                                      ("interval_95", .array([.double(v.interval.low), .double(v.interval.high)])),
-                                                     ("flagged", .int(v.flagged.count))])))
+                                                     ("flagged", .int(v.flagged.count)), ("sure", .int(v.flagged.filter { v.sure[$0] }.count)),
+                                                     ("noise_structure", .double(v.noiseStructure))])))
             if let positives = data.flippedMask {
                 let hits = v.flagged.filter { positives[$0] }.count
                 let precision = Double(hits) / Double(max(1, v.flagged.count)), recall = Double(hits) / Double(max(1, data.flipped?.count ?? 0))
