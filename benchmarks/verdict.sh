@@ -3,7 +3,7 @@
 # setting on the first LIMIT Fashion-MNIST training images (small CNN, 8 epochs), each
 # printing the estimated number of label errors, the flagged set's precision, recall and
 # F1, how often the suggested label is right, and every score's AUROC; then, for pairs
-# 25% and symmetric 40%, `sieve clean --oracle` (one seed): test accuracy with noisy
+# 25% (--mode fix) and symmetric 40% (--mode drop), `sieve clean --oracle` (one seed): test accuracy with noisy
 # labels, the cleaned set, a random drop of its size, the oracle drop and clean labels.
 #   benchmarks/verdict.sh [OUT] [LIMIT]     (12,000: about 6 minutes per audit and
 #                                            25 per cleaning on 2 cores)
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 out=${1:-runs/verdict}
 limit=${2:-12000}
 settings=${VERDICT_SETTINGS:-symmetric:0.2 symmetric:0.4 pairs:0.25 pairs:0.4}
-modes=${VERDICT_CLEAN:-drop}
+modes=${VERDICT_CLEAN:-}   # default: fix under pairs noise, drop under symmetric (docs/performance.md)
 sieve=${SIEVE:-}
 if [ -z "$sieve" ]; then swift build -c release --product sieve >/dev/null; sieve=.build/release/sieve; fi
 mkdir -p "$out"
@@ -28,7 +28,8 @@ for noise in $settings; do
 done
 for noise in $settings; do
     case $noise in pairs:0.25|symmetric:0.4) ;; *) continue ;; esac
-    for mode in $modes; do
+    case $noise in pairs:*) default=fix ;; *) default=drop ;; esac
+    for mode in ${modes:-$default}; do
         echo "== clean $noise --mode $mode"
         "$sieve" clean --audit "$out/${noise/:/-}" --mode "$mode" --seeds 1 --oracle --quiet --force --out "$out/clean-$mode-${noise/:/-}" \
             | grep -vE "^kept examples"
