@@ -4,12 +4,9 @@ import Storage
 import Glibc
 #endif
 
-/// One suspicion value per example from several scores: the mean, over the scores, of
-/// each example's rank toward that score's suspicious end as a fraction (0 = least,
-/// 1 = most suspicious; tied values share their mean rank; NaN values count as the
-/// middle). Ranks make scores of different units comparable, and a mean of several
-/// views of the training (margins, confidence, correctness, error norms) is steadier
-/// than any one of them.
+/// The audit's default ranking of likely label errors, built from fractional ranks
+/// (0 = least, 1 = most suspicious; tied values share their mean rank; NaN values count
+/// as the middle), which put scores of different units on one scale.
 public enum Suspicion {
     /// `values`' fractional ranks toward the suspicious end of `direction`.
     public static func ranks(_ values: [Double], direction: ScoreDirection) -> [Double] {
@@ -65,8 +62,9 @@ public enum Suspicion {
 ///   `∝ p_j · P(given i | true j)`; its error probability is one minus the posterior of `i`.
 /// - Suggested label: the most probable other class, `argmax_{j≠i} p_j · P(given i | true j)^s`
 ///   with `s` the noise structure (the plain most probable class under even noise).
-/// - Flagged: the estimated number of examples from the top of a ranking (the audit's
-///   suspicion; the error probability by default).
+/// - Flagged: the estimated number of examples with the highest error probability
+///   (``flagging(by:)``: from the top of another ranking, as the audit does with its
+///   suspicion).
 public struct LabelVerdict: Sendable {
     /// Flagged examples, most suspicious first.
     public var flagged: [Int]
@@ -96,13 +94,11 @@ public struct LabelVerdict: Sendable {
     /// - Parameters:
     ///   - labels: the given labels, `[N]`.
     ///   - probabilities: `[N, classes]` row-major class probabilities.
-    ///   - ranking: higher = more suspicious: which examples the flagged set takes and its
-    ///     order (nil: the error probability; ties by index).
     ///   - resamples: bootstrap resamples for the interval, seeded by `seed`.
-    public init(labels: [Int32], probabilities p: [Double], classes k: Int, ranking: [Double]? = nil, resamples: Int = 200, seed: UInt64 = 0) {
+    public init(labels: [Int32], probabilities p: [Double], classes k: Int, resamples: Int = 200, seed: UInt64 = 0) {
         let n = labels.count
-        precondition(p.count == n * k && (ranking?.count ?? n) == n, "one probability row and one rank per example")
-        let (counts, _) = Self.confidentJoint(labels: labels, probabilities: p, classes: k, sample: nil)
+        precondition(p.count == n * k, "one probability row per example")
+        let (counts, threshold) = Self.confidentJoint(labels: labels, probabilities: p, classes: k, sample: nil)
         let calibrated = Self.calibrate(counts, labels: labels, classes: k, sample: nil)
         joint = calibrated
         estimatedErrors = Self.offDiagonal(calibrated)
@@ -110,7 +106,6 @@ public struct LabelVerdict: Sendable {
         // P(given i | true j): the joint's columns normalised (a class never confidently seen keeps its label).
         let column = (0..<k).map { j in (0..<k).reduce(0) { $0 + calibrated[$1][j] } }
         let given = (0..<k).map { i in (0..<k).map { j in column[j] > 0 ? calibrated[i][j] / column[j] : (i == j ? 1 : 0) } }
-        let threshold = Self.thresholds(labels: labels, probabilities: p, classes: k, sample: nil)
         var error = [Double](repeating: 0, count: n), margin = error, sure = [Bool](repeating: false, count: n)
         var suggestion = [Int32](repeating: 0, count: n)
         for e in 0..<n {
@@ -133,17 +128,15 @@ public struct LabelVerdict: Sendable {
         self.sure = sure
         self.suggestion = suggestion
         logMargin = margin
-        let order = ranking ?? error
-        let take = min(n, Int(estimatedErrors.rounded()))
-        flagged = Array((0..<n).sorted { order[$0] > order[$1] || (order[$0] == order[$1] && $0 < $1) }.prefix(take))
+        flagged = Self.top(error, count: min(n, Int(estimatedErrors.rounded())))
         suggested = flagged.map { suggestion[$0] }
         // The interval: the same estimate on examples drawn with replacement.
         var rng = SplitMix64(seed: seed)
         var estimates: [Double] = []
         for _ in 0..<resamples {
             let sample = (0..<n).map { _ in Int(rng.below(UInt64(n))) }
-            let (j, _) = Self.confidentJoint(labels: labels, probabilities: p, classes: k, sample: sample)
-            estimates.append(Self.offDiagonal(Self.calibrate(j, labels: labels, classes: k, sample: sample)))
+            let joint = Self.confidentJoint(labels: labels, probabilities: p, classes: k, sample: sample).joint
+            estimates.append(Self.offDiagonal(Self.calibrate(joint, labels: labels, classes: k, sample: sample)))
         }
         estimates.sort()
         interval = estimates.isEmpty ? (estimatedErrors, estimatedErrors)
@@ -155,10 +148,14 @@ public struct LabelVerdict: Sendable {
     public func flagging(by ranking: [Double]) -> LabelVerdict {
         precondition(ranking.count == errorProbability.count, "one rank per example")
         var v = self
-        v.flagged = Array(ranking.indices.sorted { ranking[$0] > ranking[$1] || (ranking[$0] == ranking[$1] && $0 < $1) }
-            .prefix(flagged.count))
+        v.flagged = Self.top(ranking, count: flagged.count)
         v.suggested = v.flagged.map { suggestion[$0] }
         return v
+    }
+
+    /// The `count` highest of `ranking`, highest first (ties by index).
+    static func top(_ ranking: [Double], count: Int) -> [Int] {
+        Array(ranking.indices.sorted { ranking[$0] > ranking[$1] || (ranking[$0] == ranking[$1] && $0 < $1) }.prefix(count))
     }
 
     static func power(_ x: Double, _ s: Double) -> Double { s == 0 ? 1 : x == 0 ? 0 : pow(x, s) }
@@ -182,20 +179,16 @@ public struct LabelVerdict: Sendable {
     }
 
     /// The confident joint `[given][confident]` over `sample` (all examples when nil) and
-    /// each example's confident class (-1: none at or above its threshold).
-    static func confidentJoint(labels: [Int32], probabilities p: [Double], classes k: Int, sample: [Int]?) -> ([[Double]], [Int]) {
-        let rows = sample ?? Array(labels.indices)
+    /// the class thresholds it counted with.
+    static func confidentJoint(labels: [Int32], probabilities p: [Double], classes k: Int, sample: [Int]?) -> (joint: [[Double]], thresholds: [Double]) {
         let threshold = thresholds(labels: labels, probabilities: p, classes: k, sample: sample)
         var joint = [[Double]](repeating: [Double](repeating: 0, count: k), count: k)
-        var confident = [Int](repeating: -1, count: labels.count)
-        for e in rows {
+        for e in sample ?? Array(labels.indices) {
             var top = -1, topP = -Double.infinity
             for j in 0..<k where p[e * k + j] >= threshold[j] && p[e * k + j] > topP { top = j; topP = p[e * k + j] }
-            guard top >= 0 else { continue }
-            confident[e] = top
-            joint[Int(labels[e])][top] += 1
+            if top >= 0 { joint[Int(labels[e])][top] += 1 }
         }
-        return (joint, confident)
+        return (joint, threshold)
     }
 
     /// Each class's threshold: its mean probability over the examples labelled with it
