@@ -38,8 +38,9 @@ struct Job {
             let threshold = d.aumThreshold ? try AUMThresholdRuns(setup: setup, epochs: d.epochs, seed: d.seed, aumFromEpoch: d.aumFromEpoch) : nil
             built = .audit(AuditProtocol(training: training, threshold: threshold))
         case .audit(let a):
-            let training = try DynamicsRun(setup: setup, epochs: a.epochs, seed: a.seed, aumFromEpoch: a.aumFromEpoch, vog: a.vog,
+            var training = try DynamicsRun(setup: setup, epochs: a.epochs, seed: a.seed, aumFromEpoch: a.aumFromEpoch, vog: a.vog,
                                            checkpoints: a.checkpointEpochs, probabilityEpochs: a.probabilityEpochs)
+            training.embeddings = true
             built = .audit(AuditProtocol(
                 training: training,
                 threshold: a.aumThreshold ? try AUMThresholdRuns(setup: setup, epochs: a.epochs, seed: a.seed, aumFromEpoch: a.aumFromEpoch) : nil,
@@ -95,6 +96,9 @@ struct Job {
         }
     }
 
+    /// The neighbours the audit's `outlier` score averages over (cleanlab's Datalab default).
+    static let outlierNeighbours = 10
+
     /// The whole run's unit names, in order.
     var unitNames: [String] {
         switch built {
@@ -132,6 +136,7 @@ struct Job {
             var scores = out.scores
             var meta: [(String, JSON)] = [("test_accuracy", .double(out.training.testAccuracy ?? .nan))]
             var verdict: LabelVerdict?
+            var neighbours: Neighbours?
             if case .dynamics = spec.protocol {
                 // `score dynamics`: the dynamics scores, the threshold flags before el2n_final.
                 scores = out.training.scores
@@ -157,6 +162,19 @@ struct Job {
                         ("joint", .array(v.joint.map { .array($0.map(JSON.double)) })),
                         ("method", .string("confident learning on the class probabilities averaged over the models after \(epochsText)"))])))
                 }
+                // The final model's embeddings: kNN distances (outliers, near duplicates) and the class prototypes.
+                if let e = out.training.embeddings {
+                    let d = out.training.embeddingDimensions
+                    let nn = try Neighbours(embeddings: e, count: n, dimensions: d, k: Self.outlierNeighbours, device: setup.device)
+                    neighbours = nn
+                    scores.append(Score(.outlier, values: nn.outlier,
+                                        note: "mean cosine distance of the final model's penultimate features to the \(nn.k) nearest other training examples"))
+                    scores.append(Score(.nearDuplicate, values: nn.nearestDistance,
+                                        note: "cosine distance to the nearest other training example (near_duplicates.csv: which one, and whether the labels conflict)"))
+                    scores.append(Score(.prototypeDistance, values: Neighbours.prototypeDistance(embeddings: e, count: n, dimensions: d,
+                                                                                               labels: setup.data.labels, classes: setup.data.classes),
+                                        note: "cosine distance of the penultimate features to the mean of the given class's (normalised)"))
+                }
                 if let cv = out.crossValidation {
                     meta.append(("cross_validation", .object([("out_of_sample_accuracy", .double(cv.outOfSampleAccuracy)),
                                                               ("mean_test_accuracy", .double(cv.meanTestAccuracy ?? .nan))])))
@@ -166,6 +184,10 @@ struct Job {
                 if let verdict { try RunFolder.writeLabelIssues(verdict, data: self.setup.data, suspicion: scores[0].values, to: run.path(RunFolder.labelIssuesFile)) }
                 if case .audit = self.spec.protocol, let p = out.training.probabilities {
                     try NPYFormat.write(p, shape: [n, self.setup.data.classes], to: run.path("verdict_probs.npy"))
+                }
+                if let e = out.training.embeddings, let neighbours {
+                    try NPYFormat.write(e, shape: [n, out.training.embeddingDimensions], to: run.path("embeddings.npy"))
+                    try OutputFile.write(RunFolder.nearDuplicatesCSV(neighbours, labels: self.setup.data.labels), to: run.path(RunFolder.nearDuplicatesFile))
                 }
                 try NPYFormat.write(out.training.correctness, shape: [epochs, n], to: run.path("correctness_by_epoch.npy"))
                 try NPYFormat.write(out.training.el2nByEpoch, shape: [epochs, n], to: run.path("el2n_by_epoch.npy"))

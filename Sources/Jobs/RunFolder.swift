@@ -18,6 +18,21 @@ public struct RunFolder {
     public static let pruneCurveFile = "prune_curve.csv"
     public static let reportFile = "report.html"
     public static let labelIssuesFile = "label_issues.csv"
+    public static let nearDuplicatesFile = "near_duplicates.csv"
+
+    /// `near_duplicates.csv`: every example's nearest other example by the final model's
+    /// embeddings, closest pairs first (ties by index): `index,nearest,distance,label,
+    /// nearest_label,conflict` (conflict 1 when the two labels differ).
+    static func nearDuplicatesCSV(_ nn: Neighbours, labels: [Int32]) -> String {
+        let nearest = nn.nearest, distance = nn.nearestDistance
+        let order = nearest.indices.sorted { distance[$0] < distance[$1] || (distance[$0] == distance[$1] && $0 < $1) }
+        var csv = "index,nearest,distance,label,nearest_label,conflict\n"
+        for i in order {
+            let j = nearest[i]
+            csv += "\(i),\(j),\(Float(distance[i])),\(labels[i]),\(labels[j]),\(labels[i] == labels[j] ? 0 : 1)\n"
+        }
+        return csv
+    }
 
     /// One row of `label_issues.csv`.
     public struct LabelIssue: Sendable, Equatable {

@@ -109,12 +109,17 @@ public enum PruneSelection: Sendable, Equatable {
     case keepHardest(Double, window: Int)
     /// Keep this fraction uniformly at random (the baseline), seeded.
     case keepRandom(Double, seed: UInt64)
+    /// Keep this fraction spread over the score's range (coverage-centric coreset
+    /// selection, CCS): cut the `hardCut` most suspicious fraction of the data set (the
+    /// paper's rule: ``Pruning/coverageHardCut(keeping:)``), then sample the budget evenly
+    /// over equal-width strata of the rest (``Pruning/coverage(_:count:hardCut:strata:seed:)``).
+    case coverage(Double, hardCut: Double)
 
     /// The fraction of the data set that is kept.
     public var keptFraction: Double {
         switch self {
         case .dropSuspicious(let f): 1 - f
-        case .keepHardest(let f, _), .keepRandom(let f, _): f
+        case .keepHardest(let f, _), .keepRandom(let f, _), .coverage(let f, _): f
         }
     }
 
@@ -124,6 +129,7 @@ public enum PruneSelection: Sendable, Equatable {
         case .dropSuspicious(let f): "drop-suspicious \(f)"
         case .keepHardest(let f, let w): "keep-hardest \(f)" + (w > 0 ? " window \(w)" : "")
         case .keepRandom(let f, _): "keep-random \(f)"
+        case .coverage(let f, let cut): "coverage \(f) hard-cut \(cut)"
         }
     }
 }
@@ -132,8 +138,9 @@ extension Pruning {
     /// The indices (ascending) kept by `selection` on a score ranked by `direction`.
     /// - Parameter neverLearned: examples `.keepHardest` always keeps (never learned:
     ///   the `never_learned` column of a dynamics run), besides those at `±inf`.
+    /// - Parameter seed: the sampling within strata of `.coverage`.
     public static func select(scores: [Double], direction: ScoreDirection, _ selection: PruneSelection,
-                              neverLearned: [Bool]? = nil) throws -> [Int] {
+                              neverLearned: [Bool]? = nil, seed: UInt64 = 0) throws -> [Int] {
         // Suspiciousness: larger = further toward the suspicious end.
         let s = direction == .higherIsSuspicious ? scores : scores.map { -$0 }
         switch selection {
@@ -151,7 +158,61 @@ extension Pruning {
         case .keepRandom(let f, let seed):
             guard f > 0 && f <= 1 else { throw MetricsError.invalidInput("--keep-random must lie in (0, 1], not \(f)") }
             return try keep(scores: s, fraction: f, strategy: .random(seed: seed))
+        case .coverage(let f, let hardCut):
+            guard f > 0 && f <= 1 else { throw MetricsError.invalidInput("--coverage must lie in (0, 1], not \(f)") }
+            guard hardCut >= 0 && hardCut < 1 else { throw MetricsError.invalidInput("--hard-cut must lie in [0, 1), not \(hardCut)") }
+            if let i = s.firstIndex(where: { $0.isNaN }) {
+                throw MetricsError.invalidInput("cannot rank examples by a NaN score (example \(i))")
+            }
+            let n = s.count, count = Int((f * Double(n)).rounded()), cutCount = Int((hardCut * Double(n)).rounded())
+            guard count + cutCount <= n else {
+                throw MetricsError.invalidInput("--coverage \(f) with --hard-cut \(hardCut) keeps more examples than the \(n - cutCount) left after the cut")
+            }
+            return coverage(s, count: count, hardCut: cutCount, seed: seed)
         }
+    }
+
+    /// The hard cut CCS makes before sampling when keeping `fraction` of the data set: none
+    /// while half or more is kept, 10% of the data set down to 20% kept, 30% below that
+    /// (Zheng et al. 2023's settings for CIFAR-10: pruning 30/50/70/80/90% cut 0/0/10/10/30%).
+    public static func coverageHardCut(keeping fraction: Double) -> Double {
+        let pruned = 1 - fraction
+        return pruned <= 0.5 + 1e-9 ? 0 : pruned <= 0.8 + 1e-9 ? 0.1 : 0.3
+    }
+
+    /// Coverage-centric coreset selection (Zheng et al., ICLR 2023) on suspiciousness `s`
+    /// (larger = harder; ascending indices returned):
+    /// 1. drop the `hardCut` examples with the largest `s` (ties by index, as every cut);
+    /// 2. split the range of the rest into `strata` equal-width bins (infinite values count
+    ///    as the nearest finite extreme);
+    /// 3. visit the bins from the fewest examples up, giving each
+    ///    `min(its size, remaining budget / bins left)`, so sparse regions are kept whole
+    ///    and the dense ones share the rest evenly;
+    /// 4. sample each bin's share uniformly (a SplitMix64 stream seeded by `seed`).
+    public static func coverage(_ s: [Double], count: Int, hardCut: Int, strata: Int = 50, seed: UInt64) -> [Int] {
+        precondition(count >= 0 && hardCut >= 0 && count + hardCut <= s.count && strata >= 1)
+        let rest = Array(descending(Array(s.indices), s).dropFirst(hardCut))
+        let finite = rest.map { s[$0] }.filter(\.isFinite)
+        let low = finite.min() ?? 0, high = finite.max() ?? 0
+        let width = (high - low) / Double(strata)
+        func bin(_ v: Double) -> Int {
+            guard width > 0 else { return 0 }
+            let c = Swift.min(Swift.max(v, low), high)
+            return Swift.min(strata - 1, Int((c - low) / width))
+        }
+        var bins = [[Int]](repeating: [], count: strata)
+        for i in rest.sorted() { bins[bin(s[i])].append(i) }
+        let order = bins.indices.filter { !bins[$0].isEmpty }.sorted { bins[$0].count < bins[$1].count || (bins[$0].count == bins[$1].count && $0 < $1) }
+        var budget = count, chosen: [Int] = []
+        var rng = SplitMix64(seed: seed)
+        for (k, b) in order.enumerated() {
+            let take = Swift.min(bins[b].count, budget / (order.count - k))
+            budget -= take
+            var pool = bins[b]
+            for i in 0..<take { pool.swapAt(i, i + Int(rng.below(UInt64(pool.count - i)))) }
+            chosen += pool.prefix(take)
+        }
+        return chosen.sorted()
     }
 }
 

@@ -5,10 +5,11 @@ public enum ScoreKind: String, CaseIterable, Sendable {
     case grand, grandStd = "grand_std", grandInit = "grand_init", el2n, el2nStd = "el2n_std", el2nFinal = "el2n_final"
     case loss, margin, inputNorm = "input_norm"
     case forgetting, neverLearned = "never_learned", firstLearnedEpoch = "first_learned_epoch", unforgettable
-    case aum, aumFlagged = "aum_flagged", confidence, variability, correctness
+    case aum, aumFlagged = "aum_flagged", confidence, variability, correctness, dynamicUncertainty = "dyn_unc"
     case ssft, fslt, vog, vogClassNormalized = "vog_class_normalized"
     case selfConfidence = "self_confidence", normalizedMargin = "normalized_margin"
     case suspicion, errorProbability = "error_probability"
+    case outlier, nearDuplicate = "near_duplicate", prototypeDistance = "prototype_distance"
 
     /// The column name.
     public var name: String { rawValue }
@@ -17,9 +18,9 @@ public enum ScoreKind: String, CaseIterable, Sendable {
     public var direction: ScoreDirection {
         switch self {
         case .grand, .grandStd, .grandInit, .el2n, .el2nStd, .el2nFinal, .loss, .inputNorm, .forgetting, .neverLearned,
-             .firstLearnedEpoch, .fslt, .vog, .vogClassNormalized, .aumFlagged, .suspicion, .errorProbability:
+             .firstLearnedEpoch, .fslt, .vog, .dynamicUncertainty, .vogClassNormalized, .aumFlagged, .suspicion, .errorProbability, .outlier, .prototypeDistance:
             .higherIsSuspicious
-        case .margin, .aum, .confidence, .variability, .correctness, .unforgettable, .ssft, .selfConfidence, .normalizedMargin:
+        case .margin, .aum, .confidence, .variability, .correctness, .unforgettable, .ssft, .selfConfidence, .normalizedMargin, .nearDuplicate:
             .lowerIsSuspicious
         }
     }
@@ -45,6 +46,7 @@ public enum ScoreKind: String, CaseIterable, Sendable {
         case .confidence: "mean probability of the given label over training (cartography)"
         case .variability: "spread of that probability over training (cartography)"
         case .correctness: "fraction of presentations classified correctly (cartography)"
+        case .dynamicUncertainty: "spread of the given label's probability over sliding windows of epochs (DynUnc)"
         case .ssft: "second-split forgetting time"
         case .fslt: "first-split learning time"
         case .vog: "variance of input gradients over checkpoints (VoG)"
@@ -53,6 +55,9 @@ public enum ScoreKind: String, CaseIterable, Sendable {
         case .normalizedMargin: "cross-validated margin of the given label over the most likely other"
         case .suspicion: "the audit's default ranking: error probability and training margins, weighted by how class-dependent the noise is"
         case .errorProbability: "posterior probability that the given label is wrong, under the estimated noise between classes"
+        case .outlier: "mean cosine distance of the final model's embedding to its 10 nearest other examples"
+        case .nearDuplicate: "cosine distance of the final model's embedding to the nearest other example"
+        case .prototypeDistance: "cosine distance of the final model's embedding to its given class's mean embedding"
         }
     }
 }

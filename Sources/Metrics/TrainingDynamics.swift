@@ -18,6 +18,9 @@ public final class TrainingDynamics: ExampleStatsSink {
     /// `el2nByEpoch[e * N + i]`: EL2N (`||softmax - onehot||`) of example i at its
     /// presentation in epoch e (training mode, before the update); NaN if not presented.
     public private(set) var el2nByEpoch: [Float]
+    /// `probabilityByEpoch[e * N + i]`: `p_y`, the softmax probability of the given label
+    /// of example i at its presentation in epoch e; NaN if not presented.
+    public private(set) var probabilityByEpoch: [Float]
     var previousCorrect: [UInt8]      // 255 = no presentation yet
     var forgettingEvents: [Int32]
     var everCorrect: [Bool]
@@ -31,6 +34,7 @@ public final class TrainingDynamics: ExampleStatsSink {
         self.aumFirstEpoch = aumFirstEpoch
         correctness = [UInt8](repeating: 255, count: exampleCount * epochs)
         el2nByEpoch = [Float](repeating: .nan, count: exampleCount * epochs)
+        probabilityByEpoch = [Float](repeating: .nan, count: exampleCount * epochs)
         previousCorrect = [UInt8](repeating: 255, count: exampleCount)
         forgettingEvents = [Int32](repeating: 0, count: exampleCount)
         everCorrect = [Bool](repeating: false, count: exampleCount)
@@ -51,6 +55,7 @@ public final class TrainingDynamics: ExampleStatsSink {
             let c: UInt8 = r.correct ? 1 : 0
             correctness[e * exampleCount + i] = c
             el2nByEpoch[e * exampleCount + i] = r.el2n
+            probabilityByEpoch[e * exampleCount + i] = r.probability
             // Toneva et al.: an event is a transition from correct to incorrect between
             // consecutive presentations; the first presentation is never an event.
             if previousCorrect[i] == 1 && c == 0 { forgettingEvents[i] += 1 }
@@ -71,6 +76,7 @@ public final class TrainingDynamics: ExampleStatsSink {
     public func state(prefix: String) -> [(String, UnitArray)] {
         func counts(_ a: [Int32]) -> UnitArray { .float64(a.map(Double.init)) }
         return [(prefix + "correctness", .uint8(correctness)), (prefix + "el2n_by_epoch", .float32(el2nByEpoch)),
+                (prefix + "probability_by_epoch", .float32(probabilityByEpoch)),
                 (prefix + "previous_correct", .uint8(previousCorrect)), (prefix + "forgetting_events", counts(forgettingEvents)),
                 (prefix + "ever_correct", .uint8(everCorrect.map { $0 ? 1 : 0 })), (prefix + "margin_sum", .float64(marginSum)),
                 (prefix + "margin_count", counts(marginCount)), (prefix + "probability_sum", .float64(probabilitySum)),
@@ -84,6 +90,7 @@ public final class TrainingDynamics: ExampleStatsSink {
         func counts(_ name: String) throws -> [Int32] { try arrays.doubles(prefix + name, count: n, in: file).map { Int32($0) } }
         correctness = try arrays.bytes(prefix + "correctness", count: cells, in: file)
         el2nByEpoch = try arrays.floats(prefix + "el2n_by_epoch", count: cells, in: file)
+        probabilityByEpoch = try arrays.floats(prefix + "probability_by_epoch", count: cells, in: file)
         previousCorrect = try arrays.bytes(prefix + "previous_correct", count: n, in: file)
         forgettingEvents = try counts("forgetting_events")
         everCorrect = try arrays.bytes(prefix + "ever_correct", count: n, in: file).map { $0 != 0 }
@@ -133,6 +140,31 @@ public final class TrainingDynamics: ExampleStatsSink {
             return max(probabilitySquares[i] / n - m * m, 0).squareRoot()
         }
     }
+
+    /// Dynamic uncertainty (He et al. 2024, DynUnc): the population standard deviation of
+    /// `p_y` over each window of ``dynamicUncertaintyWindow`` consecutive epochs, averaged
+    /// over the windows. High = the prediction keeps moving (uncertain: worth keeping when
+    /// pruning). Epochs an example was not presented in are skipped; NaN with no window
+    /// of two presentations.
+    public var dynamicUncertainty: [Double] {
+        let n = exampleCount, w = dynamicUncertaintyWindow
+        return (0..<n).map { i in
+            let p = (0..<epochs).map { Double(probabilityByEpoch[$0 * n + i]) }.filter { !$0.isNaN }
+            guard p.count >= 2 else { return .nan }
+            let width = Swift.min(w, p.count)
+            var total = 0.0
+            for start in 0...(p.count - width) {
+                let window = p[start..<(start + width)]
+                let mean = window.reduce(0, +) / Double(width)
+                total += (window.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(width)).squareRoot()
+            }
+            return total / Double(p.count - width + 1)
+        }
+    }
+
+    /// The window of ``dynamicUncertainty``: a quarter of the epochs, at least 2 and at
+    /// most 10 (the paper's window on its 200-epoch runs).
+    public var dynamicUncertaintyWindow: Int { Swift.min(10, Swift.max(2, epochs / 4)) }
 
     /// Cartography correctness: fraction of presentations classified correctly.
     public var correctFraction: [Double] { (0..<exampleCount).map { Double(correctCount[$0]) / Double(max(presentations[$0], 1)) } }

@@ -1,11 +1,13 @@
 /// Index lists: plain text, one 0-based example index per line (`flipped.txt`, the
 /// subsets of `sieve prune`, `sieve train --subset`).
 public enum IndexList {
-    /// Writes a plain text file with one 0-based example index per line (atomically).
-    /// Throws on negative or duplicate indices, which ``read(_:)`` would reject.
-    public static func write(_ indices: [Int], to path: String) throws {
+    /// Writes a plain text file with one 0-based example index per line (atomically),
+    /// after `comments` as `# ` lines (``read(_:)``, NumPy's `loadtxt` and pandas with
+    /// `comment="#"` skip them). Throws on negative or duplicate indices, which
+    /// ``read(_:)`` would reject.
+    public static func write(_ indices: [Int], to path: String, comments: [String] = []) throws {
         var seen = Set<Int>()
-        var text = ""
+        var text = comments.map { "# " + $0.split(whereSeparator: \.isNewline).joined(separator: " ") + "\n" }.joined()
         text.reserveCapacity(indices.count * 7)
         for i in indices {
             guard i >= 0 else { throw StorageError.invalidInput("cannot write \(path): negative index \(i)") }

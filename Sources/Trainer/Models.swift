@@ -276,6 +276,18 @@ public final class Model {
         body.forward(x, batch: batch, mode: mode)
     }
 
+    /// `x[C, N, H, W]` -> penultimate features `[d, N]` (evaluation mode): every layer but
+    /// the classifier, i.e. what the last linear layer reads (after the ReLU of `fc1` for
+    /// mlp/cnn's last hidden layer, after the global average pool for resnet18).
+    public func features(_ x: Tensor, batch: Int) -> Tensor {
+        var h = x
+        for l in body.layers.dropLast() { h = l.forward(h, batch: batch, mode: .evaluation) }
+        return h
+    }
+
+    /// `d`, the length of ``features(_:batch:)``'s rows.
+    public var featureCount: Int { body.layers[body.layers.count - 1].inputShape.count }
+
     /// Back-propagates the gradient w.r.t. the logits into every parameter's gradient
     /// (no gradient w.r.t. the input).
     public func backward(_ gradLogits: Tensor) {

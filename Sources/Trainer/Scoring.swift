@@ -119,3 +119,24 @@ extension TrainingSession {
         return result
     }
 }
+
+extension TrainingSession {
+    /// Penultimate features of the training examples `indices` under the current model:
+    /// `[indices.count, d]` row-major float32 (``Model/featureCount``), evaluation mode, no
+    /// augmentation (the audit's `embeddings.npy`).
+    public func embeddings(of indices: [Int32]) throws -> [Float] {
+        let d = model.featureCount
+        var result = [Float](repeating: 0, count: indices.count * d)
+        var block = [Float](repeating: 0, count: d * batchSize)
+        try forEachBatch(of: indices, pass: .prediction) { first, batch in
+            let m = batch.count
+            let h = model.features(batch.images, batch: m)   // [d, m]
+            block.withUnsafeMutableBufferPointer { device.download(h, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(d * m)])) }
+            for j in 0..<m {
+                let row = (first + j) * d
+                for f in 0..<d { result[row + f] = block[f * m + j] }
+            }
+        }
+        return result
+    }
+}

@@ -20,29 +20,59 @@ struct SelectionOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "With --keep-hardest: first skip this many most suspicious examples (often mislabeled).")
     var window: Int = 0
 
+    @Option(parsing: .unconditional, help: "Keep this fraction spread over the score's range (coverage-centric selection, CCS: cut the hardest, sample evenly over 50 strata of the rest), e.g. 0.2. prune-curve: a comma-separated list.")
+    var coverage: String?
+
+    @Option(parsing: .unconditional, help: "With --coverage: the most suspicious fraction of the data set cut first (default: by the fraction kept, 0 down to 50% kept, 0.1 down to 20%, 0.3 below).")
+    var hardCut: Double?
+
+    @Option(parsing: .unconditional, help: "Keep this fraction uniformly at random (the baseline; prune-curve trains it at every fraction anyway). prune-curve: a comma-separated list.")
+    var keepRandom: String?
+
     @Option(help: "The suspicious end of a score Sieve's catalog does not know: higher or lower.")
     var direction: String?
 
-    /// The selections asked for: one per listed fraction.
-    func selections(allowList: Bool) throws -> [PruneSelection] {
-        guard (dropSuspicious == nil) != (keepHardest == nil) else {
-            throw UsageError("give exactly one of --drop-suspicious F and --keep-hardest F")
+    /// Whether only `--keep-random` was given (no score is needed then).
+    var randomOnly: Bool { keepRandom != nil && dropSuspicious == nil && keepHardest == nil && coverage == nil }
+
+    /// The selections asked for: one per listed fraction (`prune`: exactly one; `prune-curve`:
+    /// any of the four flags together). `seed` seeds a `--keep-random` subset.
+    func selections(allowList: Bool, seed: UInt64 = 0) throws -> [PruneSelection] {
+        let given = [("--drop-suspicious", dropSuspicious), ("--keep-hardest", keepHardest), ("--coverage", coverage),
+                     ("--keep-random", keepRandom)].compactMap { flag, text in text.map { (flag, $0) } }
+        guard !given.isEmpty else { throw UsageError("give one of --drop-suspicious F, --keep-hardest F, --coverage F and --keep-random F") }
+        guard allowList || given.count == 1 else {
+            throw UsageError("give only one of \(given.map(\.0).joined(separator: ", ")): prune writes one subset")
         }
         guard window >= 0 else { throw UsageError("--window must not be negative") }
         if window > 0 && keepHardest == nil { throw UsageError("--window goes with --keep-hardest") }
-        let (flag, text) = dropSuspicious.map { ("--drop-suspicious", $0) } ?? ("--keep-hardest", keepHardest!)
-        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
-        let values = parts.compactMap { Double($0) }
-        guard values.count == parts.count, !values.isEmpty, allowList || values.count == 1 else {
-            throw UsageError("\(flag) \(text) must be \(allowList ? "a comma-separated list of fractions" : "one fraction")")
-        }
-        return try values.map { f in
-            if dropSuspicious != nil {
-                guard f.isFinite && f > 0 && f < 1 else { throw UsageError("--drop-suspicious \(f) must lie in (0, 1)") }
-                return .dropSuspicious(f)
+        if hardCut != nil && coverage == nil { throw UsageError("--hard-cut goes with --coverage") }
+        if let hardCut, !(hardCut >= 0 && hardCut < 1) { throw UsageError("--hard-cut \(hardCut) must lie in [0, 1)") }
+        return try given.flatMap { flag, text in
+            let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+            let values = parts.compactMap { Double($0) }
+            guard values.count == parts.count, !values.isEmpty, allowList || values.count == 1 else {
+                throw UsageError("\(flag) \(text) must be \(allowList ? "a comma-separated list of fractions" : "one fraction")")
             }
-            guard f.isFinite && f > 0 && f <= 1 else { throw UsageError("--keep-hardest \(f) must lie in (0, 1]") }
-            return .keepHardest(f, window: window)
+            return try values.map { f -> PruneSelection in
+                switch flag {
+                case "--drop-suspicious":
+                    guard f.isFinite && f > 0 && f < 1 else { throw UsageError("--drop-suspicious \(f) must lie in (0, 1)") }
+                    return .dropSuspicious(f)
+                default:
+                    guard f.isFinite && f > 0 && f <= 1 else { throw UsageError("\(flag) \(f) must lie in (0, 1]") }
+                    switch flag {
+                    case "--keep-hardest": return .keepHardest(f, window: window)
+                    case "--coverage":
+                        let cut = hardCut ?? Pruning.coverageHardCut(keeping: f)
+                        guard f + cut <= 1 + 1e-12 else {
+                            throw UsageError("--coverage \(f) with a hard cut of \(cut) keeps more than the \(1 - cut) left after the cut: lower --hard-cut")
+                        }
+                        return .coverage(f, hardCut: cut)
+                    default: return .keepRandom(f, seed: seed)
+                    }
+                }
+            }
         }
     }
 
@@ -68,9 +98,14 @@ struct Prune: ParsableCommand {
           --drop-suspicious 0.2   drop the 20% most suspicious (cleaning a noisy data set)
           --keep-hardest 0.5      keep the hardest half (Data Diet); --window K skips the K most
                                   suspicious first; never-learned examples are always kept
+          --coverage 0.2          keep 20% spread over the score's range (CCS: the hardest cut
+                                  first, --hard-cut B, then even sampling over 50 strata; --seed)
+          --keep-random 0.2       a uniformly random 20% (the baseline; --seed)
+        The subset file lists the kept indices in data-set order (one per line).
         Examples:
           sieve prune --scores runs/dyn --score aum --drop-suspicious 0.2 --out keep.txt
           sieve prune --scores runs/el2n --score el2n --keep-hardest 0.5 --window 500
+          sieve prune --scores runs/audit --score aum --coverage 0.1 --out keep10.txt
         """)
 
     @Option(help: "A scores.csv, or the folder holding it.")
@@ -84,14 +119,20 @@ struct Prune: ParsableCommand {
     @Option(help: "Output file (one index per line).")
     var out: String = "subset.txt"
 
+    @Option(parsing: .unconditional, help: "Seed of --coverage's sampling within strata and of --keep-random.")
+    var seed: UInt64 = 0
+
     func run() throws {
-        let chosen = try selection.selections(allowList: false)[0]
+        let chosen = try selection.selections(allowList: false, seed: seed)[0]
         try OutputFile.checkWritable(out, option: "--out", replacing: .indexList)
         let run = try RunFolder(scores: scores)
         let v = try run.scores.values(score)
         let kept = try Pruning.select(scores: v, direction: try selection.direction(of: score, in: run), chosen,
-                                      neverLearned: run.alwaysKept(by: score))
-        try IndexList.write(kept, to: out)
+                                      neverLearned: run.alwaysKept(by: score), seed: seed)
+        let seeded = if case .coverage = chosen { true } else if case .keepRandom = chosen { true } else { false }
+        try IndexList.write(kept, to: out, comments: [
+            "sieve prune: \(kept.count) of \(v.count) examples kept by \(score) \(chosen.description)" + (seeded ? " seed \(seed)" : ""),
+            "scores: \(scores)", "one 0-based training-set index per line, ascending (data-set order)"])
         print("kept \(kept.count) of \(v.count) examples by \(score) (\(chosen.description)) -> \(out)")
     }
 }

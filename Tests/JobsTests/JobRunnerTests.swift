@@ -175,7 +175,8 @@ import Trainer
         let text = spec.json.rendered
         #expect(try JobSpec(json: try JSONReader.parse(text), file: "j") == spec)
         let curve = JobSpec(protocol: .pruneCurve(PruneCurveSpec(scoresFile: "s", scores: ["aum", "el2n"],
-                                                                 selections: [.keepHardest(0.5, window: 3), .dropSuspicious(0.1)])))
+                                                                 selections: [.keepHardest(0.5, window: 3), .dropSuspicious(0.1),
+                                                                             .coverage(0.2, hardCut: 0.1), .keepRandom(0.3, seed: 4)])))
         #expect(try JobSpec(json: try JSONReader.parse(curve.json.rendered), file: "j") == curve)
         #expect { try JobSpec(json: try JSONReader.parse(text.replacingOccurrences(of: "\"format_version\": 1", with: "\"format_version\": 9")), file: "j") }
             throws: { "\($0)".contains("format 9") }

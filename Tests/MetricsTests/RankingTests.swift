@@ -167,6 +167,44 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
         }
     }
 
+    @Test func coverageCutsTheHardestAndSpreadsTheBudgetOverStrata() throws {
+        // Suspiciousness 0..<100 (one example per value) plus 100 examples crowded at 0.5:
+        // strata of width 2 over [0, 99]; the first stratum holds 2 + 100 examples.
+        let s = (0..<100).map(Double.init) + [Double](repeating: 0.5, count: 100)
+        let kept = Pruning.coverage(s, count: 60, hardCut: 10, strata: 50, seed: 1)
+        #expect(kept.count == 60 && Set(kept).count == 60 && kept == kept.sorted())
+        // The 10 hardest (90...99) are cut.
+        #expect(kept.allSatisfy { $0 < 90 || $0 >= 100 })
+        // 50 strata of width 1.78 over [0, 89] share 60: one or two from each sparse stratum,
+        // so the crowded first one (values 0, 1 and the 100 at 0.5) gets a stratum's share
+        // and what is left, not its 102/190 of the budget as a random subset would.
+        let crowded = kept.filter { $0 < 2 || $0 >= 100 }.count
+        #expect(crowded >= 1 && crowded <= 11)
+        #expect(kept.filter { $0 >= 2 && $0 < 90 }.count == 60 - crowded)
+        // Seeded: same seed, same subset; another seed samples the crowded stratum differently.
+        #expect(Pruning.coverage(s, count: 60, hardCut: 10, strata: 50, seed: 1) == kept)
+        let wide = Pruning.coverage(s, count: 150, hardCut: 0, strata: 50, seed: 1)
+        #expect(wide.count == 150)
+        #expect(wide != Pruning.coverage(s, count: 150, hardCut: 0, strata: 50, seed: 2))
+        // Infinite values join the extreme strata; an all-equal score is one stratum.
+        let inf = [Double.infinity, 0, 1, 2, -Double.infinity, 3]
+        #expect(Pruning.coverage(inf, count: 6, hardCut: 0, seed: 0) == [0, 1, 2, 3, 4, 5])
+        #expect(Pruning.coverage([Double](repeating: 1, count: 10), count: 4, hardCut: 0, seed: 0).count == 4)
+    }
+
+    @Test func coverageSelectionFollowsTheDirectionAndChecksItsCut() throws {
+        let s = (0..<100).map(Double.init)
+        // Lower is suspicious: the cut takes the smallest values.
+        let kept = try Pruning.select(scores: s, direction: .lowerIsSuspicious, .coverage(0.5, hardCut: 0.2), seed: 0)
+        #expect(kept.count == 50 && kept.allSatisfy { $0 >= 20 })
+        #expect(throws: MetricsError.self) { try Pruning.select(scores: s, direction: .higherIsSuspicious, .coverage(0.9, hardCut: 0.2)) }
+        #expect(throws: MetricsError.self) { try Pruning.select(scores: s + [.nan], direction: .higherIsSuspicious, .coverage(0.5, hardCut: 0)) }
+        // The paper's cuts by pruning rate.
+        #expect(Pruning.coverageHardCut(keeping: 0.7) == 0 && Pruning.coverageHardCut(keeping: 0.5) == 0)
+        #expect(Pruning.coverageHardCut(keeping: 0.3) == 0.1 && Pruning.coverageHardCut(keeping: 0.2) == 0.1)
+        #expect(Pruning.coverageHardCut(keeping: 0.1) == 0.3)
+    }
+
     @Test func pruneRandom() throws {
         let n = 1000
         let s = (0..<n).map { Double($0 % 7) }

@@ -39,6 +39,34 @@ struct TrainingDynamicsTests {
         #expect(d.correctness[0 * 4 + 3] == 1 && d.correctness[1 * 4 + 3] == 0)
     }
 
+    @Test func dynamicUncertaintyIsTheMeanWindowSpread() throws {
+        let d = TrainingDynamics(exampleCount: 4, epochs: 4, aumFirstEpoch: 1)
+        try Self.feed(d)
+        // window max(2, 4 / 4) = 2: each pair (a, a + 1/8) has population std 1/16.
+        #expect(d.dynamicUncertaintyWindow == 2)
+        for u in d.dynamicUncertainty { #expect(abs(u - 0.0625) < 1e-9) }
+
+        // 8 epochs, window 2; example 0 oscillates 0.2/0.8, example 1 is constant, example
+        // 2 is presented in epochs 0 and 5 only (its two presentations form one window).
+        let e = TrainingDynamics(exampleCount: 3, epochs: 8)
+        for epoch in 0..<8 {
+            var records = [ExampleStats(index: 0, epoch: Int32(epoch), step: 0, loss: 0, correct: true, margin: 0,
+                                        probability: epoch % 2 == 0 ? 0.2 : 0.8, el2n: 0),
+                           ExampleStats(index: 1, epoch: Int32(epoch), step: 0, loss: 0, correct: true, margin: 0, probability: 0.5, el2n: 0)]
+            if epoch == 0 || epoch == 5 {
+                records.append(ExampleStats(index: 2, epoch: Int32(epoch), step: 0, loss: 0, correct: true, margin: 0,
+                                            probability: epoch == 0 ? 0.1 : 0.5, el2n: 0))
+            }
+            try records.withUnsafeBufferPointer { try e.consume($0) }
+        }
+        let u = e.dynamicUncertainty
+        #expect(abs(u[0] - 0.3) < 1e-6 && u[1] == 0 && abs(u[2] - 0.2) < 1e-6)
+        // A checkpointed run restores the per-epoch probabilities with the rest.
+        let restored = TrainingDynamics(exampleCount: 3, epochs: 8)
+        try restored.restore(Dictionary(uniqueKeysWithValues: e.state(prefix: "d:")), prefix: "d:", file: "state")
+        #expect(restored.dynamicUncertainty == u)
+    }
+
     @Test func firstStableEpochOfForgetting() {
         // SSFT reads the same helper with value 0: first epoch from which always wrong.
         let matrix: [UInt8] = [1, 1, 1,   // epoch 1 (examples 0, 1, 2)

@@ -28,6 +28,11 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
         try IndexList.write([], to: path)
         #expect(try IndexList.read(path) == [])
 
+        // Comments come first, one line each, and read back as nothing.
+        try IndexList.write([4, 1], to: path, comments: ["kept by aum coverage 0.2", "two\nlines"])
+        #expect(String(decoding: try InputFile.read(path, expecting: "x"), as: UTF8.self) == "# kept by aum coverage 0.2\n# two lines\n4\n1\n")
+        #expect(try IndexList.read(path) == [4, 1])
+
         writeText("# kept by el2n\n\n  5 \n# another comment\n2\r\n9", path)
         #expect(try IndexList.read(path) == [5, 2, 9])
 

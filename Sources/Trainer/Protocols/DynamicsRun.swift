@@ -23,6 +23,9 @@ public struct DynamicsRun: ExperimentProtocol {
     /// Epochs (1-based, ascending) after which every class's probability of every example
     /// is taken (evaluation mode, no augmentation) and averaged: the verdict's input.
     public var probabilityEpochs: [Int]
+    /// Also take the final model's penultimate features of every example (evaluation mode,
+    /// no augmentation): the audit's `embeddings.npy` and its kNN scores.
+    public var embeddings = false
     /// Where the training keeps its state at the end of every epoch, the last included (model, the
     /// accumulators, the checkpoint scores taken, the epoch summaries), so a killed run
     /// continues from its last finished epoch; nil: none kept. Stream sinks must then
@@ -66,6 +69,7 @@ public struct DynamicsRun: ExperimentProtocol {
         p.add(.scoring(gradNorms: true), checkpoints.count * n)
         p.add(.prediction, probabilityEpochs.count * n)
         if checkpoints.last != epochs { p.add(.scoring(gradNorms: false), n) }
+        if embeddings { p.add(.prediction, n) }
         p.add(.evaluation, setup.testExamplesPerTraining)
         return p
     }
@@ -130,6 +134,7 @@ public struct DynamicsRun: ExperimentProtocol {
             }
         }
         let final = try taken.last.flatMap { $0.epoch == epochs ? $0.scores : nil } ?? session.scoreTrainingSet(gradNorms: false)
+        let features = embeddings ? try session.embeddings(of: (0..<Int32(n)).map { $0 }) : nil
         var vogScores: (raw: [Double], classNormalized: [Double], checkpoints: Int)?
         if let v = vogAccumulator, v.checkpoints >= 2 {
             vogScores = (v.scores, v.classNormalized(labels: data.labels), v.checkpoints)
@@ -137,11 +142,13 @@ public struct DynamicsRun: ExperimentProtocol {
         return Result(epochs: epochs, aumFromEpoch: aumFromEpoch, forgetting: dynamics.forgetting, neverLearned: dynamics.neverLearned,
                       firstLearnedEpoch: dynamics.firstLearnedEpoch, aum: dynamics.aum, confidence: dynamics.confidence,
                       variability: dynamics.variability, correctFraction: dynamics.correctFraction,
+                      dynamicUncertainty: dynamics.dynamicUncertainty, dynamicUncertaintyWindow: dynamics.dynamicUncertaintyWindow,
                       unforgettable: dynamics.unforgettable, correctness: dynamics.correctness,
                       vog: vogScores?.raw, vogClassNormalized: vogScores?.classNormalized,
                       vogCheckpoints: vogScores?.checkpoints ?? 0, el2nFinal: final.el2n, el2nByEpoch: dynamics.el2nByEpoch,
                       checkpointScores: taken, inputNorm: final.inputNorm, epochSummaries: summaries,
-                      probabilities: probabilityEpochs.isEmpty ? nil : probabilitySum.map { $0 / Double(probabilityEpochs.count) })
+                      probabilities: probabilityEpochs.isEmpty ? nil : probabilitySum.map { $0 / Double(probabilityEpochs.count) },
+                      embeddings: features, embeddingDimensions: features == nil ? 0 : session.model.featureCount)
     }
 
     public func combine(_ results: [Result]) throws -> Result {
@@ -158,6 +165,9 @@ public struct DynamicsRun: ExperimentProtocol {
         public var neverLearned: [Bool]
         public var firstLearnedEpoch: [Double], aum: [Double]
         public var confidence: [Double], variability: [Double], correctFraction: [Double]
+        /// DynUnc over windows of `dynamicUncertaintyWindow` epochs.
+        public var dynamicUncertainty: [Double]
+        public var dynamicUncertaintyWindow: Int
         public var unforgettable: [Bool]
         /// `[epochs, N]` row-major: 1 where the example was classified correctly when
         /// presented in that epoch.
@@ -175,6 +185,10 @@ public struct DynamicsRun: ExperimentProtocol {
         /// `[N, classes]` row-major: each class's probability, evaluation mode, averaged over
         /// the models after the probability epochs (nil without them): what the verdict reads.
         public var probabilities: [Double]?
+        /// `[N, embeddingDimensions]` row-major: the final model's penultimate features (nil
+        /// unless ``DynamicsRun/embeddings``).
+        public var embeddings: [Float]?
+        public var embeddingDimensions: Int
 
         public var testAccuracy: Double? { epochSummaries.last?.testAccuracy }
 
@@ -187,12 +201,14 @@ public struct DynamicsRun: ExperimentProtocol {
                 ("forgetting", .float64(forgetting)), ("never_learned", flags(neverLearned)),
                 ("first_learned_epoch", .float64(firstLearnedEpoch)), ("aum", .float64(aum)), ("confidence", .float64(confidence)),
                 ("variability", .float64(variability)), ("correct_fraction", .float64(correctFraction)),
+                ("dyn_unc", .float64(dynamicUncertainty)), ("dyn_unc_window", .float64([Double(dynamicUncertaintyWindow)])),
                 ("unforgettable", flags(unforgettable)), ("correctness", .uint8(correctness)),
                 ("vog_checkpoints", .float64([Double(vogCheckpoints)])), ("el2n_final", .float64(el2nFinal)),
                 ("el2n_by_epoch", .float64(el2nByEpoch.map(Double.init))), ("input_norm", .float64(inputNorm)),
                 ("checkpoint_epochs", .float64(checkpointScores.map { Double($0.epoch) }))]
             if let vog, let vogClassNormalized { a += [("vog", .float64(vog)), ("vog_class_normalized", .float64(vogClassNormalized))] }
             if let probabilities { a.append(("probabilities", .float64(probabilities))) }
+            if let embeddings { a += [("embeddings", .float32(embeddings)), ("embedding_dimensions", .float64([Double(embeddingDimensions)]))] }
             for (e, scores) in checkpointScores { a += scores.unitArrays.map { ("checkpoint\(e):" + $0.0, $0.1) } }
             return a + EpochSummary.state(epochSummaries)
         }
@@ -207,6 +223,8 @@ public struct DynamicsRun: ExperimentProtocol {
                 Score(.confidence, values: confidence, note: "cartography: mean p_y over presentations"),
                 Score(.variability, values: variability, note: "cartography: population std of p_y over presentations (low with low confidence = hard to learn, often mislabeled)"),
                 Score(.correctness, values: correctFraction, note: "cartography: fraction of presentations classified correctly"),
+                Score(.dynamicUncertainty, values: dynamicUncertainty,
+                      note: "DynUnc: mean over windows of \(dynamicUncertaintyWindow) consecutive epochs of the population std of p_y (high = uncertain, kept when pruning)"),
                 Score(.unforgettable, values: unforgettable.map { $0 ? 1 : 0 }, note: "1 = learned and never forgotten"),
             ]
             if let vog, let vogClassNormalized {
@@ -238,6 +256,8 @@ extension DynamicsRun.Result {
         firstLearnedEpoch = try doubles("first_learned_epoch"); aum = try doubles("aum")
         confidence = try doubles("confidence"); variability = try doubles("variability")
         correctFraction = try doubles("correct_fraction"); unforgettable = try flags("unforgettable")
+        dynamicUncertainty = try doubles("dyn_unc")
+        dynamicUncertaintyWindow = Int(try a.number("dyn_unc_window", in: file))
         correctness = try a.bytes("correctness", count: epochs * n, in: file)
         vogCheckpoints = Int(try a.number("vog_checkpoints", in: file))
         vog = a["vog"] == nil ? nil : try doubles("vog")
@@ -252,6 +272,14 @@ extension DynamicsRun.Result {
         }
         epochSummaries = try EpochSummary.restore(a, count: epochs, file: file)
         probabilities = a["probabilities"] == nil ? nil : try doubles("probabilities", nil)
+        if a["embeddings"] != nil {
+            let d = Int(try a.number("embedding_dimensions", in: file))
+            guard d >= 1 && d <= 1 << 16 else { throw TrainerError.invalid("\(file): embeddings of \(d) dimensions; remove it") }
+            embeddingDimensions = d
+            embeddings = try a.floats("embeddings", count: n * d, in: file)
+        } else {
+            embeddings = nil; embeddingDimensions = 0
+        }
     }
 }
 
@@ -262,7 +290,8 @@ extension DynamicsRun: StoredUnits {
 
     public func unitResult(_ arrays: [String: UnitArray], of seed: UInt64, file: String) throws -> Result {
         let r = try Result(unitArrays: arrays, examples: setup.data.count, file: file)
-        guard r.epochs == epochs, r.checkpointScores.map(\.epoch) == checkpoints, (r.vog != nil) == (vog && epochs >= 2) else {
+        guard r.epochs == epochs, r.checkpointScores.map(\.epoch) == checkpoints, (r.vog != nil) == (vog && epochs >= 2),
+              (r.embeddings != nil) == embeddings else {
             throw TrainerError.invalid("\(file): made with other settings than this run's; remove it")
         }
         return r

@@ -35,6 +35,9 @@ public struct PruneCurve: ExperimentProtocol {
         guard epochs >= 1 else { throw TrainerError.invalid("--epochs must be at least 1") }
         self.setup = setup; self.scores = scores; self.selections = selections
         self.seeds = seeds; self.epochs = epochs
+        // A selection that cannot be made (a coverage cut leaving too few examples, a NaN
+        // score) fails now, not after the trainings before it.
+        for u in units where u.seed == 0 { _ = try kept(u) }
     }
 
     public struct Unit: Sendable, Hashable {
@@ -45,9 +48,15 @@ public struct PruneCurve: ExperimentProtocol {
         public var seed: Int
     }
 
+    /// Each selection's scores, then the random baseline of its kept fraction, seeds
+    /// innermost. A `keep-random` selection is the baseline alone, and a kept fraction's
+    /// baseline is trained once however many selections keep it (at its first).
     public var units: [Unit] {
         selections.indices.flatMap { p in
-            (Array(scores.indices).map(Optional.some) + [nil]).flatMap { s in (0..<seeds).map { Unit(selection: p, score: s, seed: $0) } }
+            let isRandom = if case .keepRandom = selections[p] { true } else { false }
+            let baseline = !selections[..<p].contains { $0.keptFraction == selections[p].keptFraction }
+            let columns = (isRandom ? [] : Array(scores.indices).map(Optional.some)) + (baseline ? [nil] : [])
+            return columns.flatMap { s in (0..<seeds).map { Unit(selection: p, score: s, seed: $0) } }
         }
     }
 
@@ -64,7 +73,7 @@ public struct PruneCurve: ExperimentProtocol {
                                       .keepRandom(selection.keptFraction, seed: UInt64(unit.seed)))
         }
         return try Pruning.select(scores: scores[s].values, direction: scores[s].direction, selection,
-                                  neverLearned: scores[s].name == "forgetting" ? neverLearned : nil)
+                                  neverLearned: scores[s].name == "forgetting" ? neverLearned : nil, seed: UInt64(unit.seed))
     }
 
     public struct UnitResult: Sendable {
