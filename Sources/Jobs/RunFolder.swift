@@ -22,17 +22,23 @@ public struct RunFolder {
 
     /// `near_duplicates.csv`: every example's nearest other example by the final model's
     /// embeddings, closest pairs first (ties by index): `index,nearest,distance,label,
-    /// nearest_label,conflict` (conflict 1 when the two labels differ).
+    /// nearest_label,conflict,near_duplicate` (conflict 1 when the two labels differ;
+    /// near_duplicate 1 within ``nearDuplicateThreshold`` of the median nearest distance).
     static func nearDuplicatesCSV(_ nn: Neighbours, labels: [Int32]) -> String {
         let nearest = nn.nearest, distance = nn.nearestDistance
         let order = nearest.indices.sorted { distance[$0] < distance[$1] || (distance[$0] == distance[$1] && $0 < $1) }
-        var csv = "index,nearest,distance,label,nearest_label,conflict\n"
+        let cut = nearDuplicateThreshold * distance[order[order.count / 2]]
+        var csv = "index,nearest,distance,label,nearest_label,conflict,near_duplicate\n"
         for i in order {
             let j = nearest[i]
-            csv += "\(i),\(j),\(Float(distance[i])),\(labels[i]),\(labels[j]),\(labels[i] == labels[j] ? 0 : 1)\n"
+            csv += "\(i),\(j),\(Float(distance[i])),\(labels[i]),\(labels[j]),\(labels[i] == labels[j] ? 0 : 1),\(distance[i] <= cut ? 1 : 0)\n"
         }
         return csv
     }
+
+    /// A pair is a near duplicate when its distance is at most this share of the median
+    /// nearest-neighbour distance of the data set (cleanlab Datalab's default, 0.13).
+    static let nearDuplicateThreshold = 0.13
 
     /// One row of `label_issues.csv`.
     public struct LabelIssue: Sendable, Equatable {

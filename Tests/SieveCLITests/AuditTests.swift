@@ -74,6 +74,13 @@ struct AuditTests {
         #expect(r.stdout.contains("report: \(out)/report.html"))
         // Phases and the overall percentage on stderr (not a terminal: periodic lines).
         #expect(r.stderr.contains("phase 1/4: training mlp for 3 epochs") && r.stderr.contains("phase 4/4: 3-fold cross-validation"))
+        // The final model's embeddings (mlp: the 256 features fc3 reads) and their nearest neighbours.
+        let embeddings = try Data(contentsOf: URL(fileURLWithPath: out + "/embeddings.npy"))
+        #expect(String(decoding: embeddings.prefix(128), as: UTF8.self).contains("'descr': '<f4', 'fortran_order': False, 'shape': (160, 256)"))
+        let pairs = try String(contentsOfFile: out + "/near_duplicates.csv", encoding: .utf8).split(separator: "\n")
+        #expect(pairs.first == "index,nearest,distance,label,nearest_label,conflict,near_duplicate" && pairs.count == 161)
+        let columns = try String(contentsOfFile: out + "/scores.csv", encoding: .utf8).split(separator: "\n")[0]
+        for name in ["outlier", "near_duplicate", "prototype_distance", "dyn_unc"] { #expect(columns.contains(name), "\(name)") }
         // pred_probs: [N, classes] float64 rows that sum to one.
         let npy = try Data(contentsOf: URL(fileURLWithPath: out + "/pred_probs.npy"))
         let header = String(decoding: npy.prefix(128), as: UTF8.self)

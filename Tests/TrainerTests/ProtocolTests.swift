@@ -197,13 +197,37 @@ struct ProtocolTests {
         }
     }
 
+    /// Selections of several kinds in one curve: each kept fraction's random baseline is
+    /// trained once, a keep-random selection is the baseline alone, coverage samples by the
+    /// unit's seed, and a cut that leaves too few examples is refused before any training.
+    @Test func pruneCurveSharesEachFractionsBaseline() throws {
+        let s = Self.setup(count: 64)
+        let score = (0..<64).map { Double($0) }
+        let p = try PruneCurve(setup: s, scores: [("index", score, .higherIsSuspicious)],
+                               selections: [.keepHardest(0.5, window: 0), .coverage(0.5, hardCut: 0.25), .coverage(0.25, hardCut: 0),
+                                            .keepRandom(0.75, seed: 0)], seeds: 2, epochs: 1)
+        let names = p.units.map(p.unitName)
+        #expect(names == ["0.score0.seed0", "0.score0.seed1", "0.random.seed0", "0.random.seed1",
+                          "1.score0.seed0", "1.score0.seed1",
+                          "2.score0.seed0", "2.score0.seed1", "2.random.seed0", "2.random.seed1",
+                          "3.random.seed0", "3.random.seed1"], "\(names)")
+        let covered = try p.kept(p.units[4])
+        #expect(covered.count == 32 && covered.allSatisfy { $0 < 48 })   // the 16 hardest cut
+        #expect(try p.kept(p.units[5]) != covered)                       // another seed, another sample
+        #expect(try p.kept(p.units[10]).count == 48)
+        #expect(throws: MetricsError.self) {
+            try PruneCurve(setup: s, scores: [("index", score, .higherIsSuspicious)], selections: [.coverage(0.9, hardCut: 0.2)],
+                           seeds: 1, epochs: 1)
+        }
+    }
+
     @Test func dynamicsRunNamesEveryScoreAndStreams() throws {
         let s = Self.setup(count: 40)
         let sink = ExampleStatsCollector()
         let out = try DynamicsRun(setup: s, epochs: 2, seed: 0, aumFromEpoch: 1, vog: true, sinks: [sink]).run()
         #expect(sink.records.count == 80)
         #expect(out.scores.map(\.name) == ["forgetting", "never_learned", "first_learned_epoch", "aum", "confidence", "variability", "correctness",
-                                           "unforgettable", "vog", "vog_class_normalized", "el2n_final"])
+                                           "dyn_unc", "unforgettable", "vog", "vog_class_normalized", "el2n_final"])
         #expect(out.correctness.count == 80 && out.testAccuracy != nil)
         #expect(throws: TrainerError.self) { try DynamicsRun(setup: s, epochs: 1, seed: 0, aumFromEpoch: 2) }
     }
