@@ -165,7 +165,11 @@ struct Job {
                 // The final model's embeddings: kNN distances (outliers, near duplicates) and the class prototypes.
                 if let e = out.training.embeddings {
                     let d = out.training.embeddingDimensions
+                    let t0 = monotonicSeconds()
                     let nn = try Neighbours(embeddings: e, count: n, dimensions: d, k: Self.outlierNeighbours, device: setup.device)
+                    if !c.options.quiet {
+                        c.hooks.note("embeddings: \(nn.k) nearest neighbours of \(n) examples (\(d) features) in \(((monotonicSeconds() - t0) * 10).rounded() / 10) s")
+                    }
                     neighbours = nn
                     scores.append(Score(.outlier, values: nn.outlier,
                                         note: "mean cosine distance of the final model's penultimate features to the \(nn.k) nearest other training examples"))

@@ -117,8 +117,17 @@ struct CLITests {
 
         _ = try run(["prune", "--scores", dir + "/dyn", "--score", "el2n_final", "--keep-hardest", "0.5", "--window", "10",
                      "--out", dir + "/keep.txt"])
-        let kept = try String(contentsOfFile: dir + "/keep.txt", encoding: .utf8).split(separator: "\n")
-        #expect(kept.count == 60)
+        let lines = try String(contentsOfFile: dir + "/keep.txt", encoding: .utf8).split(separator: "\n")
+        let kept = lines.filter { !$0.hasPrefix("#") }
+        #expect(kept.count == 60 && kept.map { Int($0)! } == kept.map { Int($0)! }.sorted())
+        #expect(lines[0] == "# sieve prune: 60 of 120 examples kept by el2n_final keep-hardest 0.5 window 10", "\(lines[0])")
+        // Coverage and random subsets are seeded; prune writes one selection only.
+        let coverage = try run(["prune", "--scores", dir + "/dyn", "--score", "aum", "--coverage", "0.25", "--seed", "3", "--out", dir + "/cov.txt"])
+        #expect(coverage.status == 0 && coverage.stdout.contains("kept 30 of 120 examples by aum (coverage 0.25 hard-cut 0.1)"), "\(coverage.stdout)")
+        let both = try Self.run(["prune", "--scores", dir + "/dyn", "--score", "aum", "--coverage", "0.25", "--keep-random", "0.5", "--out", dir + "/x.txt"])
+        #expect(both.status == 2 && both.stderr.contains("give only one of --coverage, --keep-random"), "\(both.stderr)")
+        let cut = try Self.run(["prune", "--scores", dir + "/dyn", "--score", "aum", "--coverage", "0.95", "--hard-cut", "0.1", "--out", dir + "/x.txt"])
+        #expect(cut.status == 2 && cut.stderr.contains("lower --hard-cut"), "\(cut.stderr)")
         let sub = try run(["train", "--subset", dir + "/keep.txt", "--epochs", "1", "--out", dir + "/sub"] + common)
         #expect(sub.stdout.contains("test accuracy"))
         let stream = try Data(contentsOf: URL(fileURLWithPath: dir + "/sub/examples.npy"))

@@ -202,7 +202,7 @@ struct ProtocolTests {
     /// unit's seed, and a cut that leaves too few examples is refused before any training.
     @Test func pruneCurveSharesEachFractionsBaseline() throws {
         let s = Self.setup(count: 64)
-        let score = (0..<64).map { Double($0) }
+        let score = (0..<64).map { Double($0 / 8) }   // 8 values, 8 examples each
         let p = try PruneCurve(setup: s, scores: [("index", score, .higherIsSuspicious)],
                                selections: [.keepHardest(0.5, window: 0), .coverage(0.5, hardCut: 0.25), .coverage(0.25, hardCut: 0),
                                             .keepRandom(0.75, seed: 0)], seeds: 2, epochs: 1)
@@ -212,7 +212,7 @@ struct ProtocolTests {
                           "2.score0.seed0", "2.score0.seed1", "2.random.seed0", "2.random.seed1",
                           "3.random.seed0", "3.random.seed1"], "\(names)")
         let covered = try p.kept(p.units[4])
-        #expect(covered.count == 32 && covered.allSatisfy { $0 < 48 })   // the 16 hardest cut
+        #expect(covered.count == 32 && covered.allSatisfy { $0 < 48 })   // the 16 hardest (values 6, 7) cut
         #expect(try p.kept(p.units[5]) != covered)                       // another seed, another sample
         #expect(try p.kept(p.units[10]).count == 48)
         #expect(throws: MetricsError.self) {
