@@ -97,23 +97,33 @@ extension TrainingSession {
     /// (cross-validation's out-of-sample predictions).
     public func probabilities(of indices: [Int32]) throws -> [Double] {
         let K = model.classes
+        let logits = try rows(of: indices, width: K) { batch in model.forward(batch.images, batch: batch.count, mode: .evaluation) }
         var result = [Double](repeating: 0, count: indices.count * K)
-        var logits = [Float](repeating: 0, count: K * batchSize)
+        for row in stride(from: 0, to: result.count, by: K) {
+            var top = -Double.infinity
+            for k in 0..<K { top = max(top, Double(logits[row + k])) }
+            var sum = 0.0
+            for k in 0..<K {
+                result[row + k] = Glibc.exp(Double(logits[row + k]) - top)
+                sum += result[row + k]
+            }
+            for k in 0..<K { result[row + k] /= sum }
+        }
+        return result
+    }
+
+    /// `[indices.count, width]` row-major: for each batch of the training examples
+    /// `indices`, the `[width, m]` tensor `pass` returns, transposed (a prediction pass).
+    func rows(of indices: [Int32], width: Int, _ pass: (Batch) -> Tensor) throws -> [Float] {
+        var result = [Float](repeating: 0, count: indices.count * width)
+        var block = [Float](repeating: 0, count: width * batchSize)
         try forEachBatch(of: indices, pass: .prediction) { first, batch in
             let m = batch.count
-            let z = model.forward(batch.images, batch: m, mode: .evaluation)   // [K, m]
-            logits.withUnsafeMutableBufferPointer { device.download(z, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(K * m)])) }
+            let t = pass(batch)
+            block.withUnsafeMutableBufferPointer { device.download(t, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(width * m)])) }
             for j in 0..<m {
-                var top = -Double.infinity
-                for k in 0..<K { top = max(top, Double(logits[k * m + j])) }
-                var sum = 0.0
-                let row = (first + j) * K
-                for k in 0..<K {
-                    let e = Glibc.exp(Double(logits[k * m + j]) - top)
-                    result[row + k] = e
-                    sum += e
-                }
-                for k in 0..<K { result[row + k] /= sum }
+                let row = (first + j) * width
+                for f in 0..<width { result[row + f] = block[f * m + j] }
             }
         }
         return result
@@ -125,18 +135,6 @@ extension TrainingSession {
     /// `[indices.count, d]` row-major float32 (``Model/featureCount``), evaluation mode, no
     /// augmentation (the audit's `embeddings.npy`).
     public func embeddings(of indices: [Int32]) throws -> [Float] {
-        let d = model.featureCount
-        var result = [Float](repeating: 0, count: indices.count * d)
-        var block = [Float](repeating: 0, count: d * batchSize)
-        try forEachBatch(of: indices, pass: .prediction) { first, batch in
-            let m = batch.count
-            let h = model.features(batch.images, batch: m)   // [d, m]
-            block.withUnsafeMutableBufferPointer { device.download(h, into: UnsafeMutableBufferPointer(rebasing: $0[0..<(d * m)])) }
-            for j in 0..<m {
-                let row = (first + j) * d
-                for f in 0..<d { result[row + f] = block[f * m + j] }
-            }
-        }
-        return result
+        try rows(of: indices, width: model.featureCount) { batch in model.features(batch.images, batch: batch.count) }
     }
 }
