@@ -22,16 +22,8 @@ public struct Neighbours: Sendable {
         guard n >= 2 else { throw TrainerError.invalid("nearest neighbours need at least 2 examples, the data has \(n)") }
         let k = min(k, n - 1)
         precondition(k >= 1)
-        // Unit rows (a zero row stays zero: cosine distance 1 to everything).
-        var unit = e
-        for i in 0..<n {
-            var s: Float = 0
-            for f in 0..<d { s += unit[i * d + f] * unit[i * d + f] }
-            let scale: Float = s > 0 ? 1 / s.squareRoot() : 0
-            for f in 0..<d { unit[i * d + f] *= scale }
-        }
         let rows = device.makeTensor([n, d])
-        device.upload(unit, to: rows)
+        device.upload(Self.unitRows(e, count: n, dimensions: d), to: rows)
         let b = min(block, n)
         let gram = device.makeTensor([b, n])
         var similarities = [Float](repeating: 0, count: b * n)
@@ -47,10 +39,10 @@ public struct Neighbours: Sendable {
             similarities.withUnsafeBufferPointer { sim in
                 indices.withUnsafeMutableBufferPointer { idx in
                     distances.withUnsafeMutableBufferPointer { dist in
-                        let idx = idx, dist = dist
                         parallelRanges(m, grain: 16) { range in
+                            var topS = [Float](repeating: 0, count: k), topI = [Int32](repeating: 0, count: k)
                             for q in range {
-                                Self.nearest(row: sim.baseAddress! + q * n, count: n, skipping: first + q, k: k,
+                                Self.nearest(row: sim.baseAddress! + q * n, count: n, skipping: first + q, k: k, scratch: &topS, &topI,
                                              indices: idx.baseAddress! + (first + q) * k, distances: dist.baseAddress! + (first + q) * k)
                             }
                         }
@@ -62,12 +54,26 @@ public struct Neighbours: Sendable {
         self.k = k; self.indices = indices; self.distances = distances
     }
 
+    /// The rows of `e` (`[n, d]`) scaled to unit length; a zero row stays zero (cosine
+    /// distance 1 to everything).
+    static func unitRows(_ e: [Float], count n: Int, dimensions d: Int) -> [Float] {
+        var unit = e
+        for i in 0..<n {
+            var s: Float = 0
+            for f in 0..<d { s += unit[i * d + f] * unit[i * d + f] }
+            let scale: Float = s > 0 ? 1 / s.squareRoot() : 0
+            for f in 0..<d { unit[i * d + f] *= scale }
+        }
+        return unit
+    }
+
     /// The `k` largest similarities of `row` but `skipping`'s, as distances, nearest first
-    /// (ties by the smaller index): an insertion into a sorted top-k, most values rejected
-    /// by one comparison with the k-th.
+    /// (ties by the smaller index): an insertion into a sorted top-k (`topS`, `topI`: the
+    /// caller's scratch of `k` each), most values rejected by one comparison with the k-th.
     static func nearest(row: UnsafePointer<Float>, count n: Int, skipping self_: Int, k: Int,
+                        scratch topS: inout [Float], _ topI: inout [Int32],
                         indices: UnsafeMutablePointer<Int32>, distances: UnsafeMutablePointer<Float>) {
-        var topS = [Float](repeating: -.infinity, count: k), topI = [Int32](repeating: Int32.max, count: k)
+        for t in 0..<k { topS[t] = -.infinity; topI[t] = Int32.max }
         var kth = -Float.infinity
         for j in 0..<n where j != self_ {
             let s = row[j]
@@ -104,17 +110,11 @@ extension Neighbours {
     /// the class centre). High = atypical for its label (hard, or mislabeled).
     public static func prototypeDistance(embeddings e: [Float], count n: Int, dimensions d: Int, labels: [Int32], classes: Int) -> [Double] {
         precondition(e.count == n * d && labels.count == n)
+        let unit = unitRows(e, count: n, dimensions: d)
         var centre = [Double](repeating: 0, count: classes * d)
-        var unit = [Double](repeating: 0, count: n * d)
         for i in 0..<n {
-            var s = 0.0
-            for f in 0..<d { s += Double(e[i * d + f]) * Double(e[i * d + f]) }
-            let scale = s > 0 ? 1 / s.squareRoot() : 0
             let c = Int(labels[i])
-            for f in 0..<d {
-                unit[i * d + f] = Double(e[i * d + f]) * scale
-                centre[c * d + f] += unit[i * d + f]
-            }
+            for f in 0..<d { centre[c * d + f] += Double(unit[i * d + f]) }
         }
         for c in 0..<classes {
             var s = 0.0
@@ -125,7 +125,7 @@ extension Neighbours {
         return (0..<n).map { i in
             let c = Int(labels[i])
             var dot = 0.0
-            for f in 0..<d { dot += unit[i * d + f] * centre[c * d + f] }
+            for f in 0..<d { dot += Double(unit[i * d + f]) * centre[c * d + f] }
             return max(0, 1 - dot)
         }
     }
