@@ -162,7 +162,8 @@ extension PruneSelection {
         case .dropSuspicious(let f): .object([("drop_suspicious", .double(f))])
         case .keepHardest(let f, let w): .object([("keep_hardest", .double(f)), ("window", .int(w))])
         case .keepRandom(let f, let seed): .object([("keep_random", .double(f)), ("seed", .uint(seed))])
-        case .coverage(let f, let cut): .object([("coverage", .double(f)), ("hard_cut", .double(cut))])
+        case .coverage(let f, let cut, let perClass):
+            .object([("coverage", .double(f)), ("hard_cut", .double(cut)), ("per_class", .bool(perClass))])
         }
     }
 
@@ -170,7 +171,12 @@ extension PruneSelection {
         if json["drop_suspicious"] != nil { try f.only(["drop_suspicious"]); self = .dropSuspicious(try f.double("drop_suspicious")) }
         else if json["keep_hardest"] != nil { try f.only(["keep_hardest", "window"]); self = .keepHardest(try f.double("keep_hardest"), window: try f.int("window")) }
         else if json["keep_random"] != nil { try f.only(["keep_random", "seed"]); self = .keepRandom(try f.double("keep_random"), seed: try f.uint64("seed")) }
-        else if json["coverage"] != nil { try f.only(["coverage", "hard_cut"]); self = .coverage(try f.double("coverage"), hardCut: try f.double("hard_cut")) }
+        else if json["coverage"] != nil {
+            // per_class absent: a job recorded before classes were sampled on their own, which pooled them
+            try f.only(["coverage", "hard_cut", "per_class"])
+            self = .coverage(try f.double("coverage"), hardCut: try f.double("hard_cut"),
+                             perClass: json["per_class"] == nil ? false : try f.bool("per_class"))
+        }
         else { throw f.bad("", "is no selection (drop_suspicious, keep_hardest, keep_random or coverage)") }
     }
 }

@@ -113,13 +113,17 @@ public enum PruneSelection: Sendable, Equatable {
     /// selection, CCS): cut the `hardCut` most suspicious fraction of the data set (the
     /// paper's rule: ``Pruning/coverageHardCut(keeping:)``), then sample the budget evenly
     /// over equal-width strata of the rest (``Pruning/coverage(_:count:hardCut:strata:seed:)``).
-    case coverage(Double, hardCut: Double)
+    /// `perClass`: cut and sample each class on its own, its share of the budget and of
+    /// the cut in proportion to its size (``Pruning/coverage(_:labels:count:hardCut:strata:seed:)``),
+    /// so a score that is larger on some classes (shirts are harder than trousers) does
+    /// not empty them; `false` is the paper's pooled selection.
+    case coverage(Double, hardCut: Double, perClass: Bool = true)
 
     /// The fraction of the data set that is kept.
     public var keptFraction: Double {
         switch self {
         case .dropSuspicious(let f): 1 - f
-        case .keepHardest(let f, _), .keepRandom(let f, _), .coverage(let f, _): f
+        case .keepHardest(let f, _), .keepRandom(let f, _), .coverage(let f, _, _): f
         }
     }
 
@@ -129,7 +133,7 @@ public enum PruneSelection: Sendable, Equatable {
         case .dropSuspicious(let f): "drop-suspicious \(f)"
         case .keepHardest(let f, let w): "keep-hardest \(f)" + (w > 0 ? " window \(w)" : "")
         case .keepRandom(let f, _): "keep-random \(f)"
-        case .coverage(let f, let cut): "coverage \(f) hard-cut \(cut)"
+        case .coverage(let f, let cut, let perClass): "coverage \(f) hard-cut \(cut)" + (perClass ? " per class" : " pooled")
         }
     }
 }
@@ -139,8 +143,9 @@ extension Pruning {
     /// - Parameter neverLearned: examples `.keepHardest` always keeps (never learned:
     ///   the `never_learned` column of a dynamics run), besides those at `±inf`.
     /// - Parameter seed: the sampling within strata of `.coverage`.
+    /// - Parameter labels: the given labels (`[N]`), which a per-class `.coverage` needs.
     public static func select(scores: [Double], direction: ScoreDirection, _ selection: PruneSelection,
-                              neverLearned: [Bool]? = nil, seed: UInt64 = 0) throws -> [Int] {
+                              neverLearned: [Bool]? = nil, labels: [Int]? = nil, seed: UInt64 = 0) throws -> [Int] {
         // Suspiciousness: larger = further toward the suspicious end.
         let s = direction == .higherIsSuspicious ? scores : scores.map { -$0 }
         switch selection {
@@ -158,7 +163,7 @@ extension Pruning {
         case .keepRandom(let f, let seed):
             guard f > 0 && f <= 1 else { throw MetricsError.invalidInput("--keep-random must lie in (0, 1], not \(f)") }
             return try keep(scores: s, fraction: f, strategy: .random(seed: seed))
-        case .coverage(let f, let hardCut):
+        case .coverage(let f, let hardCut, let perClass):
             guard f > 0 && f <= 1 else { throw MetricsError.invalidInput("--coverage must lie in (0, 1], not \(f)") }
             guard hardCut >= 0 && hardCut < 1 else { throw MetricsError.invalidInput("--hard-cut must lie in [0, 1), not \(hardCut)") }
             if let i = s.firstIndex(where: { $0.isNaN }) {
@@ -168,7 +173,10 @@ extension Pruning {
             guard count + cutCount <= n else {
                 throw MetricsError.invalidInput("--coverage \(f) with --hard-cut \(hardCut) keeps more examples than the \(n - cutCount) left after the cut")
             }
-            return coverage(s, count: count, hardCut: cutCount, seed: seed)
+            guard perClass else { return coverage(s, count: count, hardCut: cutCount, seed: seed) }
+            guard let labels else { throw MetricsError.invalidInput("coverage per class needs the examples' labels") }
+            guard labels.count == n else { throw MetricsError.invalidInput("\(labels.count) labels for \(n) examples") }
+            return coverage(s, labels: labels, count: count, hardCut: cutCount, seed: seed)
         }
     }
 
@@ -191,7 +199,56 @@ extension Pruning {
     /// 4. sample each bin's share uniformly (a SplitMix64 stream seeded by `seed`).
     public static func coverage(_ s: [Double], count: Int, hardCut: Int, strata: Int = 50, seed: UInt64) -> [Int] {
         precondition(count >= 0 && hardCut >= 0 && count + hardCut <= s.count && strata >= 1)
-        let rest = Array(descending(Array(s.indices), s).dropFirst(hardCut))
+        var rng = SplitMix64(seed: seed)
+        return coverage(s, among: Array(s.indices), count: count, hardCut: hardCut, strata: strata, rng: &rng).sorted()
+    }
+
+    /// Coverage within each class: the budget `count` and the cut `hardCut` are shared out
+    /// over the classes in proportion to their sizes (largest remainders, ties to the
+    /// smaller label; a class's share of the budget is capped by what its cut leaves),
+    /// then ``coverage(_:count:hardCut:strata:seed:)``'s steps run on each class in label
+    /// order with one SplitMix64 stream. Ascending indices.
+    public static func coverage(_ s: [Double], labels: [Int], count: Int, hardCut: Int, strata: Int = 50, seed: UInt64) -> [Int] {
+        precondition(labels.count == s.count && count >= 0 && hardCut >= 0 && count + hardCut <= s.count && strata >= 1)
+        var members: [Int: [Int]] = [:]
+        for i in s.indices { members[labels[i], default: []].append(i) }
+        let classes = members.keys.sorted()
+        let sizes = classes.map { members[$0]!.count }
+        let cuts = apportion(hardCut, sizes: sizes, caps: sizes)
+        let budgets = apportion(count, sizes: sizes, caps: zip(sizes, cuts).map { $0 - $1 })
+        var rng = SplitMix64(seed: seed)
+        var chosen: [Int] = []
+        for (k, c) in classes.enumerated() {
+            chosen += coverage(s, among: members[c]!, count: budgets[k], hardCut: cuts[k], strata: strata, rng: &rng)
+        }
+        return chosen.sorted()
+    }
+
+    /// `total` shared out in proportion to `sizes` by largest remainders (ties to the
+    /// earlier entry), no share above its cap; what a cap turns away goes to the entries
+    /// with the most room first (ties to the earlier). Requires `total <= caps.sum()`.
+    static func apportion(_ total: Int, sizes: [Int], caps: [Int]) -> [Int] {
+        let n = sizes.reduce(0, +)
+        precondition(total <= caps.reduce(0, +) && n > 0)
+        var share = sizes.map { total * $0 / n }
+        let byRemainder = sizes.indices.sorted { a, b in
+            let ra = total * sizes[a] % n, rb = total * sizes[b] % n
+            return ra > rb || (ra == rb && a < b)
+        }
+        for k in byRemainder.prefix(total - share.reduce(0, +)) { share[k] += 1 }
+        var spare = 0
+        for k in share.indices where share[k] > caps[k] { spare += share[k] - caps[k]; share[k] = caps[k] }
+        let room = sizes.indices.map { caps[$0] - share[$0] }
+        for k in sizes.indices.sorted(by: { room[$0] > room[$1] || (room[$0] == room[$1] && $0 < $1) }) where spare > 0 {
+            let add = min(spare, caps[k] - share[k]); share[k] += add; spare -= add
+        }
+        return share
+    }
+
+    /// The steps of CCS on the examples `among` (larger `s` = harder), in any order.
+    private static func coverage(_ s: [Double], among: [Int], count: Int, hardCut: Int, strata: Int,
+                                 rng: inout SplitMix64) -> [Int] {
+        let rest = Array(descending(among, s).dropFirst(hardCut))
         let finite = rest.map { s[$0] }.filter(\.isFinite)
         let low = finite.min() ?? 0, high = finite.max() ?? 0
         let width = (high - low) / Double(strata)
@@ -204,7 +261,6 @@ extension Pruning {
         for i in rest.sorted() { bins[bin(s[i])].append(i) }
         let order = bins.indices.filter { !bins[$0].isEmpty }.sorted { bins[$0].count < bins[$1].count || (bins[$0].count == bins[$1].count && $0 < $1) }
         var budget = count, chosen: [Int] = []
-        var rng = SplitMix64(seed: seed)
         for (k, b) in order.enumerated() {
             let take = Swift.min(bins[b].count, budget / (order.count - k))
             budget -= take
@@ -212,7 +268,7 @@ extension Pruning {
             for i in 0..<take { pool.swapAt(i, i + Int(rng.below(UInt64(pool.count - i)))) }
             chosen += pool.prefix(take)
         }
-        return chosen.sorted()
+        return chosen
     }
 }
 

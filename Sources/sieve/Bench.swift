@@ -23,6 +23,7 @@ struct Bench: ParsableCommand {
           sieve bench --suite --input 1x28x28 --json bench.json
           sieve bench --width 64 --ops --conv im2col
           sieve bench --model cnn --input 1x28x28 --device opencl
+          sieve bench --knn 60000x128        (the audit's exact kNN of N x d embeddings, alone)
         """)
 
     @OptionGroup var synthetic: SyntheticOptions
@@ -42,6 +43,9 @@ struct Bench: ParsableCommand {
     @Option(help: "CPU algorithm for 3x3 stride-1 convolutions: automatic, im2col or winograd.")
     var conv: ConvolutionAlgorithm = .automatic
 
+    @Option(help: "Time only the audit's exact 10-nearest-neighbour search (cosine, GEMM blocks) of NxD random embeddings, e.g. 60000x128, --repeats times.")
+    var knn: String?
+
     @Option(help: "Write the figures as JSON here.")
     var json: String?
 
@@ -49,6 +53,7 @@ struct Bench: ParsableCommand {
         guard steps >= 1 else { throw UsageError("--steps must be at least 1") }
         guard repeats >= 1 else { throw UsageError("--repeats must be at least 1") }
         if let json { try OutputFile.checkWritable(json, option: "--json") }
+        if let knn { return try measureNeighbours(knn) }
         let first = try synthetic.make()
         let device = first.device
         if let cpu = device as? CPUDevice {
@@ -115,6 +120,45 @@ struct Bench: ParsableCommand {
             let profiles = primary.compactMap { p in p.profile.map { (p.name, $0) } }
             if !profiles.isEmpty { fields.append(("profile", .object(profiles))) }
             try Storage.OutputFile.write(JSON.object(fields).rendered + "\n", to: json)
+        }
+    }
+
+    // MARK: Nearest neighbours
+
+    /// `--knn NxD`: the audit's kNN (``Neighbours``, k = 10) of `N x D` seeded Gaussian
+    /// embeddings around 10 class means (the search's cost does not depend on the values),
+    /// once to warm up, then timed `--repeats` times.
+    func measureNeighbours(_ shape: String) throws {
+        let dims = shape.split(separator: "x").compactMap { Int($0) }
+        guard dims.count == 2, dims[0] >= 2, dims[1] >= 1, dims[0] <= 1_000_000 else {
+            throw UsageError("--knn \(shape) is not NxD with 2 <= N <= 1000000 and D >= 1, e.g. 60000x128")
+        }
+        let (n, d) = (dims[0], dims[1])
+        let device = try synthetic.model.makeDevice()
+        var rng = SplitMix64(seed: synthetic.seed)
+        func gaussian() -> Float {   // Box-Muller
+            let u = max(Double(rng.next() >> 11) / Double(1 << 53), 1e-300), v = Double(rng.next() >> 11) / Double(1 << 53)
+            return Float((-2 * log(u)).squareRoot() * cos(2 * Double.pi * v))
+        }
+        let means = (0..<(10 * d)).map { _ in gaussian() }
+        var e = [Float](repeating: 0, count: n * d)
+        for i in 0..<n { for j in 0..<d { e[i * d + j] = means[(i % 10) * d + j] + 0.5 * gaussian() } }
+        print("sieve bench: exact 10-nearest neighbours of \(n) x \(d) embeddings (cosine, blocks of 512 queries) on \(device.name)")
+        _ = try Neighbours(embeddings: e, count: min(n, 2048), dimensions: d, k: 10, device: device)   // warm-up
+        var seconds: [Double] = []
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try Neighbours(embeddings: e, count: n, dimensions: d, k: 10, device: device)
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        }
+        let sorted = seconds.sorted(), median = sorted[sorted.count / 2]
+        let gflops = 2 * Double(n) * Double(n) * Double(d) * 1e-9 / median
+        print("knn: median \(format(median, 3)) s (\(format(sorted.first!, 3)) to \(format(sorted.last!, 3))) over \(repeats) rounds, "
+              + "Gram matrix at \(format(gflops, 1)) GFLOP/s")
+        if let json {
+            try OutputFile.write(JSON.object([("knn_examples", .int(n)), ("knn_dimensions", .int(d)), ("device", .string(device.name)),
+                                              ("repeats", .int(repeats)), ("knn_seconds_median", .double(median)),
+                                              ("knn_seconds", .array(seconds.map { .double($0) }))]).rendered + "\n", to: json)
         }
     }
 

@@ -26,6 +26,9 @@ struct SelectionOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "With --coverage: the most suspicious fraction of the data set cut first (default: by the fraction kept, 0 down to 50% kept, 0.1 down to 20%, 0.3 below).")
     var hardCut: Double?
 
+    @Flag(help: "With --coverage: cut and stratify the whole data set at once (the paper's selection) instead of each class on its own, its share in proportion to its size.")
+    var pooled = false
+
     @Option(parsing: .unconditional, help: "Keep this fraction uniformly at random (the baseline; prune-curve trains it at every fraction anyway). prune-curve: a comma-separated list.")
     var keepRandom: String?
 
@@ -47,6 +50,7 @@ struct SelectionOptions: ParsableArguments {
         guard window >= 0 else { throw UsageError("--window must not be negative") }
         if window > 0 && keepHardest == nil { throw UsageError("--window goes with --keep-hardest") }
         if hardCut != nil && coverage == nil { throw UsageError("--hard-cut goes with --coverage") }
+        if pooled && coverage == nil { throw UsageError("--pooled goes with --coverage") }
         if let hardCut, !(hardCut >= 0 && hardCut < 1) { throw UsageError("--hard-cut \(hardCut) must lie in [0, 1)") }
         return try given.flatMap { flag, text in
             let parts = text.split(separator: ",", omittingEmptySubsequences: false)
@@ -68,7 +72,7 @@ struct SelectionOptions: ParsableArguments {
                         guard f + cut <= 1 + 1e-12 else {
                             throw UsageError("--coverage \(f) with a hard cut of \(cut) keeps more than the \(1 - cut) left after the cut: lower --hard-cut")
                         }
-                        return .coverage(f, hardCut: cut)
+                        return .coverage(f, hardCut: cut, perClass: !pooled)
                     default: return .keepRandom(f, seed: seed)
                     }
                 }
@@ -99,7 +103,8 @@ struct Prune: ParsableCommand {
           --keep-hardest 0.5      keep the hardest half (Data Diet); --window K skips the K most
                                   suspicious first; never-learned examples are always kept
           --coverage 0.2          keep 20% spread over the score's range (CCS: the hardest cut
-                                  first, --hard-cut B, then even sampling over 50 strata; --seed)
+                                  first, --hard-cut B, then even sampling over 50 strata; --seed),
+                                  each class on its own in proportion to its size (--pooled: not)
           --keep-random 0.2       a uniformly random 20% (the baseline; --seed)
         The subset file lists the kept indices in data-set order (one per line).
         Examples:
@@ -128,7 +133,8 @@ struct Prune: ParsableCommand {
         let run = try RunFolder(scores: scores)
         let v = try run.scores.values(score)
         let kept = try Pruning.select(scores: v, direction: try selection.direction(of: score, in: run), chosen,
-                                      neverLearned: run.alwaysKept(by: score), seed: seed)
+                                      neverLearned: run.alwaysKept(by: score),
+                                      labels: try run.scores.values("label").map { Int($0) }, seed: seed)
         let seeded = if case .coverage = chosen { true } else if case .keepRandom = chosen { true } else { false }
         try IndexList.write(kept, to: out, comments: [
             "sieve prune: \(kept.count) of \(v.count) examples kept by \(score) \(chosen.description)" + (seeded ? " seed \(seed)" : ""),

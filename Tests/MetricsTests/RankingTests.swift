@@ -195,14 +195,44 @@ private func invalidInputMessage(_ body: () throws -> Void) -> String? {
     @Test func coverageSelectionFollowsTheDirectionAndChecksItsCut() throws {
         let s = (0..<100).map(Double.init)
         // Lower is suspicious: the cut takes the smallest values.
-        let kept = try Pruning.select(scores: s, direction: .lowerIsSuspicious, .coverage(0.5, hardCut: 0.2), seed: 0)
+        let kept = try Pruning.select(scores: s, direction: .lowerIsSuspicious, .coverage(0.5, hardCut: 0.2, perClass: false), seed: 0)
         #expect(kept.count == 50 && kept.allSatisfy { $0 >= 20 })
-        #expect(throws: MetricsError.self) { try Pruning.select(scores: s, direction: .higherIsSuspicious, .coverage(0.9, hardCut: 0.2)) }
-        #expect(throws: MetricsError.self) { try Pruning.select(scores: s + [.nan], direction: .higherIsSuspicious, .coverage(0.5, hardCut: 0)) }
+        #expect(throws: MetricsError.self) { try Pruning.select(scores: s, direction: .higherIsSuspicious, .coverage(0.9, hardCut: 0.2, perClass: false)) }
+        #expect(throws: MetricsError.self) { try Pruning.select(scores: s + [.nan], direction: .higherIsSuspicious, .coverage(0.5, hardCut: 0, perClass: false)) }
+        // Per class (the default) needs the labels, one per example.
+        #expect(throws: MetricsError.self) { try Pruning.select(scores: s, direction: .higherIsSuspicious, .coverage(0.5, hardCut: 0)) }
+        #expect(throws: MetricsError.self) {
+            try Pruning.select(scores: s, direction: .higherIsSuspicious, .coverage(0.5, hardCut: 0), labels: [0, 1])
+        }
         // The paper's cuts by pruning rate.
         #expect(Pruning.coverageHardCut(keeping: 0.7) == 0 && Pruning.coverageHardCut(keeping: 0.5) == 0)
         #expect(Pruning.coverageHardCut(keeping: 0.3) == 0.1 && Pruning.coverageHardCut(keeping: 0.2) == 0.1)
         #expect(Pruning.coverageHardCut(keeping: 0.1) == 0.3)
+    }
+
+    @Test func coveragePerClassKeepsEachClassInProportion() throws {
+        // Class 0 (60 examples) is easy (scores 0..<1), class 1 (40) hard (scores 10..<11):
+        // pooled strata over [0, 11] spend the budget by score alone; per class, each class
+        // gets its share of the budget (60% and 40% of 20) and of the cut (6 and 4 of 10),
+        // cut from its own hardest end.
+        let labels = (0..<100).map { $0 < 60 ? 0 : 1 }
+        let s: [Double] = (0..<100).map { (i: Int) -> Double in i < 60 ? Double(i) / 60 : 10 + Double(i - 60) / 40 }
+        let kept = try Pruning.select(scores: s, direction: .higherIsSuspicious, .coverage(0.2, hardCut: 0.1),
+                                      labels: labels, seed: 3)
+        #expect(kept.count == 20 && kept == kept.sorted())
+        #expect(kept.filter { $0 < 60 }.count == 12 && kept.filter { $0 >= 60 }.count == 8)
+        #expect(kept.allSatisfy { $0 < 54 || ($0 >= 60 && $0 < 96) })          // each class's hardest cut
+        let pooled = try Pruning.select(scores: s, direction: .higherIsSuspicious, .coverage(0.2, hardCut: 0.1, perClass: false), seed: 3)
+        #expect(pooled.allSatisfy { $0 < 90 })                                  // the 10 hardest overall: class 1's
+        // Seeded, and labels need not be 0-based or contiguous.
+        #expect(try Pruning.select(scores: s, direction: .higherIsSuspicious, .coverage(0.2, hardCut: 0.1),
+                                   labels: labels.map { $0 * 7 + 3 }, seed: 3) == kept)
+        // Shares by largest remainder, capped: 7 over sizes 3, 3, 4 gives 2, 2, 3; a cap
+        // of 1 on the first sends its excess to the entry with the most room (ties: the earlier).
+        #expect(Pruning.apportion(7, sizes: [3, 3, 4], caps: [3, 3, 4]) == [2, 2, 3])
+        #expect(Pruning.apportion(7, sizes: [3, 3, 4], caps: [1, 3, 4]) == [1, 3, 3])
+        #expect(Pruning.apportion(7, sizes: [3, 3, 4], caps: [1, 2, 4]) == [1, 2, 4])
+        #expect(Pruning.apportion(10, sizes: [3, 3, 4], caps: [3, 3, 4]) == [3, 3, 4])
     }
 
     @Test func pruneRandom() throws {

@@ -123,7 +123,7 @@ struct CLITests {
         #expect(lines[0] == "# sieve prune: 60 of 120 examples kept by el2n_final keep-hardest 0.5 window 10", "\(lines[0])")
         // Coverage and random subsets are seeded; prune writes one selection only.
         let coverage = try run(["prune", "--scores", dir + "/dyn", "--score", "aum", "--coverage", "0.25", "--seed", "3", "--out", dir + "/cov.txt"])
-        #expect(coverage.status == 0 && coverage.stdout.contains("kept 30 of 120 examples by aum (coverage 0.25 hard-cut 0.1)"), "\(coverage.stdout)")
+        #expect(coverage.status == 0 && coverage.stdout.contains("kept 30 of 120 examples by aum (coverage 0.25 hard-cut 0.1 per class)"), "\(coverage.stdout)")
         let both = try Self.run(["prune", "--scores", dir + "/dyn", "--score", "aum", "--coverage", "0.25", "--keep-random", "0.5", "--out", dir + "/x.txt"])
         #expect(both.status == 2 && both.stderr.contains("give only one of --coverage, --keep-random"), "\(both.stderr)")
         let cut = try Self.run(["prune", "--scores", dir + "/dyn", "--score", "aum", "--coverage", "0.95", "--hard-cut", "0.1", "--out", dir + "/x.txt"])

@@ -204,7 +204,7 @@ struct ProtocolTests {
         let s = Self.setup(count: 64)
         let score = (0..<64).map { Double($0 / 8) }   // 8 values, 8 examples each
         let p = try PruneCurve(setup: s, scores: [("index", score, .higherIsSuspicious)],
-                               selections: [.keepHardest(0.5, window: 0), .coverage(0.5, hardCut: 0.25), .coverage(0.25, hardCut: 0),
+                               selections: [.keepHardest(0.5, window: 0), .coverage(0.5, hardCut: 0.25, perClass: false), .coverage(0.25, hardCut: 0),
                                             .keepRandom(0.75, seed: 0)], seeds: 2, epochs: 1)
         let names = p.units.map(p.unitName)
         #expect(names == ["0.score0.seed0", "0.score0.seed1", "0.random.seed0", "0.random.seed1",

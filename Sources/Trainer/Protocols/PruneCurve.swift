@@ -73,7 +73,8 @@ public struct PruneCurve: ExperimentProtocol {
                                       .keepRandom(selection.keptFraction, seed: UInt64(unit.seed)))
         }
         return try Pruning.select(scores: scores[s].values, direction: scores[s].direction, selection,
-                                  neverLearned: scores[s].name == "forgetting" ? neverLearned : nil, seed: UInt64(unit.seed))
+                                  neverLearned: scores[s].name == "forgetting" ? neverLearned : nil,
+                                  labels: setup.data.labels.map { Int($0) }, seed: UInt64(unit.seed))
     }
 
     public struct UnitResult: Sendable {
