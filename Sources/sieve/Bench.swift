@@ -144,7 +144,8 @@ struct Bench: ParsableCommand {
         var e = [Float](repeating: 0, count: n * d)
         for i in 0..<n { for j in 0..<d { e[i * d + j] = means[(i % 10) * d + j] + 0.5 * gaussian() } }
         print("sieve bench: exact 10-nearest neighbours of \(n) x \(d) embeddings (cosine, blocks of 512 queries) on \(device.name)")
-        _ = try Neighbours(embeddings: e, count: min(n, 2048), dimensions: d, k: 10, device: device)   // warm-up
+        let warm = min(n, 2048)
+        _ = try Neighbours(embeddings: Array(e.prefix(warm * d)), count: warm, dimensions: d, k: 10, device: device)   // warm-up
         var seconds: [Double] = []
         for _ in 0..<repeats {
             let start = DispatchTime.now().uptimeNanoseconds
