@@ -213,7 +213,48 @@ public struct RunFolder {
             givenLabels: given, originalLabels: original,
             classNames: names.flatMap { $0.count >= classes ? $0 : nil } ?? (0..<classes).map(String.init),
             inputNorm: scores.columns["input_norm"], images: images.map(Self.reportImages), paths: scores.paths ?? images?.paths,
-            pruneCurve: pruneCurve, verdict: try verdict())
+            pruneCurve: pruneCurve, verdict: try verdict(), nearDuplicates: try nearDuplicatePairs())
+    }
+
+    /// The pairs marked `near_duplicate` in `near_duplicates.csv`, each once (a pair
+    /// found from both ends is one pair), pairs with conflicting labels first, then by
+    /// distance; nil for a run without the file.
+    func nearDuplicatePairs() throws -> [NearDuplicatePair]? {
+        guard access(file(Self.nearDuplicatesFile), F_OK) == 0 else { return nil }
+        let rows = try Self.readNearDuplicates(path)
+        var seen = Set<[Int]>(), pairs: [(NearDuplicatePair, Bool)] = []
+        for r in rows where r.nearDuplicate && seen.insert([min(r.index, r.nearest), max(r.index, r.nearest)]).inserted {
+            pairs.append((NearDuplicatePair(first: r.index, second: r.nearest, distance: r.distance), r.conflict))
+        }
+        return pairs.enumerated().sorted { a, b in
+            a.element.1 != b.element.1 ? a.element.1 : a.element.0.distance != b.element.0.distance
+                ? a.element.0.distance < b.element.0.distance : a.offset < b.offset
+        }.map(\.element.0)
+    }
+
+    /// One row of `near_duplicates.csv`.
+    public struct NearDuplicateRow: Sendable, Equatable {
+        public var index: Int, nearest: Int, distance: Double, conflict: Bool, nearDuplicate: Bool
+    }
+
+    static let nearDuplicatesHeader = "index,nearest,distance,label,nearest_label,conflict,near_duplicate"
+
+    /// Reads an audit's `near_duplicates.csv` strictly (the file and line named in errors).
+    public static func readNearDuplicates(_ folder: String) throws -> [NearDuplicateRow] {
+        let path = join(folder, nearDuplicatesFile)
+        let bytes = try InputFile.read(path, expecting: "the near_duplicates.csv of `sieve audit`")
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.first == Substring(nearDuplicatesHeader) else {
+            throw TrainerError.invalid("\(path): not a near_duplicates.csv of this sieve (\(nearDuplicatesHeader)); audit again")
+        }
+        return try lines.dropFirst().enumerated().filter { !$0.element.isEmpty }.map { k, line in
+            let f = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard f.count == 7, let i = Int(f[0]), let j = Int(f[1]), let d = Double(f[2]), d.isFinite, i >= 0, j >= 0, i != j,
+                  f[5] == "0" || f[5] == "1", f[6] == "0" || f[6] == "1" else {
+                throw TrainerError.invalid("\(path):\(k + 2): not a row of \(nearDuplicatesHeader)")
+            }
+            return NearDuplicateRow(index: i, nearest: j, distance: d, conflict: f[5] == "1", nearDuplicate: f[6] == "1")
+        }
     }
 
     /// The audit's verdict as the report shows it: `meta.json`'s estimate and

@@ -23,6 +23,7 @@ public enum HTMLReport {
                 ("correlations", CorrelationSection.title, CorrelationSection.html(model)),
                 ("prune-curve", PruneCurveSection.title, PruneCurveSection.html(model)),
                 ("flagged-per-class", FlaggedSection.title, FlaggedSection.html(model)),
+                ("near-duplicates", NearDuplicateSection.title, NearDuplicateSection.html(model)),
                 ("grids", GridSection.title, GridSection.html(model)),
             ]
         let present = sections.compactMap { s in s.html.map { (s.id, s.title, $0) } }

@@ -32,15 +32,19 @@ public struct ReportInput {
     /// The audit's verdict, shown first: the estimated number of label errors and the
     /// flagged examples with their suggested labels.
     public var verdict: ReportVerdict?
+    /// The pairs of near duplicates an audit found in its embeddings (near_duplicates.csv),
+    /// those with conflicting labels first.
+    public var nearDuplicates: [NearDuplicatePair]?
 
     /// A report input; everything but the title, the scores and the labels is optional.
     public init(title: String, facts: [(String, String)] = [], scores: [Score], givenLabels: [Int32],
                 originalLabels: [Int32]? = nil, classNames: [String], inputNorm: [Double]? = nil,
-                images: ReportImages? = nil, paths: [String]? = nil, pruneCurve: [PruneCurvePoint]? = nil, verdict: ReportVerdict? = nil) {
+                images: ReportImages? = nil, paths: [String]? = nil, pruneCurve: [PruneCurvePoint]? = nil, verdict: ReportVerdict? = nil,
+                nearDuplicates: [NearDuplicatePair]? = nil) {
         self.title = title; self.facts = facts; self.scores = scores
         self.givenLabels = givenLabels; self.originalLabels = originalLabels; self.classNames = classNames
         self.inputNorm = inputNorm; self.images = images; self.paths = paths; self.pruneCurve = pruneCurve
-        self.verdict = verdict
+        self.verdict = verdict; self.nearDuplicates = nearDuplicates
     }
 
     /// The number of examples.
@@ -57,6 +61,16 @@ public struct ReportVerdict {
 
     public init(estimated: Double, interval: (low: Double, high: Double), flagged: [Int], suggested: [Int32]) {
         self.estimated = estimated; self.interval = interval; self.flagged = flagged; self.suggested = suggested
+    }
+}
+
+/// Two training examples whose embeddings are nearly the same (cosine distance).
+public struct NearDuplicatePair: Sendable, Equatable {
+    public var first: Int
+    public var second: Int
+    public var distance: Double
+    public init(first: Int, second: Int, distance: Double) {
+        self.first = first; self.second = second; self.distance = distance
     }
 }
 

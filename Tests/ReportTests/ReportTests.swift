@@ -185,6 +185,24 @@ func sectionIDs(_ html: String) -> [String] {
         #expect(nothing.contains("There is nothing to show"))
     }
 
+    @Test func nearDuplicatePairsAreDrawnSideBySide() {
+        var input = Synthetic.input(n: 300, pruneCurve: false)
+        // Examples 0 and 10 share label 0; 1 and 2 carry two labels.
+        for (i, label) in [(0, 0), (10, 0), (1, 1), (2, 2)] { input.givenLabels[i] = Int32(label) }
+        input.nearDuplicates = [NearDuplicatePair(first: 1, second: 2, distance: 0.001),
+                                NearDuplicatePair(first: 0, second: 10, distance: 0.002),
+                                NearDuplicatePair(first: 5, second: 999, distance: 0.003)]   // out of range: left out
+        let html = HTMLReport.render(input)
+        #expect(sectionIDs(html) == Self.allSections.filter { $0 != "prune-curve" } .flatMap { $0 == "grids" ? ["near-duplicates", "grids"] : [$0] })
+        #expect(html.contains("<b>2</b> pairs of training examples") && html.contains("<b>1</b> of them with two different labels"))
+        #expect(html.contains("#1 ↔ #2 \(input.classNames[Int(input.givenLabels[1])]) ≠ \(input.classNames[Int(input.givenLabels[2])])"))
+        #expect(html.contains("alt=\"near-duplicate pairs\""))
+        input.images = nil
+        #expect(HTMLReport.render(input).contains("The pairs are drawn when the run"))
+        input.nearDuplicates = []
+        #expect(HTMLReport.render(input).contains("<b>0</b> pairs"))
+    }
+
     @Test func userTextIsEscaped() {
         var input = Synthetic.input(n: 200)
         input.title = "<script>alert('title')</script>"

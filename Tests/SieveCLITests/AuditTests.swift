@@ -102,6 +102,14 @@ struct AuditTests {
         #expect(again.status == 0, "\(again.stderr)")
         let html = try String(contentsOfFile: dir + "/again.html", encoding: .utf8)
         #expect(html.contains("id=\"grids\"") && html.contains("self_confidence") && !html.contains("<script"))
+        #expect(html.contains("id=\"near-duplicates\""))
+        // A damaged near_duplicates.csv is named, not drawn.
+        let pairsFile = out + "/near_duplicates.csv"
+        let intact = try String(contentsOfFile: pairsFile, encoding: .utf8)
+        try (intact + "7,7,0.1,0,0,0,1\n").write(toFile: pairsFile, atomically: true, encoding: .utf8)
+        let damaged = try CLITests.run(["report", out, "--output", dir + "/damaged.html"])
+        #expect(damaged.status == 2 && damaged.stderr.contains("near_duplicates.csv:162: not a row of"), "\(damaged.stderr)")
+        try intact.write(toFile: pairsFile, atomically: true, encoding: .utf8)
         // The same folder again is refused without --force.
         let reused = try CLITests.run(["audit", "--data", dir + "/data", "--model", "mlp", "--epochs", "1", "--out", out])
         #expect(reused.status == 2 && reused.stderr.contains("--force"))
@@ -227,6 +235,21 @@ struct BenchDashboardTests {
         let ops = try #require(json["ops"] as? [[String: Any]])
         #expect(ops.count == 4 * Set(ops.compactMap { $0["shape"] as? String }).count && ops.count >= 4 * 8)
         #expect(((json["grand_examples_per_second"] as? Double) ?? 0) > 0 && json["sgemm_gflops"] != nil)
+    }
+
+    /// `--knn`: the audit's neighbour search alone, timed, its JSON, and shapes it refuses.
+    @Test func knnTimesTheNeighbourSearch() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try CLITests.run(["bench", "--knn", "700x16", "--repeats", "2", "--device", "cpu", "--json", dir + "/knn.json"])
+        #expect(r.status == 0 && r.stdout.contains("exact 10-nearest neighbours of 700 x 16 embeddings")
+                && r.stdout.contains("over 2 rounds"), "\(r.stdout)\(r.stderr)")
+        let json = try String(contentsOfFile: dir + "/knn.json", encoding: .utf8)
+        #expect(json.contains("\"knn_examples\": 700") || json.contains("\"knn_examples\":700"), "\(json)")
+        for bad in ["1x16", "700", "700x0", "axb"] {
+            let b = try CLITests.run(["bench", "--knn", bad])
+            #expect(b.status == 2 && b.stderr.contains("is not NxD"), "\(bad): \(b.stderr)")
+        }
     }
 
     @Test func forcedAlgorithmsAndBadOptions() throws {
