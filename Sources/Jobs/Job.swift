@@ -292,7 +292,8 @@ extension JobSpec {
          ("momentum", .double(Double(t.momentum))), ("nesterov", .bool(t.nesterov)),
          ("weight_decay", .double(Double(t.weightDecay))), ("augment", .string(describe(config.augmentation))),
          ("noise", .string(d.noise?.description ?? "none")), ("noise_seed", .uint(d.noiseSeed)),
-         ("val", d.val.map(JSON.double) ?? .string("none")), ("val_seed", .uint(d.valSeed))]
+         ("val", d.val.map(JSON.double) ?? .string("none")), ("val_seed", .uint(d.valSeed)),
+         ("resize", .string(d.resize.map { "\($0) (\($0.torchvision))" } ?? "none"))]
     }
 
     /// `--augment`'s words for an augmentation (`crop:4,flip`).

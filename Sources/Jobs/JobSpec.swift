@@ -80,6 +80,8 @@ public struct DataSpec: Equatable, Sendable {
     public var classes: Int?
     public var noise: LabelNoise?
     public var noiseSeed: UInt64 = 0
+    /// How images are brought to one size (`--resize`), nil for none.
+    public var resize: ImageResize?
 
     public init() {}
 
@@ -99,7 +101,7 @@ public struct DataSpec: Equatable, Sendable {
     /// a user must know (a limit beyond the data), `note` what a user may want to (the hold-out).
     public func split(warning: (String) -> Void = { _ in }, note: (String) -> Void = { _ in }) throws
         -> (split: DataSplit, sourceIndices: [Int]?) {
-        var split = try DataSource.load(source, classes: classes)
+        var split = try DataSource.load(source, classes: classes, resize: resize)
         if let limit, limit > split.train.count {
             warning("note: --limit \(limit) is more than the \(split.train.count) training examples of \(source); using all of them")
         }

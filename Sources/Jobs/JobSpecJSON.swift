@@ -34,12 +34,13 @@ extension DataSpec {
     var json: JSON {
         .object([("source", .string(source)), ("limit", limit.map(JSON.int) ?? .null), ("test_limit", testLimit.map(JSON.int) ?? .null),
                  ("val", val.map(JSON.double) ?? .null), ("val_seed", .uint(valSeed)), ("classes", classes.map(JSON.int) ?? .null),
-                 ("noise", noise.map { .string($0.description) } ?? .null), ("noise_seed", .uint(noiseSeed))])
+                 ("noise", noise.map { .string($0.description) } ?? .null), ("noise_seed", .uint(noiseSeed)),
+                 ("resize", resize.map { .string($0.description) } ?? .null)])
     }
 
     init(_ f: Fields) throws {
         self.init()
-        try f.only(["source", "limit", "test_limit", "val", "val_seed", "classes", "noise", "noise_seed"])
+        try f.only(["source", "limit", "test_limit", "val", "val_seed", "classes", "noise", "noise_seed", "resize"])
         source = try f.string("source")
         limit = try f.optionalInt("limit")
         testLimit = try f.optionalInt("test_limit")
@@ -48,6 +49,8 @@ extension DataSpec {
         classes = try f.optionalInt("classes")
         noise = try f.optionalString("noise").map { try LabelNoise(parsing: $0) }
         noiseSeed = try f.uint64("noise_seed")
+        // absent: a job recorded before --resize existed, which resized nothing
+        resize = f.json["resize"] == nil ? nil : try f.optionalString("resize").map { try ImageResize(parsing: $0) }
     }
 }
 

@@ -127,6 +127,9 @@ struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seed of the label noise.")
     var noiseSeed: UInt64 = 0
 
+    @Option(help: "Bring every image to one size: S (shorter side to S, aspect kept, then the centre SxS, as torchvision's Resize(S) + CenterCrop(S)) or HxW (both sides, as Resize((H, W))); bilinear with antialiasing, as PIL. Needed for image folders of mixed sizes.")
+    var resize: String?
+
     /// The data options as a job's ``DataSpec``.
     func dataSpec() throws -> DataSpec {
         var d = DataSpec()
@@ -138,6 +141,7 @@ struct TrainingOptions: ParsableArguments {
         d.classes = classes
         d.noise = try noise.map { try LabelNoise(parsing: $0) }
         d.noiseSeed = noiseSeed
+        d.resize = try resize.map { try ImageResize(parsing: $0) }
         return d
     }
 

@@ -338,7 +338,7 @@ private func expectError(_ dir: ImageDir, classes: Int? = nil, mentions parts: [
         try dir.write("a/1.png", grayPNG(1))
         try dir.write("a/2.png", grayPNG(1, width: 4))
         try dir.write("b/1.png", grayPNG(1, width: 5))
-        expectError(dir, mentions: [dir.path + "/a/2.png", "2x4x1", "2x3x1", dir.path + "/a/1.png", "resize"])
+        expectError(dir, mentions: [dir.path + "/a/2.png", "2x4x1", "2x3x1", dir.path + "/a/1.png", "--resize S"])
 
         let colour = try ImageDir()
         try colour.write("a/1.png", png([UInt8](repeating: 1, count: 18), width: 3, height: 2, format: rgb))
@@ -455,5 +455,66 @@ private func expectError(_ dir: ImageDir, classes: Int? = nil, mentions parts: [
         let error = try #require(dataError { try DataSource.load(other.path) })
         guard case .notADataSet(_, let looked) = error else { Issue.record("\(error)"); return }
         #expect(looked.contains { $0.contains("ImageFolder") })
+    }
+
+    /// `--resize`: mixed sizes and channel counts brought to one shape as torchvision's
+    /// transforms on PIL images would, pixel for pixel (the expected values are PIL 13's).
+    @Test func resizeMatchesPILAndMixesSizes() throws {
+        // A 5x7 gray gradient (pixel p = 7p mod 256).
+        let a = (0..<35).map { UInt8(7 * $0 % 256) }
+        func resized(_ r: ImageResize, _ src: [UInt8], h: Int, w: Int, c: Int) -> [UInt8] {
+            let (oh, ow) = r.output
+            var out = [UInt8](repeating: 0, count: c * oh * ow)
+            src.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { r.apply(s.baseAddress!, height: h, width: w, channels: c, into: $0.baseAddress!) } }
+            return out
+        }
+        #expect(resized(.exact(height: 2, width: 3), a, h: 5, w: 7, c: 1) == [55, 70, 85, 153, 168, 183])   // downscale: antialiased
+        #expect(resized(.exact(height: 9, width: 11), a, h: 5, w: 7, c: 1) == [
+            0, 3, 8, 12, 17, 21, 25, 30, 34, 39, 42, 16, 19, 24, 28, 33, 37, 41, 46, 50, 55, 58,
+            44, 47, 52, 56, 61, 65, 69, 74, 78, 83, 86, 71, 74, 79, 83, 88, 92, 96, 101, 105, 110, 113,
+            98, 101, 106, 110, 115, 119, 123, 128, 132, 137, 140, 125, 128, 133, 137, 142, 146, 150, 155, 159, 164, 167,
+            152, 155, 160, 164, 169, 173, 177, 182, 186, 191, 194, 180, 183, 188, 192, 197, 201, 205, 210, 214, 219, 222,
+            196, 199, 204, 208, 213, 217, 221, 226, 230, 235, 238])
+        // Resize(3): 5x7 -> 3x4, CenterCrop(3): left offset round(0.5) = 0.
+        #expect(resized(.shorter(3), a, h: 5, w: 7, c: 1) == [25, 36, 48, 102, 113, 125, 179, 190, 202])
+        #expect(ImageResize.cropOffset(4, 3) == 0 && ImageResize.cropOffset(6, 3) == 2 && ImageResize.cropOffset(8, 3) == 2
+                && ImageResize.cropOffset(9, 3) == 3)
+        // A 4x9 RGB image (HWC, value 11p mod 256): Resize(2) -> 2x4, crop columns 1..<3, CHW.
+        let b = (0..<108).map { UInt8(11 * $0 % 256) }
+        #expect(resized(.shorter(2), b, h: 4, w: 9, c: 3) == [123, 179, 185, 140, 133, 174, 170, 82, 144, 156, 181, 83])
+        // PIL's convert("L").
+        let luma = b.withUnsafeBufferPointer { ImageFolder.convert($0.baseAddress!, pixels: 36, from: 3, to: 1) }
+        #expect(Array(luma.prefix(16)) == [9, 42, 75, 108, 141, 174, 207, 240, 17, 50, 83, 116, 149, 182, 215, 219])
+        // Parsing, and what it refuses.
+        #expect(try ImageResize(parsing: "32") == .shorter(32))
+        #expect(try ImageResize(parsing: "64x48") == .exact(height: 64, width: 48))
+        for bad in ["0", "x", "32x", "1x2x3", "-4", "5000", ""] {
+            #expect(throws: TrainerError.self) { try ImageResize(parsing: bad) }
+        }
+
+        // A folder of mixed sizes and colour: refused without --resize, one shape with it.
+        let dir = try ImageDir()
+        try dir.write("a/1.png", png([UInt8](repeating: 200, count: 3 * 6 * 8), width: 8, height: 6, format: rgb))
+        try dir.write("a/2.png", grayPNG(1, width: 5, height: 9))
+        try dir.write("b/1.jpg", jpeg([UInt8](repeating: 90, count: 3 * 20 * 30), width: 30, height: 20, channels: 3))
+        #expect(dataError { try DataSource.load(dir.path) } != nil)
+        let split = try DataSource.load(dir.path, resize: .shorter(4))
+        #expect(shape(split.train) == [3, 4, 4] && split.train.count == 3)
+        let px = bytes(split.train.pixels)
+        #expect(px[0..<48].allSatisfy { $0 == 200 })                      // a uniform image stays uniform
+        #expect(px[48..<96].elementsEqual(px[48..<64] + px[48..<64] + px[48..<64]))   // gray copied to the three planes
+        #expect(px[96..<144].allSatisfy { abs(Int($0) - 90) <= 2 })          // JPEG's rounding
+        let exact = try DataSource.load(dir.path, resize: .exact(height: 3, width: 5))
+        #expect(shape(exact.train) == [3, 3, 5])
+    }
+
+    /// `--resize` on data sets held in memory (IDX here): every image scaled, labels kept.
+    @Test func resizeScalesAnIDXSet() throws {
+        let set = Dataset(name: "t", channels: 1, height: 5, width: 7, classes: 2,
+                          pixels: .uint8((0..<70).map { UInt8(7 * ($0 % 35) % 256) }), labels: [0, 1])
+        let r = try set.resized(.exact(height: 2, width: 3))
+        #expect(shape(r) == [1, 2, 3] && r.labels == [0, 1] && bytes(r.pixels) == [55, 70, 85, 153, 168, 183, 55, 70, 85, 153, 168, 183])
+        let floats = Dataset(name: "f", channels: 1, height: 2, width: 2, classes: 2, pixels: .float32([0, 1, 2, 3]), labels: [0])
+        #expect(throws: TrainerError.self) { try floats.resized(.shorter(4)) }
     }
 }

@@ -35,9 +35,19 @@ public enum DataSource {
     ///     overrides both (for ImageFolder it must be at least the number of class folders).
     ///     Either way every label must lie in `0..<classes`: a stray label (one 200 among
     ///     labels 0...9) is an error, never a model with more outputs.
+    ///   - resize: bring every image to one size (`--resize`): an ImageFolder's as each is
+    ///     decoded (mixed sizes allowed), other 8-bit layouts after loading.
     /// - Throws: `DataError` naming the file at fault and what to do about it
     ///   (`labelOutOfRange` names the file, the example and the label).
-    public static func load(_ spec: String, classes: Int? = nil) throws -> DataSplit {
+    public static func load(_ spec: String, classes: Int? = nil, resize: ImageResize? = nil) throws -> DataSplit {
+        var split = try load(spec, classes: classes, folderResize: resize)
+        guard let resize, split.train.paths == nil else { return split }   // ImageFolder: resized while decoding
+        split.train = try split.train.resized(resize)
+        split.test = try split.test.resized(resize)
+        return split
+    }
+
+    private static func load(_ spec: String, classes: Int?, folderResize resize: ImageResize?) throws -> DataSplit {
         if let classes { try LabelRules.validate(classes: classes, spec: spec) }
         switch spec {
         case "fashion-mnist":
@@ -48,7 +58,7 @@ public enum DataSource {
                              hint: "put the four MNIST IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
                                  + "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) there, or pass their directory")
         default:
-            return try directory(spec, classes: classes)
+            return try directory(spec, classes: classes, resize: resize)
         }
     }
 
@@ -82,7 +92,7 @@ public enum DataSource {
     public static let fashionMNISTClasses = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                                              "Sneaker", "Bag", "Ankle boot"]
 
-    private static func directory(_ path: String, classes: Int?) throws -> DataSplit {
+    private static func directory(_ path: String, classes: Int?, resize: ImageResize?) throws -> DataSplit {
         let usage = "pass fashion-mnist, mnist, or a directory holding IDX, CIFAR-10/100 or NPY files or ImageFolder class folders"
         guard !path.isEmpty, BinaryFile.exists(path) else {
             throw DataError.missingFile(path: path.isEmpty ? "\"\"" : path, hint: usage)
@@ -103,7 +113,7 @@ public enum DataSource {
         case .cifar10: return try CIFAR.loadCIFAR10(directory: root, name: name, classes: classes)
         case .cifar100: return try CIFAR.loadCIFAR100(directory: root, name: name, classes: classes)
         case .npy: return try NPY.loadSplit(directory: root, name: name, classes: classes, missingHint: hint)
-        case .imageFolder: return try ImageFolder.loadSplit(directory: root, name: name, classes: classes)
+        case .imageFolder: return try ImageFolder.loadSplit(directory: root, name: name, classes: classes, resize: resize)
         }
     }
 

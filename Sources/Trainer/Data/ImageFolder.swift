@@ -14,8 +14,11 @@ import Glibc
 /// in any case; hidden files and folders (names starting with `.`) are skipped, other
 /// files are an error, and links are followed. A file is decoded as PNG or JPEG by its
 /// signature, as PIL does: to 8-bit grayscale (1 channel) or RGB (3 channels), alpha
-/// dropped, palettes expanded, 16-bit samples cut to their high byte. Every image must
-/// have the same height, width and channel count; Sieve resizes nothing.
+/// dropped, palettes expanded, 16-bit samples cut to their high byte. Without a
+/// ``ImageResize`` every image must have the same height, width and channel count; with
+/// one (`--resize`) each is scaled (and cropped) to its output size, and an image with
+/// another channel count than the first is converted as PIL's `convert` does (RGB to
+/// gray by ITU-R 601-2 luma, gray to RGB by copying).
 public enum ImageFolder {
     /// File name extensions read as images (compared case-insensitively).
     public static let imageExtensions = ["png", "jpg", "jpeg"]
@@ -45,17 +48,19 @@ public enum ImageFolder {
     /// - Returns: both sets with `paths` (relative to `directory`) and `classNames`; the
     ///   test set is empty (same shape and classes) when there is no test folder.
     /// - Throws: `DataError` naming the file or folder at fault and what to do about it.
-    public static func loadSplit(directory: String, name: String, classes: Int?) throws -> DataSplit {
+    ///   - resize: how images of mixed sizes are brought to one (nil: they must have one).
+    public static func loadSplit(directory: String, name: String, classes: Int?, resize: ImageResize? = nil) throws -> DataSplit {
         let layout = try scan(directory)
         let k = try classCount(classes, found: layout.classNames.count, root: directory)
         guard let first = layout.train.first else {
             throw DataError.empty(path: BinaryFile.join(directory, layout.trainFolder))
         }
-        let shape = try withDecoded(first, root: directory) { shape, _ in shape }
+        var shape = try withDecoded(first, root: directory) { shape, _ in shape }
+        if let resize { (shape.height, shape.width) = resize.output }
         try checkTotalSize(shape: shape, count: layout.train.count + layout.test.count, root: directory)
         let reference = BinaryFile.join(directory, first.path)
-        let train = try decodeAll(layout.train, root: directory, shape: shape, reference: reference)
-        let test = try decodeAll(layout.test, root: directory, shape: shape, reference: reference)
+        let train = try decodeAll(layout.train, root: directory, shape: shape, reference: reference, resize: resize)
+        let test = try decodeAll(layout.test, root: directory, shape: shape, reference: reference, resize: resize)
         func dataset(_ set: String, _ files: [ImageFile], _ pixels: [UInt8]) throws -> Dataset {
             let labels = files.map(\.label)
             try LabelRules.check(labels.map(Int64.init), files: [(directory, 0)], classes: k)
@@ -290,9 +295,11 @@ extension ImageFolder {
     static let jpegSignature: [UInt8] = [0xff, 0xd8, 0xff]
 
     /// Decodes every file into one CHW, example-major buffer, in parallel over contiguous
-    /// chunks. Every image must have `shape`; `reference` names the image that set it. The
+    /// chunks (one decoded original per worker at a time). Every image must have `shape`
+    /// (`reference` names the image that set it), or is resized to it by `resize`. The
     /// error reported is the one of the first file at fault, whatever the scheduling.
-    static func decodeAll(_ files: [ImageFile], root: String, shape: ImageShape, reference: String) throws -> [UInt8] {
+    static func decodeAll(_ files: [ImageFile], root: String, shape: ImageShape, reference: String,
+                          resize: ImageResize? = nil) throws -> [UInt8] {
         guard !files.isEmpty else { return [] }
         let size = shape.size
         let chunks = min(files.count, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) * 4)
@@ -304,7 +311,7 @@ extension ImageFolder {
                     // Each chunk stops at its first error: the first chunk with one holds the earliest.
                     for i in (chunk * files.count / chunks)..<((chunk + 1) * files.count / chunks) {
                         do {
-                            try decode(files[i], root: root, into: base + i * size, shape: shape, reference: reference)
+                            try decode(files[i], root: root, into: base + i * size, shape: shape, reference: reference, resize: resize)
                         } catch {
                             let path = BinaryFile.join(root, files[i].path)
                             failed[chunk] = error as? DataError ?? .readFailed(path: path, reason: "\(error)")
@@ -321,16 +328,43 @@ extension ImageFolder {
 
     /// Decodes one file into `destination` (CHW), which holds `shape.size` bytes.
     private static func decode(_ file: ImageFile, root: String, into destination: UnsafeMutablePointer<UInt8>,
-                               shape: ImageShape, reference: String) throws {
+                               shape: ImageShape, reference: String, resize: ImageResize?) throws {
         try withDecoded(file, root: root) { found, hwc in
             let path = BinaryFile.join(root, file.path)
-            guard found == shape else {
-                throw DataError.unsupported(path: path, what: "image shape \(found) where the first image, \(reference), is \(shape)",
-                                            hint: "images must all be \(shape.height)x\(shape.width)x\(shape.channels); "
-                                                + "resize or convert them first (Sieve resizes nothing)")
+            guard let resize else {
+                guard found == shape else {
+                    throw DataError.unsupported(path: path, what: "image shape \(found) where the first image, \(reference), is \(shape)",
+                                                hint: "pass --resize S (shorter side to S, then the centre SxS, as torchvision's "
+                                                    + "Resize + CenterCrop) or --resize HxW to bring every image to one size")
+                }
+                copyToCHW(hwc, shape: shape, destination: destination)
+                return
             }
-            copyToCHW(hwc, shape: shape, destination: destination)
+            guard found.channels != shape.channels else {
+                resize.apply(hwc, height: found.height, width: found.width, channels: found.channels, into: destination)
+                return
+            }
+            let converted = convert(hwc, pixels: found.height * found.width, from: found.channels, to: shape.channels)
+            converted.withUnsafeBufferPointer {
+                resize.apply($0.baseAddress!, height: found.height, width: found.width, channels: shape.channels, into: destination)
+            }
         }
+    }
+
+    /// Interleaved pixels of `from` channels (1 or 3) as `to` channels, as PIL's `convert`:
+    /// RGB to gray `L = (19595 R + 38470 G + 7471 B + 2^15) >> 16` (ITU-R 601-2 luma),
+    /// gray to RGB by copying the gray value.
+    static func convert(_ hwc: UnsafePointer<UInt8>, pixels: Int, from: Int, to: Int) -> [UInt8] {
+        if from == 3 && to == 1 {
+            return (0..<pixels).map { p in
+                let r = UInt32(hwc[3 * p]), g = UInt32(hwc[3 * p + 1]), b = UInt32(hwc[3 * p + 2])
+                return UInt8((19595 * r + 38470 * g + 7471 * b + 0x8000) >> 16)
+            }
+        }
+        precondition(from == 1 && to == 3)
+        var out = [UInt8](repeating: 0, count: 3 * pixels)
+        for p in 0..<pixels { out[3 * p] = hwc[p]; out[3 * p + 1] = hwc[p]; out[3 * p + 2] = hwc[p] }
+        return out
     }
 
     /// Decodes one PNG or JPEG file held in `bytes` to its shape and CHW pixels; `path`
