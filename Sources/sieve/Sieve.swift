@@ -9,5 +9,5 @@ struct Sieve: ParsableCommand {
         abstract: "Train image classifiers and score every training example.",
         version: version,
         subcommands: [Audit.self, Clean.self, Train.self, ScoreCommand.self, Merge.self, ReportCommand.self, Evaluate.self, Prune.self, PruneCurveCommand.self, Bench.self, Tune.self,
-                      CrossCheck.self, DevicesCommand.self])
+                      CrossCheck.self, Convert.self, DevicesCommand.self])
 }

@@ -458,7 +458,7 @@ private func expectError(_ dir: ImageDir, classes: Int? = nil, mentions parts: [
     }
 
     /// `--resize`: mixed sizes and channel counts brought to one shape as torchvision's
-    /// transforms on PIL images would, pixel for pixel (the expected values are PIL 13's).
+    /// transforms on PIL images would, pixel for pixel (the expected values are Pillow 12's and 13's).
     @Test func resizeMatchesPILAndMixesSizes() throws {
         // A 5x7 gray gradient (pixel p = 7p mod 256).
         let a = (0..<35).map { UInt8(7 * $0 % 256) }
