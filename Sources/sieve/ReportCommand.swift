@@ -28,8 +28,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Where to write the report (default: FOLDER/report.html).")
     var output: String?
 
-    @Option(help: "Also show the prune curve of this `sieve prune-curve` output folder (its prune_curve.csv); default: FOLDER/prune_curve.csv when present.")
-    var pruneCurve: String?
+    @Option(help: "Also show the prune curve of this `sieve prune-curve` output folder (its prune_curve.csv); repeat it to draw the points of several runs in one figure; default: FOLDER/prune_curve.csv when present.")
+    var pruneCurve: [String] = []
 
     func run() throws {
         guard access(runFolder, F_OK) == 0 else { throw UsageError("\(runFolder): no such folder") }
@@ -54,8 +54,10 @@ struct ReportCommand: ParsableCommand {
         do { images = try run.trainingImages() } catch {
             log("note: the image grids are left out: \(error)")
         }
-        let curvePath = pruneCurve.map { $0.hasSuffix(".csv") ? $0 : $0 + "/" + RunFolder.pruneCurveFile } ?? run.file(RunFolder.pruneCurveFile)
-        let curve = pruneCurve != nil || access(curvePath, F_OK) == 0 ? try RunFolder.readPruneCurve(curvePath) : nil
+        var curvePaths: [String] = pruneCurve.map { (p: String) -> String in p.hasSuffix(".csv") ? p : p + "/" + RunFolder.pruneCurveFile }
+        let own: String = run.file(RunFolder.pruneCurveFile)
+        if pruneCurve.isEmpty && access(own, F_OK) == 0 { curvePaths = [own] }
+        let curve = curvePaths.isEmpty ? nil : try curvePaths.flatMap { try RunFolder.readPruneCurve($0) }
         let given = try run.scores.values("label") + (run.scores.columns["original_label"] ?? [])
         let classes = max(run.meta?["classes"]?.int ?? 0, Int(given.max() ?? 0) + 1)
         let html = HTMLReport.render(try run.reportInput(scores: scores, images: images, classes: classes,

@@ -138,6 +138,15 @@ struct CLITests {
         #expect(curve.stdout.contains("random"))
         let rows = try String(contentsOfFile: dir + "/curve/prune_curve.csv", encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 3)
+        // Two prune-curve runs drawn in one report figure.
+        let second = try run(["prune-curve", "--scores", dir + "/dyn", "--score", "aum", "--coverage", "0.5",
+                              "--seeds", "1", "--epochs", "1", "--out", dir + "/curve2"] + common)
+        #expect(second.status == 0)
+        let combined = try run(["report", dir + "/dyn", "--prune-curve", dir + "/curve", "--prune-curve", dir + "/curve2/prune_curve.csv",
+                            "--output", dir + "/curves.html"])
+        #expect(combined.status == 0, "\(combined.stderr)")
+        let page = try String(contentsOfFile: dir + "/curves.html", encoding: .utf8)
+        #expect(page.contains("aum keep-hardest 0.5 window 5") && page.contains("aum coverage 0.5 hard-cut 0.0 per class"))
 
         // Cleaning by what the user means: drop the 25% most suspicious by AUM (low AUM).
         let cleaned = try run(["prune", "--scores", dir + "/dyn", "--score", "aum", "--drop-suspicious", "0.25",
