@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Loads what `sieve cross-check --out DIR` wrote into the same CIFAR ResNet-18 in PyTorch
+"""Loads what `sieve cross-check --out DIR` wrote into the same network (--model: resnet18
+or preact-resnet18, pytorch_resnet18.py) in PyTorch
 (float64) and compares per-example gradient norms (BN in eval mode, loss per example,
 every parameter) and EL2N. Prints the max relative differences; exits 1 above --tolerance."""
 import argparse, json, struct, sys
@@ -8,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pytorch_resnet18 import ResNet18
+from pytorch_resnet18 import ARCHITECTURES
 
 
 def load(path):
@@ -28,12 +29,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
     ap.add_argument("--width", type=int, required=True)
+    ap.add_argument("--model", default="resnet18", choices=sorted(ARCHITECTURES))
     ap.add_argument("--tolerance", type=float, default=1e-4)
     args = ap.parse_args()
     weights, batch, sieve = (load(f"{args.dir}/{n}.safetensors") for n in ("model", "batch", "sieve"))
     x = torch.from_numpy(batch["images"].astype(np.float64))
     y = torch.from_numpy(batch["labels"].astype(np.int64))
-    model = ResNet18(x.shape[1], int(weights["linear.weight"].shape[0]), args.width).double().eval()
+    model = ARCHITECTURES[args.model](x.shape[1], int(weights["linear.weight"].shape[0]), args.width).double().eval()
     state = {k: torch.from_numpy(v.astype(np.float64)) for k, v in weights.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
@@ -48,7 +50,7 @@ def main():
     norms, el2n = np.array(norms), np.array(el2n)
     d_norm = float(np.max(np.abs(sieve["grad_norm"] - norms) / norms))
     d_el2n = float(np.max(np.abs(sieve["el2n"] - el2n) / el2n))
-    print(json.dumps({"examples": len(norms), "max_relative_difference_grad_norm": d_norm,
+    print(json.dumps({"model": args.model, "width": args.width, "examples": len(norms), "max_relative_difference_grad_norm": d_norm,
                       "max_relative_difference_el2n": d_el2n}))
     sys.exit(0 if max(d_norm, d_el2n) <= args.tolerance else 1)
 

@@ -49,6 +49,49 @@ class ResNet18(nn.Module):
         return self.linear(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
 
 
+class PreActBlock(nn.Module):
+    """kuangliu/pytorch-cifar's PreActBlock: relu(bn1(x)) feeds conv1 and the 1x1 shortcut."""
+    def __init__(self, inp, planes, stride):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(inp)
+        self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        if stride != 1 or inp != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(inp, planes, 1, stride, bias=False))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        shortcut = self.shortcut(out) if hasattr(self, "shortcut") else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + shortcut
+
+
+class PreActResNet18(nn.Module):
+    """`sieve --model preact-resnet18`: 3x3 stem conv (no BN), PreActBlocks [2,2,2,2],
+    global average pool of the last block, linear."""
+    def __init__(self, channels=3, classes=10, width=64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, width, 3, 1, 1, bias=False)
+        layers, inp = [], width
+        for i, m in enumerate([1, 2, 4, 8]):
+            blocks = []
+            for j in range(2):
+                blocks.append(PreActBlock(inp, width * m, 2 if i > 0 and j == 0 else 1))
+                inp = width * m
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.linear = nn.Linear(inp, classes)
+
+    def forward(self, x):
+        out = self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
+        return self.linear(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
+
+
+ARCHITECTURES = {"resnet18": ResNet18, "preact-resnet18": PreActResNet18}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--width", type=int, default=64)

@@ -123,6 +123,88 @@ public final class BasicBlock: Layer {
     }
 }
 
+/// Pre-activation ResNet block (He et al. 2016, "Identity Mappings in Deep Residual
+/// Networks"; the CIFAR PreActResNet of kuangliu/pytorch-cifar that forgetting and AUM
+/// code build on): `a = relu(bn1(x))`, `out = conv2(relu(bn2(conv1(a)))) + shortcut`,
+/// the shortcut `x`, or a 1x1 strided convolution of `a` (no batch norm) when the shape
+/// changes. No ReLU after the sum. Names: `bn1`, `conv1`, `bn2`, `conv2`, `shortcut.0`.
+public final class PreActBlock: Layer {
+    public let inputShape: FeatureShape
+    public let outputShape: FeatureShape
+    let device: Device
+    let preActivation: BatchNorm2D
+    let main: Sequential
+    let shortcut: Conv2D?
+    var sum: Workspace, keep: Workspace
+    public var workspaceBytes: [Int] { [sum.bytes, keep.bytes] }
+
+    public init(_ device: Device, name: String, input: FeatureShape, planes: Int, stride: Int, maxBatch: Int) {
+        self.device = device
+        inputShape = input
+        preActivation = BatchNorm2D(device, name: name + ".bn1", shape: input, maxBatch: maxBatch, fusedReLU: true)
+        let conv1 = Conv2D(device, name: name + ".conv1", input: input, outChannels: planes,
+                           kernel: 3, stride: stride, padding: 1, maxBatch: maxBatch)
+        let mid = conv1.outputShape
+        main = Sequential([
+            conv1, BatchNorm2D(device, name: name + ".bn2", shape: mid, maxBatch: maxBatch, fusedReLU: true),
+            Conv2D(device, name: name + ".conv2", input: mid, outChannels: planes, kernel: 3, stride: 1, padding: 1, maxBatch: maxBatch),
+        ])
+        shortcut = stride != 1 || input.channels != planes
+            ? Conv2D(device, name: name + ".shortcut.0", input: input, outChannels: planes, kernel: 1, stride: stride,
+                     padding: 0, maxBatch: maxBatch)
+            : nil
+        outputShape = mid
+        sum = Workspace(device, mid, maxBatch: maxBatch)
+        // identity shortcut: d(out) kept for the input's gradient (the main path may reuse it)
+        keep = Workspace(device, shortcut == nil ? mid : FeatureShape(0), maxBatch: maxBatch)
+    }
+
+    public var parameters: [Parameter] { preActivation.parameters + main.parameters + (shortcut?.parameters ?? []) }
+    public var normedParameters: [Parameter] { preActivation.normedParameters + main.normedParameters + (shortcut?.normedParameters ?? []) }
+    public var buffers: [Buffer] { preActivation.buffers + main.buffers }
+    public var sublayers: [Layer] { [preActivation, main] + (shortcut.map { [$0] } ?? []) }
+    public func initialize(seed: UInt64) {
+        preActivation.initialize(seed: seed)
+        main.initialize(seed: seed)
+        shortcut?.initialize(seed: seed)
+    }
+
+    // a = relu(bn1(x)); out = main(a) + (shortcut(a) or x)
+    public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
+        let a = preActivation.forward(x, batch: batch, mode: mode)
+        let m = main.forward(a, batch: batch, mode: mode)
+        let s = shortcut?.forward(a, batch: batch, mode: mode) ?? x
+        let out = sum.get(batch: batch)
+        device.add(m, s, into: out)
+        return out
+    }
+
+    // da = main^T(dy) + shortcut^T(dy); dx = bn1relu^T(da) (+ dy for the identity)
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
+        backward(dy) { layer, d in layer.backward(d, inputGradient: true)! }
+    }
+
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor, inputGradient: Bool) -> Tensor? {
+        backward(dy) { layer, d in layer.backwardNorms(d, squaredNorms: squaredNorms, inputGradient: true)! }
+    }
+
+    /// The backward with `step` as each sublayer's (ordinary or scoring) backward.
+    private func backward(_ dy: Tensor, step: (Layer, Tensor) -> Tensor) -> Tensor {
+        var kept: Tensor?
+        if shortcut == nil {
+            let k = keep.get(batch: dy.shape[1])
+            device.copy(dy, to: k)
+            kept = k
+        }
+        let dShort = shortcut.map { step($0, dy) }
+        let da = step(main, dy)
+        if let dShort { device.accumulate(dShort, into: da) }
+        let dx = step(preActivation, da)
+        if let kept { device.accumulate(kept, into: dx) }
+        return dx
+    }
+}
+
 /// The architectures Sieve trains.
 public enum Architecture: String, CaseIterable, Sendable {
     /// Two hidden layers (512, 256) with ReLU.
@@ -133,6 +215,11 @@ public enum Architecture: String, CaseIterable, Sendable {
     /// CIFAR ResNet-18: 3x3 stride-1 stem, no max-pool, BasicBlocks [2,2,2,2] with
     /// widths (64,128,256,512) scaled by `width/64`, global average pool, linear.
     case resnet18
+    /// CIFAR pre-activation ResNet-18: 3x3 stride-1 stem convolution (no batch norm after
+    /// it), ``PreActBlock``s [2,2,2,2] with widths (64,128,256,512) scaled by `width/64`,
+    /// global average pool of the last block's sum, linear (kuangliu/pytorch-cifar's
+    /// `PreActResNet18`). No dropout.
+    case preactResnet18 = "preact-resnet18"
 }
 
 extension Architecture {
@@ -226,6 +313,20 @@ public final class Model {
                     let block = BasicBlock(device, name: "layer\(stage + 1).\(blockIndex)", input: shape,
                                            planes: width * multiplier,
                                            stride: stage > 0 && blockIndex == 0 ? 2 : 1, maxBatch: b)
+                    layers.append(block)
+                    shape = block.outputShape
+                }
+            }
+            layers.append(GlobalAvgPool(device, shape: shape, maxBatch: b))
+            layers.append(Linear(device, name: "linear", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
+        case .preactResnet18:
+            let stem = Conv2D(device, name: "conv1", input: input, outChannels: width, kernel: 3, stride: 1, padding: 1, maxBatch: b)
+            layers = [stem]
+            var shape = stem.outputShape
+            for (stage, multiplier) in [1, 2, 4, 8].enumerated() {
+                for blockIndex in 0..<2 {
+                    let block = PreActBlock(device, name: "layer\(stage + 1).\(blockIndex)", input: shape, planes: width * multiplier,
+                                            stride: stage > 0 && blockIndex == 0 ? 2 : 1, maxBatch: b)
                     layers.append(block)
                     shape = block.outputShape
                 }

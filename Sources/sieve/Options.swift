@@ -16,10 +16,10 @@ struct UsageError: Error, CustomStringConvertible {
 
 /// Options shared by commands that build a model.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Architecture: mlp, cnn or resnet18 (default: resnet18; cnn for `audit`).")
+    @Option(help: "Architecture: mlp, cnn, resnet18 or preact-resnet18 (default: resnet18; cnn for `audit`).")
     var model: String?
 
-    @Option(parsing: .unconditional, help: "ResNet-18 base width (64 is the standard network).")
+    @Option(parsing: .unconditional, help: "ResNet base width (64 is the standard network).")
     var width: Int = TrainingConfiguration.defaultWidth
 
     @Option(parsing: .unconditional, help: "Mini-batch size.")
@@ -100,7 +100,7 @@ struct TrainingOptions: ParsableArguments {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(parsing: .unconditional, help: "Peak learning rate (default: 0.05 mlp, 0.02 cnn, 0.1 resnet18).")
+    @Option(parsing: .unconditional, help: "Peak learning rate (default: 0.05 mlp, 0.02 cnn, 0.1 the ResNets).")
     var lr: Float?
 
     @Option(help: "Learning-rate schedule: cosine, constant, or step:E1,E2,...[@FACTOR] (default factor 0.2).")
@@ -118,7 +118,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Weight decay (on all parameters).")
     var weightDecay: Float = 5e-4
 
-    @Option(help: "Augmentation: comma-separated crop, flip, reflect (mirror padding for crop), or none (default: none for mlp and cnn; crop for resnet18, plus flip on colour images).")
+    @Option(help: "Augmentation: comma-separated crop, flip, reflect (mirror padding for crop), or none (default: none for mlp and cnn; crop for the ResNets, plus flip on colour images).")
     var augment: String?
 
     @Option(help: "Label noise injected into the training labels: symmetric:RATE or pairs:RATE.")

@@ -50,6 +50,7 @@ struct PerExampleGradNormTests {
     @Test func mlp() throws { try Self.check(.mlp, input: FeatureShape(2, 6, 5), width: 1, batch: 5) }
     @Test func cnn() throws { try Self.check(.cnn, input: FeatureShape(1, 10, 10), width: 1, batch: 5) }
     @Test func tinyResNet18() throws { try Self.check(.resnet18, input: FeatureShape(3, 12, 12), width: 2, batch: 6) }
+    @Test func tinyPreActResNet18() throws { try Self.check(.preactResnet18, input: FeatureShape(3, 12, 12), width: 2, batch: 6) }
 
     /// Every parameter of every model is covered by the scoring backward: a layer with
     /// parameters but no per-example norms can never silently drop out of GraNd.
