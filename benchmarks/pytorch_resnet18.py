@@ -89,7 +89,51 @@ class PreActResNet18(nn.Module):
         return self.linear(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
 
 
-ARCHITECTURES = {"resnet18": ResNet18, "preact-resnet18": PreActResNet18}
+class WideBlock(PreActBlock):
+    """xternalz/WideResNet-pytorch's BasicBlock (drop rate 0): PreActBlock, shortcut `convShortcut`."""
+    def __init__(self, inp, planes, stride):
+        super().__init__(inp, planes, stride)
+        if hasattr(self, "shortcut"):
+            self.convShortcut = self.shortcut[0]
+            del self.shortcut
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        shortcut = self.convShortcut(out) if hasattr(self, "convShortcut") else x
+        return self.conv2(F.relu(self.bn2(self.conv1(out)))) + shortcut
+
+
+class Stage(nn.Module):
+    def __init__(self, blocks):
+        super().__init__()
+        self.layer = nn.Sequential(*blocks)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+class WideResNet28(nn.Module):
+    """`sieve --model wrn-28 --width K`: WideResNet-28-K as xternalz/WideResNet-pytorch."""
+    def __init__(self, channels=3, classes=10, width=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, 16, 3, 1, 1, bias=False)
+        stages, inp = [], 16
+        for i, m in enumerate([16, 32, 64]):
+            blocks = []
+            for j in range(4):
+                blocks.append(WideBlock(inp, m * width, 2 if i > 0 and j == 0 else 1))
+                inp = m * width
+            stages.append(Stage(blocks))
+        self.block1, self.block2, self.block3 = stages
+        self.bn1 = nn.BatchNorm2d(inp)
+        self.fc = nn.Linear(inp, classes)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.block3(self.block2(self.block1(self.conv1(x))))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
+
+
+ARCHITECTURES = {"resnet18": ResNet18, "preact-resnet18": PreActResNet18, "wrn-28": WideResNet28}
 
 
 def main():

@@ -138,7 +138,10 @@ public final class PreActBlock: Layer {
     var sum: Workspace, keep: Workspace
     public var workspaceBytes: [Int] { [sum.bytes, keep.bytes] }
 
-    public init(_ device: Device, name: String, input: FeatureShape, planes: Int, stride: Int, maxBatch: Int) {
+    /// - Parameter shortcutName: the projection's name within the block (WideResNet's
+    ///   `convShortcut`).
+    public init(_ device: Device, name: String, input: FeatureShape, planes: Int, stride: Int, maxBatch: Int,
+                shortcutName: String = "shortcut.0") {
         self.device = device
         inputShape = input
         preActivation = BatchNorm2D(device, name: name + ".bn1", shape: input, maxBatch: maxBatch, fusedReLU: true)
@@ -150,7 +153,7 @@ public final class PreActBlock: Layer {
             Conv2D(device, name: name + ".conv2", input: mid, outChannels: planes, kernel: 3, stride: 1, padding: 1, maxBatch: maxBatch),
         ])
         shortcut = stride != 1 || input.channels != planes
-            ? Conv2D(device, name: name + ".shortcut.0", input: input, outChannels: planes, kernel: 1, stride: stride,
+            ? Conv2D(device, name: name + "." + shortcutName, input: input, outChannels: planes, kernel: 1, stride: stride,
                      padding: 0, maxBatch: maxBatch)
             : nil
         outputShape = mid
@@ -220,9 +223,19 @@ public enum Architecture: String, CaseIterable, Sendable {
     /// global average pool of the last block's sum, linear (kuangliu/pytorch-cifar's
     /// `PreActResNet18`). No dropout.
     case preactResnet18 = "preact-resnet18"
+    /// WideResNet-28-k (Zagoruyko & Komodakis 2016; the layout of xternalz/WideResNet-pytorch
+    /// that label-noise code builds on): 3x3 stem convolution of 16, three stages of four
+    /// ``PreActBlock``s with widths 16k, 32k, 64k (k = `width`) and strides 1, 2, 2, final
+    /// batch norm + ReLU, global average pool, linear. No dropout (the reference's
+    /// default drop rate is 0).
+    case wrn28 = "wrn-28"
 }
 
 extension Architecture {
+    /// `--width` when not given: the widening factor 10 of WideResNet-28-10, else
+    /// ``TrainingConfiguration/defaultWidth``.
+    public var defaultWidth: Int { self == .wrn28 ? 10 : TrainingConfiguration.defaultWidth }
+
     /// Smallest input height and width the architecture takes: the small CNN's two
     /// unpadded 3x3 convolutions and 2x2 max-pool need 6x6; ResNet-18's padded, strided
     /// convolutions and the MLP take any size.
@@ -333,6 +346,22 @@ public final class Model {
             }
             layers.append(GlobalAvgPool(device, shape: shape, maxBatch: b))
             layers.append(Linear(device, name: "linear", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
+        case .wrn28:
+            let stem = Conv2D(device, name: "conv1", input: input, outChannels: 16, kernel: 3, stride: 1, padding: 1, maxBatch: b)
+            layers = [stem]
+            var shape = stem.outputShape
+            for (stage, multiplier) in [16, 32, 64].enumerated() {
+                for blockIndex in 0..<4 {
+                    let block = PreActBlock(device, name: "block\(stage + 1).layer.\(blockIndex)", input: shape,
+                                            planes: multiplier * width, stride: stage > 0 && blockIndex == 0 ? 2 : 1,
+                                            maxBatch: b, shortcutName: "convShortcut")
+                    layers.append(block)
+                    shape = block.outputShape
+                }
+            }
+            layers.append(BatchNorm2D(device, name: "bn1", shape: shape, maxBatch: b, fusedReLU: true))
+            layers.append(GlobalAvgPool(device, shape: shape, maxBatch: b))
+            layers.append(Linear(device, name: "fc", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
         }
         body = Sequential(layers)
         // Before any work: activations, parameters with their gradients and momenta and the

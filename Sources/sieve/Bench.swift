@@ -72,7 +72,7 @@ struct Bench: ParsableCommand {
 
         let models: [(Architecture, Int)] = suite
             ? [(.mlp, 16), (.cnn, 16), (.resnet18, 16), (.resnet18, 64)]
-            : [(first.net.architecture, synthetic.model.width)]
+            : [(first.net.architecture, first.net.width)]
         var results: [JSON] = []
         var primary: [PassFigures] = []
         var opRows: [JSON] = []
@@ -107,7 +107,7 @@ struct Bench: ParsableCommand {
             func rate(_ name: String) -> JSON { .double(primary.first { $0.name == name }?.median ?? .nan) }
             var fields: [(String, JSON)] = [
                 ("model", .string(suite ? "resnet18" : first.net.architecture.rawValue)),
-                ("width", .int(suite ? 64 : synthetic.model.width)), ("batch", .int(first.batch)),
+                ("width", .int(suite ? 64 : first.net.width)), ("batch", .int(first.batch)),
                 ("input", .string(synthetic.input)), ("device", .string(device.name)),
                 ("convolution", .string(conv.rawValue)), ("steps", .int(steps)), ("repeats", .int(repeats)),
                 ("train_step_examples_per_second", rate("train step")),

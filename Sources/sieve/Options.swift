@@ -16,11 +16,14 @@ struct UsageError: Error, CustomStringConvertible {
 
 /// Options shared by commands that build a model.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Architecture: mlp, cnn, resnet18 or preact-resnet18 (default: resnet18; cnn for `audit`).")
+    @Option(help: "Architecture: mlp, cnn, resnet18, preact-resnet18 or wrn-28 (WideResNet-28-k, k = --width) (default: resnet18; cnn for `audit`).")
     var model: String?
 
-    @Option(parsing: .unconditional, help: "ResNet base width (64 is the standard network).")
-    var width: Int = TrainingConfiguration.defaultWidth
+    @Option(parsing: .unconditional, help: "ResNet base width (64 is the standard network; default 16), or WideResNet's widening factor k (default 10).")
+    var width: Int?
+
+    /// `--width`, else the architecture's default.
+    func width(for architecture: Architecture) -> Int { width ?? architecture.defaultWidth }
 
     @Option(parsing: .unconditional, help: "Mini-batch size.")
     var batch: Int = 128
@@ -149,7 +152,7 @@ struct TrainingOptions: ParsableArguments {
     func trainingSpec(defaultModel: Architecture = .resnet18) throws -> TrainingSpec {
         var t = TrainingSpec()
         t.model = model.model == nil ? defaultModel : try model.architecture()
-        t.width = model.width
+        t.width = model.width(for: t.model)
         t.batch = model.batch
         t.lr = lr
         t.schedule = try ScheduleKind(parsing: schedule)
@@ -208,11 +211,11 @@ struct SyntheticOptions: ParsableArguments {
         let dims = input.split(separator: "x").compactMap { Int($0) }
         guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else { throw UsageError("--input \(input) is not CxHxW") }
         guard classes >= 2 else { throw UsageError("--classes must be at least 2") }
-        guard model.width >= 1 else { throw UsageError("--width must be at least 1") }
+        guard model.width(for: arch) >= 1 else { throw UsageError("--width must be at least 1") }
         guard model.batch >= 2 else { throw UsageError("--batch must be at least 2") }
         let device = try model.makeDevice()
         return try SyntheticBatch(architecture: arch, input: FeatureShape(dims[0], dims[1], dims[2]), classes: classes,
-                                  width: model.width, batch: model.batch, device: device, seed: seed)
+                                  width: model.width(for: arch), batch: model.batch, device: device, seed: seed)
     }
 }
 

@@ -51,6 +51,7 @@ struct PerExampleGradNormTests {
     @Test func cnn() throws { try Self.check(.cnn, input: FeatureShape(1, 10, 10), width: 1, batch: 5) }
     @Test func tinyResNet18() throws { try Self.check(.resnet18, input: FeatureShape(3, 12, 12), width: 2, batch: 6) }
     @Test func tinyPreActResNet18() throws { try Self.check(.preactResnet18, input: FeatureShape(3, 12, 12), width: 2, batch: 6) }
+    @Test func tinyWideResNet28() throws { try Self.check(.wrn28, input: FeatureShape(3, 8, 8), width: 2, batch: 4) }
 
     /// Every parameter of every model is covered by the scoring backward: a layer with
     /// parameters but no per-example norms can never silently drop out of GraNd.
