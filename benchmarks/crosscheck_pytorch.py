@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Loads what `sieve cross-check --out DIR` wrote into the same network (--model: resnet18
-preact-resnet18 or wrn-28, pytorch_resnet18.py) in PyTorch
+preact-resnet18, wrn-28 or resnet9, pytorch_resnet18.py) in PyTorch
 (float64) and compares per-example gradient norms (BN in eval mode, loss per example,
 every parameter) and EL2N. Prints the max relative differences; exits 1 above --tolerance."""
 import argparse, json, struct, sys

@@ -133,7 +133,44 @@ class WideResNet28(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
 
 
-ARCHITECTURES = {"resnet18": ResNet18, "preact-resnet18": PreActResNet18, "wrn-28": WideResNet28}
+class ConvBN(nn.Module):
+    def __init__(self, inp, out):
+        super().__init__()
+        self.conv = nn.Conv2d(inp, out, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(out)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class Layer9(ConvBN):
+    """conv-BN-ReLU, max-pool 2, then (residual) x + res2(res1(x))."""
+    def __init__(self, inp, out, residual):
+        super().__init__(inp, out)
+        if residual:
+            self.res1, self.res2 = ConvBN(out, out), ConvBN(out, out)
+
+    def forward(self, x):
+        x = F.max_pool2d(super().forward(x), 2)
+        return x + self.res2(self.res1(x)) if hasattr(self, "res1") else x
+
+
+class ResNet9(nn.Module):
+    """`sieve --model resnet9`: cifar10-fast's ResNet-9 with a linear bias and no logit scale."""
+    def __init__(self, channels=3, classes=10, width=64):
+        super().__init__()
+        self.prep = ConvBN(channels, width)
+        self.layer1 = Layer9(width, 2 * width, True)
+        self.layer2 = Layer9(2 * width, 4 * width, False)
+        self.layer3 = Layer9(4 * width, 8 * width, True)
+        self.linear = nn.Linear(8 * width, classes)
+
+    def forward(self, x):
+        out = self.layer3(self.layer2(self.layer1(self.prep(x))))
+        return self.linear(torch.flatten(F.adaptive_max_pool2d(out, 1), 1))
+
+
+ARCHITECTURES = {"resnet18": ResNet18, "preact-resnet18": PreActResNet18, "wrn-28": WideResNet28, "resnet9": ResNet9}
 
 
 def main():

@@ -208,6 +208,54 @@ public final class PreActBlock: Layer {
     }
 }
 
+/// `y = x + f(x)` with an identity skip (ResNet-9's residual layers): `dx = dy + f^T(dy)`.
+public final class Residual: Layer {
+    public var inputShape: FeatureShape { body.inputShape }
+    public var outputShape: FeatureShape { body.outputShape }
+    let device: Device
+    let body: Sequential
+    var sum: Workspace, keep: Workspace
+    public var workspaceBytes: [Int] { [sum.bytes, keep.bytes] }
+
+    public init(_ device: Device, _ body: Sequential, maxBatch: Int) {
+        precondition(body.inputShape == body.outputShape, "a residual body keeps its shape")
+        self.device = device
+        self.body = body
+        sum = Workspace(device, body.outputShape, maxBatch: maxBatch)
+        keep = Workspace(device, body.outputShape, maxBatch: maxBatch)
+    }
+
+    public var parameters: [Parameter] { body.parameters }
+    public var normedParameters: [Parameter] { body.normedParameters }
+    public var buffers: [Buffer] { body.buffers }
+    public var sublayers: [Layer] { [body] }
+    public func initialize(seed: UInt64) { body.initialize(seed: seed) }
+
+    public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
+        let f = body.forward(x, batch: batch, mode: mode)
+        let out = sum.get(batch: batch)
+        device.add(f, x, into: out)
+        return out
+    }
+
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
+        backward(dy) { body.backward($0, inputGradient: true)! }
+    }
+
+    public func backwardNorms(_ dy: Tensor, squaredNorms: Tensor, inputGradient: Bool) -> Tensor? {
+        backward(dy) { body.backwardNorms($0, squaredNorms: squaredNorms, inputGradient: true)! }
+    }
+
+    // dy is kept first: the body's backward may reuse it.
+    private func backward(_ dy: Tensor, _ step: (Tensor) -> Tensor) -> Tensor {
+        let kept = keep.get(batch: dy.shape[1])
+        device.copy(dy, to: kept)
+        let dx = step(dy)
+        device.accumulate(kept, into: dx)
+        return dx
+    }
+}
+
 /// The architectures Sieve trains.
 public enum Architecture: String, CaseIterable, Sendable {
     /// Two hidden layers (512, 256) with ReLU.
@@ -229,6 +277,13 @@ public enum Architecture: String, CaseIterable, Sendable {
     /// batch norm + ReLU, global average pool, linear. No dropout (the reference's
     /// default drop rate is 0).
     case wrn28 = "wrn-28"
+    /// ResNet-9 (Page's cifar10-fast network, the one of second-split forgetting's code):
+    /// conv-BN-ReLU blocks of `width`, then `2 width` + max-pool 2 + a ``Residual`` of two
+    /// such blocks, `4 width` + max-pool 2, `8 width` + max-pool 2 + a residual, global
+    /// max-pool, linear. `width` 64 is the reference network. Deviations: the linear layer
+    /// has a bias and the logits are not scaled by 0.125 (a learning-rate choice).
+    /// Square inputs of at least 8x8 pixels.
+    case resnet9
 }
 
 extension Architecture {
@@ -239,7 +294,7 @@ extension Architecture {
     /// Smallest input height and width the architecture takes: the small CNN's two
     /// unpadded 3x3 convolutions and 2x2 max-pool need 6x6; ResNet-18's padded, strided
     /// convolutions and the MLP take any size.
-    public var minimumInputSize: Int { self == .cnn ? 6 : 1 }
+    public var minimumInputSize: Int { self == .cnn ? 6 : self == .resnet9 ? 8 : 1 }
 
     /// Throws when a model of this architecture cannot be built for these sizes.
     public func check(input: FeatureShape, classes: Int, width: Int, maxBatch: Int) throws {
@@ -249,6 +304,10 @@ extension Architecture {
         guard input.height >= minimumInputSize && input.width >= minimumInputSize else {
             throw TrainerError.invalid("--model \(rawValue) needs images of at least \(minimumInputSize)x\(minimumInputSize) pixels; "
                                        + "these are \(input.height)x\(input.width) (use resnet18 or mlp for smaller images)")
+        }
+        if self == .resnet9 && input.height != input.width {
+            throw TrainerError.invalid("--model resnet9 pools its last feature map whole and needs square images; these are "
+                                       + "\(input.height)x\(input.width) (--resize S makes them SxS)")
         }
         guard classes >= 2 else { throw TrainerError.invalid("a classifier needs at least 2 classes, the data has \(classes)") }
         guard width >= 1 else { throw TrainerError.invalid("--width must be at least 1") }
@@ -345,6 +404,30 @@ public final class Model {
                 }
             }
             layers.append(GlobalAvgPool(device, shape: shape, maxBatch: b))
+            layers.append(Linear(device, name: "linear", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
+        case .resnet9:
+            var shape = input
+            func block(_ name: String, _ channels: Int) -> [Layer] {
+                let conv = Conv2D(device, name: name + ".conv", input: shape, outChannels: channels, kernel: 3, stride: 1, padding: 1, maxBatch: b)
+                shape = conv.outputShape
+                return [conv, BatchNorm2D(device, name: name + ".bn", shape: shape, maxBatch: b, fusedReLU: true)]
+            }
+            func pool() -> Layer {
+                let p = MaxPool2D(device, shape: shape, window: 2, stride: 2, maxBatch: b)
+                shape = p.outputShape
+                return p
+            }
+            func residual(_ name: String) -> Layer {
+                Residual(device, Sequential(block(name + ".res1", shape.channels) + block(name + ".res2", shape.channels)), maxBatch: b)
+            }
+            layers = block("prep", width)
+            layers += block("layer1", 2 * width) + [pool()]
+            layers.append(residual("layer1"))
+            layers += block("layer2", 4 * width) + [pool()]
+            layers += block("layer3", 8 * width) + [pool()]
+            layers.append(residual("layer3"))
+            layers.append(MaxPool2D(device, shape: shape, window: shape.height, stride: shape.height, maxBatch: b))
+            layers.append(Flatten(device, shape: FeatureShape(shape.channels), maxBatch: b))
             layers.append(Linear(device, name: "linear", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
         case .wrn28:
             let stem = Conv2D(device, name: "conv1", input: input, outChannels: 16, kernel: 3, stride: 1, padding: 1, maxBatch: b)

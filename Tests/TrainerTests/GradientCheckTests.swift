@@ -109,6 +109,21 @@ struct GradientCheckTests {
         try Self.check(body, device: d, input: input, batch: 4)
     }
 
+    /// ResNet-9's identity residual, behind a convolution so its input gradient is checked.
+    @Test func residual() throws {
+        let d = CPUDevice()
+        let input = FeatureShape(2, 6, 6)
+        let stem = Conv2D(d, name: "stem", input: input, outChannels: 3, kernel: 3, padding: 1, maxBatch: 4)
+        let s = stem.outputShape
+        let res = Residual(d, Sequential([Conv2D(d, name: "r.conv", input: s, outChannels: 3, kernel: 3, padding: 1, maxBatch: 4),
+                                          BatchNorm2D(d, name: "r.bn", shape: s, maxBatch: 4, fusedReLU: true)]), maxBatch: 4)
+        let body = Sequential([stem, res, GlobalAvgPool(d, shape: s, maxBatch: 4),
+                               Linear(d, name: "fc", inFeatures: 3, outFeatures: 5, maxBatch: 4)])
+        try Self.check(body, device: d, input: input, batch: 4)
+    }
+
+    @Test func tinyResNet9() throws { try Self.check(.resnet9, input: FeatureShape(3, 16, 16), width: 2, batch: 6) }
+
     @Test func tinyPreActResNet18() throws {
         // As tinyResNet18: Float32 differences through eight train-mode batch norms are
         // noisy (either network fails the per-tensor bound at some sizes, by kinks crossed);

@@ -52,6 +52,11 @@ struct PerExampleGradNormTests {
     @Test func tinyResNet18() throws { try Self.check(.resnet18, input: FeatureShape(3, 12, 12), width: 2, batch: 6) }
     @Test func tinyPreActResNet18() throws { try Self.check(.preactResnet18, input: FeatureShape(3, 12, 12), width: 2, batch: 6) }
     @Test func tinyWideResNet28() throws { try Self.check(.wrn28, input: FeatureShape(3, 8, 8), width: 2, batch: 4) }
+    @Test func tinyResNet9() throws { try Self.check(.resnet9, input: FeatureShape(3, 16, 16), width: 2, batch: 5) }
+    @Test func resnet9NeedsSquareImagesOfEightPixels() {
+        #expect(throws: TrainerError.self) { try Model(.resnet9, input: FeatureShape(3, 16, 12), classes: 3, width: 2, device: CPUDevice(), maxBatch: 2) }
+        #expect(throws: TrainerError.self) { try Model(.resnet9, input: FeatureShape(3, 6, 6), classes: 3, width: 2, device: CPUDevice(), maxBatch: 2) }
+    }
 
     /// Every parameter of every model is covered by the scoring backward: a layer with
     /// parameters but no per-example norms can never silently drop out of GraNd.
