@@ -380,14 +380,8 @@ public final class Model {
                               stride: 1, padding: 1, maxBatch: b)
             layers = [stem, BatchNorm2D(device, name: "bn1", shape: stem.outputShape, maxBatch: b, fusedReLU: true)]
             var shape = stem.outputShape
-            for (stage, multiplier) in [1, 2, 4, 8].enumerated() {
-                for blockIndex in 0..<2 {
-                    let block = BasicBlock(device, name: "layer\(stage + 1).\(blockIndex)", input: shape,
-                                           planes: width * multiplier,
-                                           stride: stage > 0 && blockIndex == 0 ? 2 : 1, maxBatch: b)
-                    layers.append(block)
-                    shape = block.outputShape
-                }
+            layers += Self.stages([1, 2, 4, 8].map { width * $0 }, blocks: 2, from: &shape) { name, input, planes, stride in
+                BasicBlock(device, name: "layer" + name, input: input, planes: planes, stride: stride, maxBatch: b)
             }
             layers.append(GlobalAvgPool(device, shape: shape, maxBatch: b))
             layers.append(Linear(device, name: "linear", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
@@ -395,13 +389,8 @@ public final class Model {
             let stem = Conv2D(device, name: "conv1", input: input, outChannels: width, kernel: 3, stride: 1, padding: 1, maxBatch: b)
             layers = [stem]
             var shape = stem.outputShape
-            for (stage, multiplier) in [1, 2, 4, 8].enumerated() {
-                for blockIndex in 0..<2 {
-                    let block = PreActBlock(device, name: "layer\(stage + 1).\(blockIndex)", input: shape, planes: width * multiplier,
-                                            stride: stage > 0 && blockIndex == 0 ? 2 : 1, maxBatch: b)
-                    layers.append(block)
-                    shape = block.outputShape
-                }
+            layers += Self.stages([1, 2, 4, 8].map { width * $0 }, blocks: 2, from: &shape) { name, input, planes, stride in
+                PreActBlock(device, name: "layer" + name, input: input, planes: planes, stride: stride, maxBatch: b)
             }
             layers.append(GlobalAvgPool(device, shape: shape, maxBatch: b))
             layers.append(Linear(device, name: "linear", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
@@ -433,14 +422,10 @@ public final class Model {
             let stem = Conv2D(device, name: "conv1", input: input, outChannels: 16, kernel: 3, stride: 1, padding: 1, maxBatch: b)
             layers = [stem]
             var shape = stem.outputShape
-            for (stage, multiplier) in [16, 32, 64].enumerated() {
-                for blockIndex in 0..<4 {
-                    let block = PreActBlock(device, name: "block\(stage + 1).layer.\(blockIndex)", input: shape,
-                                            planes: multiplier * width, stride: stage > 0 && blockIndex == 0 ? 2 : 1,
-                                            maxBatch: b, shortcutName: "convShortcut")
-                    layers.append(block)
-                    shape = block.outputShape
-                }
+            layers += Self.stages([16, 32, 64].map { width * $0 }, blocks: 4, from: &shape) { name, input, planes, stride in
+                let stageAndBlock = name.split(separator: ".")   // "S.B" -> blockS.layer.B
+                return PreActBlock(device, name: "block\(stageAndBlock[0]).layer.\(stageAndBlock[1])", input: input, planes: planes,
+                                   stride: stride, maxBatch: b, shortcutName: "convShortcut")
             }
             layers.append(BatchNorm2D(device, name: "bn1", shape: shape, maxBatch: b, fusedReLU: true))
             layers.append(GlobalAvgPool(device, shape: shape, maxBatch: b))
@@ -467,6 +452,23 @@ public final class Model {
         try device.checkFailure()   // a device that could not allocate the parameters stops here
     }
 
+
+    /// Residual stages: stage `s` (1-based) of `blocks` blocks of `planes[s - 1]`
+    /// channels, the first block of every stage but the first with stride 2; `make`
+    /// builds block `"s.b"` (b 0-based) from its input shape. `shape` ends as the last
+    /// block's output.
+    static func stages(_ planes: [Int], blocks: Int, from shape: inout FeatureShape,
+                       _ make: (_ name: String, _ input: FeatureShape, _ planes: Int, _ stride: Int) -> Layer) -> [Layer] {
+        var layers: [Layer] = []
+        for (stage, p) in planes.enumerated() {
+            for index in 0..<blocks {
+                let block = make("\(stage + 1).\(index)", shape, p, stage > 0 && index == 0 ? 2 : 1)
+                layers.append(block)
+                shape = block.outputShape
+            }
+        }
+        return layers
+    }
 
     /// The name of the first parameter holding a NaN or an infinity, or nil; throws the
     /// device's failure first (its downloads read NaN, which is not a divergence).
