@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Loads what `sieve cross-check --out DIR` wrote into the same network (--model: resnet18
-preact-resnet18, wrn-28 or resnet9, pytorch_resnet18.py) in PyTorch
+preact-resnet18, wrn-28, resnet9 or resnet18-imagenet, pytorch_resnet18.py) in PyTorch
 (float64) and compares per-example gradient norms (BN in eval mode, loss per example,
 every parameter) and EL2N. Prints the max relative differences; exits 1 above --tolerance."""
 import argparse, json, struct, sys
@@ -35,7 +35,7 @@ def main():
     weights, batch, sieve = (load(f"{args.dir}/{n}.safetensors") for n in ("model", "batch", "sieve"))
     x = torch.from_numpy(batch["images"].astype(np.float64))
     y = torch.from_numpy(batch["labels"].astype(np.int64))
-    model = ARCHITECTURES[args.model](x.shape[1], int(weights["fc.weight" if args.model == "wrn-28" else "linear.weight"].shape[0]), args.width).double().eval()
+    model = ARCHITECTURES[args.model](x.shape[1], int(weights["fc.weight" if "fc.weight" in weights else "linear.weight"].shape[0]), args.width).double().eval()
     state = {k: torch.from_numpy(v.astype(np.float64)) for k, v in weights.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)

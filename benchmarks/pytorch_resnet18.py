@@ -170,7 +170,43 @@ class ResNet9(nn.Module):
         return self.linear(torch.flatten(F.adaptive_max_pool2d(out, 1), 1))
 
 
-ARCHITECTURES = {"resnet18": ResNet18, "preact-resnet18": PreActResNet18, "wrn-28": WideResNet28, "resnet9": ResNet9}
+class TorchvisionBlock(BasicBlock):
+    """BasicBlock with torchvision's name for the projection: `downsample`."""
+    def __init__(self, inp, planes, stride):
+        super().__init__(inp, planes, stride)
+        self.downsample = self.shortcut
+        del self.shortcut
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.downsample(x))
+
+
+class ResNet18ImageNet(nn.Module):
+    """`sieve --model resnet18-imagenet`: torchvision.models.resnet18's layout and names
+    (7x7/2 stem, BN-ReLU, 3x3/2 max-pool pad 1, BasicBlocks, global average pool, fc)."""
+    def __init__(self, channels=3, classes=1000, width=64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        layers, inp = [], width
+        for i, m in enumerate([1, 2, 4, 8]):
+            blocks = []
+            for j in range(2):
+                blocks.append(TorchvisionBlock(inp, width * m, 2 if i > 0 and j == 0 else 1))
+                inp = width * m
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.fc = nn.Linear(inp, classes)
+
+    def forward(self, x):
+        out = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
+
+
+ARCHITECTURES = {"resnet18-imagenet": ResNet18ImageNet, "resnet18": ResNet18, "preact-resnet18": PreActResNet18, "wrn-28": WideResNet28, "resnet9": ResNet9}
 
 
 def main():

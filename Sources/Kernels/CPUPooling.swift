@@ -4,7 +4,7 @@
 extension CPUDevice {
     public func maxPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry) {
         Check.pool("maxPoolForward", input: x, output: y, g)
-        let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
+        let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride, pad = g.padding
         let xs = x.hostFloats, ys = y.hostFloats
         split(g.channels * g.batch, grain: 8) { _, planes in
             for plane in planes {
@@ -12,7 +12,14 @@ extension CPUDevice {
                 for p in 0..<P {
                     for q in 0..<Q {
                         var best = -Float.infinity
-                        for i in 0..<k { for j in 0..<k { best = max(best, src[(p * s + i) * W + q * s + j]) } }
+                        for i in 0..<k {
+                            let r = p * s + i - pad
+                            guard r >= 0 && r < H else { continue }
+                            for j in 0..<k {
+                                let c = q * s + j - pad
+                                if c >= 0 && c < W { best = max(best, src[r * W + c]) }
+                            }
+                        }
                         dst[p * Q + q] = best
                     }
                 }
@@ -23,7 +30,7 @@ extension CPUDevice {
     public func maxPoolBackward(input x: Tensor, gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry) {
         Check.pool("maxPoolBackward", input: x, output: dy, g)
         Check.pool("maxPoolBackward", input: dx, output: dy, g)
-        let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
+        let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride, pad = g.padding
         let xs = x.hostFloats, dys = dy.hostFloats, dxs = dx.hostFloats
         split(g.channels * g.batch, grain: 8) { _, planes in
             for plane in planes {
@@ -31,11 +38,15 @@ extension CPUDevice {
                 out.update(repeating: 0, count: H * W)
                 for p in 0..<P {
                     for q in 0..<Q {
-                        var best = -Float.infinity, at = 0
+                        var best = -Float.infinity, at = -1
                         for i in 0..<k {
+                            let r = p * s + i - pad
+                            guard r >= 0 && r < H else { continue }
                             for j in 0..<k {
-                                let o = (p * s + i) * W + q * s + j
-                                if src[o] > best { best = src[o]; at = o }
+                                let c = q * s + j - pad
+                                guard c >= 0 && c < W else { continue }
+                                let o = r * W + c
+                                if src[o] > best || at < 0 { best = src[o]; at = o }
                             }
                         }
                         out[at] += grad[p * Q + q]
@@ -47,6 +58,7 @@ extension CPUDevice {
 
     public func avgPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry) {
         Check.pool("avgPoolForward", input: x, output: y, g)
+        precondition(g.padding == 0, "avgPoolForward: average pooling has no padding")
         let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
         let xs = x.hostFloats, ys = y.hostFloats, scale = 1 / Float(k * k)
         split(g.channels * g.batch, grain: 8) { _, planes in
@@ -65,6 +77,7 @@ extension CPUDevice {
 
     public func avgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry) {
         Check.pool("avgPoolBackward", input: dx, output: dy, g)
+        precondition(g.padding == 0, "avgPoolBackward: average pooling has no padding")
         let H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth, k = g.window, s = g.stride
         let dys = dy.hostFloats, dxs = dx.hostFloats, scale = 1 / Float(k * k)
         split(g.channels * g.batch, grain: 8) { _, planes in

@@ -50,18 +50,21 @@ public struct Pool2DGeometry: Hashable, Sendable {
     public var width: Int
     public var window: Int
     public var stride: Int
+    /// Implicit `-inf` border on every side (max-pooling only, at most half the window, as PyTorch).
+    public var padding: Int
 
-    public init(channels: Int, batch: Int, height: Int, width: Int, window: Int, stride: Int) {
-        guard channels > 0 && batch >= 0 && window > 0 && stride > 0 && window <= height && window <= width else {
+    public init(channels: Int, batch: Int, height: Int, width: Int, window: Int, stride: Int, padding: Int = 0) {
+        guard channels > 0 && batch >= 0 && window > 0 && stride > 0 && padding >= 0 && 2 * padding <= window
+                && window <= height + 2 * padding && window <= width + 2 * padding else {
             fatalError("Pool2DGeometry: bad geometry: \(channels) channels, batch \(batch), \(height)x\(width), "
-                       + "window \(window), stride \(stride)")
+                       + "window \(window), stride \(stride), padding \(padding)")
         }
         self.channels = channels; self.batch = batch; self.height = height; self.width = width
-        self.window = window; self.stride = stride
+        self.window = window; self.stride = stride; self.padding = padding
     }
 
-    public var outHeight: Int { (height - window) / stride + 1 }
-    public var outWidth: Int { (width - window) / stride + 1 }
+    public var outHeight: Int { (height + 2 * padding - window) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - window) / stride + 1 }
     public var inputShape: [Int] { [channels, batch, height, width] }
     public var outputShape: [Int] { [channels, batch, outHeight, outWidth] }
 }

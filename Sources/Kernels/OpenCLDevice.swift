@@ -591,7 +591,7 @@ public final class OpenCLDevice: Device {
 
     /// A pooling kernel with the geometry arguments and the element count appended.
     private func pool<each A: KernelArgument>(_ k: Kernel, _ total: Int, _ g: Pool2DGeometry, _ buffers: repeat each A) {
-        perElement(k, total, repeat each buffers, g.height, g.width, g.outHeight, g.outWidth, g.window, g.stride)
+        perElement(k, total, repeat each buffers, g.height, g.width, g.outHeight, g.outWidth, g.window, g.stride, g.padding)
     }
 
     public func maxPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry) {
@@ -607,11 +607,13 @@ public final class OpenCLDevice: Device {
 
     public func avgPoolForward(input x: Tensor, output y: Tensor, geometry g: Pool2DGeometry) {
         Check.pool("avgPoolForward", input: x, output: y, g)
+        precondition(g.padding == 0, "avgPoolForward: average pooling has no padding")
         pool(.avgpoolForward, y.count, g, x, y)
     }
 
     public func avgPoolBackward(gradOutput dy: Tensor, gradInput dx: Tensor, geometry g: Pool2DGeometry) {
         Check.pool("avgPoolBackward", input: dx, output: dy, g)
+        precondition(g.padding == 0, "avgPoolBackward: average pooling has no padding")
         pool(.avgpoolBackward, dx.count, g, dy, dx)
     }
 

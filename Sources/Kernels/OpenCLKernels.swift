@@ -89,7 +89,7 @@ public enum Kernel: Int, CaseIterable, Sendable {
         let B = KernelArgumentKind.buffer, I = KernelArgumentKind.int, F = KernelArgumentKind.float
         let L = KernelArgumentKind.local
         let convGeometry = [I, I, I, I, I, I, I, I, I, I]   // C N H W K R stride pad P Q
-        let poolGeometry = [I, I, I, I, I, I]                  // H W P Q k s
+        let poolGeometry = [I, I, I, I, I, I, I]               // H W P Q k s pad
         switch self {
         case .fill: return ("fill", .elementwise, [B, F, I])
         case .copyBuffer: return ("copy_buffer", .elementwise, [B, B, I])

@@ -225,11 +225,12 @@ public final class MaxPool2D: ParameterFreeLayer {
     struct Activations { let input: Tensor; let geometry: Pool2DGeometry }
     var saved = Saved<Activations>("MaxPool2D")
 
-    public init(_ device: Device, shape: FeatureShape, window: Int, stride: Int, maxBatch: Int) {
+    /// - Parameter padding: an implicit `-inf` border (at most `window / 2`), as PyTorch's `MaxPool2d(padding:)`.
+    public init(_ device: Device, shape: FeatureShape, window: Int, stride: Int, padding: Int = 0, maxBatch: Int) {
         self.device = device
         inputShape = shape
         geometry = Pool2DGeometry(channels: shape.channels, batch: maxBatch, height: shape.height,
-                                  width: shape.width, window: window, stride: stride)
+                                  width: shape.width, window: window, stride: stride, padding: padding)
         outputShape = FeatureShape(shape.channels, geometry.outHeight, geometry.outWidth)
         output = Workspace(device, outputShape, maxBatch: maxBatch)
         gradInput = Workspace(device, shape, maxBatch: maxBatch)

@@ -61,7 +61,9 @@ public final class BasicBlock: Layer {
     var sum: Workspace
     public var workspaceBytes: [Int] { [sum.bytes] }
 
-    public init(_ device: Device, name: String, input: FeatureShape, planes: Int, stride: Int, maxBatch: Int) {
+    /// - Parameter shortcutName: the projection's name within the block (torchvision's `downsample`).
+    public init(_ device: Device, name: String, input: FeatureShape, planes: Int, stride: Int, maxBatch: Int,
+                shortcutName: String = "shortcut") {
         self.device = device
         inputShape = input
         let conv1 = Conv2D(device, name: name + ".conv1", input: input, outChannels: planes,
@@ -74,9 +76,9 @@ public final class BasicBlock: Layer {
             conv2, BatchNorm2D(device, name: name + ".bn2", shape: mid, maxBatch: maxBatch),
         ])
         if stride != 1 || input.channels != planes {
-            let proj = Conv2D(device, name: name + ".shortcut.0", input: input, outChannels: planes,
+            let proj = Conv2D(device, name: name + "." + shortcutName + ".0", input: input, outChannels: planes,
                               kernel: 1, stride: stride, padding: 0, maxBatch: maxBatch)
-            shortcut = Sequential([proj, BatchNorm2D(device, name: name + ".shortcut.1", shape: mid, maxBatch: maxBatch)])
+            shortcut = Sequential([proj, BatchNorm2D(device, name: name + "." + shortcutName + ".1", shape: mid, maxBatch: maxBatch)])
         } else {
             shortcut = nil
         }
@@ -284,6 +286,12 @@ public enum Architecture: String, CaseIterable, Sendable {
     /// has a bias and the logits are not scaled by 0.125 (a learning-rate choice).
     /// Square inputs of at least 8x8 pixels.
     case resnet9
+    /// torchvision's `resnet18` (ImageNet stem: 7x7 stride-2 convolution, BN-ReLU, 3x3
+    /// stride-2 max-pool with a 1-pixel border; BasicBlocks [2,2,2,2] with widths
+    /// (64,128,256,512) scaled by `width/64`; `downsample` shortcuts; global average pool;
+    /// `fc`), with its parameter names, for images of 64 px and up (as in ImageNet-style
+    /// data at 64-224 px). Inputs of at least 32x32 pixels.
+    case resnet18ImageNet = "resnet18-imagenet"
 }
 
 extension Architecture {
@@ -294,7 +302,14 @@ extension Architecture {
     /// Smallest input height and width the architecture takes: the small CNN's two
     /// unpadded 3x3 convolutions and 2x2 max-pool need 6x6; ResNet-18's padded, strided
     /// convolutions and the MLP take any size.
-    public var minimumInputSize: Int { self == .cnn ? 6 : self == .resnet9 ? 8 : 1 }
+    public var minimumInputSize: Int {
+        switch self {
+        case .cnn: 6
+        case .resnet9: 8
+        case .resnet18ImageNet: 32
+        default: 1
+        }
+    }
 
     /// Throws when a model of this architecture cannot be built for these sizes.
     public func check(input: FeatureShape, classes: Int, width: Int, maxBatch: Int) throws {
@@ -418,6 +433,17 @@ public final class Model {
             layers.append(MaxPool2D(device, shape: shape, window: shape.height, stride: shape.height, maxBatch: b))
             layers.append(Flatten(device, shape: FeatureShape(shape.channels), maxBatch: b))
             layers.append(Linear(device, name: "linear", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
+        case .resnet18ImageNet:
+            let stem = Conv2D(device, name: "conv1", input: input, outChannels: width, kernel: 7, stride: 2, padding: 3, maxBatch: b)
+            let pool = MaxPool2D(device, shape: stem.outputShape, window: 3, stride: 2, padding: 1, maxBatch: b)
+            layers = [stem, BatchNorm2D(device, name: "bn1", shape: stem.outputShape, maxBatch: b, fusedReLU: true), pool]
+            var shape = pool.outputShape
+            layers += Self.stages([1, 2, 4, 8].map { width * $0 }, blocks: 2, from: &shape) { name, input, planes, stride in
+                BasicBlock(device, name: "layer" + name, input: input, planes: planes, stride: stride, maxBatch: b,
+                           shortcutName: "downsample")
+            }
+            layers.append(GlobalAvgPool(device, shape: shape, maxBatch: b))
+            layers.append(Linear(device, name: "fc", inFeatures: shape.channels, outFeatures: classes, maxBatch: b))
         case .wrn28:
             let stem = Conv2D(device, name: "conv1", input: input, outChannels: 16, kernel: 3, stride: 1, padding: 1, maxBatch: b)
             layers = [stem]

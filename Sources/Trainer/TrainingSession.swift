@@ -63,7 +63,7 @@ public struct TrainingConfiguration: Sendable {
         case .cnn:
             c.schedule.peak = 0.02
             c.augmentation = .none
-        case .resnet18, .preactResnet18, .wrn28, .resnet9:
+        case .resnet18, .preactResnet18, .wrn28, .resnet9, .resnet18ImageNet:
             c.schedule.peak = 0.1
             c.augmentation = Augmentation(cropPadding: max(1, min(input.height, input.width) / 8), reflect: false,
                                           horizontalFlip: input.channels == 3)

@@ -16,7 +16,7 @@ struct UsageError: Error, CustomStringConvertible {
 
 /// Options shared by commands that build a model.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Architecture: mlp, cnn, resnet18, preact-resnet18, wrn-28 (WideResNet-28-k, k = --width) or resnet9 (default: resnet18; cnn for `audit`).")
+    @Option(help: "Architecture: mlp, cnn, resnet18, preact-resnet18, wrn-28 (WideResNet-28-k, k = --width), resnet9 or resnet18-imagenet (torchvision's, for 64 px and up) (default: resnet18; cnn for `audit`).")
     var model: String?
 
     @Option(parsing: .unconditional, help: "ResNet base width (64 is the standard network; default 16), or WideResNet's widening factor k (default 10).")

@@ -107,6 +107,7 @@ import TestSupport
             ops.elementwiseAndSGD()
             ops.batchNorm(3, 2, 5)
             ops.poolingFlattenAndGlobalPool(2, 3, 8, 8, 2, 2)
+            ops.paddedMaxPooling(1, 2, 7, 5, 3, 2, 1)   // the border: windows half outside the plane
             ops.linearAndLoss(7, 3, 5)
             if full {
                 ops.batchNorm(5, 3, 70)   // rows longer than a reduction group

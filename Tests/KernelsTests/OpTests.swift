@@ -156,6 +156,35 @@ struct PoolingTests {
         #expect(relativeError(device.download(dx), dxAvg) < 1e-6)
     }
 
+    /// Max-pooling with an implicit -inf border (ImageNet ResNet's 3x3 stride-2 pad-1 pool).
+    @Test(arguments: [(2, 2, 8, 8, 3, 2, 1), (1, 3, 7, 5, 3, 2, 1), (2, 1, 6, 6, 2, 2, 1), (1, 1, 1, 1, 3, 1, 1)])
+    func paddedMaxPooling(_ C: Int, _ N: Int, _ H: Int, _ W: Int, _ k: Int, _ s: Int, _ pad: Int) {
+        let device = CPUDevice()
+        let g = Pool2DGeometry(channels: C, batch: N, height: H, width: W, window: k, stride: s, padding: pad)
+        #expect(g.outHeight == (H + 2 * pad - k) / s + 1)
+        var rng = TestRandom(UInt64(7 * C + H))
+        let x = rng.array(C * N * H * W), dy = rng.array(C * N * g.outHeight * g.outWidth)
+        var ref = [Double](), dxRef = [Double](repeating: 0, count: x.count)
+        for plane in 0..<(C * N) {
+            for p in 0..<g.outHeight { for q in 0..<g.outWidth {
+                var best = -Double.infinity, at = -1
+                for i in 0..<k { for j in 0..<k {
+                    let r = p * s + i - pad, c = q * s + j - pad
+                    guard r >= 0 && r < H && c >= 0 && c < W else { continue }
+                    let o = plane * H * W + r * W + c
+                    if at < 0 || Double(x[o]) > best { best = Double(x[o]); at = o }
+                }}
+                ref.append(best)
+                dxRef[at] += Double(dy[(plane * g.outHeight + p) * g.outWidth + q])
+            }}
+        }
+        let xt = device.tensor(x, g.inputShape), y = device.makeTensor(g.outputShape), dx = device.makeTensor(g.inputShape)
+        device.maxPoolForward(input: xt, output: y, geometry: g)
+        #expect(relativeError(device.download(y), ref) < 1e-6)
+        device.maxPoolBackward(input: xt, gradOutput: device.tensor(dy, g.outputShape), gradInput: dx, geometry: g)
+        #expect(relativeError(device.download(dx), dxRef) < 1e-6)
+    }
+
     @Test func globalAveragePoolAndFlatten() {
         let device = CPUDevice()
         let (C, N, S) = (5, 3, 7)

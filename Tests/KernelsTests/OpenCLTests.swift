@@ -128,6 +128,20 @@ struct OpenCLTests {
         }, 1e-4, "batch norm \(C)x\(N)x\(S)")
     }
 
+    @Test(arguments: [(2, 3, 8, 8, 3, 2, 1), (1, 2, 7, 5, 3, 2, 1), (2, 1, 6, 6, 2, 2, 1)])
+    func paddedMaxPooling(_ C: Int, _ N: Int, _ H: Int, _ W: Int, _ k: Int, _ s: Int, _ pad: Int) {
+        let g = Pool2DGeometry(channels: C, batch: N, height: H, width: W, window: k, stride: s, padding: pad)
+        var rng = TestRandom(UInt64(3 * C + H))
+        let x = rng.array(C * N * H * W), dy = rng.array(C * N * g.outHeight * g.outWidth)
+        expectClose(both { d in
+            let (xt, dyt) = (d.tensor(x, g.inputShape), d.tensor(dy, g.outputShape))
+            let (y, dx) = (d.makeTensor(g.outputShape), d.makeTensor(g.inputShape))
+            d.maxPoolForward(input: xt, output: y, geometry: g)
+            d.maxPoolBackward(input: xt, gradOutput: dyt, gradInput: dx, geometry: g)
+            return [d.download(y), d.download(dx)]
+        }, 1e-6, "padded max-pool \(C)x\(N)x\(H)x\(W) k\(k) s\(s) p\(pad)")
+    }
+
     @Test(arguments: [(2, 3, 8, 8, 2, 2), (3, 1, 7, 5, 3, 2), (1, 2, 6, 6, 2, 1)])
     func poolingFlattenAndGlobalPool(_ C: Int, _ N: Int, _ H: Int, _ W: Int, _ k: Int, _ s: Int) {
         let g = Pool2DGeometry(channels: C, batch: N, height: H, width: W, window: k, stride: s)

@@ -68,6 +68,26 @@ struct CLITests {
         #expect(FileManager.default.fileExists(atPath: dir + "/out/meta.json"))
     }
 
+    /// `--resize` on an in-memory (IDX) set, into torchvision's ResNet-18 with the ImageNet
+    /// stem: 8 px band images scaled to 64 px learn, and the transform is recorded.
+    @Test func resizedImagesTrainTheImageNetStem() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.makeIDX(dir + "/data", train: 96, test: 32)
+        let r = try Self.run(["train", "--data", dir + "/data", "--resize", "64", "--model", "resnet18-imagenet", "--width", "4",
+                              "--epochs", "4", "--batch", "16", "--out", dir + "/out", "--json", dir + "/s.json"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/s.json"))) as? [String: Any]
+        let accuracy = try #require(json?["test_accuracy"] as? Double)
+        #expect(accuracy > 0.5, "\(accuracy)")   // 4 classes
+        let meta = try String(contentsOfFile: dir + "/out/meta.json", encoding: .utf8)
+        #expect(meta.contains("Resize(64, BILINEAR, antialias) + CenterCrop(64)"), "\(meta)")
+        let small = try Self.run(["train", "--data", dir + "/data", "--model", "resnet18-imagenet", "--epochs", "1"])
+        #expect(small.status == 2 && small.stderr.contains("at least 32x32"), "\(small.stderr)")
+        let bad = try Self.run(["train", "--data", dir + "/data", "--resize", "0x5", "--epochs", "1"])
+        #expect(bad.status == 2 && bad.stderr.contains("--resize 0x5 is not a size"), "\(bad.stderr)")
+    }
+
     /// Every score command end to end on a small generated data set with label noise,
     /// then evaluate, prune, train --subset and prune-curve on their outputs.
     @Test func scoreEvaluatePruneRetrain() throws {

@@ -53,6 +53,7 @@ struct PerExampleGradNormTests {
     @Test func tinyPreActResNet18() throws { try Self.check(.preactResnet18, input: FeatureShape(3, 12, 12), width: 2, batch: 6) }
     @Test func tinyWideResNet28() throws { try Self.check(.wrn28, input: FeatureShape(3, 8, 8), width: 2, batch: 4) }
     @Test func tinyResNet9() throws { try Self.check(.resnet9, input: FeatureShape(3, 16, 16), width: 2, batch: 5) }
+    @Test func tinyResNet18ImageNet() throws { try Self.check(.resnet18ImageNet, input: FeatureShape(3, 37, 33), width: 2, batch: 4) }
     @Test func resnet9NeedsSquareImagesOfEightPixels() {
         #expect(throws: TrainerError.self) { try Model(.resnet9, input: FeatureShape(3, 16, 12), classes: 3, width: 2, device: CPUDevice(), maxBatch: 2) }
         #expect(throws: TrainerError.self) { try Model(.resnet9, input: FeatureShape(3, 6, 6), classes: 3, width: 2, device: CPUDevice(), maxBatch: 2) }
@@ -62,7 +63,8 @@ struct PerExampleGradNormTests {
     /// parameters but no per-example norms can never silently drop out of GraNd.
     @Test(arguments: Architecture.allCases)
     func scoringPassCoversEveryParameter(_ arch: Architecture) throws {
-        let model = try Model(arch, input: FeatureShape(3, 12, 12), classes: 5, width: 2, device: CPUDevice(), maxBatch: 2)
+        let side = max(12, arch.minimumInputSize)
+        let model = try Model(arch, input: FeatureShape(3, side, side), classes: 5, width: 2, device: CPUDevice(), maxBatch: 2)
         let covered = model.body.normedParameters
         #expect(covered.map(\.name) == model.parameters.map(\.name))
         #expect(covered.reduce(0) { $0 + $1.count } == model.parameterCount)

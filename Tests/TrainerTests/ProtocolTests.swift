@@ -235,7 +235,8 @@ struct ProtocolTests {
     @Test func perModelDefaultsLearnWithNoOptions() throws {
         // With only the architecture chosen, every model learns the band data in 3 epochs.
         let split = DataSplit(train: bandDataset(count: 256, size: 16, seed: 11), test: bandDataset(count: 64, size: 16, seed: 12))
-        for arch in Architecture.allCases {
+        // (resnet18-imagenet needs 32 px and more; CLITests.resizedImagesTrainTheImageNetStem trains it on 64 px)
+        for arch in Architecture.allCases where arch.minimumInputSize <= 16 {
             var s = ExperimentSetup(data: TrainingData(split: split), device: CPUDevice(), configuration: TrainingConfiguration())
             s.configuration = TrainingConfiguration.defaults(for: arch, input: FeatureShape(1, 16, 16))
             s.configuration.width = 4

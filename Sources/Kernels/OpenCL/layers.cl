@@ -1,33 +1,48 @@
-// Pooling, global average pooling, flatten, linear helpers, softmax cross-entropy and
+// Pooling (max-pooling with an optional -inf border, average pooling without: its pad is 0), global average pooling, flatten, linear helpers, softmax cross-entropy and
 // per-example linear norms, on channel-major activations (plane (c, n) at (c*N + n)*H*W).
 
+// pad: an implicit -inf border (window positions outside the plane are skipped).
 __kernel void maxpool_forward(__global const float* x, __global float* y, const int H, const int W,
-                              const int P, const int Q, const int k, const int s, const int total) {
+                              const int P, const int Q, const int k, const int s, const int pad, const int total) {
     const int i = get_global_id(0);
     if (i >= total) return;
     const int q = i % Q, p = (i / Q) % P, plane = i / (P * Q);
     __global const float* src = x + (long)plane * H * W;
     float best = -INFINITY;
-    for (int a = 0; a < k; a++) for (int b = 0; b < k; b++) best = fmax(best, src[(p * s + a) * W + q * s + b]);
+    for (int a = 0; a < k; a++) {
+        const int r = p * s + a - pad;
+        if (r < 0 || r >= H) continue;
+        for (int b = 0; b < k; b++) {
+            const int c = q * s + b - pad;
+            if (c >= 0 && c < W) best = fmax(best, src[r * W + c]);
+        }
+    }
     y[i] = best;
 }
 
 // Gather form: each input pixel sums the gradients of the windows whose first maximum it is.
 __kernel void maxpool_backward(__global const float* x, __global const float* dy, __global float* dx,
                                const int H, const int W, const int P, const int Q, const int k, const int s,
-                               const int total) {
+                               const int pad, const int total) {
     const int i = get_global_id(0);
     if (i >= total) return;
     const int w = i % W, h = (i / W) % H, plane = i / (H * W);
+    const int hp = h + pad, wp = w + pad;   // in padded coordinates
     __global const float* src = x + (long)plane * H * W;
     float sum = 0.0f;
-    for (int p = max(0, (h - k + s) / s); p <= min(P - 1, h / s); p++) {
-        for (int q = max(0, (w - k + s) / s); q <= min(Q - 1, w / s); q++) {
-            if (h < p * s || h >= p * s + k || w < q * s || w >= q * s + k) continue;
-            float best = -INFINITY; int at = 0;
-            for (int a = 0; a < k; a++) for (int b = 0; b < k; b++) {
-                const int o = (p * s + a) * W + q * s + b;
-                if (src[o] > best) { best = src[o]; at = o; }
+    for (int p = max(0, (hp - k + s) / s); p <= min(P - 1, hp / s); p++) {
+        for (int q = max(0, (wp - k + s) / s); q <= min(Q - 1, wp / s); q++) {
+            if (hp < p * s || hp >= p * s + k || wp < q * s || wp >= q * s + k) continue;
+            float best = -INFINITY; int at = -1;
+            for (int a = 0; a < k; a++) {
+                const int r = p * s + a - pad;
+                if (r < 0 || r >= H) continue;
+                for (int b = 0; b < k; b++) {
+                    const int c = q * s + b - pad;
+                    if (c < 0 || c >= W) continue;
+                    const int o = r * W + c;
+                    if (src[o] > best || at < 0) { best = src[o]; at = o; }
+                }
             }
             if (at == h * W + w) sum += dy[((long)plane * P + p) * Q + q];
         }
@@ -36,7 +51,7 @@ __kernel void maxpool_backward(__global const float* x, __global const float* dy
 }
 
 __kernel void avgpool_forward(__global const float* x, __global float* y, const int H, const int W,
-                              const int P, const int Q, const int k, const int s, const int total) {
+                              const int P, const int Q, const int k, const int s, const int pad, const int total) {
     const int i = get_global_id(0);
     if (i >= total) return;
     const int q = i % Q, p = (i / Q) % P, plane = i / (P * Q);
@@ -47,7 +62,7 @@ __kernel void avgpool_forward(__global const float* x, __global float* y, const 
 }
 
 __kernel void avgpool_backward(__global const float* dy, __global float* dx, const int H, const int W,
-                               const int P, const int Q, const int k, const int s, const int total) {
+                               const int P, const int Q, const int k, const int s, const int pad, const int total) {
     const int i = get_global_id(0);
     if (i >= total) return;
     const int w = i % W, h = (i / W) % H, plane = i / (H * W);
