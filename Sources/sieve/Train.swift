@@ -110,6 +110,7 @@ struct Train: ParsableCommand {
                 + [("epochs", .int(epochs)), ("seed", .uint(seed)), ("subset", .string(subset ?? "none")),
                    ("train_examples", .int(indices?.count ?? setup.data.count)),
                    ("parameters", .int(session.model.parameterCount)), ("device", .string(setup.device.name)),
+                   ("data_fingerprint", .string(setup.data.fingerprint)),
                    ("test_accuracy", .double(accuracy)), ("seconds", .double(total))])
         let profile = reportProfile(setup.device, title: "train, \(session.step) steps", steps: session.step)
         var withProfile = summary

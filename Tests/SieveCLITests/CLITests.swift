@@ -88,6 +88,29 @@ struct CLITests {
         #expect(bad.status == 2 && bad.stderr.contains("--resize 0x5 is not a size"), "\(bad.stderr)")
     }
 
+    /// `sieve convert`: the data as Sieve reads it, resized, as NPY files that --data reads
+    /// back to the same pixels (the fingerprint of the training set is the same).
+    @Test func convertWritesWhatDataReadsBack() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.makeIDX(dir + "/data", train: 30, test: 10)
+        let c = try Self.run(["convert", "--data", dir + "/data", "--resize", "5x6", "--limit", "20", "--out", dir + "/npy"])
+        #expect(c.status == 0 && c.stdout.contains("20 training and 10 test images of 5x6x1"), "\(c.stdout)\(c.stderr)")
+        let header = try Data(contentsOf: URL(fileURLWithPath: dir + "/npy/train_images.npy")).prefix(128)
+        #expect(String(decoding: header, as: UTF8.self).contains("'shape': (20, 5, 6, 1)"))
+        let again = try Self.run(["convert", "--data", dir + "/data", "--out", dir + "/npy"])
+        #expect(again.status == 2 && again.stderr.contains("--force"), "\(again.stderr)")
+        let a = try Self.run(["train", "--data", dir + "/data", "--resize", "5x6", "--limit", "20", "--model", "mlp", "--epochs", "1",
+                              "--batch", "8", "--out", dir + "/a"])
+        let b = try Self.run(["train", "--data", dir + "/npy", "--model", "mlp", "--epochs", "1", "--batch", "8", "--out", dir + "/b"])
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr)\(b.stderr)")
+        func fingerprint(_ run: String) throws -> String? {
+            let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/" + run + "/meta.json"))) as? [String: Any]
+            return meta?["data_fingerprint"] as? String
+        }
+        #expect(try fingerprint("a") != nil && fingerprint("a") == fingerprint("b"))
+    }
+
     /// Every score command end to end on a small generated data set with label noise,
     /// then evaluate, prune, train --subset and prune-curve on their outputs.
     @Test func scoreEvaluatePruneRetrain() throws {
