@@ -15,22 +15,35 @@ enum PruneCurveSection {
         let xLow = max(0, (fractions.min() ?? 0) - 0.05), xHigh = min(1, (fractions.max() ?? 1) + 0.05)
         let chart = Charts.lines(series, xDomain: (xLow, xHigh), yDomain: (low - pad, high + pad),
                                  title: "Test accuracy after pruning", xLabel: "fraction of the training set kept",
-                                 yLabel: "test accuracy (%)", width: 760, height: max(380, 100 + 16 * Double(series.count)),
-                                 legendWidth: 240)
+                                 yLabel: "test accuracy (%)", width: 980, height: max(380, 100 + 16 * Double(series.count)),
+                                 legendWidth: 420)
         return HTML.note("Mean test accuracy over seeds; error bars: one standard deviation. "
                          + "Grey dashed: random subsets of the same size.")
             + chart + "\n" + table(points)
     }
 
-    /// One series per selection, in the order they first appear, points by fraction.
+    /// One series per strategy (a selection without its fraction: `el2n coverage hard-cut
+    /// 0.1 per class` joins the points of every fraction kept that way), in the order they
+    /// first appear, points by fraction.
     private static func selectionSeries(_ points: [PruneCurvePoint]) -> [LineSeries] {
         var names: [String] = []
-        for p in points where !names.contains(p.selection) { names.append(p.selection) }
+        for p in points where !names.contains(strategy(p.selection)) { names.append(strategy(p.selection)) }
         return names.enumerated().map { k, name in
-            let mine = points.filter { $0.selection == name }.sorted { $0.fraction < $1.fraction }
+            let mine = points.filter { strategy($0.selection) == name }.sorted { $0.fraction < $1.fraction }
             return LineSeries(name: name, style: .palette(k), points: mine.map { ($0.fraction, 100 * $0.meanAccuracy) },
                               errors: mine.map { 100 * $0.std }, markers: true)
         }
+    }
+
+    /// `selection` without the fraction that follows its kind (`keep-hardest 0.5 window 10`
+    /// -> `keep-hardest window 10`); a label of another form stays as it is.
+    static func strategy(_ selection: String) -> String {
+        var words = selection.split(separator: " ").map(String.init)
+        let kinds: Set<String> = ["drop-suspicious", "keep-hardest", "keep-random", "coverage"]
+        if let k = words.firstIndex(where: kinds.contains), k + 1 < words.count, Double(words[k + 1]) != nil {
+            words.remove(at: k + 1)
+        }
+        return words.joined(separator: " ")
     }
 
     /// The random baseline, one point per fraction (the selections share it).

@@ -185,6 +185,14 @@ func sectionIDs(_ html: String) -> [String] {
         #expect(nothing.contains("There is nothing to show"))
     }
 
+    /// A curve joins the fractions of one strategy: the selection without its fraction.
+    @Test func pruneCurveSeriesAreStrategies() {
+        #expect(PruneCurveSection.strategy("el2n coverage 0.1 hard-cut 0.1 per class") == "el2n coverage hard-cut 0.1 per class")
+        #expect(PruneCurveSection.strategy("aum keep-hardest 0.5 window 10") == "aum keep-hardest window 10")
+        #expect(PruneCurveSection.strategy("forgetting drop-suspicious 0.2") == "forgetting drop-suspicious")
+        #expect(PruneCurveSection.strategy("random") == "random")
+    }
+
     @Test func nearDuplicatePairsAreDrawnSideBySide() {
         var input = Synthetic.input(n: 300, pruneCurve: false)
         // Examples 0 and 10 share label 0; 1 and 2 carry two labels.
