@@ -516,5 +516,9 @@ private func expectError(_ dir: ImageDir, classes: Int? = nil, mentions parts: [
         #expect(shape(r) == [1, 2, 3] && r.labels == [0, 1] && bytes(r.pixels) == [55, 70, 85, 153, 168, 183, 55, 70, 85, 153, 168, 183])
         let floats = Dataset(name: "f", channels: 1, height: 2, width: 2, classes: 2, pixels: .float32([0, 1, 2, 3]), labels: [0])
         #expect(throws: TrainerError.self) { try floats.resized(.shorter(4)) }
+        // More pixels than Sieve holds: refused before any allocation.
+        let many = Dataset(name: "m", channels: 3, height: 2, width: 2, classes: 2, pixels: .uint8([UInt8](repeating: 0, count: 3 * 4 * 1000)),
+                           labels: [Int32](repeating: 0, count: 1000))
+        #expect(throws: TrainerError.self) { try many.resized(.shorter(4096)) }
     }
 }

@@ -152,6 +152,11 @@ extension Dataset {
             throw TrainerError.invalid("--resize scales 8-bit images; \(name) holds float32 pixels: resize them before saving the NPY file")
         }
         let c = channels, inSize = exampleSize, outSize = c * oh * ow, n = count
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: outSize)
+        guard !overflow && bytes <= ImageFolder.maxTotalBytes else {
+            throw TrainerError.invalid("--resize \(resize) makes \(n) images of \(c)x\(oh)x\(ow): more than Sieve's "
+                                       + "\(ImageFolder.maxTotalBytes >> 30) GiB of pixels; choose a smaller size or fewer images (--limit)")
+        }
         let out = [UInt8](unsafeUninitializedCapacity: n * outSize) { buffer, initialized in
             source.withUnsafeBufferPointer { src in
                 let base = buffer.baseAddress!
