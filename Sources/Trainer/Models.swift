@@ -1,4 +1,5 @@
 import Kernels
+import Storage
 
 /// Layers applied in order.
 public final class Sequential: Layer {
@@ -639,5 +640,41 @@ extension Model {
     var leaves: [Layer] {
         func walk(_ l: Layer) -> [Layer] { l.sublayers.isEmpty ? [l] : l.sublayers.flatMap(walk) }
         return walk(body)
+    }
+}
+
+extension Model {
+    /// Loads every parameter and buffer from a safetensors file of PyTorch names and
+    /// layouts (`state_dict()` as `safetensors.torch.save_file` writes it; what
+    /// `sieve cross-check` exports), float32 or float64. Strict as PyTorch's
+    /// `load_state_dict(strict=True)`: the first tensor the model has and the file lacks,
+    /// the first the file has and the model lacks (batch norm's `num_batches_tracked`
+    /// aside) and the first of another shape are named in the error.
+    public func load(weights file: SafeTensorsReader) throws {
+        let wanted: [(name: String, tensor: Tensor)] = parameters.map { ($0.name, $0.value) } + buffers.map { ($0.name, $0.value) }
+        let names = Set(wanted.map(\.name))
+        let what = "\(architecture.rawValue) (width \(width), \(inputShape) input, \(classes) classes)"
+        if let missing = wanted.first(where: { file.entry($0.name) == nil }) {
+            throw TrainerError.invalid("\(file.path): no tensor \(missing.name), which \(what) has; "
+                                       + "the file holds \(file.names.prefix(4).joined(separator: ", "))\(file.names.count > 4 ? ", ..." : "")")
+        }
+        if let extra = file.names.first(where: { !names.contains($0) && !$0.hasSuffix("num_batches_tracked") }) {
+            throw TrainerError.invalid("\(file.path): tensor \(extra) is not in \(what): another architecture or --model?")
+        }
+        for (name, tensor) in wanted {
+            let e = file.entry(name)!
+            guard e.shape == tensor.shape else {
+                throw TrainerError.invalid("\(file.path): \(name) is \(e.shape), \(what) needs \(tensor.shape): another --width, --classes or input size?")
+            }
+            let values: [Float]
+            switch e.dtype {
+            case .float32: values = try file.floats(name)
+            case .float64: values = try file.doubles(name).map(Float.init)
+            default: throw TrainerError.invalid("\(file.path): \(name) is \(e.dtype.rawValue); Sieve reads F32 or F64 weights")
+            }
+            guard values.allSatisfy(\.isFinite) else { throw TrainerError.invalid("\(file.path): \(name) holds a NaN or an infinity") }
+            device.upload(values, to: tensor)
+        }
+        try device.checkFailure()
     }
 }

@@ -2,13 +2,14 @@ import ArgumentParser
 import Jobs
 import Kernels
 import Metrics
+import Storage
 import Trainer
 
 struct ScoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "score",
         abstract: "Score every training example (writes scores.csv, one .npy per score, meta.json).",
-        subcommands: [GraNd.self, EL2N.self, Dynamics.self, SSFT.self])
+        subcommands: [GraNd.self, EL2N.self, Dynamics.self, SSFT.self, Weights.self])
 }
 
 extension ScoreCommand {
@@ -148,6 +149,77 @@ extension ScoreCommand {
             var s = SSFTSpec()
             s.epochs = epochs; s.seeds = seeds; s.firstSeed = seed
             try runJob(try options.job(.ssft(s), shard: unitOptions.shard), output: output, model: options.model, units: unitOptions)
+        }
+    }
+}
+
+extension ScoreCommand {
+    /// `score weights`: a model trained elsewhere scores the data, no training.
+    struct Weights: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "weights",
+            abstract: "Score every training example with a model trained elsewhere (safetensors of PyTorch names), without training.",
+            discussion: """
+            Loads --weights FILE.safetensors (a PyTorch state_dict saved by safetensors.torch.save_file, float32 or \
+            float64; the names and layouts of benchmarks/pytorch_resnet18.py's networks, which are what sieve cross-check \
+            exports) into --model (and --width, --classes, the input size of --data after --resize), refusing the first \
+            missing, unexpected or misshapen tensor by name. Then one scoring pass over the training set in evaluation \
+            mode: EL2N, GraNd (the loss-gradient norm over all parameters), loss and margin per example in scores.csv, \
+            the class probabilities in pred_probs.npy (N x classes, float64: cleanlab's pred_probs), test accuracy.
+            The model sees what Sieve's training feeds it: pixels / 255, normalised per channel with the training set's \
+            mean and standard deviation; a model trained on other inputs must be trained with those.
+
+            Examples:
+              sieve score weights --weights model.safetensors --model resnet18 --width 64 --data ./cifar-10 --out runs/w
+              sieve score weights --weights net.safetensors --model resnet18-imagenet --data photos --resize 64 --out runs/p
+            """)
+
+        @Option(help: "The trained model: a safetensors file with PyTorch parameter and buffer names.")
+        var weights: String
+
+        @Option(help: "Output directory.")
+        var out: String
+
+        @Flag(help: "Replace --out whole if it already holds files (another run's).")
+        var force = false
+
+        @OptionGroup var options: TrainingOptions
+
+        func run() throws {
+            try options.check()
+            let file = try SafeTensorsReader(path: weights)
+            let run = try RunDirectory(out, force: force)
+            defer { run.abandon() }
+            let t0 = monotonicSeconds()
+            let setup = try options.setup(quiet: true)
+            let session = try TrainingSession(configuration: setup.configuration, data: setup.data.split, device: setup.device,
+                                              trainLabels: setup.data.labels)
+            try session.model.load(weights: file)
+            let scores = try session.scoreTrainingSet(gradNorms: true)
+            let n = setup.data.count
+            let probabilities = try session.probabilities(of: (0..<Int32(n)).map { $0 })
+            let accuracy = session.hasTestSet ? try session.evaluateTest().accuracy : nil
+            var table = setup.data.scoreTable()
+            table.add(Score(.el2n, values: scores.el2n, note: "EL2N of the loaded model"))
+            if let g = scores.gradNorm { table.add(Score(.grand, values: g, note: "GraNd of the loaded model")) }
+            table.add(Score(.loss, values: scores.loss, note: "cross-entropy of the loaded model"))
+            table.add(Score(.margin, values: scores.margin, note: "logit margin of the loaded model"))
+            try NPYFormat.write(probabilities, shape: [n, setup.data.classes], to: run.path("pred_probs.npy"))
+            var meta: [(String, JSON)] = [("score_command", .string("score weights")),
+                                          ("command", .string(CommandLine.arguments.joined(separator: " "))),
+                                          ("version", .string(Sieve.version)), ("weights", .string(weights))]
+            meta += JobSpec.settingsMeta(data: try options.dataSpec(), training: try options.trainingSpec(), configuration: setup.configuration)
+            meta.append(("classes", .int(setup.data.classes)))
+            meta.append(("train_examples", .int(n)))
+            meta.append(("device", .string(setup.device.name)))
+            meta.append(("data_fingerprint", .string(setup.data.fingerprint)))
+            let testFigure: JSON = accuracy.map { JSON.double($0) } ?? .string("none")
+            meta.append(("test_accuracy", testFigure))
+            meta.append(("seconds", .double(monotonicSeconds() - t0)))
+            try table.write(to: run.staging, meta: meta)
+            try run.commit()
+            print("scored \(n) examples with \(weights) (\(setup.configuration.architecture.rawValue))"
+                  + (accuracy.map { ", test accuracy \(format(100 * $0, 2))%" } ?? "") + " -> \(out)")
         }
     }
 }

@@ -88,6 +88,32 @@ struct CLITests {
         #expect(bad.status == 2 && bad.stderr.contains("--resize 0x5 is not a size"), "\(bad.stderr)")
     }
 
+    /// `score weights`: a model exported with PyTorch names (here by cross-check) scores the
+    /// data without training; a file of another architecture or width is refused by name.
+    @Test func scoreWeightsLoadsPyTorchNamesStrictly() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.makeIDX(dir + "/data", train: 40, test: 12)
+        let x = try Self.run(["cross-check", "--model", "resnet18", "--width", "2", "--input", "1x8x8", "--classes", "4",
+                              "--batch", "4", "--device", "cpu", "--out", dir + "/x"])
+        #expect(x.status == 0, "\(x.stderr)")
+        let common = ["--data", dir + "/data", "--model", "resnet18", "--device", "cpu"]
+        let w = try Self.run(["score", "weights", "--weights", dir + "/x/model.safetensors", "--width", "2", "--out", dir + "/w"] + common)
+        #expect(w.status == 0 && w.stdout.contains("scored 40 examples"), "\(w.stdout)\(w.stderr)")
+        let csv = try String(contentsOfFile: dir + "/w/scores.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.first == "index,label,el2n,grand,loss,margin" && csv.count == 41, "\(csv.first ?? "")")
+        let probs = try Data(contentsOf: URL(fileURLWithPath: dir + "/w/pred_probs.npy")).prefix(128)
+        #expect(String(decoding: probs, as: UTF8.self).contains("'shape': (40, 4)"))
+        #expect(try Self.run(["evaluate", "--scores", dir + "/w"]).status != 0 || true)   // no flipped.txt: a clear refusal or none
+        let wide = try Self.run(["score", "weights", "--weights", dir + "/x/model.safetensors", "--width", "4", "--out", dir + "/w4"] + common)
+        #expect(wide.status == 2 && wide.stderr.contains("conv1.weight is [2, 1, 3, 3]"), "\(wide.stderr)")
+        let other = try Self.run(["score", "weights", "--weights", dir + "/x/model.safetensors", "--model", "preact-resnet18", "--width", "2",
+                                  "--data", dir + "/data", "--device", "cpu", "--out", dir + "/wp"])
+        #expect(other.status == 2 && other.stderr.contains("is not in preact-resnet18"), "\(other.stderr)")
+        let missing = try Self.run(["score", "weights", "--weights", dir + "/none.safetensors", "--out", dir + "/wn"] + common)
+        #expect(missing.status == 2 && missing.stderr.contains("none.safetensors"), "\(missing.stderr)")
+    }
+
     /// `sieve convert`: the data as Sieve reads it, resized, as NPY files that --data reads
     /// back to the same pixels (the fingerprint of the training set is the same).
     @Test func convertWritesWhatDataReadsBack() throws {

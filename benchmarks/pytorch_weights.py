@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""A model trained in PyTorch, scored by Sieve: the check of `sieve score weights`.
+
+  pytorch_weights.py train OUT [--model resnet18] [--width 8] [--limit 1000] [--epochs 1]
+      Trains the network of pytorch_resnet18.py (float32, SGD) on the first --limit
+      Fashion-MNIST training images (Debian's dataset-fashion-mnist), fed as Sieve feeds
+      its networks (pixels / 255, per-channel mean and population std of those images),
+      saves OUT/model.safetensors (the state_dict, PyTorch names) and each example's EL2N
+      and loss-gradient norm over all parameters in float64, evaluation mode, one
+      example at a time (OUT/pytorch_scores.npy, N x 2).
+  pytorch_weights.py compare OUT SIEVE_DIR
+      The largest relative difference to `sieve score weights --weights OUT/model.safetensors
+      --model M --width W --limit N --out SIEVE_DIR`'s el2n and grand columns.
+
+Needs numpy and torch (CPU); only for this comparison, never at run time.
+"""
+import argparse, csv, gzip, json, os, struct, sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pytorch_resnet18 import ARCHITECTURES
+
+FMNIST = "/usr/share/datasets/fashion-mnist"
+
+
+def idx(path):
+    with gzip.open(path) as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * k:8 + 4 * k], "big") for k in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def save_safetensors(tensors, path):
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        a = np.ascontiguousarray(t.detach().cpu().numpy().astype(np.float32))
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        blobs.append(a.tobytes()); offset += a.nbytes
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text))); f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def train(a):
+    torch.manual_seed(0)
+    x = idx(f"{FMNIST}/train-images-idx3-ubyte.gz")[:a.limit].astype(np.float64) / 255
+    y = idx(f"{FMNIST}/train-labels-idx1-ubyte.gz")[:a.limit].astype(np.int64)
+    # Sieve's normalisation: per channel, mean and population std over the training set, in float32
+    mean, std = np.float32(x.mean()), np.float32(np.sqrt(max((x * x).mean() - x.mean() ** 2, 1e-12)))
+    x = (x.astype(np.float32) - mean) / std
+    xt, yt = torch.from_numpy(x[:, None].astype(np.float32)), torch.from_numpy(y)
+    model = ARCHITECTURES[a.model](1, 10, a.width)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    model.train()
+    for epoch in range(a.epochs):
+        order = torch.randperm(len(yt))
+        for k in range(0, len(yt), 64):
+            b = order[k:k + 64]
+            opt.zero_grad()
+            F.cross_entropy(model(xt[b]), yt[b]).backward()
+            opt.step()
+    os.makedirs(a.out, exist_ok=True)
+    save_safetensors({k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")},
+                     f"{a.out}/model.safetensors")
+    model = model.double().eval()
+    scores = []
+    for i in range(len(yt)):
+        model.zero_grad()
+        z = model(xt[i:i + 1].double())
+        F.cross_entropy(z, yt[i:i + 1]).backward()
+        norm = torch.sqrt(sum(p.grad.pow(2).sum() for p in model.parameters())).item()
+        el2n = (torch.softmax(z, 1)[0] - F.one_hot(yt[i], 10).double()).norm().item()
+        scores.append((el2n, norm))
+    np.save(f"{a.out}/pytorch_scores.npy", np.array(scores))
+    print(f"trained {a.model} width {a.width} on {a.limit} images for {a.epochs} epoch(s) -> {a.out}/model.safetensors")
+
+
+def compare(a):
+    ref = np.load(f"{a.out}/pytorch_scores.npy")
+    rows = list(csv.DictReader(open(f"{a.sieve}/scores.csv")))
+    if len(rows) != len(ref):
+        sys.exit(f"{len(rows)} examples in {a.sieve}, {len(ref)} in {a.out}")
+    el2n = np.array([float(r["el2n"]) for r in rows]); grand = np.array([float(r["grand"]) for r in rows])
+    d_el2n = float(np.max(np.abs(el2n - ref[:, 0]) / ref[:, 0]))
+    d_grand = float(np.max(np.abs(grand - ref[:, 1]) / ref[:, 1]))
+    print(json.dumps({"examples": len(rows), "max_relative_difference_el2n": d_el2n,
+                      "max_relative_difference_grad_norm": d_grand}))
+    sys.exit(0 if max(d_el2n, d_grand) <= a.tolerance else 1)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("out")
+    t.add_argument("--model", default="resnet18", choices=sorted(ARCHITECTURES))
+    t.add_argument("--width", type=int, default=8)
+    t.add_argument("--limit", type=int, default=1000)
+    t.add_argument("--epochs", type=int, default=1)
+    c = sub.add_parser("compare")
+    c.add_argument("out")
+    c.add_argument("sieve")
+    c.add_argument("--tolerance", type=float, default=1e-4)
+    a = p.parse_args()
+    train(a) if a.command == "train" else compare(a)
+
+
+if __name__ == "__main__":
+    main()
