@@ -18,20 +18,12 @@ against PIL's (torchvision's transforms on PIL images).
 
 Needs numpy and Pillow (pip install pillow); only for this comparison, never at run time.
 """
-import argparse, gzip, os, shutil, sys
+import argparse, os, shutil, sys
 import numpy as np
 from PIL import Image
 
-FMNIST = "/usr/share/datasets/fashion-mnist"
+from fashion_mnist import split
 CLASSES = ["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle_boot"]
-
-
-def idx(path):
-    with gzip.open(path) as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * k:8 + 4 * k], "big") for k in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def write_set(out, images, labels, rng):
@@ -59,8 +51,7 @@ def write_set(out, images, labels, rng):
 
 def make(a):
     rng = np.random.default_rng(a.seed)
-    train_x, train_y = idx(f"{FMNIST}/train-images-idx3-ubyte.gz"), idx(f"{FMNIST}/train-labels-idx1-ubyte.gz")
-    test_x, test_y = idx(f"{FMNIST}/t10k-images-idx3-ubyte.gz"), idx(f"{FMNIST}/t10k-labels-idx1-ubyte.gz")
+    (train_x, train_y), (test_x, test_y) = split("train"), split("t10k")
     if os.path.exists(a.out):
         sys.exit(f"{a.out} exists; remove it or name a new folder")
     write_set(os.path.join(a.out, "train"), train_x[:a.train], train_y[:a.train], rng)

@@ -8,17 +8,10 @@
   benchmarks/near_duplicates.py score OUT AUDIT            precision and recall of the examples AUDIT's
       near_duplicates.csv marks near_duplicate=1 with conflict=1, against the planted pairs' examples.
 Needs only NumPy."""
-import gzip, os, sys
+import os, sys
 import numpy as np
 
-SRC = "/usr/share/datasets/fashion-mnist"
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+from fashion_mnist import DIRECTORY as SRC, idx
 
 def write_idx(path, array):
     header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)

@@ -10,6 +10,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def stages(block, widths, blocks, inp, wrap=nn.Sequential):
+    """Residual stages as Sieve's Model.stages builds them: `blocks` blocks of each width,
+    the first block of every stage but the first with stride 2. Returns (stages, channels out)."""
+    out = []
+    for i, planes in enumerate(widths):
+        out.append(wrap(*[block(inp if j == 0 else planes, planes, 2 if i > 0 and j == 0 else 1) for j in range(blocks)]))
+        inp = planes
+    return out, inp
+
+
 class BasicBlock(nn.Module):
     def __init__(self, inp, planes, stride):
         super().__init__()
@@ -32,14 +42,7 @@ class ResNet18(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, width, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        layers, inp = [], width
-        for i, m in enumerate([1, 2, 4, 8]):
-            blocks = []
-            for j in range(2):
-                stride = 2 if i > 0 and j == 0 else 1
-                blocks.append(BasicBlock(inp, width * m, stride))
-                inp = width * m
-            layers.append(nn.Sequential(*blocks))
+        layers, inp = stages(BasicBlock, [width * m for m in (1, 2, 4, 8)], 2, width)
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
         self.linear = nn.Linear(inp, classes)
 
@@ -74,13 +77,7 @@ class PreActResNet18(nn.Module):
     def __init__(self, channels=3, classes=10, width=64):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, width, 3, 1, 1, bias=False)
-        layers, inp = [], width
-        for i, m in enumerate([1, 2, 4, 8]):
-            blocks = []
-            for j in range(2):
-                blocks.append(PreActBlock(inp, width * m, 2 if i > 0 and j == 0 else 1))
-                inp = width * m
-            layers.append(nn.Sequential(*blocks))
+        layers, inp = stages(PreActBlock, [width * m for m in (1, 2, 4, 8)], 2, width)
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
         self.linear = nn.Linear(inp, classes)
 
@@ -117,14 +114,8 @@ class WideResNet28(nn.Module):
     def __init__(self, channels=3, classes=10, width=10):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, 16, 3, 1, 1, bias=False)
-        stages, inp = [], 16
-        for i, m in enumerate([16, 32, 64]):
-            blocks = []
-            for j in range(4):
-                blocks.append(WideBlock(inp, m * width, 2 if i > 0 and j == 0 else 1))
-                inp = m * width
-            stages.append(Stage(blocks))
-        self.block1, self.block2, self.block3 = stages
+        groups, inp = stages(WideBlock, [m * width for m in (16, 32, 64)], 4, 16, wrap=lambda *b: Stage(b))
+        self.block1, self.block2, self.block3 = groups
         self.bn1 = nn.BatchNorm2d(inp)
         self.fc = nn.Linear(inp, classes)
 
@@ -190,13 +181,7 @@ class ResNet18ImageNet(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, width, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        layers, inp = [], width
-        for i, m in enumerate([1, 2, 4, 8]):
-            blocks = []
-            for j in range(2):
-                blocks.append(TorchvisionBlock(inp, width * m, 2 if i > 0 and j == 0 else 1))
-                inp = width * m
-            layers.append(nn.Sequential(*blocks))
+        layers, inp = stages(TorchvisionBlock, [width * m for m in (1, 2, 4, 8)], 2, width)
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
         self.fc = nn.Linear(inp, classes)
 

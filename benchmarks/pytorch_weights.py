@@ -14,23 +14,14 @@
 
 Needs numpy and torch (CPU); only for this comparison, never at run time.
 """
-import argparse, csv, gzip, json, os, struct, sys
+import argparse, csv, json, os, struct, sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fashion_mnist import split
 from pytorch_resnet18 import ARCHITECTURES
-
-FMNIST = "/usr/share/datasets/fashion-mnist"
-
-
-def idx(path):
-    with gzip.open(path) as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * k:8 + 4 * k], "big") for k in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def save_safetensors(tensors, path):
@@ -49,8 +40,8 @@ def save_safetensors(tensors, path):
 
 def train(a):
     torch.manual_seed(0)
-    x = idx(f"{FMNIST}/train-images-idx3-ubyte.gz")[:a.limit].astype(np.float64) / 255
-    y = idx(f"{FMNIST}/train-labels-idx1-ubyte.gz")[:a.limit].astype(np.int64)
+    images, labels = split("train", a.limit)
+    x, y = images.astype(np.float64) / 255, labels.astype(np.int64)
     # Sieve's normalisation: per channel, mean and population std over the training set, in float32
     mean, std = np.float32(x.mean()), np.float32(np.sqrt(max((x * x).mean() - x.mean() ** 2, 1e-12)))
     x = (x.astype(np.float32) - mean) / std

@@ -50,7 +50,7 @@ struct Convert: ParsableCommand {
         var split = try DataSource.load(data, classes: classes, resize: transform)
         split.train = split.train.prefix(limit)
         for (name, set) in [("train", split.train), ("test", split.test)] {
-            try NPYFormat.write(Self.hwc(set), shape: [set.count, set.height, set.width, set.channels], to: run.path(name + "_images.npy"))
+            try NPYFormat.write(try set.pixelsHWC(), shape: [set.count, set.height, set.width, set.channels], to: run.path(name + "_images.npy"))
             try NPYFormat.write(set.labels, shape: [set.count], to: run.path(name + "_labels.npy"))
             if let paths = set.paths { try OutputFile.write(paths.joined(separator: "\n") + "\n", to: run.path(name + "_paths.txt")) }
         }
@@ -59,20 +59,5 @@ struct Convert: ParsableCommand {
         let t = split.train
         print("\(t.count) training and \(split.test.count) test images of \(t.height)x\(t.width)x\(t.channels)"
               + (transform.map { " (resized: \($0.torchvision))" } ?? "") + " in \(format(Date().timeIntervalSince(start), 1)) s -> \(out)")
-    }
-
-    /// The pixels of `set` as `(N, H, W, C)` bytes.
-    static func hwc(_ set: Dataset) throws -> [UInt8] {
-        guard case .uint8(let chw) = set.pixels else {
-            throw UsageError("\(set.name) holds float32 pixels; convert writes 8-bit images")
-        }
-        let c = set.channels, plane = set.height * set.width
-        guard c > 1 else { return chw }
-        var out = [UInt8](repeating: 0, count: chw.count)
-        for i in 0..<set.count {
-            let base = i * c * plane
-            for p in 0..<plane { for ch in 0..<c { out[base + p * c + ch] = chw[base + ch * plane + p] } }
-        }
-        return out
     }
 }

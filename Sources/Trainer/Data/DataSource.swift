@@ -40,23 +40,15 @@ public enum DataSource {
     /// - Throws: `DataError` naming the file at fault and what to do about it
     ///   (`labelOutOfRange` names the file, the example and the label).
     public static func load(_ spec: String, classes: Int? = nil, resize: ImageResize? = nil) throws -> DataSplit {
-        var split = try load(spec, classes: classes, folderResize: resize)
-        guard let resize, split.train.paths == nil else { return split }   // ImageFolder: resized while decoding
-        split.train = try split.train.resized(resize)
-        split.test = try split.test.resized(resize)
-        return split
-    }
-
-    private static func load(_ spec: String, classes: Int?, folderResize resize: ImageResize?) throws -> DataSplit {
         if let classes { try LabelRules.validate(classes: classes, spec: spec) }
         switch spec {
         case "fashion-mnist":
             return try named("fashion-mnist", directory: fashionMNISTDirectory, classes: classes,
-                             hint: "install it with `sudo apt-get install dataset-fashion-mnist`")
+                             hint: "install it with `sudo apt-get install dataset-fashion-mnist`").resized(resize)
         case "mnist":
             return try named("mnist", directory: mnistDirectory, classes: classes,
                              hint: "put the four MNIST IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-                                 + "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) there, or pass their directory")
+                                 + "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) there, or pass their directory").resized(resize)
         default:
             return try directory(spec, classes: classes, resize: resize)
         }
@@ -109,10 +101,11 @@ public enum DataSource {
         }
         let hint = "the \(format.rawValue) layout needs \(markers(format).joined(separator: ", "))"
         switch format {
-        case .idx: return try IDX.loadSplit(directory: root, name: name, classes: classes, missingHint: hint)
-        case .cifar10: return try CIFAR.loadCIFAR10(directory: root, name: name, classes: classes)
-        case .cifar100: return try CIFAR.loadCIFAR100(directory: root, name: name, classes: classes)
-        case .npy: return try NPY.loadSplit(directory: root, name: name, classes: classes, missingHint: hint)
+        // An ImageFolder is resized as each image is decoded; the others after loading.
+        case .idx: return try IDX.loadSplit(directory: root, name: name, classes: classes, missingHint: hint).resized(resize)
+        case .cifar10: return try CIFAR.loadCIFAR10(directory: root, name: name, classes: classes).resized(resize)
+        case .cifar100: return try CIFAR.loadCIFAR100(directory: root, name: name, classes: classes).resized(resize)
+        case .npy: return try NPY.loadSplit(directory: root, name: name, classes: classes, missingHint: hint).resized(resize)
         case .imageFolder: return try ImageFolder.loadSplit(directory: root, name: name, classes: classes, resize: resize)
         }
     }

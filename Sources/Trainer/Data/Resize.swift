@@ -77,12 +77,30 @@ public enum ImageResize: Equatable, Sendable, CustomStringConvertible {
     /// into `destination` (CHW, `channels * H * W` bytes, of the output's size).
     func apply(_ hwc: UnsafePointer<UInt8>, height h: Int, width w: Int, channels c: Int,
                into destination: UnsafeMutablePointer<UInt8>) {
+        plan(height: h, width: w).apply(hwc, channels: c, into: destination)
+    }
+
+    /// The resampling of an `h x w` image: its coefficients, computed once for every
+    /// image of that size.
+    func plan(height h: Int, width w: Int) -> ImageResizePlan {
         let (sh, sw) = scaled(height: h, width: w)
         let (oh, ow) = output
         let top = Self.cropOffset(sh, oh), left = Self.cropOffset(sw, ow)
         // Only the rows and columns the crop keeps are computed (PIL's box): the same pixels.
-        let horizontal = ImageResampler(input: w, output: sw, keep: left..<(left + ow))
-        let vertical = ImageResampler(input: h, output: sh, keep: top..<(top + oh))
+        return ImageResizePlan(height: h, width: w, outHeight: oh, outWidth: ow,
+                               horizontal: ImageResampler(input: w, output: sw, keep: left..<(left + ow)),
+                               vertical: ImageResampler(input: h, output: sh, keep: top..<(top + oh)))
+    }
+}
+
+/// ``ImageResize`` for one input size: horizontal pass, then vertical, 8-bit between.
+struct ImageResizePlan {
+    let height: Int, width: Int, outHeight: Int, outWidth: Int
+    let horizontal: ImageResampler, vertical: ImageResampler
+
+    /// `hwc` (`height x width x channels`) into `destination` (CHW of the output size).
+    func apply(_ hwc: UnsafePointer<UInt8>, channels c: Int, into destination: UnsafeMutablePointer<UInt8>) {
+        let (h, w, oh, ow) = (height, width, outHeight, outWidth)
         var rows = [UInt8](repeating: 0, count: h * ow * c)   // [h, ow, c] after the horizontal pass
         rows.withUnsafeMutableBufferPointer { r in
             for y in 0..<h { horizontal.resample(hwc + y * w * c, stride: c, channels: c, into: r.baseAddress! + y * ow * c, outStride: c) }
@@ -127,9 +145,8 @@ struct ImageResampler {
         self.first = first; self.weights = weights
     }
 
-    /// Resamples one line: input sample `x`, channel `ch` at `line[x * stride + ch]`;
-    /// output `j`, channel `ch` at `out[j * outStride + ch * ...]` (here `channels` is the
-    /// interleaving of both sides: `out[j * outStride + ch]`).
+    /// Resamples one line of `channels` interleaved samples: input sample `x`, channel
+    /// `ch` at `line[x * stride + ch]`; output `j`, channel `ch` at `out[j * outStride + ch]`.
     func resample(_ line: UnsafePointer<UInt8>, stride: Int, channels: Int, into out: UnsafeMutablePointer<UInt8>, outStride: Int) {
         for j in first.indices {
             let w = weights[j], x0 = first[j]
@@ -142,7 +159,36 @@ struct ImageResampler {
     }
 }
 
+extension DataSplit {
+    /// Both sets resized (nil: unchanged); see ``Dataset/resized(_:)``.
+    func resized(_ resize: ImageResize?) throws -> DataSplit {
+        guard let resize else { return self }
+        return DataSplit(train: try train.resized(resize), test: try test.resized(resize))
+    }
+}
+
 extension Dataset {
+    /// The pixels of an 8-bit set as `(N, H, W, C)` bytes (NumPy's image layout).
+    public func pixelsHWC() throws -> [UInt8] {
+        guard case .uint8(let chw) = pixels else {
+            throw TrainerError.invalid("\(name) holds float32 pixels, not 8-bit images")
+        }
+        guard channels > 1 else { return chw }
+        var out = [UInt8](repeating: 0, count: chw.count)
+        chw.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<count { Self.toHWC(src.baseAddress! + i * exampleSize, channels: channels, plane: height * width,
+                                                into: dst.baseAddress! + i * exampleSize) }
+            }
+        }
+        return out
+    }
+
+    /// One CHW image as HWC.
+    static func toHWC(_ chw: UnsafePointer<UInt8>, channels c: Int, plane: Int, into hwc: UnsafeMutablePointer<UInt8>) {
+        for p in 0..<plane { for ch in 0..<c { hwc[p * c + ch] = chw[ch * plane + p] } }
+    }
+
     /// Every image brought to `resize`'s output size (8-bit data sets held in memory:
     /// IDX, CIFAR, NPY uint8), in parallel; float images are refused.
     public func resized(_ resize: ImageResize) throws -> Dataset {
@@ -157,16 +203,17 @@ extension Dataset {
             throw TrainerError.invalid("--resize \(resize) makes \(n) images of \(c)x\(oh)x\(ow): more than Sieve's "
                                        + "\(ImageFolder.maxTotalBytes >> 30) GiB of pixels; choose a smaller size or fewer images (--limit)")
         }
+        let plan = resize.plan(height: height, width: width)   // one size: one set of coefficients
         let out = [UInt8](unsafeUninitializedCapacity: n * outSize) { buffer, initialized in
             source.withUnsafeBufferPointer { src in
                 let base = buffer.baseAddress!
                 parallelRanges(n, grain: 64) { range in
                     var hwc = [UInt8](repeating: 0, count: inSize)
-                    for i in range {
-                        let image = src.baseAddress! + i * inSize
-                        let plane = height * width
-                        for p in 0..<plane { for ch in 0..<c { hwc[p * c + ch] = image[ch * plane + p] } }   // CHW -> HWC
-                        hwc.withUnsafeBufferPointer { resize.apply($0.baseAddress!, height: height, width: width, channels: c, into: base + i * outSize) }
+                    hwc.withUnsafeMutableBufferPointer { scratch in
+                        for i in range {
+                            Self.toHWC(src.baseAddress! + i * inSize, channels: c, plane: height * width, into: scratch.baseAddress!)
+                            plan.apply(scratch.baseAddress!, channels: c, into: base + i * outSize)
+                        }
                     }
                 }
             }
