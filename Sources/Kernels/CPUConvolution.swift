@@ -20,7 +20,13 @@ extension CPUDevice {
     /// each worker taking an equal share of the batch.
     @inline(__always)
     func forEachChunk(_ g: Conv2DGeometry, chunk: Int, _ body: (Int, Int, Int) -> Void) {
-        split(g.batch) { w, images in
+        forEachChunk(g.batch, chunk: chunk, body)
+    }
+
+    /// ``forEachChunk(_:chunk:_:)`` over `batch` images.
+    @inline(__always)
+    func forEachChunk(_ batch: Int, chunk: Int, _ body: (Int, Int, Int) -> Void) {
+        split(batch) { w, images in
             for n0 in stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
                 body(w, n0, min(chunk, images.upperBound - n0))
             }

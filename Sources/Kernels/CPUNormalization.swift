@@ -1,6 +1,7 @@
 // Batch norm over channel-major activations: channel c is the contiguous row
-// x[c, 0..<M] with M = N*H*W. Training-mode sums accumulate per row in Double so that
-// the statistics of a 131k-element row keep Float32's precision. With the fused ReLU
+// x[c, 0..<M] with M = N*H*W. Training-mode sums run in SIMD lanes and accumulate across
+// blocks in Double (``blockedSums(_:vector:scalar:)``), so that the statistics of a
+// 131k-element row keep Float32's precision. With the fused ReLU
 // the backward ops read dy as dy * [y > 0] (y = the forward's output); the flag is
 // loop-invariant, so the compiler unswitches the loops.
 
@@ -16,12 +17,11 @@ extension CPUDevice {
         split(p.channels) { _, range in
             for c in range {
                 let row = xs + c * M
-                var sum = 0.0
-                for i in 0..<M { sum += Double(row[i]) }
+                let sum = blockedSums(M, vector: { i in (load8(row + i), SIMD8()) }, scalar: { i in (row[i], 0) }).0
                 let mean = sum / Double(M)
-                let m32 = Float(mean)
-                var sq = 0.0
-                for i in 0..<M { let d = row[i] - m32; sq += Double(d * d) }
+                let m32 = Float(mean), m8 = SIMD8(repeating: m32)
+                let sq = blockedSums(M, vector: { i in let d = load8(row + i) - m8; return (d * d, SIMD8()) },
+                                     scalar: { i in let d = row[i] - m32; return (d * d, 0) }).0
                 let variance = sq / Double(M)
                 let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
                 sm[c] = m32
@@ -29,12 +29,7 @@ extension CPUDevice {
                 rm[c] = (1 - momentum) * rm[c] + momentum * m32
                 rv[c] = (1 - momentum) * rv[c] + momentum * Float(variance * Double(M) / Double(M - 1))
                 let scale = gs[c] * invStd, shift = bs[c] - m32 * scale
-                let out = ys + c * M
-                if relu {
-                    for i in 0..<M { out[i] = max(row[i] * scale + shift, 0) }
-                } else {
-                    for i in 0..<M { out[i] = row[i] * scale + shift }
-                }
+                affine(row, scale: scale, shift: shift, relu: relu, into: ys + c * M, M)
             }
         }
     }
@@ -48,12 +43,7 @@ extension CPUDevice {
             for c in range {
                 let scale = gs[c] / (rv[c] + epsilon).squareRoot()
                 let shift = bs[c] - rm[c] * scale
-                let row = xs + c * M, out = ys + c * M
-                if relu {
-                    for i in 0..<M { out[i] = max(row[i] * scale + shift, 0) }
-                } else {
-                    for i in 0..<M { out[i] = row[i] * scale + shift }
-                }
+                affine(xs + c * M, scale: scale, shift: shift, relu: relu, into: ys + c * M, M)
             }
         }
     }
@@ -71,23 +61,28 @@ extension CPUDevice {
             for c in range {
                 let row = xs + c * M, grad = dys + c * M, mask = ys + c * M
                 let mean = sm[c], invStd = si[c]
-                // dbeta = sum dy, dgamma = sum dy * xhat
-                var sumDy = 0.0, sumDyXhat = 0.0
-                for i in 0..<M {
-                    let g = relu && mask[i] <= 0 ? 0 : grad[i]
-                    sumDy += Double(g)
-                    sumDyXhat += Double(g * ((row[i] - mean) * invStd))
-                }
+                // dbeta = sum dy, dgamma = sum dy * xhat (dy gated by y > 0 with the fused ReLU)
+                let (sumDy, sumDyXhat) = Self.gatedSums(grad, gate: relu ? mask : nil, row, mean: mean, invStd: invStd, M)
                 db[c] = Float(sumDy)
                 dg[c] = Float(sumDyXhat)
                 // dx = gamma*invStd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat))
                 let k = gs[c] * invStd
                 let meanDy = Float(sumDy / Double(M)), meanDyXhat = Float(sumDyXhat / Double(M))
                 let out = dxs + c * M
-                for i in 0..<M {
+                let k8 = SIMD8(repeating: k), meanDy8 = SIMD8(repeating: meanDy), meanDyXhat8 = SIMD8(repeating: meanDyXhat)
+                let mean8 = SIMD8(repeating: mean), invStd8 = SIMD8(repeating: invStd)
+                var i = 0
+                while i + 8 <= M {
+                    let xhat = (load8(row + i) - mean8) * invStd8
+                    let g = relu ? load8(grad + i).gated(by: load8(mask + i)) : load8(grad + i)
+                    store8(out + i, k8 * (g - meanDy8 - xhat * meanDyXhat8))
+                    i += 8
+                }
+                while i < M {
                     let xhat = (row[i] - mean) * invStd
                     let g = relu && mask[i] <= 0 ? 0 : grad[i]
                     out[i] = k * (g - meanDy - xhat * meanDyXhat)
+                    i += 1
                 }
             }
         }
@@ -107,13 +102,8 @@ extension CPUDevice {
             for c in range {
                 let invStd = 1 / (rv[c] + epsilon).squareRoot(), mean = rm[c], k = gs[c] * invStd
                 let row = xs + c * M, grad = dys + c * M, mask = ys + c * M, out = dxs + c * M
-                var sumDy = 0.0, sumDyXhat = 0.0
-                for i in 0..<M {
-                    let g = relu && mask[i] <= 0 ? 0 : grad[i]
-                    sumDy += Double(g)
-                    sumDyXhat += Double(g * ((row[i] - mean) * invStd))
-                    out[i] = g * k
-                }
+                let (sumDy, sumDyXhat) = Self.gatedSums(grad, gate: relu ? mask : nil, row, mean: mean, invStd: invStd, M)
+                scaleGated(grad, gate: relu ? mask : nil, by: k, into: out, M)
                 db[c] = Float(sumDy)
                 dg[c] = Float(sumDyXhat)
             }
@@ -128,13 +118,29 @@ extension CPUDevice {
         split(p.channels) { _, range in
             for c in range {
                 let k = gs[c] * (1 / (rv[c] + epsilon).squareRoot())   // as in batchNormInferenceBackward
-                let grad = dys + c * M, mask = ys + c * M, out = dxs + c * M
-                if relu {
-                    for i in 0..<M { out[i] = mask[i] > 0 ? grad[i] * k : 0 }
-                } else {
-                    for i in 0..<M { out[i] = grad[i] * k }
-                }
+                scaleGated(dys + c * M, gate: relu ? ys + c * M : nil, by: k, into: dxs + c * M, M)
             }
         }
+    }
+
+    /// `(sum g, sum g * (x - mean) * invStd)` over `count` values, `g = dy` gated by `gate > 0`
+    /// when a gate (the fused ReLU's output) is given; SIMD lanes, Double across blocks.
+    @inline(__always)
+    static func gatedSums(_ dy: UnsafePointer<Float>, gate: UnsafePointer<Float>?, _ x: UnsafePointer<Float>,
+                          mean: Float, invStd: Float, _ count: Int) -> (Double, Double) {
+        let mean8 = SIMD8(repeating: mean), invStd8 = SIMD8(repeating: invStd)
+        if let gate {
+            return blockedSums(count, vector: { i in
+                let g = load8(dy + i).gated(by: load8(gate + i))
+                return (g, g * ((load8(x + i) - mean8) * invStd8))
+            }, scalar: { i in
+                let g = gate[i] <= 0 ? 0 : dy[i]
+                return (g, g * ((x[i] - mean) * invStd))
+            })
+        }
+        return blockedSums(count, vector: { i in
+            let g = load8(dy + i)
+            return (g, g * ((load8(x + i) - mean8) * invStd8))
+        }, scalar: { i in (dy[i], dy[i] * ((x[i] - mean) * invStd)) })
     }
 }

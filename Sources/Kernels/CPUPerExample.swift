@@ -11,7 +11,7 @@ public enum PerExampleNormMethod: String, Sendable {
     case explicit
     /// Ghost norm `<A_i^T A_i, G_i^T G_i>` (`PQ^2 (CRS + K) / 2` with `syrk`).
     case ghost
-    /// Winograd F(2x2, 3x3) run backwards (CPU, 3x3 stride-1 padding-1 layers):
+    /// Winograd F(2x2, 3x3) run backwards (CPU, 3x3 stride-1 layers with padding 0 to 2):
     /// `dw_i = G^T [ sum_t (A dY_t A^T) ⊙ (B^T d_t B) ] G`, the tile sum as 16 GEMMs per
     /// example (`4 K C PQ` multiply-adds, 2.25x fewer than explicit). The OpenCL device
     /// computes this method as ``explicit``.
@@ -62,7 +62,7 @@ extension CPUDevice {
         let xs = x.hostFloats, dys = dy.hostFloats, out = squaredNorms.hostFloats
         if method == .winograd {
             guard WinogradTiles.fits(g) else {
-                Check.fail("conv2dPerExampleGradNormsSquared", "the Winograd method needs a 3x3 stride-1 padding-1 layer, got \(g)")
+                Check.fail("conv2dPerExampleGradNormsSquared", "the Winograd method needs a 3x3 stride-1 layer with padding 0, 1 or 2, got \(g)")
             }
             return winogradNorms(xs, dys, out, g)
         }
@@ -154,24 +154,10 @@ extension CPUDevice {
                 for n in 0..<N {
                     let base = (c * N + n) * plane
                     let row = xs + base, grad = dys + base, mask = ys + base
-                    var s: Float = 0, t: Float = 0
-                    if let dxs {
-                        let d = dxs + base
-                        for j in 0..<plane {
-                            let g = relu && mask[j] <= 0 ? 0 : grad[j]
-                            s += g * (row[j] - mean) * invStd
-                            t += g
-                            d[j] = g * k
-                        }
-                    } else {
-                        for j in 0..<plane {
-                            let g = relu && mask[j] <= 0 ? 0 : grad[j]
-                            s += g * (row[j] - mean) * invStd
-                            t += g
-                        }
-                    }
-                    sums[2 * (c * N + n)] = s
-                    sums[2 * (c * N + n) + 1] = t
+                    let (t, s) = CPUDevice.gatedSums(grad, gate: relu ? mask : nil, row, mean: mean, invStd: invStd, plane)
+                    if let dxs { scaleGated(grad, gate: relu ? mask : nil, by: k, into: dxs + base, plane) }
+                    sums[2 * (c * N + n)] = Float(s)
+                    sums[2 * (c * N + n) + 1] = Float(t)
                 }
             }
         }

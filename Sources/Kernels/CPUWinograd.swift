@@ -1,7 +1,9 @@
-// Winograd F(2x2, 3x3) convolution on the CPU for 3x3, stride-1, padding-1 layers
-// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016).
+// Winograd F(2x2, 3x3) convolution on the CPU for 3x3, stride-1 layers with a border of
+// 0, 1 or 2 pixels (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
+// CVPR 2016).
 //
-// Each 2x2 output tile comes from a 4x4 input tile d (rows 2i-1..2i+2, columns 2j-1..2j+2):
+// Each 2x2 output tile comes from a 4x4 input tile d (rows 2i-p..2i+3-p, columns
+// 2j-p..2j+3-p for padding p; zero outside the input):
 //   y_tile = A^T [ (G g G^T) ⊙ (B^T d B) ] A
 // with
 //   B^T = [1  0 -1  0]    G = [1    0    0 ]    A^T = [1  1  1  0]
@@ -15,19 +17,21 @@
 //   M[ξ][Co, T]   = U[ξ] * V[ξ]           sgemm, Co x T x Ci
 //   y[Co, n, 2i+a, 2j+b] = (A^T M A)[a, b]
 // The backward-data pass of the same layer is the same algorithm on dy with the weights
-// flipped 180° and transposed ([C][K] instead of [K][C]): for stride 1 and padding 1,
-//   dx[c] = sum_k  dy[k] ⋆ rot180(w[k, c])   (padding 1).
+// flipped 180° and transposed ([C][K] instead of [K][C]): for stride 1 and padding p,
+//   dx[c] = sum_k  dy[k] ⋆ rot180(w[k, c])   (padding 2 - p),
+// so a valid (p = 0) layer's backward is a "full" (p = 2) convolution of dy, and a
+// same-size (p = 1) layer's is again p = 1 (``WinogradTiles/init(adjointOf:)``).
 // Results differ from im2col only by rounding (the transforms add and halve); the tests
 // bound the error against the Double reference.
 
 /// Which algorithm the CPU uses for 3x3 stride-1 convolutions.
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
-    /// Winograd F(2x2, 3x3) where it pays (3x3, stride 1, padding 1, at least
+    /// Winograd F(2x2, 3x3) where it pays (3x3, stride 1, padding 0 to 2, at least
     /// ``CPUDevice/winogradMinimumChannels`` channels in and out), im2col + sgemm elsewhere.
     case automatic
     /// Always im2col + sgemm.
     case im2col
-    /// Winograd for every 3x3 stride-1 padding-1 layer, whatever its channel count.
+    /// Winograd for every 3x3 stride-1 layer with padding 0 to 2, whatever its channel count.
     case winograd
 }
 
@@ -50,18 +54,18 @@ extension CPUDevice {
         }
     }
 
-    /// y[K, N, H, W] = conv3x3(x[C, N, H, W], w[K, C, 3, 3]), padding 1.
+    /// y[K, N, P, Q] = conv3x3(x[C, N, H, W], w[K, C, 3, 3]), padding p (P = H + 2p - 2).
     func winogradForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                          _ g: Conv2DGeometry) {
         let u = transformWeights(w, outputs: g.outChannels, inputs: g.inChannels, flipped: false)
-        winogradConvolve(x, inputs: g.inChannels, u, y, outputs: g.outChannels, g)
+        winogradConvolve(x, inputs: g.inChannels, u, y, outputs: g.outChannels, WinogradTiles(g))
     }
 
-    /// dx[C, N, H, W] = conv3x3(dy[K, N, H, W], rot180(w)^T), padding 1: the adjoint of the forward.
+    /// dx[C, N, H, W] = conv3x3(dy[K, N, P, Q], rot180(w)^T), padding 2 - p: the adjoint of the forward.
     func winogradBackwardData(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                               _ g: Conv2DGeometry) {
         let u = transformWeights(w, outputs: g.outChannels, inputs: g.inChannels, flipped: true)
-        winogradConvolve(dy, inputs: g.outChannels, u, dx, outputs: g.inChannels, g)
+        winogradConvolve(dy, inputs: g.outChannels, u, dx, outputs: g.inChannels, WinogradTiles(adjointOf: g))
     }
 
     /// U[ξ][o, i] = (G g G^T)[ξ] (block ξ at ξ * (K*C + 16)) for g = w[o, i] (forward, `[Co = K][Ci = C]`) or, flipped,
@@ -101,16 +105,15 @@ extension CPUDevice {
         return UnsafePointer(u)
     }
 
-    /// out[Co, N, H, W] = Winograd convolution of inp[Ci, N, H, W] with transformed weights
-    /// u[16][Co, Ci]; each worker takes a share of the images in chunks of about
-    /// ``winogradTilesPerChunk`` tiles (whole images).
+    /// out[Co, N, H', W'] = Winograd convolution of inp[Ci, N, H, W] with transformed weights
+    /// u[16][Co, Ci] over the tiling `tiles` (input and output planes, border); each worker
+    /// takes a share of the images in chunks of about ``winogradTilesPerChunk`` tiles (whole images).
     private func winogradConvolve(_ inp: UnsafePointer<Float>, inputs Ci: Int, _ u: UnsafePointer<Float>,
-                                  _ out: UnsafeMutablePointer<Float>, outputs Co: Int, _ g: Conv2DGeometry) {
-        let tiles = WinogradTiles(g)
-        let N = g.batch, H = g.height, W = g.width, tilesH = tiles.rows, tilesW = tiles.columns
+                                  _ out: UnsafeMutablePointer<Float>, outputs Co: Int, _ tiles: WinogradTiles) {
+        let N = tiles.batch, H = tiles.height, W = tiles.width, tilesH = tiles.rows, tilesW = tiles.columns
         let tilesPerImage = tiles.perImage, chunk = tiles.chunk
         for s in scratch { _ = s.reserve(tiles.scratchFloats(Ci, Co)) }
-        forEachChunk(g, chunk: chunk) { worker, n0, nb in
+        forEachChunk(N, chunk: chunk) { worker, n0, nb in
             let T = nb * tilesPerImage
             let vs = WinogradTiles.blockStride(Ci, T), st = WinogradTiles.blockStride(Co, T)
             let v = scratch[worker].pointer                  // V[16][Ci, T]
@@ -157,7 +160,7 @@ extension CPUDevice {
 }
 
 extension CPUDevice {
-    /// norms[n] += ||dw_n||^2 for each example n of a 3x3 stride-1 padding-1 layer, with
+    /// norms[n] += ||dw_n||^2 for each example n of a 3x3 stride-1 layer, with
     /// Winograd F(2x2, 3x3) run backwards (the weight gradient of y = A^T[(G g G^T) ⊙ (B^T d B)]A):
     ///   D[ξ][k, t]     = (A dY_t A^T)[ξ]                      output-gradient tiles, 2x2 -> 4x4
     ///   V[ξ][c, t]     = (B^T d_t B)[ξ]                       input tiles (as the forward)
@@ -228,7 +231,7 @@ extension CPUDevice {
         let tiles = WinogradTiles(g)
         let C = g.inChannels, K = g.outChannels
         for s in scratch { _ = s.reserve(tiles.scratchFloats(C, K)) }
-        forEachChunk(g, chunk: tiles.chunk) { worker, n0, nb in
+        forEachChunk(g.batch, chunk: tiles.chunk) { worker, n0, nb in
             let T = nb * tiles.perImage
             let vs = WinogradTiles.blockStride(C, T), st = WinogradTiles.blockStride(K, T)
             let v = scratch[worker].pointer                  // V[16][C, T]
@@ -240,25 +243,44 @@ extension CPUDevice {
     }
 }
 
-/// The 2x2 output tiling of a 3x3 stride-1 padding-1 layer's planes, and the input transform.
+/// The 2x2 output tiling of a 3x3 stride-1 convolution's planes, and the input transform.
 struct WinogradTiles {
-    let batch: Int, height: Int, width: Int
-    /// Tile rows and columns of a plane (the last ones partial when a side is odd).
+    let batch: Int
+    /// Input planes, read with `padding` zero pixels on every side.
+    let inHeight: Int, inWidth: Int, padding: Int
+    /// Output planes (`in + 2 padding - 2` on each side), tiled in 2x2 tiles.
+    let height: Int, width: Int
+    /// Tile rows and columns of an output plane (the last ones partial when a side is odd).
     let rows: Int, columns: Int
     /// Images per chunk (about ``CPUDevice/winogradTilesPerChunk`` tiles).
     let chunk: Int
 
-    /// Whether F(2x2, 3x3) computes `g`: 3x3 kernel, stride 1, padding 1.
-    static func fits(_ g: Conv2DGeometry) -> Bool { g.kernel == 3 && g.stride == 1 && g.padding == 1 }
+    /// Whether F(2x2, 3x3) computes `g` (and, through ``init(adjointOf:)``, its backward):
+    /// 3x3 kernel, stride 1, padding 0, 1 or 2.
+    static func fits(_ g: Conv2DGeometry) -> Bool { g.kernel == 3 && g.stride == 1 && g.padding <= 2 }
 
+    /// The forward's tiling: `g`'s input, padding and output.
     init(_ g: Conv2DGeometry) {
-        batch = g.batch; height = g.height; width = g.width
+        self.init(batch: g.batch, input: (g.height, g.width), padding: g.padding, output: (g.outHeight, g.outWidth))
+    }
+
+    /// The backward-data pass's tiling: `g`'s output gradient in, padding `2 - p`, `g`'s input size out.
+    init(adjointOf g: Conv2DGeometry) {
+        self.init(batch: g.batch, input: (g.outHeight, g.outWidth), padding: 2 - g.padding, output: (g.height, g.width))
+    }
+
+    private init(batch: Int, input: (Int, Int), padding: Int, output: (Int, Int)) {
+        precondition(padding >= 0 && padding <= 2 && output.0 == input.0 + 2 * padding - 2 && output.1 == input.1 + 2 * padding - 2,
+                     "WinogradTiles: a 3x3 stride-1 convolution with padding 0...2")
+        self.batch = batch; inHeight = input.0; inWidth = input.1; self.padding = padding
+        height = output.0; width = output.1
         rows = (height + 1) / 2; columns = (width + 1) / 2
         chunk = max(1, min(batch, CPUDevice.winogradTilesPerChunk / (rows * columns)))
     }
 
     var perImage: Int { rows * columns }
-    /// A padded input row: W + 2, +1 when W is odd.
+    /// A padded input row: the columns the tiles read (2 x columns + 2, at least
+    /// padding + input width + padding, as the output is input + 2 padding - 2 wide).
     var rowWidth: Int { 2 * columns + 2 }
     /// Floats of row scratch the transforms need.
     var rowScratch: Int { 5 * rowWidth }
@@ -275,29 +297,29 @@ struct WinogradTiles {
     }
 
     /// V[ξ][c, t] = (B^T d B)[ξ] (block ξ at ξ * ``blockStride(_:_:)``) for every channel c and tile t of images n0 ..< n0+nb of
-    /// x[C, N, H, W], t = b * perImage + i * columns + j; `rows`: ``rowScratch`` floats.
+    /// x[C, N, H, W] (the input planes), t = b * perImage + i * columns + j; `rows`: ``rowScratch`` floats.
     func transformInput(_ x: UnsafePointer<Float>, channels C: Int, n0: Int, count nb: Int,
                         into v: UnsafeMutablePointer<Float>, rows scratch: UnsafeMutablePointer<Float>) {
-        let H = height, W = width, N = batch, T = nb * perImage, rowWidth = rowWidth
+        let H = inHeight, W = inWidth, pad = padding, N = batch, T = nb * perImage, rowWidth = rowWidth
         let vs = WinogradTiles.blockStride(C, T)
         let zeros = scratch + 4 * rowWidth                  // one zero input row
         zeros.update(repeating: 0, count: W)
-        for a in 0..<4 {                                    // the padding columns of the s rows stay zero
+        for a in 0..<4 {                                    // the border columns of the s rows stay zero
             let s = scratch + a * rowWidth
-            s[0] = 0
-            (s + W + 1).update(repeating: 0, count: rowWidth - W - 1)
+            s.update(repeating: 0, count: pad)
+            (s + pad + W).update(repeating: 0, count: rowWidth - pad - W)
         }
         for c in 0..<C {
             for b in 0..<nb {
                 let plane = x + (c * N + n0 + b) * H * W
                 for i in 0..<rows {
-                    // input rows 2i-1 ... 2i+2 read in place (a zero row outside the plane);
+                    // input rows 2i-p ... 2i+3-p read in place (a zero row outside the plane);
                     // row combinations of B^T: s0 = d0 - d2, s1 = d1 + d2, s2 = d2 - d1, s3 = d1 - d3,
-                    // at padded column q = input column q - 1 (zero at q = 0 and q > W)
+                    // at padded column q = input column q - p (zero at q < p and q >= p + W)
                     @inline(__always) func row(_ h: Int) -> UnsafePointer<Float> { h >= 0 && h < H ? plane + h * W : UnsafePointer(zeros) }
-                    let d0 = row(2 * i - 1), d1 = row(2 * i), d2 = row(2 * i + 1), d3 = row(2 * i + 2)
+                    let d0 = row(2 * i - pad), d1 = row(2 * i + 1 - pad), d2 = row(2 * i + 2 - pad), d3 = row(2 * i + 3 - pad)
                     let s0 = scratch, s1 = s0 + rowWidth, s2 = s1 + rowWidth, s3 = s2 + rowWidth
-                    let t0p = s0 + 1, t1p = s1 + 1, t2p = s2 + 1, t3p = s3 + 1
+                    let t0p = s0 + pad, t1p = s1 + pad, t2p = s2 + pad, t3p = s3 + pad
                     for q in 0..<W {
                         t0p[q] = d0[q] - d2[q]; t1p[q] = d1[q] + d2[q]
                         t2p[q] = d2[q] - d1[q]; t3p[q] = d1[q] - d3[q]
@@ -328,7 +350,7 @@ struct WinogradTiles {
     }
 
     /// D[ξ][k, t] = (A dY_t A^T)[ξ] (block ξ at ξ * ``blockStride(_:_:)``) for every channel k
-    /// and 2x2 tile t of images n0 ..< n0+nb of dy[K, N, H, W] (zero beyond an odd side);
+    /// and 2x2 tile t of images n0 ..< n0+nb of dy[K, N, H, W] (the output planes; zero beyond an odd side);
     /// `rows`: ``rowScratch`` floats (``WinogradTile/outputGradient(_:_:_:_:_:)`` per tile).
     func transformOutputGradient(_ dy: UnsafePointer<Float>, channels K: Int, n0: Int, count nb: Int,
                                  into d: UnsafeMutablePointer<Float>, rows scratch: UnsafeMutablePointer<Float>) {
@@ -428,21 +450,4 @@ enum WinogradTile {
         row(2, y00 - y10, y01 - y11)
         row(3, -y10, -y11)
     }
-}
-
-@inline(__always) private func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
-}
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-@inline(__always) private func store4(_ p: UnsafeMutablePointer<Float>, _ v: SIMD4<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
-}
-@inline(__always) private func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}
-/// (x0, y0, x1, y1, x2, y2, x3, y3): the two output columns of four tiles.
-@inline(__always) private func interleave(_ x: SIMD4<Float>, _ y: SIMD4<Float>) -> SIMD8<Float> {
-    SIMD8(x[0], y[0], x[1], y[1], x[2], y[2], x[3], y[3])
 }

@@ -65,6 +65,8 @@ public struct Pool2DGeometry: Hashable, Sendable {
 
     public var outHeight: Int { (height + 2 * padding - window) / stride + 1 }
     public var outWidth: Int { (width + 2 * padding - window) / stride + 1 }
+    /// A 2x2 window with stride 2 and no border (halves each side): the CPU's vector path.
+    public var isHalving: Bool { window == 2 && stride == 2 && padding == 0 }
     public var inputShape: [Int] { [channels, batch, height, width] }
     public var outputShape: [Int] { [channels, batch, outHeight, outWidth] }
 }

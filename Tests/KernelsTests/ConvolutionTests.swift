@@ -111,6 +111,14 @@ struct WinogradTests {
         Conv2DGeometry(batch: 3, inChannels: 64, height: 8, width: 8, outChannels: 32, kernel: 3, stride: 1, padding: 1),
         Conv2DGeometry(batch: 2, inChannels: 128, height: 4, width: 4, outChannels: 128, kernel: 3, stride: 1, padding: 1),
         Conv2DGeometry(batch: 2, inChannels: 8, height: 28, width: 28, outChannels: 16, kernel: 3, stride: 1, padding: 1),
+        // valid (padding 0; backward data as a padding-2 convolution): odd output, one output
+        // pixel, the small CNN's second layer
+        Conv2DGeometry(batch: 3, inChannels: 5, height: 7, width: 6, outChannels: 4, kernel: 3, stride: 1, padding: 0),
+        Conv2DGeometry(batch: 2, inChannels: 3, height: 3, width: 3, outChannels: 2, kernel: 3, stride: 1, padding: 0),
+        Conv2DGeometry(batch: 2, inChannels: 32, height: 26, width: 26, outChannels: 64, kernel: 3, stride: 1, padding: 0),
+        // padding 2 (a 1x1 input to a 3x3 output; backward data as a padding-0 convolution)
+        Conv2DGeometry(batch: 2, inChannels: 4, height: 5, width: 4, outChannels: 3, kernel: 3, stride: 1, padding: 2),
+        Conv2DGeometry(batch: 2, inChannels: 2, height: 1, width: 1, outChannels: 3, kernel: 3, stride: 1, padding: 2),
     ]
 
     /// Forward, backward data and weight gradient by Winograd F(2x2, 3x3) against the Double
@@ -141,7 +149,9 @@ struct WinogradTests {
         #expect(device.usesWinograd(wide))
         #expect(!device.usesWinograd(Conv2DGeometry(batch: 1, inChannels: 3, height: 8, width: 8, outChannels: 64, kernel: 3, stride: 1, padding: 1)))
         #expect(!device.usesWinograd(Conv2DGeometry(batch: 1, inChannels: 64, height: 8, width: 8, outChannels: 64, kernel: 3, stride: 2, padding: 1)))
-        #expect(!device.usesWinograd(Conv2DGeometry(batch: 1, inChannels: 64, height: 8, width: 8, outChannels: 64, kernel: 3, stride: 1, padding: 0)))
+        #expect(device.usesWinograd(Conv2DGeometry(batch: 1, inChannels: 64, height: 8, width: 8, outChannels: 64, kernel: 3, stride: 1, padding: 0)))
+        #expect(!device.usesWinograd(Conv2DGeometry(batch: 1, inChannels: 64, height: 8, width: 8, outChannels: 64, kernel: 3, stride: 1, padding: 3)))
+        #expect(!device.usesWinograd(Conv2DGeometry(batch: 1, inChannels: 64, height: 8, width: 8, outChannels: 64, kernel: 5, stride: 1, padding: 2)))
         #expect(!CPUDevice(convolution: .im2col).usesWinograd(wide))
     }
 }

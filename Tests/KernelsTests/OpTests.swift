@@ -27,7 +27,7 @@ struct GEMMTests {
 }
 
 struct BatchNormTests {
-    @Test(arguments: [(3, 5), (16, 3), (1, 131), (8, 64)])
+    @Test(arguments: [(3, 5), (16, 3), (1, 131), (8, 64), (2, 1531)])
     func trainingForwardAndBackward(_ C: Int, _ M: Int) {
         let device = CPUDevice()
         var rng = TestRandom(UInt64(C * 1000 + M))
@@ -122,7 +122,7 @@ struct ElementwiseTests {
 }
 
 struct PoolingTests {
-    @Test(arguments: [(2, 2, 8, 8, 2, 2), (3, 1, 7, 5, 3, 2), (1, 3, 6, 6, 2, 1)])
+    @Test(arguments: [(2, 2, 8, 8, 2, 2), (3, 1, 7, 5, 3, 2), (1, 3, 6, 6, 2, 1), (2, 3, 9, 19, 2, 2), (1, 2, 24, 24, 2, 2)])
     func maxAndAveragePooling(_ C: Int, _ N: Int, _ H: Int, _ W: Int, _ k: Int, _ s: Int) {
         let device = CPUDevice()
         let g = Pool2DGeometry(channels: C, batch: N, height: H, width: W, window: k, stride: s)
@@ -154,6 +154,35 @@ struct PoolingTests {
         #expect(relativeError(device.download(y), avgRef) < 1e-6)
         device.avgPoolBackward(gradOutput: dyt, gradInput: dx, geometry: g)
         #expect(relativeError(device.download(dx), dxAvg) < 1e-6)
+    }
+
+    /// The 2x2 stride-2 vector path breaks ties as the general loop does: the first largest
+    /// input of a window (row-major) takes the gradient.
+    @Test(arguments: [(9, 19), (8, 8), (24, 24)])
+    func halvingMaxPoolingTies(_ H: Int, _ W: Int) {
+        let device = CPUDevice()
+        let g = Pool2DGeometry(channels: 2, batch: 3, height: H, width: W, window: 2, stride: 2)
+        #expect(g.isHalving)
+        var rng = TestRandom(UInt64(H * 31 + W))
+        let x = rng.array(2 * 3 * H * W).map { ($0 * 1.5).rounded() }, dy = rng.array(2 * 3 * g.outHeight * g.outWidth)
+        var dxRef = [Float](repeating: 0, count: x.count), yRef = [Float]()
+        for plane in 0..<6 {
+            for p in 0..<g.outHeight { for q in 0..<g.outWidth {
+                var at = -1
+                for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let o = plane * H * W + (2 * p + i) * W + 2 * q + j
+                    if at < 0 || x[o] > x[at] { at = o }
+                }
+                yRef.append(x[at])
+                dxRef[at] = dy[(plane * g.outHeight + p) * g.outWidth + q]
+            }}
+        }
+        let xt = device.tensor(x, g.inputShape), y = device.makeTensor(g.outputShape), dx = device.makeTensor(g.inputShape)
+        device.fill(dx, with: 7)   // every element is written
+        device.maxPoolForward(input: xt, output: y, geometry: g)
+        #expect(device.download(y) == yRef)
+        device.maxPoolBackward(input: xt, gradOutput: device.tensor(dy, g.outputShape), gradInput: dx, geometry: g)
+        #expect(device.download(dx) == dxRef)
     }
 
     /// Max-pooling with an implicit -inf border (ImageNet ResNet's 3x3 stride-2 pad-1 pool).

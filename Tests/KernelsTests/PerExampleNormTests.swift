@@ -35,8 +35,8 @@ struct PerExampleNormTests {
         Self.expectNormsMatchReference(g, [.explicit, .ghost], seed: UInt64(g.hashValue & 0xfff) + 3, tolerance: 1e-4)
     }
 
-    /// Winograd run backwards on every 3x3 stride-1 padding-1 shape of the Winograd tests (odd
-    /// planes, one-pixel planes, ResNet-18 layers).
+    /// Winograd run backwards on every 3x3 stride-1 shape of the Winograd tests (padding 0, 1 and
+    /// 2; odd planes, one-pixel planes, ResNet-18 and small-CNN layers).
     @Test(arguments: WinogradTests.geometries)
     func winogradMatchesReference(_ g: Conv2DGeometry) {
         Self.expectNormsMatchReference(g, [.winograd], seed: UInt64(g.hashValue & 0xfff) + 11, tolerance: 1e-5)
@@ -52,6 +52,9 @@ struct PerExampleNormTests {
         #expect(device.normMethod(for: g(512, 4, 512)) == .ghost)
         #expect(device.normMethod(for: g(64, 8, 64)) == .ghost)             // too few tiles per example to pay
         #expect(device.normMethod(for: g(3, 32, 64)) == .explicit)          // too few channels for Winograd
+        // the small CNN's second layer (32x26x26 -> 64, valid)
+        #expect(device.normMethod(for: Conv2DGeometry(batch: 128, inChannels: 32, height: 26, width: 26, outChannels: 64,
+                                                      kernel: 3, stride: 1, padding: 0)) == .winograd)
         #expect(CPUDevice(convolution: .im2col).normMethod(for: g(64, 32, 64)) == .explicit)
     }
 
