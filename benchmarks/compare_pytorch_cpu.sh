@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
-# Sieve vs PyTorch on this CPU, in one run: CIFAR ResNet-18 training step, eval forward
-# (EL2N) and per-example gradient norms (GraNd: PyTorch vmap(grad) and hand-written
-# ghost-norm hooks), examples/s (median of REPEATS rounds of STEPS batches, both sides)
-# and the ratios. PyTorch's eval forward is timed after it has trained in the same
-# process (its fastest state).
-# Usage: benchmarks/compare_pytorch_cpu.sh [WIDTH] [BATCH] [STEPS] [INPUT] [REPEATS]
+# Sieve vs PyTorch on this CPU, in one run: training step, eval forward (EL2N) and
+# per-example gradient norms (GraNd: PyTorch vmap(grad) and hand-written ghost-norm hooks)
+# of one network (CIFAR ResNet-18 by default, or MODEL: cnn, the audit's), examples/s
+# (median of REPEATS rounds of STEPS batches, both sides) and the ratios. PyTorch at its
+# strongest: its eval forward and GraNd run with batch-norm statistics computed from the
+# data after it has trained in the same process, denormals flushed.
+# Usage: benchmarks/compare_pytorch_cpu.sh [WIDTH] [BATCH] [STEPS] [INPUT] [REPEATS] [MODEL]
 #   e.g. benchmarks/compare_pytorch_cpu.sh 64 128 3 3x32x32 3
 #        benchmarks/compare_pytorch_cpu.sh 16 128 3 1x28x28 3
+#        benchmarks/compare_pytorch_cpu.sh 16 128 5 1x28x28 3 cnn
 # SIEVE=path/to/sieve compares another build (e.g. an older commit's) instead of this one.
 # SIEVE_COMPARE_OUT=FILE.json keeps both sides' figures (benchmarks/plot_passes.py draws them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-width=${1:-64}; batch=${2:-128}; steps=${3:-3}; input=${4:-3x32x32}; repeats=${5:-3}
+width=${1:-64}; batch=${2:-128}; steps=${3:-3}; input=${4:-3x32x32}; repeats=${5:-3}; model=${6:-resnet18}
 sieve=${SIEVE:-.build/release/sieve}
 [ -n "${SIEVE:-}" ] || swift build -c release --product sieve >/dev/null
 benchmarks/setup-python.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$sieve" bench --model resnet18 --width "$width" --batch "$batch" --input "$input" --steps "$steps" --repeats "$repeats" \
+"$sieve" bench --model "$model" --width "$width" --batch "$batch" --input "$input" --steps "$steps" --repeats "$repeats" \
     --json "$out/sieve.json"
 threads=$(nproc)
-.venv-bench/bin/python benchmarks/pytorch_resnet18.py --width "$width" --batch "$batch" --input "$input" --steps "$steps" \
+.venv-bench/bin/python benchmarks/pytorch_resnet18.py --model "$model" --width "$width" --batch "$batch" --input "$input" --steps "$steps" \
     --repeats "$repeats" --threads "$threads" > "$out/torch.json"
-(cd benchmarks && ../.venv-bench/bin/python pytorch_grand.py --width "$width" --batch "$batch" --input "$input" --steps 1 \
+(cd benchmarks && ../.venv-bench/bin/python pytorch_grand.py --model "$model" --width "$width" --batch "$batch" --input "$input" --steps 1 \
     --repeats "$repeats" --threads "$threads" > "$out/grand.json")
 python3 - "$out/sieve.json" "$out/torch.json" "$out/grand.json" "${SIEVE_COMPARE_OUT:-}" <<'PY'
 import json, sys
@@ -39,7 +41,7 @@ passes = s["models"][0]["passes"]
 if "sgemm_gflops" in s:
     print("sieve's passes as share of cblas_sgemm (" + f"{s['sgemm_gflops']:.0f} GFLOP/s): "
           + ", ".join(f"{p['pass']} {100 * p['share_of_sgemm']:.0f}%" for p in passes))
-print(f"(examples/s, median of {s['repeats']} rounds of {s['steps']} batches; ResNet-18 width {s['width']}, batch {s['batch']},"
+print(f"(examples/s, median of {s['repeats']} rounds of {s['steps']} batches; {t['model']} width {s['width']}, batch {s['batch']},"
       f" {s['input']}; sieve on {s['device']}, torch threads {t['threads']})")
 if sys.argv[4]:
     json.dump({"sieve": s, "pytorch": t, "pytorch_grand": g}, open(sys.argv[4], "w"), indent=1)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch references for Sieve's GraNd scoring pass: per-example gradient norms over
-all parameters of CIFAR ResNet-18 (BN in eval mode, loss per example), computed
+all parameters of a network of `sieve --model` (CIFAR ResNet-18 by default; BN in eval mode
+with statistics computed from the data, loss per example), computed
 (1) with torch.func vmap(grad) -- the common way, materialising B x P gradients --
 and (2) with hand-written hooks: one batched backward, per-layer norms from
 (activation, output gradient) pairs by the mixed ghost-norm rule, no weight gradients
@@ -13,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
-from pytorch_resnet18 import ResNet18
+from pytorch_resnet18 import ARCHITECTURES, build, calibrate_batch_norm
 
 
 def vmap_norms(model, x, y, chunk):
@@ -68,6 +69,7 @@ class GhostNorms:
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="resnet18", choices=sorted(ARCHITECTURES))
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--input", default="3x32x32")
@@ -78,11 +80,14 @@ def main():
     ap.add_argument("--skip-vmap", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)   # PyTorch at its strongest: no denormal slow paths
     torch.manual_seed(0)
     c, h, w = (int(v) for v in args.input.split("x"))
-    model = ResNet18(c, 10, args.width).eval()
+    model = build(args.model, c, h, w, args.width)
     x = torch.randn(args.batch, c, h, w)
     y = torch.randint(0, 10, (args.batch,))
+    calibrate_batch_norm(model, x)   # batch-norm statistics from the data, as in a checkpoint
+    model.eval()
     ghost = GhostNorms(copy.deepcopy(model))   # hooks on a copy: vmap must see a hook-free model
 
     def rate(fn, repeats):
@@ -96,7 +101,7 @@ def main():
         return sorted(rates)[len(rates) // 2]
 
     result = {"framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
-              "width": args.width, "batch": args.batch, "input": args.input}
+              "model": args.model, "width": args.width, "batch": args.batch, "input": args.input}
     result["ghost_hooks_examples_per_second"] = rate(lambda: ghost(x, y), args.repeats)
     if not args.skip_vmap:   # one round: vmap is slow, and far behind either way
         result["vmap_examples_per_second"] = rate(lambda: vmap_norms(model, x, y, args.chunk), 1)

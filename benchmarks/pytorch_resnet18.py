@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `sieve bench`: the same CIFAR ResNet-18 (3x3 stride-1 stem,
-no max-pool, BasicBlocks [2,2,2,2], widths w/2w/4w/8w, BN, global average pool,
-linear), the same SGD step (momentum 0.9, Nesterov, weight decay 5e-4, mean
-cross-entropy) and an eval-mode forward, on random data. Prints one JSON line."""
+"""PyTorch reference for `sieve bench`: the same networks (--model: CIFAR ResNet-18 with
+a 3x3 stride-1 stem, no max-pool, BasicBlocks [2,2,2,2], widths w/2w/4w/8w, BN, global
+average pool, linear; the small CNN; the others of `sieve --model`), the same SGD step
+(momentum 0.9, Nesterov, weight decay 5e-4, mean cross-entropy) and an eval-mode forward
+with batch-norm statistics computed from the data after training (PyTorch's fastest
+state), on random data, denormals flushed. Prints one JSON line."""
 import argparse, json, os, time
 
 import torch
@@ -191,11 +193,60 @@ class ResNet18ImageNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
 
 
-ARCHITECTURES = {"resnet18-imagenet": ResNet18ImageNet, "resnet18": ResNet18, "preact-resnet18": PreActResNet18, "wrn-28": WideResNet28, "resnet9": ResNet9}
+class CNN(nn.Module):
+    """`sieve --model cnn` (the audit's default): conv3x3(32)-BN-ReLU, conv3x3(64)-BN-ReLU
+    (no padding, no conv bias), max-pool 2, fc 128-ReLU, fc classes. `width` is ignored, as
+    in Sieve; fc1's input size comes from the first forward (LazyLinear)."""
+    def __init__(self, channels=1, classes=10, width=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, 32, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(32)
+        self.conv2 = nn.Conv2d(32, 64, 3, bias=False)
+        self.bn2 = nn.BatchNorm2d(64)
+        self.fc1 = nn.LazyLinear(128)
+        self.fc2 = nn.Linear(128, classes)
+
+    def forward(self, x):
+        out = F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+        out = torch.flatten(F.max_pool2d(out, 2), 1)
+        return self.fc2(F.relu(self.fc1(out)))
+
+
+ARCHITECTURES = {"resnet18-imagenet": ResNet18ImageNet, "resnet18": ResNet18, "preact-resnet18": PreActResNet18, "wrn-28": WideResNet28, "resnet9": ResNet9, "cnn": CNN}
+
+
+def build(model, channels, height, width_px, width, classes=10):
+    """ARCHITECTURES[model] for inputs channels x height x width_px, lazy layers materialised
+    (one forward of zeros in eval mode, which leaves batch-norm statistics alone)."""
+    net = ARCHITECTURES[model](channels, classes, width)
+    net.eval()
+    with torch.no_grad():
+        net(torch.zeros(1, channels, height, width_px))
+    return net
+
+
+def calibrate_batch_norm(model, x, passes=4):
+    """Batch-norm running statistics computed from the data, as in a trained checkpoint:
+    reset, then `passes` forwards of `x` in train mode with momentum None (PyTorch's
+    cumulative average), then back to momentum 0.1. PyTorch's eval forward is fastest in
+    this state (fresh or random statistics can push activations into denormal floats)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    was_training = model.training
+    model.train()
+    with torch.no_grad():
+        for _ in range(passes):
+            model(x)
+    for m in norms:
+        m.momentum = 0.1
+    model.train(was_training)
 
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="resnet18", choices=sorted(ARCHITECTURES))
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--input", default="3x32x32")
@@ -204,9 +255,10 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)   # PyTorch at its strongest: no denormal slow paths
     torch.manual_seed(0)
     c, h, w = (int(v) for v in args.input.split("x"))
-    model = ResNet18(c, 10, args.width)
+    model = build(args.model, c, h, w, args.width)
     x = torch.randn(args.batch, c, h, w)
     y = torch.randint(0, 10, (args.batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -231,10 +283,13 @@ def main():
             rates.append(args.steps * args.batch / (time.perf_counter() - t0))
         return sorted(rates)[len(rates) // 2]
 
+    train = rate(train_step, True)
+    # the eval forward of a trained process with batch-norm statistics from the data
+    calibrate_batch_norm(model, x)
     result = {
         "framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
-        "width": args.width, "batch": args.batch, "input": args.input,
-        "train_step_examples_per_second": rate(train_step, True),
+        "model": args.model, "width": args.width, "batch": args.batch, "input": args.input,
+        "train_step_examples_per_second": train,
         "eval_forward_examples_per_second": rate(eval_forward, False),
     }
     print(json.dumps(result))

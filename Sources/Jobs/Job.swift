@@ -156,11 +156,8 @@ struct Job {
                     scores.insert(Score(.errorProbability, values: v.errorProbability,
                                         note: "posterior probability that the given label is wrong, under the noise the confident joint estimates"), at: 1)
                     let epochsText = "epochs " + p.training.probabilityEpochs.map(String.init).joined(separator: ", ")
-                    meta.append(("label_errors", .object([
-                        ("estimated", .double(v.estimatedErrors)), ("interval_95", .array([.double(v.interval.low), .double(v.interval.high)])),
-                        ("flagged", .int(v.flagged.count)), ("noise_structure", .double(s)),
-                        ("joint", .array(v.joint.map { .array($0.map(JSON.double)) })),
-                        ("method", .string("confident learning on the class probabilities averaged over the models after \(epochsText)"))])))
+                    meta.append(("label_errors", RunFolder.labelErrorsMeta(
+                        v, method: "confident learning on the class probabilities averaged over the models after \(epochsText)")))
                 }
                 // The final model's embeddings: kNN distances (outliers, near duplicates) and the class prototypes.
                 if let e = out.training.embeddings {

@@ -90,6 +90,14 @@ public struct RunFolder {
         try OutputFile.write(csv, to: path)
     }
 
+    /// `meta.json`'s `label_errors`: the estimate, its interval, the flagged count, the noise
+    /// structure, the calibrated joint and how the probabilities were taken.
+    public static func labelErrorsMeta(_ v: LabelVerdict, method: String) -> JSON {
+        .object([("estimated", .double(v.estimatedErrors)), ("interval_95", .array([.double(v.interval.low), .double(v.interval.high)])),
+                 ("flagged", .int(v.flagged.count)), ("noise_structure", .double(v.noiseStructure)),
+                 ("joint", .array(v.joint.map { .array($0.map(JSON.double)) })), ("method", .string(method))])
+    }
+
     /// The folder ("" for the current one when a bare scores file was named).
     public let path: String
     /// The scores, as written by a run or read from its file.

@@ -135,7 +135,7 @@ public final class CPUDevice: Device {
         Check.elements("reluForward", x.count, x, y)
         let xs = x.hostFloats, ys = y.hostFloats
         split(x.count, grain: 1 << 16) { _, r in
-            for i in r { ys[i] = max(xs[i], 0) }
+            affine(xs + r.lowerBound, scale: 1, shift: 0, relu: true, into: ys + r.lowerBound, r.count)
         }
     }
 
@@ -143,7 +143,7 @@ public final class CPUDevice: Device {
         Check.elements("reluBackward", y.count, y, dy, dx)
         let ys = y.hostFloats, dys = dy.hostFloats, dxs = dx.hostFloats
         split(y.count, grain: 1 << 16) { _, r in
-            for i in r { dxs[i] = ys[i] > 0 ? dys[i] : 0 }
+            scaleGated(dys + r.lowerBound, gate: ys + r.lowerBound, by: 1, into: dxs + r.lowerBound, r.count)
         }
     }
 

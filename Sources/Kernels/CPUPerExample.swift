@@ -83,12 +83,14 @@ extension CPUDevice {
             for b in 0..<nb {
                 let a = cols + firstColumn + b * PQ            // [CRS, PQ], row stride ldA
                 let gi = dys + (n0 + b) * PQ                    // [K, PQ],   row stride N*PQ
-                var total: Float = 0
+                // sums in SIMD lanes, Double across blocks and rows (a norm is a sum of up to
+                // millions of terms; the ghost norm's terms also cancel)
+                var total = 0.0
                 switch method {
                 case .explicit:
                     // dw_i[K, CRS] = G_i * A_i^T
                     sgemm(false, true, K, CRS, PQ, 1, gi, N * PQ, a, ldA, 0, buffer, CRS)
-                    for j in 0..<(K * CRS) { total += buffer[j] * buffer[j] }
+                    total = squaredSum(buffer, K * CRS)
                 case .winograd:
                     preconditionFailure("handled above")
                 case .ghost:
@@ -97,13 +99,11 @@ extension CPUDevice {
                     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(PQ), Int32(CRS), 1, a, Int32(ldA), 0, ga, Int32(PQ))
                     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(PQ), Int32(K), 1, gi, Int32(N * PQ), 0, gg, Int32(PQ))
                     for r in 0..<PQ {
-                        total += ga[r * PQ + r] * gg[r * PQ + r]
-                        var off: Float = 0
-                        for c in (r + 1)..<max(r + 1, PQ) { off += ga[r * PQ + c] * gg[r * PQ + c] }
-                        total += 2 * off
+                        let d = r * PQ + r
+                        total += Double(ga[d] * gg[d]) + 2 * productSum(ga + d + 1, gg + d + 1, PQ - r - 1)
                     }
                 }
-                out[n0 + b] += total
+                out[n0 + b] += Float(total)
             }
         }
     }
@@ -115,10 +115,10 @@ extension CPUDevice {
         let xs = x.hostFloats, dys = dy.hostFloats, out = squaredNorms.hostFloats
         split(N) { _, examples in
             for n in examples {
-                var a2: Float = 0, g2: Float = 0
-                for i in 0..<inFeatures { let v = xs[i * N + n]; a2 += v * v }
-                for o in 0..<outFeatures { let v = dys[o * N + n]; g2 += v * v }
-                out[n] += a2 * g2 + g2
+                var a2 = 0.0, g2 = 0.0
+                for i in 0..<inFeatures { let v = Double(xs[i * N + n]); a2 += v * v }
+                for o in 0..<outFeatures { let v = Double(dys[o * N + n]); g2 += v * v }
+                out[n] += Float(a2 * g2 + g2)
             }
         }
     }
@@ -163,12 +163,12 @@ extension CPUDevice {
         }
         split(N) { _, examples in
             for n in examples {
-                var total: Float = 0
+                var total = 0.0
                 for c in 0..<C {
-                    let s = sums[2 * (c * N + n)], t = sums[2 * (c * N + n) + 1]
+                    let s = Double(sums[2 * (c * N + n)]), t = Double(sums[2 * (c * N + n) + 1])
                     total += s * s + t * t
                 }
-                out[n] += total
+                out[n] += Float(total)
             }
         }
     }

@@ -93,6 +93,20 @@ func affine(_ x: UnsafePointer<Float>, scale: Float, shift: Float, relu: Bool,
     a.replacing(with: b, where: b .> a)
 }
 
+/// sum of x[i]^2 over 0..<count (``blockedSums(_:vector:scalar:)``).
+@inline(__always)
+func squaredSum(_ x: UnsafePointer<Float>, _ count: Int) -> Double {
+    blockedSums(count, vector: { i in let v = load8(x + i); return (v * v, SIMD8()) },
+                scalar: { i in (x[i] * x[i], 0) }).0
+}
+
+/// sum of a[i] * b[i] over 0..<count (``blockedSums(_:vector:scalar:)``).
+@inline(__always)
+func productSum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Double {
+    blockedSums(count, vector: { i in (load8(a + i) * load8(b + i), SIMD8()) },
+                scalar: { i in (a[i] * b[i], 0) }).0
+}
+
 extension SIMD8 where Scalar == Float {
     /// The lanes where `mask > 0`, zero elsewhere (the fused ReLU's gradient gate, `y > 0`).
     @inline(__always) func gated(by mask: SIMD8<Float>) -> SIMD8<Float> {

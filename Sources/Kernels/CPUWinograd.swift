@@ -178,12 +178,12 @@ extension CPUDevice {
                     sgemm(false, true, K, C, perImage, 1, d + xi * st + b * perImage, nb * perImage,
                           v + xi * vs + b * perImage, nb * perImage, 0, wn + xi * plane, C)
                 }
-                var total: Float = 0
+                var total = 0.0
                 for kc in 0..<(K * C) {
                     let e = WinogradTiles.inverseWeightTransform(wn + kc, stride: plane)
-                    total += e.0 * e.0 + e.1 * e.1 + e.2 * e.2 + e.3 * e.3 + e.4 * e.4 + e.5 * e.5 + e.6 * e.6 + e.7 * e.7 + e.8 * e.8
+                    total += Double(e.0 * e.0 + e.1 * e.1 + e.2 * e.2 + e.3 * e.3 + e.4 * e.4 + e.5 * e.5 + e.6 * e.6 + e.7 * e.7 + e.8 * e.8)
                 }
-                out[n0 + b] += total
+                out[n0 + b] += Float(total)
             }
         }
     }
@@ -320,9 +320,17 @@ struct WinogradTiles {
                     let d0 = row(2 * i - pad), d1 = row(2 * i + 1 - pad), d2 = row(2 * i + 2 - pad), d3 = row(2 * i + 3 - pad)
                     let s0 = scratch, s1 = s0 + rowWidth, s2 = s1 + rowWidth, s3 = s2 + rowWidth
                     let t0p = s0 + pad, t1p = s1 + pad, t2p = s2 + pad, t3p = s3 + pad
-                    for q in 0..<W {
+                    var q = 0
+                    while q + 4 <= W {
+                        let e0 = load4(d0 + q), e1 = load4(d1 + q), e2 = load4(d2 + q), e3 = load4(d3 + q)
+                        store4(t0p + q, e0 - e2); store4(t1p + q, e1 + e2)
+                        store4(t2p + q, e2 - e1); store4(t3p + q, e1 - e3)
+                        q += 4
+                    }
+                    while q < W {
                         t0p[q] = d0[q] - d2[q]; t1p[q] = d1[q] + d2[q]
                         t2p[q] = d2[q] - d1[q]; t3p[q] = d1[q] - d3[q]
+                        q += 1
                     }
                     // column combinations (times B), stored at V[a*4 + col][c, t]
                     let t0 = b * perImage + i * columns

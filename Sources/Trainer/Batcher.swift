@@ -24,6 +24,31 @@ public struct Normalization: Sendable, Equatable {
 
     public init(mean: [Float], std: [Float]) { self.mean = mean; self.std = std }
 
+    /// `MEAN/STD` with one comma-separated value per channel on each side (torchvision's
+    /// `Normalize(mean, std)` for pixels in [0, 1]), e.g. `0.4914,0.4822,0.4465/0.247,0.2435,0.2616`;
+    /// one value on a side stands for every channel.
+    /// - Throws: ``TrainerError`` for a malformed text, a count that is neither 1 nor
+    ///   `channels`, a value that is not finite, or a standard deviation that is not positive.
+    public init(parsing text: String, channels: Int) throws {
+        let sides = text.split(separator: "/", omittingEmptySubsequences: false)
+        func values(_ side: Substring, _ what: String) throws -> [Float] {
+            let v = side.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.filter { !$0.isWhitespace }) }
+            guard !v.isEmpty, v.allSatisfy({ $0 != nil && $0!.isFinite }) else {
+                throw TrainerError.invalid("--normalize \(text): the \(what) side is not a comma-separated list of numbers (MEAN/STD, e.g. 0.2860/0.3530)")
+            }
+            guard v.count == 1 || v.count == channels else {
+                throw TrainerError.invalid("--normalize \(text): \(v.count) \(what) values for images of \(channels) channel(s); give \(channels == 1 ? "one" : "1 or \(channels)")")
+            }
+            return v.count == 1 ? Array(repeating: v[0]!, count: channels) : v.map { $0! }
+        }
+        guard sides.count == 2 else {
+            throw TrainerError.invalid("--normalize \(text): expected MEAN/STD (comma-separated per channel), e.g. 0.4914,0.4822,0.4465/0.247,0.2435,0.2616")
+        }
+        let mean = try values(sides[0], "mean"), std = try values(sides[1], "std")
+        guard std.allSatisfy({ $0 > 0 }) else { throw TrainerError.invalid("--normalize \(text): a standard deviation must be positive") }
+        self.init(mean: mean, std: std)
+    }
+
     /// Mean and (population) standard deviation of each channel over a data set.
     public init(fitting data: Dataset) {
         let C = data.channels, plane = data.height * data.width

@@ -136,8 +136,10 @@ public final class TrainingSession {
     ///   - trainLabels: labels to train with instead of the data set's (label noise, AUM's
     ///     threshold examples).
     ///   - extraClasses: output classes beyond the data set's (AUM's fake class).
+    ///   - normalization: the per-channel input normalisation (default: the training set's
+    ///     mean and standard deviation; a model trained elsewhere brings its own).
     public init(configuration: TrainingConfiguration, data: DataSplit, device: Device,
-                trainLabels: [Int32]? = nil, extraClasses: Int = 0) throws {
+                trainLabels: [Int32]? = nil, extraClasses: Int = 0, normalization: Normalization? = nil) throws {
         try configuration.validate()
         guard data.train.count > 0 else { throw TrainerError.invalid("the training set is empty") }
         guard (data.train.channels, data.train.height, data.train.width) == (data.test.channels, data.test.height, data.test.width)
@@ -159,9 +161,12 @@ public final class TrainingSession {
         model = try Model(configuration.architecture, input: input, classes: classes, width: configuration.width,
                       device: device, maxBatch: b)
         model.initialize(seed: configuration.seed)
-        normalization = Normalization(fitting: data.train)
-        trainBatcher = Batcher(dataset: data.train, normalization: normalization, device: device, maxBatch: b)
-        testBatcher = Batcher(dataset: data.test, normalization: normalization, device: device, maxBatch: b)
+        if let n = normalization, n.mean.count != data.train.channels || n.std.count != data.train.channels {
+            throw TrainerError.invalid("a normalisation of \(n.mean.count) channel(s) for images of \(data.train.channels)")
+        }
+        self.normalization = normalization ?? Normalization(fitting: data.train)
+        trainBatcher = Batcher(dataset: data.train, normalization: self.normalization, device: device, maxBatch: b)
+        testBatcher = Batcher(dataset: data.test, normalization: self.normalization, device: device, maxBatch: b)
         decoded = ExampleOutputs(maxBatch: b)
         records = []
         records.reserveCapacity(b)

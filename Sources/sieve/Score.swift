@@ -165,17 +165,26 @@ extension ScoreCommand {
             exports) into --model (and --width, --classes, the input size of --data after --resize), refusing the first \
             missing, unexpected or misshapen tensor by name. Then one scoring pass over the training set in evaluation \
             mode: EL2N, GraNd (the loss-gradient norm over all parameters), loss and margin per example in scores.csv, \
-            the class probabilities in pred_probs.npy (N x classes, float64: cleanlab's pred_probs), test accuracy.
-            The model sees what Sieve's training feeds it: pixels / 255, normalised per channel with the training set's \
-            mean and standard deviation; a model trained on other inputs must be trained with those.
+            the class probabilities in pred_probs.npy (N x classes, float64: cleanlab's pred_probs), test accuracy. \
+            The verdict that needs no training: confident learning on those probabilities estimates the number of \
+            label errors (with an interval) and each label's error probability (scores.csv's error_probability); the \
+            most suspicious examples, as many as the estimate, go to label_issues.csv with a suggested label, as in \
+            `sieve audit`. The probabilities are out-of-sample only for examples the model did not train on: a model \
+            that trained on these labels has memorised some of them, and its count comes out low.
+            The model sees pixels / 255 normalised per channel: with --normalize MEAN/STD as the model was trained \
+            (torchvision's Normalize), else with the training set's mean and standard deviation (Sieve's own training).
 
             Examples:
               sieve score weights --weights model.safetensors --model resnet18 --width 64 --data ./cifar-10 --out runs/w
               sieve score weights --weights net.safetensors --model resnet18-imagenet --data photos --resize 64 --out runs/p
+              sieve score weights --weights c10.safetensors --data ./cifar-10 --normalize 0.4914,0.4822,0.4465/0.247,0.2435,0.2616 --out runs/c
             """)
 
         @Option(help: "The trained model: a safetensors file with PyTorch parameter and buffer names.")
         var weights: String
+
+        @Option(help: "The input normalisation the model was trained with, MEAN/STD per channel for pixels in [0, 1] (torchvision's Normalize), e.g. 0.2860/0.3530 (default: the training set's mean and std, as Sieve trains).")
+        var normalize: String?
 
         @Option(help: "Output directory.")
         var out: String
@@ -192,14 +201,18 @@ extension ScoreCommand {
             defer { run.abandon() }
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: true)
+            let normalization = try normalize.map { try Normalization(parsing: $0, channels: setup.data.split.train.channels) }
             let session = try TrainingSession(configuration: setup.configuration, data: setup.data.split, device: setup.device,
-                                              trainLabels: setup.data.labels)
+                                              trainLabels: setup.data.labels, normalization: normalization)
             try session.model.load(weights: file)
             let scores = try session.scoreTrainingSet(gradNorms: true)
             let n = setup.data.count
             let probabilities = try session.probabilities(of: (0..<Int32(n)).map { $0 })
             let accuracy = session.hasTestSet ? try session.evaluateTest().accuracy : nil
+            let verdict = LabelVerdict(labels: setup.data.labels, probabilities: probabilities, classes: setup.data.classes)
             var table = setup.data.scoreTable()
+            table.add(Score(.errorProbability, values: verdict.errorProbability,
+                            note: "posterior probability that the given label is wrong, under the noise the confident joint estimates"))
             table.add(Score(.el2n, values: scores.el2n, note: "EL2N of the loaded model"))
             if let g = scores.gradNorm { table.add(Score(.grand, values: g, note: "GraNd of the loaded model")) }
             table.add(Score(.loss, values: scores.loss, note: "cross-entropy of the loaded model"))
@@ -211,15 +224,24 @@ extension ScoreCommand {
             meta += JobSpec.settingsMeta(data: try options.dataSpec(), training: try options.trainingSpec(), configuration: setup.configuration)
             meta.append(("classes", .int(setup.data.classes)))
             meta.append(("train_examples", .int(n)))
+            meta.append(("normalization", .object([("mean", .array(session.normalization.mean.map { .double(Double($0)) })),
+                                                   ("std", .array(session.normalization.std.map { .double(Double($0)) })),
+                                                   ("source", .string(normalize == nil ? "the training set" : "--normalize"))])))
+            meta.append(("label_errors", RunFolder.labelErrorsMeta(verdict, method: "confident learning on the loaded model's class probabilities")))
             meta.append(("device", .string(setup.device.name)))
             meta.append(("data_fingerprint", .string(setup.data.fingerprint)))
             let testFigure: JSON = accuracy.map { JSON.double($0) } ?? .string("none")
             meta.append(("test_accuracy", testFigure))
             meta.append(("seconds", .double(monotonicSeconds() - t0)))
             try table.write(to: run.staging, meta: meta)
+            try RunFolder.writeLabelIssues(verdict, data: setup.data, suspicion: verdict.errorProbability,
+                                           to: run.path(RunFolder.labelIssuesFile))
             try run.commit()
             print("scored \(n) examples with \(weights) (\(setup.configuration.architecture.rawValue))"
                   + (accuracy.map { ", test accuracy \(format(100 * $0, 2))%" } ?? "") + " -> \(out)")
+            print("label errors: about \(format(verdict.estimatedErrors, 0)) (95% interval \(format(verdict.interval.low, 0))-"
+                  + "\(format(verdict.interval.high, 0))); \(verdict.flagged.count) flagged with a suggested label "
+                  + "(\(verdict.flagged.filter { verdict.sure[$0] }.count) sure) -> \(out)/\(RunFolder.labelIssuesFile)")
         }
     }
 }

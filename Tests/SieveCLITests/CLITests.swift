@@ -100,10 +100,35 @@ struct CLITests {
         let common = ["--data", dir + "/data", "--model", "resnet18", "--device", "cpu"]
         let w = try Self.run(["score", "weights", "--weights", dir + "/x/model.safetensors", "--width", "2", "--out", dir + "/w"] + common)
         #expect(w.status == 0 && w.stdout.contains("scored 40 examples"), "\(w.stdout)\(w.stderr)")
-        let csv = try String(contentsOfFile: dir + "/w/scores.csv", encoding: .utf8).split(separator: "\n")
-        #expect(csv.first == "index,label,el2n,grand,loss,margin" && csv.count == 41, "\(csv.first ?? "")")
+        let scores = try String(contentsOfFile: dir + "/w/scores.csv", encoding: .utf8)
+        let csv = scores.split(separator: "\n")
+        #expect(csv.first == "index,label,error_probability,el2n,grand,loss,margin" && csv.count == 41, "\(csv.first ?? "")")
         let probs = try Data(contentsOf: URL(fileURLWithPath: dir + "/w/pred_probs.npy")).prefix(128)
         #expect(String(decoding: probs, as: UTF8.self).contains("'shape': (40, 4)"))
+        // The verdict from the loaded model's probabilities: label_issues.csv holds as many rows as meta.json's estimate.
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/w/meta.json"))) as? [String: Any]
+        let errors = meta?["label_errors"] as? [String: Any], flagged = errors?["flagged"] as? Int
+        let issues = try String(contentsOfFile: dir + "/w/label_issues.csv", encoding: .utf8).split(separator: "\n")
+        #expect(issues.first?.hasPrefix("index,given_label,suggested_label,suspicion,error_probability,sure") == true)
+        #expect(flagged != nil && issues.count == 1 + flagged!, "\(issues.count) lines, \(String(describing: flagged)) flagged")
+        #expect(w.stdout.contains("label errors: about"), "\(w.stdout)")
+        // --normalize with the training set's own mean and std (meta.json's) scores exactly alike; other values do not.
+        let norm = meta?["normalization"] as? [String: Any]
+        let mean = (norm?["mean"] as? [Double])?.first, std = (norm?["std"] as? [Double])?.first
+        #expect(mean != nil && std != nil && norm?["source"] as? String == "the training set")
+        let same = try Self.run(["score", "weights", "--weights", dir + "/x/model.safetensors", "--width", "2", "--out", dir + "/ws",
+                                 "--normalize", "\(Float(mean ?? 0))/\(Float(std ?? 1))"] + common)
+        #expect(same.status == 0, "\(same.stderr)")
+        #expect(try String(contentsOfFile: dir + "/ws/scores.csv", encoding: .utf8) == scores)
+        let shifted = try Self.run(["score", "weights", "--weights", dir + "/x/model.safetensors", "--width", "2", "--out", dir + "/wt",
+                                    "--normalize", "0.5/0.25"] + common)
+        #expect(shifted.status == 0, "\(shifted.stderr)")
+        #expect(try String(contentsOfFile: dir + "/wt/scores.csv", encoding: .utf8) != scores)
+        for bad in ["0.5,0.4/0.2", "0.5/0", "0.5", "a/0.2"] {
+            let r = try Self.run(["score", "weights", "--weights", dir + "/x/model.safetensors", "--width", "2", "--out", dir + "/wb",
+                                  "--normalize", bad] + common)
+            #expect(r.status == 2 && r.stderr.contains("--normalize \(bad)") && !FileManager.default.fileExists(atPath: dir + "/wb"), "\(bad): \(r.stderr)")
+        }
         let wide = try Self.run(["score", "weights", "--weights", dir + "/x/model.safetensors", "--width", "4", "--out", dir + "/w4"] + common)
         #expect(wide.status == 2 && wide.stderr.contains("conv1.weight is [2, 1, 3, 3]"), "\(wide.stderr)")
         let other = try Self.run(["score", "weights", "--weights", dir + "/x/model.safetensors", "--model", "preact-resnet18", "--width", "2",
