@@ -35,12 +35,36 @@ extension CPUDevice {
 
     public func conv2dForward(input x: Tensor, weight w: Tensor, output y: Tensor, geometry g: Conv2DGeometry) {
         Check.conv("conv2dForward", input: x, weight: w, output: y, g)
+        convolve(x.hostFloats, w.hostFloats, y.hostFloats, g, epilogue: nil)
+    }
+
+    /// The convolution with the batch norm applied as each chunk's output is written (in
+    /// the Winograd output transform, or on the chunk's rows right after its GEMM, while
+    /// they are in cache): one pass over `y` fewer than the two ops; `convOutput` is unused.
+    public func conv2dBatchNormInference(input x: Tensor, weight w: Tensor, parameters p: BatchNormParameters,
+                                         convOutput: Tensor, output y: Tensor, geometry g: Conv2DGeometry) {
+        Check.conv("conv2dBatchNormInference", input: x, weight: w, output: y, g)
+        _ = Check.batchNorm("conv2dBatchNormInference", y, p, y)
+        guard p.channels == g.outChannels else {
+            Check.fail("conv2dBatchNormInference", "batch norm of \(p.channels) channels after a convolution of \(g.outChannels)")
+        }
+        convolve(x.hostFloats, w.hostFloats, y.hostFloats, g, epilogue: ChannelAffine(inference: p))
+    }
+
+    /// y[K, N, P, Q] = conv(x, w), then `epilogue` on each output channel's values.
+    private func convolve(_ xs: UnsafePointer<Float>, _ ws: UnsafePointer<Float>, _ ys: UnsafeMutablePointer<Float>,
+                          _ g: Conv2DGeometry, epilogue: ChannelAffine?) {
         let K = g.outChannels, CRS = g.patchSize, PQ = g.outPlane, N = g.batch
-        let xs = x.hostFloats, ws = w.hostFloats, ys = y.hostFloats
-        if usesWinograd(g) { return winogradForward(xs, ws, ys, g) }
+        if usesWinograd(g) { return winogradForward(xs, ws, ys, g, epilogue: epilogue) }
+        // rows k of images n0 ..< n0+nb, just written by the chunk's GEMM
+        func finish(_ n0: Int, _ nb: Int) {
+            guard let e = epilogue else { return }
+            for k in 0..<K { e.apply(k, ys + k * N * PQ + n0 * PQ, nb * PQ) }
+        }
         if g.isPointwise {
             forEachChunk(g, chunk: N) { _, n0, nb in
                 sgemm(false, false, K, nb * PQ, CRS, 1, ws, CRS, xs + n0 * PQ, N * PQ, 0, ys + n0 * PQ, N * PQ)
+                finish(n0, nb)
             }
             return
         }
@@ -50,6 +74,7 @@ extension CPUDevice {
             let cols = scratch[worker].pointer
             im2col(xs, cols, g, n0: n0, count: nb)
             sgemm(false, false, K, nb * PQ, CRS, 1, ws, CRS, cols, nb * PQ, 0, ys + n0 * PQ, N * PQ)
+            finish(n0, nb)
         }
     }
 

@@ -87,6 +87,39 @@ func affine(_ x: UnsafePointer<Float>, scale: Float, shift: Float, relu: Bool,
     }
 }
 
+/// `v * scale[c] + shift[c]` per channel `c`, then `max(., 0)` when `relu`: batch norm in
+/// evaluation mode (``init(inference:)``) applied where a convolution writes its output.
+struct ChannelAffine {
+    let scale: [Float], shift: [Float], relu: Bool
+
+    /// Batch norm with running statistics: `scale = gamma / sqrt(runningVar + eps)`,
+    /// `shift = beta - runningMean * scale`, as ``CPUDevice/batchNormInferenceForward(input:output:parameters:)``
+    /// computes them (so the fused result is the same to the bit).
+    init(inference p: BatchNormParameters) {
+        let gs = p.gamma.hostFloats, bs = p.beta.hostFloats, rm = p.runningMean.hostFloats, rv = p.runningVar.hostFloats
+        let epsilon = p.epsilon
+        let scale = (0..<p.channels).map { c in gs[c] / (rv[c] + epsilon).squareRoot() }
+        self.scale = scale
+        shift = (0..<p.channels).map { c in bs[c] - rm[c] * scale[c] }
+        relu = p.fusedReLU
+    }
+
+    /// Channel `c`'s `count` values at `values`, in place.
+    @inline(__always) func apply(_ c: Int, _ values: UnsafeMutablePointer<Float>, _ count: Int) {
+        affine(values, scale: scale[c], shift: shift[c], relu: relu, into: values, count)
+    }
+
+    @inline(__always) func apply(_ c: Int, _ v: SIMD4<Float>) -> SIMD4<Float> {
+        let u = v * SIMD4(repeating: scale[c]) + SIMD4(repeating: shift[c])
+        return relu ? u.replacing(with: 0, where: u .<= 0) : u
+    }
+
+    @inline(__always) func apply(_ c: Int, _ v: Float) -> Float {
+        let u = v * scale[c] + shift[c]
+        return relu ? (u <= 0 ? 0 : u) : u
+    }
+}
+
 /// The larger lane of `a` and `b` (`a` where they are unordered): a compare and a blend,
 /// where `pointwiseMax` runs lane by lane.
 @inline(__always) func lanesMax(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> {

@@ -55,10 +55,12 @@ extension CPUDevice {
     }
 
     /// y[K, N, P, Q] = conv3x3(x[C, N, H, W], w[K, C, 3, 3]), padding p (P = H + 2p - 2).
+    /// With an `epilogue`, each output channel's values go through it as the output
+    /// transform writes them.
     func winogradForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                         _ g: Conv2DGeometry) {
+                         _ g: Conv2DGeometry, epilogue: ChannelAffine? = nil) {
         let u = transformWeights(w, outputs: g.outChannels, inputs: g.inChannels, flipped: false)
-        winogradConvolve(x, inputs: g.inChannels, u, y, outputs: g.outChannels, WinogradTiles(g))
+        winogradConvolve(x, inputs: g.inChannels, u, y, outputs: g.outChannels, WinogradTiles(g), epilogue: epilogue)
     }
 
     /// dx[C, N, H, W] = conv3x3(dy[K, N, P, Q], rot180(w)^T), padding 2 - p: the adjoint of the forward.
@@ -109,7 +111,8 @@ extension CPUDevice {
     /// u[16][Co, Ci] over the tiling `tiles` (input and output planes, border); each worker
     /// takes a share of the images in chunks of about ``winogradTilesPerChunk`` tiles (whole images).
     private func winogradConvolve(_ inp: UnsafePointer<Float>, inputs Ci: Int, _ u: UnsafePointer<Float>,
-                                  _ out: UnsafeMutablePointer<Float>, outputs Co: Int, _ tiles: WinogradTiles) {
+                                  _ out: UnsafeMutablePointer<Float>, outputs Co: Int, _ tiles: WinogradTiles,
+                                  epilogue: ChannelAffine? = nil) {
         let N = tiles.batch, H = tiles.height, W = tiles.width, tilesH = tiles.rows, tilesW = tiles.columns
         let tilesPerImage = tiles.perImage, chunk = tiles.chunk
         for s in scratch { _ = s.reserve(tiles.scratchFloats(Ci, Co)) }
@@ -137,13 +140,15 @@ extension CPUDevice {
                         let p = m + k * T + b * tilesPerImage + i * tilesW   // M[ξ][k, t + j] = p[ξ * st + j]
                         var j = 0
                         while j + 4 <= tilesW {                              // four tiles at a time
-                            let y = WinogradTile.output { xi in load4(p + xi * st + j) }
+                            var y = WinogradTile.output { xi in load4(p + xi * st + j) }
+                            if let e = epilogue { y = (e.apply(k, y.0), e.apply(k, y.1), e.apply(k, y.2), e.apply(k, y.3)) }
                             store8(top + 2 * j, interleave(y.0, y.1))
                             store8(bottom + 2 * j, interleave(y.2, y.3))
                             j += 4
                         }
                         while j < tilesW {
-                            let y = WinogradTile.output { xi in p[xi * st + j] }
+                            var y = WinogradTile.output { xi in p[xi * st + j] }
+                            if let e = epilogue { y = (e.apply(k, y.0), e.apply(k, y.1), e.apply(k, y.2), e.apply(k, y.3)) }
                             top[2 * j] = y.0; top[2 * j + 1] = y.1
                             bottom[2 * j] = y.2; bottom[2 * j + 1] = y.3
                             j += 1

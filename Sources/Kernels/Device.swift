@@ -120,6 +120,23 @@ public protocol ConvolutionOps: AnyObject {
     func conv2dBackwardData(gradOutput dy: Tensor, weight w: Tensor, gradInput dx: Tensor, geometry g: Conv2DGeometry)
     /// `dw[K,C,R,S] = sum_n dy_n (*) x_n`.
     func conv2dBackwardWeight(input x: Tensor, gradOutput dy: Tensor, gradWeight dw: Tensor, geometry g: Conv2DGeometry)
+    /// Forward-only passes: `y[K,N,P,Q] = BN(conv(x, w))` with batch norm in evaluation mode
+    /// (running statistics; then `max(., 0)` with ``BatchNormParameters/fusedReLU``), the
+    /// same values as ``conv2dForward(input:weight:output:geometry:)`` followed by
+    /// ``BatchNormOps/batchNormInferenceForward(input:output:parameters:)``. A device that
+    /// applies the normalisation as the convolution writes its output saves a pass over
+    /// `y`; `convOutput` `[K,N,P,Q]` holds the convolution on devices that run the two apart
+    /// (the default).
+    func conv2dBatchNormInference(input x: Tensor, weight w: Tensor, parameters p: BatchNormParameters,
+                                  convOutput: Tensor, output y: Tensor, geometry g: Conv2DGeometry)
+}
+
+extension ConvolutionOps where Self: BatchNormOps {
+    public func conv2dBatchNormInference(input x: Tensor, weight w: Tensor, parameters p: BatchNormParameters,
+                                         convOutput: Tensor, output y: Tensor, geometry g: Conv2DGeometry) {
+        conv2dForward(input: x, weight: w, output: convOutput, geometry: g)
+        batchNormInferenceForward(input: convOutput, output: y, parameters: p)
+    }
 }
 
 /// Batch norm over `[C, M]` rows (`M = N*H*W`), with an optional fused ReLU chosen by

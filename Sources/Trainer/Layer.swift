@@ -15,10 +15,17 @@ public struct FeatureShape: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(channels)x\(height)x\(width)" }
 }
 
-/// Whether batch norm uses batch statistics (training) or running statistics (evaluation).
+/// Whether batch norm uses batch statistics (training) or running statistics (evaluation,
+/// inference), and whether a backward may follow.
 public enum Mode: Sendable {
     case training
+    /// Running statistics; a backward may follow (the scoring pass, VoG's input gradients).
     case evaluation
+    /// Running statistics, forward only (test accuracy, probabilities, EL2N without GraNd,
+    /// embeddings): a convolution and the batch norm after it run as one device call
+    /// (``ConvolutionOps/conv2dBatchNormInference(input:weight:parameters:convOutput:output:geometry:)``),
+    /// and a backward after it stops with a message.
+    case inference
 }
 
 /// A network layer with a hand-written backward. Buffers (outputs, input gradients)

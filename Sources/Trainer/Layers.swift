@@ -50,6 +50,15 @@ public final class Conv2D: Layer {
         return y
     }
 
+    // inference: y = BN(conv(x)) with batch norm `p` on running statistics, one device call
+    func forwardInference(_ x: Tensor, batch: Int, thenBatchNorm p: BatchNormParameters, output y: Tensor) {
+        var g = geometry
+        g.batch = batch
+        saved.save(Activations(input: x, geometry: g))
+        device.conv2dBatchNormInference(input: x, weight: weight.value, parameters: p, convOutput: output.get(batch: batch),
+                                        output: y, geometry: g)
+    }
+
     // dw = sum_n dy_n (*) x_n;  dx = conv^T(dy, w)
     public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
         let a = saved.value
@@ -133,9 +142,17 @@ public final class BatchNorm2D: Layer {
         switch mode {
         case .training:
             device.batchNormTrainingForward(input: x, output: y, parameters: kernelParameters, saved: savedStatistics)
-        case .evaluation:
+        case .evaluation, .inference:
             device.batchNormInferenceForward(input: x, output: y, parameters: kernelParameters)
         }
+        return y
+    }
+
+    // inference: y = BN(conv(x)) in one device call (the normalisation applied as the convolution writes)
+    func forward(after conv: Conv2D, _ x: Tensor, batch: Int) -> Tensor {
+        let y = output.get(batch: batch)
+        conv.forwardInference(x, batch: batch, thenBatchNorm: kernelParameters, output: y)
+        saved.save(Activations(input: y, output: y, batch: batch, mode: .inference))
         return y
     }
 
@@ -145,6 +162,8 @@ public final class BatchNorm2D: Layer {
         let a = saved.value
         let dx = gradInput.get(batch: a.batch)
         switch a.mode {
+        case .inference:
+            fatalError("\(name): backward after a forward-only (inference) pass")
         case .evaluation:
             device.batchNormInferenceBackward(gradOutput: dy, input: a.input, output: a.output, parameters: kernelParameters,
                                               gradInput: dx, gradGamma: gamma.gradient, gradBeta: beta.gradient)

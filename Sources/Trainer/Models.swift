@@ -22,9 +22,19 @@ public final class Sequential: Layer {
     public var sublayers: [Layer] { layers }
     public func initialize(seed: UInt64) { for l in layers { l.initialize(seed: seed) } }
 
+    // in inference mode, a convolution and the batch norm after it run as one op
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
         var h = x
-        for l in layers { h = l.forward(h, batch: batch, mode: mode) }
+        var i = 0
+        while i < layers.count {
+            if mode == .inference, i + 1 < layers.count, let conv = layers[i] as? Conv2D, let bn = layers[i + 1] as? BatchNorm2D {
+                h = bn.forward(after: conv, h, batch: batch)
+                i += 2
+            } else {
+                h = layers[i].forward(h, batch: batch, mode: mode)
+                i += 1
+            }
+        }
         return h
     }
 
@@ -523,7 +533,7 @@ public final class Model {
     /// mlp/cnn's last hidden layer, after the global average pool for resnet18).
     public func features(_ x: Tensor, batch: Int) -> Tensor {
         var h = x
-        for l in body.layers.dropLast() { h = l.forward(h, batch: batch, mode: .evaluation) }
+        for l in body.layers.dropLast() { h = l.forward(h, batch: batch, mode: .inference) }
         return h
     }
 
@@ -607,10 +617,10 @@ extension Model {
     }
 
     /// Evaluation-mode forward with the per-example outputs (EL2N, loss, correctness);
-    /// returns ``outputs``.
+    /// returns ``outputs``. Forward only (``Mode/inference``).
     @discardableResult
     public func evaluate(_ batch: Batch) -> Tensor {
-        let logits = forward(batch.images, batch: batch.count, mode: .evaluation)
+        let logits = forward(batch.images, batch: batch.count, mode: .inference)
         loss(logits, batch, gradScale: 1)
         return outputs
     }

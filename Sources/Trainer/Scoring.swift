@@ -97,7 +97,7 @@ extension TrainingSession {
     /// (cross-validation's out-of-sample predictions).
     public func probabilities(of indices: [Int32]) throws -> [Double] {
         let K = model.classes
-        let logits = try rows(of: indices, width: K) { batch in model.forward(batch.images, batch: batch.count, mode: .evaluation) }
+        let logits = try rows(of: indices, width: K) { batch in model.forward(batch.images, batch: batch.count, mode: .inference) }
         var result = [Double](repeating: 0, count: indices.count * K)
         for row in stride(from: 0, to: result.count, by: K) {
             var top = -Double.infinity

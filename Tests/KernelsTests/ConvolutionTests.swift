@@ -101,6 +101,40 @@ struct ConvolutionTests {
     }
 }
 
+/// The convolution with batch norm applied as it writes (forward-only passes) gives the
+/// same bits as the two ops one after the other, on every CPU path (im2col, 1x1, strided,
+/// Winograd with padding 0 and 1, odd planes), with and without the fused ReLU.
+struct FusedBatchNormTests {
+    static let geometries: [Conv2DGeometry] = [
+        Conv2DGeometry(batch: 3, inChannels: 3, height: 9, width: 7, outChannels: 5, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 16, height: 8, width: 8, outChannels: 24, kernel: 1),
+        Conv2DGeometry(batch: 2, inChannels: 16, height: 9, width: 9, outChannels: 32, kernel: 3, stride: 2, padding: 1),
+        Conv2DGeometry(batch: 3, inChannels: 16, height: 11, width: 7, outChannels: 16, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 32, height: 26, width: 26, outChannels: 64, kernel: 3, stride: 1, padding: 0),
+    ]
+
+    @Test(arguments: geometries)
+    func fusedEqualsConvolutionThenBatchNorm(_ g: Conv2DGeometry) {
+        let device = CPUDevice()
+        var rng = TestRandom(UInt64(g.hashValue & 0xffff) + 5)
+        let K = g.outChannels
+        let x = device.tensor(rng.array(g.inputShape.reduce(1, *)), g.inputShape), w = device.tensor(rng.array(g.weightShape.reduce(1, *)), g.weightShape)
+        for relu in [false, true] {
+            let p = BatchNormParameters(gamma: device.tensor(rng.array(K), [K]), beta: device.tensor(rng.array(K), [K]),
+                                        runningMean: device.tensor(rng.array(K), [K]),
+                                        runningVar: device.tensor(rng.array(K).map { abs($0) + 0.1 }, [K]),
+                                        channels: K, fusedReLU: relu)
+            let conv = device.makeTensor(g.outputShape), apart = device.makeTensor(g.outputShape)
+            device.conv2dForward(input: x, weight: w, output: conv, geometry: g)
+            device.batchNormInferenceForward(input: conv, output: apart, parameters: p)
+            let fused = device.makeTensor(g.outputShape), unused = device.makeTensor(g.outputShape)
+            device.fill(fused, with: 42)
+            device.conv2dBatchNormInference(input: x, weight: w, parameters: p, convOutput: unused, output: fused, geometry: g)
+            #expect(device.download(fused) == device.download(apart), "\(g) relu \(relu)")
+        }
+    }
+}
+
 struct WinogradTests {
     static let geometries: [Conv2DGeometry] = [
         // odd planes (partial tiles on the right and bottom), one-pixel planes, ResNet-18 shapes

@@ -167,6 +167,27 @@ struct LabelNoiseTests {
     }
 }
 
+struct InferenceModeTests {
+    /// Forward-only passes fuse each convolution with its batch norm; the logits are the
+    /// same bits as the evaluation-mode forward's (ResNet-18 blocks, projections, and the
+    /// small CNN's valid convolutions).
+    @Test(arguments: [Architecture.resnet18, .cnn, .preactResnet18])
+    func inferenceForwardEqualsEvaluationForward(_ arch: Architecture) throws {
+        let device = CPUDevice()
+        let model = try Model(arch, input: FeatureShape(1, 16, 16), classes: 4, width: 16, device: device, maxBatch: 6)
+        model.initialize(seed: 3)
+        var rng = SeededRandom(seed: 9, purpose: "running statistics")
+        for b in model.buffers {   // statistics away from the initial 0 / 1
+            device.upload((0..<b.value.count).map { _ in b.name.hasSuffix("var") ? 0.5 + rng.uniform() : rng.uniform() - 0.5 }, to: b.value)
+        }
+        let x = device.makeTensor([1, 6, 16, 16])
+        device.upload((0..<(6 * 256)).map { _ in rng.uniform() * 2 - 1 }, to: x)
+        let a = device.download(model.forward(x, batch: 6, mode: .evaluation))
+        let b = device.download(model.forward(x, batch: 6, mode: .inference))
+        #expect(a == b)
+    }
+}
+
 struct ScoringPassTests {
     @Test func scoringPassIsDeterministicAndMatchesEvaluate() throws {
         let data = DataSplit(train: bandDataset(count: 50, seed: 1), test: bandDataset(count: 20, seed: 2))
