@@ -131,6 +131,20 @@ public final class CPUDevice: Device {
         }
     }
 
+    public func addReLU(_ a: Tensor, _ b: Tensor, into out: Tensor) {
+        Check.elements("addReLU", a.count, a, b, out)
+        let ap = a.hostFloats, bp = b.hostFloats, op = out.hostFloats
+        split(a.count, grain: 1 << 16) { _, r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                let v = load8(ap + i) + load8(bp + i)
+                store8(op + i, v.replacing(with: 0, where: v .<= 0))
+                i += 8
+            }
+            while i < r.upperBound { op[i] = max(ap[i] + bp[i], 0); i += 1 }
+        }
+    }
+
     public func reluForward(_ x: Tensor, output y: Tensor) {
         Check.elements("reluForward", x.count, x, y)
         let xs = x.hostFloats, ys = y.hostFloats

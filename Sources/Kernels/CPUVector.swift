@@ -109,14 +109,22 @@ struct ChannelAffine {
         affine(values, scale: scale[c], shift: shift[c], relu: relu, into: values, count)
     }
 
-    @inline(__always) func apply(_ c: Int, _ v: SIMD4<Float>) -> SIMD4<Float> {
-        let u = v * SIMD4(repeating: scale[c]) + SIMD4(repeating: shift[c])
-        return relu ? u.replacing(with: 0, where: u .<= 0) : u
-    }
+    /// Channel `c`'s scale and shift, for a loop over that channel's values.
+    @inline(__always) func lanes(_ c: Int) -> Lanes { Lanes(scale: scale[c], shift: shift[c], relu: relu) }
 
-    @inline(__always) func apply(_ c: Int, _ v: Float) -> Float {
-        let u = v * scale[c] + shift[c]
-        return relu ? (u <= 0 ? 0 : u) : u
+    /// One channel's affine (+ ReLU), on one value or four.
+    struct Lanes {
+        let scale: Float, shift: Float, relu: Bool
+
+        @inline(__always) func apply(_ v: SIMD4<Float>) -> SIMD4<Float> {
+            let u = v * SIMD4(repeating: scale) + SIMD4(repeating: shift)
+            return relu ? u.replacing(with: 0, where: u .<= 0) : u
+        }
+
+        @inline(__always) func apply(_ v: Float) -> Float {
+            let u = v * scale + shift
+            return relu ? (u <= 0 ? 0 : u) : u
+        }
     }
 }
 

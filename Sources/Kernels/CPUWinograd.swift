@@ -131,6 +131,7 @@ extension CPUDevice {
             let width = 2 * tilesW
             let padTop = v, padBottom = v + width    // V is no longer needed: row scratch
             for k in 0..<Co {
+                let affine = epilogue.map { $0.lanes(k) }             // this channel's batch norm, if any
                 for b in 0..<nb {
                     let plane = out + (k * N + n0 + b) * H * W
                     for i in 0..<tilesH {
@@ -141,14 +142,14 @@ extension CPUDevice {
                         var j = 0
                         while j + 4 <= tilesW {                              // four tiles at a time
                             var y = WinogradTile.output { xi in load4(p + xi * st + j) }
-                            if let e = epilogue { y = (e.apply(k, y.0), e.apply(k, y.1), e.apply(k, y.2), e.apply(k, y.3)) }
+                            if let e = affine { y = (e.apply(y.0), e.apply(y.1), e.apply(y.2), e.apply(y.3)) }
                             store8(top + 2 * j, interleave(y.0, y.1))
                             store8(bottom + 2 * j, interleave(y.2, y.3))
                             j += 4
                         }
                         while j < tilesW {
                             var y = WinogradTile.output { xi in p[xi * st + j] }
-                            if let e = epilogue { y = (e.apply(k, y.0), e.apply(k, y.1), e.apply(k, y.2), e.apply(k, y.3)) }
+                            if let e = affine { y = (e.apply(y.0), e.apply(y.1), e.apply(y.2), e.apply(y.3)) }
                             top[2 * j] = y.0; top[2 * j + 1] = y.1
                             bottom[2 * j] = y.2; bottom[2 * j + 1] = y.3
                             j += 1

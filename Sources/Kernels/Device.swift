@@ -102,6 +102,9 @@ public protocol ElementwiseOps: AnyObject {
     func add(_ a: Tensor, _ b: Tensor, into out: Tensor)
     /// `y = max(x, 0)`.
     func reluForward(_ x: Tensor, output y: Tensor)
+    /// `out = max(a + b, 0)` (a residual block's end), the same values as ``add(_:_:into:)``
+    /// then ``reluForward(_:output:)`` in one pass where the device can.
+    func addReLU(_ a: Tensor, _ b: Tensor, into out: Tensor)
     /// `dx = dy * [y > 0]` (uses the forward *output*, so it can run in place on `dy`).
     func reluBackward(output y: Tensor, gradOutput dy: Tensor, gradInput dx: Tensor)
 }
@@ -129,6 +132,13 @@ public protocol ConvolutionOps: AnyObject {
     /// (the default).
     func conv2dBatchNormInference(input x: Tensor, weight w: Tensor, parameters p: BatchNormParameters,
                                   convOutput: Tensor, output y: Tensor, geometry g: Conv2DGeometry)
+}
+
+extension ElementwiseOps {
+    public func addReLU(_ a: Tensor, _ b: Tensor, into out: Tensor) {
+        add(a, b, into: out)
+        reluForward(out, output: out)
+    }
 }
 
 extension ConvolutionOps where Self: BatchNormOps {

@@ -224,6 +224,14 @@ public final class ReLU: ParameterFreeLayer {
         return y
     }
 
+    // y = max(a + b, 0): a residual sum and this ReLU in one pass (the sum is never kept)
+    func forward(sum a: Tensor, _ b: Tensor, batch: Int) -> Tensor {
+        let y = output.get(batch: batch)
+        device.addReLU(a, b, into: y)
+        saved.save(y)
+        return y
+    }
+
     // dx = dy * [y > 0], in place on dy
     public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
         guard inputGradient else { return nil }

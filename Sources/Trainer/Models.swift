@@ -69,8 +69,7 @@ public final class BasicBlock: Layer {
     let main: Sequential
     let shortcut: Sequential?
     let finalReLU: ReLU
-    var sum: Workspace
-    public var workspaceBytes: [Int] { [sum.bytes] }
+    public var workspaceBytes: [Int] { [] }
 
     /// - Parameter shortcutName: the projection's name within the block (torchvision's `downsample`).
     public init(_ device: Device, name: String, input: FeatureShape, planes: Int, stride: Int, maxBatch: Int,
@@ -94,7 +93,6 @@ public final class BasicBlock: Layer {
             shortcut = nil
         }
         outputShape = mid
-        sum = Workspace(device, mid, maxBatch: maxBatch)
         finalReLU = ReLU(device, shape: mid, maxBatch: maxBatch)
     }
 
@@ -110,9 +108,7 @@ public final class BasicBlock: Layer {
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
         let a = main.forward(x, batch: batch, mode: mode)
         let s = shortcut?.forward(x, batch: batch, mode: mode) ?? x
-        let total = sum.get(batch: batch)
-        device.add(a, s, into: total)
-        return finalReLU.forward(total, batch: batch, mode: mode)
+        return finalReLU.forward(sum: a, s, batch: batch)
     }
 
     // d(sum) = relu'(dy); dx = main^T(d sum) + shortcut^T(d sum). A block never starts a

@@ -110,6 +110,8 @@ struct ElementwiseTests {
         let dx = device.makeTensor([n])
         device.reluBackward(output: out, gradOutput: bt, gradInput: dx)
         #expect(device.download(dx) == zip(a, b).map { $0 > 0 ? $1 : 0 })
+        device.addReLU(at, bt, into: out)
+        #expect(device.download(out) == zip(a, b).map { max($0 + $1, 0) })
         device.add(at, bt, into: out)
         #expect(device.download(out) == zip(a, b).map(+))
         device.accumulate(at, into: out)

@@ -52,6 +52,7 @@ struct OpenCLTests {
         expectClose(both { d in
             let (x, y, out) = (d.tensor(a, [n]), d.tensor(b, [n]), d.makeTensor([n]))
             var r: [[Float]] = []
+            d.addReLU(x, y, into: out); r.append(d.download(out))
             d.add(x, y, into: out); r.append(d.download(out))
             d.accumulate(x, into: out); r.append(d.download(out))
             d.reluForward(x, output: out); r.append(d.download(out))

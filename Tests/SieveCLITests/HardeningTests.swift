@@ -122,10 +122,10 @@ import TestSupport
         let dir = try Self.data(), out = dir + "/big"
         try FileManager.default.createDirectory(atPath: dir + "/vendors", withIntermediateDirectories: true)
         try "/usr/lib/oclgrind/liboclgrind-rt-icd.so\n".write(toFile: dir + "/vendors/oclgrind.icd", atomically: true, encoding: .utf8)
-        let r = try CLITests.run(["score", "grand", "--data", dir + "/data", "--model", "resnet18", "--batch", "512",
+        let r = try CLITests.run(["score", "grand", "--data", dir + "/data", "--model", "resnet18", "--batch", "1024",
                                   "--device", "opencl", "--out", out, "--quiet"],
                                  environment: ["OCL_ICD_VENDORS": dir + "/vendors", "OCLGRIND_GLOBAL_MEM_SIZE": "100000000"])
-        Self.expectBadInput(r, mentions: "--batch 512")
+        Self.expectBadInput(r, mentions: "--batch 1024")
         #expect(r.stderr.contains("more than the 95.4 MiB of the device opencl:0 (Oclgrind") && r.stderr.contains("--device cpu"),
                 "\(r.stderr)")
         #expect(Self.contents(dir).sorted() == ["data", "vendors"], "\(Self.contents(dir))")
