@@ -22,12 +22,16 @@ public final class Sequential: Layer {
     public var sublayers: [Layer] { layers }
     public func initialize(seed: UInt64) { for l in layers { l.initialize(seed: seed) } }
 
-    // in inference mode, a convolution and the batch norm after it run as one op
     public func forward(_ x: Tensor, batch: Int, mode: Mode) -> Tensor {
+        forward(x, batch: batch, mode: mode, layers: layers.count)
+    }
+
+    // the first `count` layers; in inference mode, a convolution and the batch norm after it run as one op
+    func forward(_ x: Tensor, batch: Int, mode: Mode, layers count: Int) -> Tensor {
         var h = x
         var i = 0
-        while i < layers.count {
-            if mode == .inference, i + 1 < layers.count, let conv = layers[i] as? Conv2D, let bn = layers[i + 1] as? BatchNorm2D {
+        while i < count {
+            if mode == .inference, i + 1 < count, let conv = layers[i] as? Conv2D, let bn = layers[i + 1] as? BatchNorm2D {
                 h = bn.forward(after: conv, h, batch: batch)
                 i += 2
             } else {
@@ -528,9 +532,7 @@ public final class Model {
     /// the classifier, i.e. what the last linear layer reads (after the ReLU of `fc1` for
     /// mlp/cnn's last hidden layer, after the global average pool for resnet18).
     public func features(_ x: Tensor, batch: Int) -> Tensor {
-        var h = x
-        for l in body.layers.dropLast() { h = l.forward(h, batch: batch, mode: .inference) }
-        return h
+        body.forward(x, batch: batch, mode: .inference, layers: body.layers.count - 1)
     }
 
     /// `d`, the length of ``features(_:batch:)``'s rows.

@@ -192,6 +192,9 @@ extension ScoreCommand {
         @Flag(help: "Replace --out whole if it already holds files (another run's).")
         var force = false
 
+        @Flag(help: "Print nothing but errors.")
+        var quiet = false
+
         @OptionGroup var options: TrainingOptions
 
         func run() throws {
@@ -237,6 +240,7 @@ extension ScoreCommand {
             try RunFolder.writeLabelIssues(verdict, data: setup.data, suspicion: verdict.errorProbability,
                                            to: run.path(RunFolder.labelIssuesFile))
             try run.commit()
+            guard !quiet else { return }
             print("scored \(n) examples with \(weights) (\(setup.configuration.architecture.rawValue))"
                   + (accuracy.map { ", test accuracy \(format(100 * $0, 2))%" } ?? "") + " -> \(out)")
             print("label errors: about \(format(verdict.estimatedErrors, 0)) (95% interval \(format(verdict.interval.low, 0))-"

@@ -182,9 +182,13 @@ struct InferenceModeTests {
         }
         let x = device.makeTensor([1, 6, 16, 16])
         device.upload((0..<(6 * 256)).map { _ in rng.uniform() * 2 - 1 }, to: x)
+        var h = x
+        for l in model.body.layers.dropLast() { h = l.forward(h, batch: 6, mode: .evaluation) }
+        let featuresApart = device.download(h)
         let a = device.download(model.forward(x, batch: 6, mode: .evaluation))
         let b = device.download(model.forward(x, batch: 6, mode: .inference))
         #expect(a == b)
+        #expect(device.download(model.features(x, batch: 6)) == featuresApart)   // the embeddings' pass, fused
     }
 }
 
