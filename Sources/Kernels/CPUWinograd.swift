@@ -285,9 +285,12 @@ struct WinogradTiles {
     }
 
     var perImage: Int { rows * columns }
-    /// A padded input row: the columns the tiles read (2 x columns + 2, at least
-    /// padding + input width + padding, as the output is input + 2 padding - 2 wide).
-    var rowWidth: Int { 2 * columns + 2 }
+    /// Tile columns rounded up to whole groups of four (the input transform's vector width).
+    var vectorColumns: Int { (columns + 3) & ~3 }
+    /// A padded input row: the columns the tiles of whole groups of four read
+    /// (2 x vectorColumns + 2, at least padding + input width + padding, as the output is
+    /// input + 2 padding - 2 wide); zero beyond the input.
+    var rowWidth: Int { 2 * vectorColumns + 2 }
     /// Floats of row scratch the transforms need.
     var rowScratch: Int { 5 * rowWidth }
 
@@ -344,18 +347,16 @@ struct WinogradTiles {
                         let s = s0 + a * rowWidth
                         let v0 = v + (a * 4 + 0) * vs + c * T + t0, v1 = v + (a * 4 + 1) * vs + c * T + t0
                         let v2 = v + (a * 4 + 2) * vs + c * T + t0, v3 = v + (a * 4 + 3) * vs + c * T + t0
-                        // four tiles at a time: lanes e0 = s[2j], s[2j+2], ... are the even half of s[2j ..< 2j+8]
+                        // four tiles at a time: lanes e0 = s[2j], s[2j+2], ... are the even half of s[2j ..< 2j+8].
+                        // A last group past `columns` (up to 3 tiles) computes from the zeroed row end and
+                        // stores into the next tile row's first tiles, the next image's or channel's (all
+                        // written later in this loop), or the block's padding (``blockStride(_:_:)``).
                         var j = 0
-                        while j + 4 <= columns {
+                        while j < columns {
                             let lo = load8(s + 2 * j), hi = load8(s + 2 * j + 2)
                             let e = WinogradTile.inputColumns(lo.evenHalf, lo.oddHalf, hi.evenHalf, hi.oddHalf)
                             store4(v0 + j, e.0); store4(v1 + j, e.1); store4(v2 + j, e.2); store4(v3 + j, e.3)
                             j += 4
-                        }
-                        while j < columns {
-                            let e = WinogradTile.inputColumns(s[2 * j], s[2 * j + 1], s[2 * j + 2], s[2 * j + 3])
-                            v0[j] = e.0; v1[j] = e.1; v2[j] = e.2; v3[j] = e.3
-                            j += 1
                         }
                     }
                 }
