@@ -18,3 +18,16 @@ def idx(path):
 def split(name, limit=None):
     """(images, labels) of `train` or `t10k`, the first `limit` of them."""
     return (idx(f"{DIRECTORY}/{name}-images-idx3-ubyte.gz")[:limit], idx(f"{DIRECTORY}/{name}-labels-idx1-ubyte.gz")[:limit])
+
+
+def sieve_normalisation(images):
+    """(mean, std) as Sieve fits its input normalisation: pixels / 255, the mean and the
+    population standard deviation over all of `images` (floored at 1e-6), in float32."""
+    x = images.astype(np.float64) / 255
+    return np.float32(x.mean()), np.float32(np.sqrt(max((x * x).mean() - x.mean() ** 2, 1e-12)))
+
+
+def normalised(images, mean, std):
+    """`images` (N x H x W, uint8) as the float32 N x 1 x H x W inputs Sieve feeds a network."""
+    return ((images.astype(np.float32) / 255 - mean) / std)[:, None].astype(np.float32)
+

@@ -28,13 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fashion_mnist import split
+from fashion_mnist import normalised, sieve_normalisation, split
 from pytorch_grand import GhostNorms
 from pytorch_resnet18 import build
-
-
-def normalised(images, mean, std):
-    return torch.from_numpy(((images.astype(np.float32) / 255 - mean) / std)[:, None].astype(np.float32))
 
 
 def main():
@@ -51,9 +47,8 @@ def main():
     t_start = time.perf_counter()
     images, labels = split("train", a.limit)
     test_images, test_labels = split("t10k", None)
-    x64 = images.astype(np.float64) / 255
-    mean, std = np.float32(x64.mean()), np.float32(x64.std())
-    x, xt = normalised(images, mean, std), normalised(test_images, mean, std)
+    mean, std = sieve_normalisation(images)
+    x, xt = torch.from_numpy(normalised(images, mean, std)), torch.from_numpy(normalised(test_images, mean, std))
     y = torch.from_numpy(labels.astype(np.int64)).clone()
     rng = np.random.default_rng(0)
     flip = rng.choice(len(y), int(a.noise * len(y)), replace=False)

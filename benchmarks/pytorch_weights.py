@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fashion_mnist import split
+from fashion_mnist import normalised, sieve_normalisation, split
 from pytorch_resnet18 import ARCHITECTURES
 
 
@@ -56,10 +56,7 @@ def data(limit):
     """The first `limit` training images as Sieve feeds them: pixels / 255, then per channel
     the mean and population std over those images, in float32."""
     images, labels = split("train", limit)
-    x, y = images.astype(np.float64) / 255, labels.astype(np.int64)
-    mean, std = np.float32(x.mean()), np.float32(np.sqrt(max((x * x).mean() - x.mean() ** 2, 1e-12)))
-    x = (x.astype(np.float32) - mean) / std
-    return torch.from_numpy(x[:, None].astype(np.float32)), torch.from_numpy(y)
+    return torch.from_numpy(normalised(images, *sieve_normalisation(images))), torch.from_numpy(labels.astype(np.int64))
 
 
 def example_scores(model, xi, yi):

@@ -59,7 +59,7 @@ extension CPUDevice {
         // rows k of images n0 ..< n0+nb, just written by the chunk's GEMM
         func finish(_ n0: Int, _ nb: Int) {
             guard let e = epilogue else { return }
-            for k in 0..<K { e.apply(k, ys + k * N * PQ + n0 * PQ, nb * PQ) }
+            for k in 0..<K { let rows = ys + k * N * PQ + n0 * PQ; e.apply(k, rows, into: rows, nb * PQ) }
         }
         if g.isPointwise {
             forEachChunk(g, chunk: N) { _, n0, nb in

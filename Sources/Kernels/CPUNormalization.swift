@@ -36,15 +36,9 @@ extension CPUDevice {
 
     public func batchNormInferenceForward(input x: Tensor, output y: Tensor, parameters p: BatchNormParameters) {
         let M = Check.batchNorm("batchNormInferenceForward", x, p, y)
-        let xs = x.hostFloats, ys = y.hostFloats, gs = p.gamma.hostFloats, bs = p.beta.hostFloats
-        let rm = p.runningMean.hostFloats, rv = p.runningVar.hostFloats
-        let epsilon = p.epsilon, relu = p.fusedReLU
+        let xs = x.hostFloats, ys = y.hostFloats, norm = ChannelAffine(inference: p)
         split(p.channels) { _, range in
-            for c in range {
-                let scale = gs[c] / (rv[c] + epsilon).squareRoot()
-                let shift = bs[c] - rm[c] * scale
-                affine(xs + c * M, scale: scale, shift: shift, relu: relu, into: ys + c * M, M)
-            }
+            for c in range { norm.apply(c, xs + c * M, into: ys + c * M, M) }
         }
     }
 

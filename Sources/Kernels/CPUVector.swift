@@ -93,8 +93,8 @@ struct ChannelAffine {
     let scale: [Float], shift: [Float], relu: Bool
 
     /// Batch norm with running statistics: `scale = gamma / sqrt(runningVar + eps)`,
-    /// `shift = beta - runningMean * scale`, as ``CPUDevice/batchNormInferenceForward(input:output:parameters:)``
-    /// computes them (so the fused result is the same to the bit).
+    /// `shift = beta - runningMean * scale` (``CPUDevice/batchNormInferenceForward(input:output:parameters:)``
+    /// applies it too, so the fused result is the same to the bit).
     init(inference p: BatchNormParameters) {
         let gs = p.gamma.hostFloats, bs = p.beta.hostFloats, rm = p.runningMean.hostFloats, rv = p.runningVar.hostFloats
         let epsilon = p.epsilon
@@ -104,9 +104,9 @@ struct ChannelAffine {
         relu = p.fusedReLU
     }
 
-    /// Channel `c`'s `count` values at `values`, in place.
-    @inline(__always) func apply(_ c: Int, _ values: UnsafeMutablePointer<Float>, _ count: Int) {
-        affine(values, scale: scale[c], shift: shift[c], relu: relu, into: values, count)
+    /// Channel `c`'s `count` values from `x` into `out` (the same place allowed).
+    @inline(__always) func apply(_ c: Int, _ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ count: Int) {
+        affine(x, scale: scale[c], shift: shift[c], relu: relu, into: out, count)
     }
 
     /// Channel `c`'s scale and shift, for a loop over that channel's values.

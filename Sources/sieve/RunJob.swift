@@ -153,9 +153,7 @@ func printOutcome(_ outcome: JobOutcome, json: String?) throws {
             }
         }
         if case .verdict(let v) = run.details {
-            print("label errors: about \(format(v.estimatedErrors, 0)) (95% interval \(format(v.interval.low, 0))-\(format(v.interval.high, 0)), "
-                  + "\(format(100 * v.estimatedErrors / Double(max(1, table.count)), 1))% of the labels); \(v.flagged.count) flagged with a "
-                  + "suggested label (\(v.flagged.filter { v.sure[$0] }.count) sure) -> \(run.folder)/\(RunFolder.labelIssuesFile)")
+            print(labelErrorsLine(v, examples: table.count, folder: run.folder))
             print("  noise structure \(format(v.noiseStructure, 2)) (0 = spread evenly over the other classes, 1 = each class's errors in one other class)")
             summary.append(("label_errors", .object([("estimated", .double(v.estimatedErrors)),
                                                      ("interval_95", .array([.double(v.interval.low), .double(v.interval.high)])),
@@ -207,4 +205,13 @@ final class OpenUnitStores: @unchecked Sendable {
         return "the finished units and training state are kept in \(kept.joined(separator: ", ")): "
             + "rerun the same command with --resume to continue, or with --force to start over"
     }
+}
+
+/// The verdict's line on stdout: the estimated number of label errors with its interval and
+/// share of the labels, how many were flagged (and how many of their suggestions are sure), and
+/// the file that lists them.
+func labelErrorsLine(_ v: LabelVerdict, examples: Int, folder: String) -> String {
+    "label errors: about \(format(v.estimatedErrors, 0)) (95% interval \(format(v.interval.low, 0))-\(format(v.interval.high, 0)), "
+        + "\(format(100 * v.estimatedErrors / Double(max(1, examples)), 1))% of the labels); \(v.flagged.count) flagged with a "
+        + "suggested label (\(v.flagged.filter { v.sure[$0] }.count) sure) -> \(folder)/\(RunFolder.labelIssuesFile)"
 }

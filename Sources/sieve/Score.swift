@@ -243,9 +243,7 @@ extension ScoreCommand {
             guard !quiet else { return }
             print("scored \(n) examples with \(weights) (\(setup.configuration.architecture.rawValue))"
                   + (accuracy.map { ", test accuracy \(format(100 * $0, 2))%" } ?? "") + " -> \(out)")
-            print("label errors: about \(format(verdict.estimatedErrors, 0)) (95% interval \(format(verdict.interval.low, 0))-"
-                  + "\(format(verdict.interval.high, 0))); \(verdict.flagged.count) flagged with a suggested label "
-                  + "(\(verdict.flagged.filter { verdict.sure[$0] }.count) sure) -> \(out)/\(RunFolder.labelIssuesFile)")
+            print(labelErrorsLine(verdict, examples: n, folder: out))
         }
     }
 }
