@@ -233,7 +233,9 @@ def fmt(v, spec):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("audit")
-    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--folds", type=int, default=5,
+                    help="folds of cleanlab's own training; 0 = none (cleanlab on Sieve's probabilities only, "
+                         "e.g. on the full training set, where 5 PyTorch trainings take hours on 2 cores)")
     ap.add_argument("--epochs", type=int, default=8, help="epochs per fold")
     ap.add_argument("--images", help="train-images IDX(.gz) (default: the audit's data set)")
     ap.add_argument("--labels", help="train-labels IDX(.gz), to check the images line up")
@@ -261,8 +263,10 @@ def main():
     t0 = time.perf_counter()
     probs = np.full((n, int(meta["classes"])), np.nan)
     fold_seconds, fold_losses = [], []
-    splitter = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=seed)
-    for k, (_, held) in enumerate(splitter.split(np.zeros(n), labels)):
+    if args.folds == 1 or args.folds < 0:
+        sys.exit("--folds: 0 (no training of cleanlab's own) or at least 2")
+    splitter = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=seed) if args.folds else None
+    for k, (_, held) in enumerate(splitter.split(np.zeros(n), labels) if splitter else []):
         f0 = time.perf_counter()
         probs[held], last_loss = train_fold(x, labels, held, meta, args.epochs, seed + k)
         fold_seconds.append(time.perf_counter() - f0)
@@ -272,11 +276,12 @@ def main():
     train_seconds = time.perf_counter() - t0
 
     # 2. cleanlab on (a) its own probabilities and (b) Sieve's verdict_probs
-    own, own_issues = cleanlab_verdict(labels, probs, flipped)
+    own, own_issues = cleanlab_verdict(labels, probs, flipped) if args.folds else (None, None)
     on_sieve, sieve_probs_issues = cleanlab_verdict(labels, a["verdict_probs"], flipped)
     sieve = detection(a["sieve_flagged"], flipped, meta.get("label_errors", {}).get("estimated"))
     sieve["suspicion"] = ranking(a["suspicion"], flipped)
-    own["accuracy_vs_original_labels"] = float((probs.argmax(1) == a["original"]).mean())
+    if own is not None:
+        own["accuracy_vs_original_labels"] = float((probs.argmax(1) == a["original"]).mean())
 
     result = {
         "audit": os.path.abspath(args.audit),
@@ -285,11 +290,11 @@ def main():
         "sieve": sieve,
         "cleanlab_own_cv": own,
         "cleanlab_on_sieve_probs": on_sieve,
-        "flagged_by_both": {"sieve_and_cleanlab_own_cv": int((a["sieve_flagged"] & own_issues).sum()),
+        "flagged_by_both": {"sieve_and_cleanlab_own_cv": None if own is None else int((a["sieve_flagged"] & own_issues).sum()),
                             "sieve_and_cleanlab_on_sieve_probs": int((a["sieve_flagged"] & sieve_probs_issues).sum())},
         "seconds": {"sieve_audit": meta.get("seconds"),
                     "cleanlab_trainings": train_seconds,
-                    "cleanlab_total": train_seconds + own["find_label_issues_seconds"],
+                    "cleanlab_total": None if own is None else train_seconds + own["find_label_issues_seconds"],
                     "per_fold": fold_seconds},
         "cross_validation": {"folds": args.folds, "epochs_per_fold": args.epochs, "seed": seed,
                              "model": "Sieve cnn in PyTorch", "lr": meta["lr"], "batch": meta["batch"],
@@ -308,11 +313,10 @@ def main():
     head = f"{'':34s} {'estimated':>9s} {'est.cal':>7s} {'flagged':>7s} {'prec':>6s} {'recall':>6s} {'F1':>6s} " \
            f"{'AUROC':>6s} {'AP':>6s} {'seconds':>8s}"
     print(head)
-    lines = [
-        ("Sieve verdict (suspicion)", sieve, sieve["suspicion"], meta.get("seconds")),
-        (f"cleanlab, own {args.folds}-fold CV", own, own["self_confidence"], result["seconds"]["cleanlab_total"]),
-        ("cleanlab on Sieve verdict_probs", on_sieve, on_sieve["self_confidence"], on_sieve["find_label_issues_seconds"]),
-    ]
+    lines = [("Sieve verdict (suspicion)", sieve, sieve["suspicion"], meta.get("seconds"))]
+    if own is not None:
+        lines.append((f"cleanlab, own {args.folds}-fold CV", own, own["self_confidence"], result["seconds"]["cleanlab_total"]))
+    lines.append(("cleanlab on Sieve verdict_probs", on_sieve, on_sieve["self_confidence"], on_sieve["find_label_issues_seconds"]))
     for name, r, rank, secs in lines:
         print(f"{name:34s} {fmt(r['estimated'], '9.1f')} {fmt(r['estimated_calibrated'], '7.1f')} {r['flagged']:7d} "
               f"{fmt(r.get('precision'), '6.3f')} {fmt(r.get('recall'), '6.3f')} {fmt(r.get('f1'), '6.3f')} "
@@ -320,10 +324,11 @@ def main():
     print(f"(AUROC/AP: Sieve's suspicion column; cleanlab's self-confidence score. estimated: Sieve's "
           f"label_errors.estimated, cleanlab's num_label_issues; est.cal: 'off_diagonal_calibrated'. seconds: "
           f"the whole audit; {args.folds} trainings + find_label_issues "
-          f"({np.mean(fold_seconds):.1f} s per fold); find_label_issues alone)")
-    print(f"out-of-fold accuracy: {own['accuracy_vs_given_labels']:.4f} vs the given labels, "
-          f"{own['accuracy_vs_original_labels']:.4f} vs the original ones; flagged by both Sieve and cleanlab (a): "
-          f"{result['flagged_by_both']['sieve_and_cleanlab_own_cv']}")
+          f"({np.mean(fold_seconds) if fold_seconds else 0:.1f} s per fold); find_label_issues alone)")
+    if own is not None:
+        print(f"out-of-fold accuracy: {own['accuracy_vs_given_labels']:.4f} vs the given labels, "
+              f"{own['accuracy_vs_original_labels']:.4f} vs the original ones; flagged by both Sieve and cleanlab (a): "
+              f"{result['flagged_by_both']['sieve_and_cleanlab_own_cv']}")
     print(f"-> {os.path.join(args.audit, 'cleanlab_verdict.json')}")
 
 

@@ -27,24 +27,28 @@ public enum Suspicion {
         return r
     }
 
-    /// The audit's default ranking: `s · rank(error probability) + (1 − s) · mean(rank(AUM),
-    /// rank(log-probability margin))`, where `s` is ``LabelVerdict/noiseStructure``. The
-    /// verdict's error probability reads the estimated noise between classes, and wins
-    /// where the noise is class-dependent (each class's wrong labels in one other class);
-    /// where it is spread evenly it reduces to a confidence score, and the training's own
-    /// margins (AUM over every presentation, and the margin of the averaged probabilities)
-    /// rank better. The weight comes from the data, not from a setting (docs/scores.md,
+    /// The audit's default ranking: `s · rank(error probability) + (1 − s) · mean rank of
+    /// the views`, where `s` is ``LabelVerdict/noiseStructure`` and the views are the
+    /// log-probability margin of the verdict's probabilities and `views` (the audit: AUM
+    /// and cartography's confidence over every presentation, the distance to the class
+    /// prototype in the final model's features). The verdict's error probability reads the
+    /// estimated noise between classes, and wins where the noise is class-dependent (each
+    /// class's wrong labels in one other class); where it is spread evenly it reduces to a
+    /// confidence score, and the mean of several views of the fit ranks better than any
+    /// one of them. The weight comes from the data, not from a setting (docs/scores.md,
     /// "The verdict and the suspicion").
     ///
     /// - Parameters:
     ///   - verdict: the verdict of the run's averaged class probabilities.
-    ///   - aum: the run's AUM, `[N]` (lower = more suspicious).
-    public static func combine(verdict v: LabelVerdict, aum: [Double]) -> [Double] {
+    ///   - views: per-example scores, `[N]` each, with their suspicious end.
+    public static func combine(verdict v: LabelVerdict, views: [(values: [Double], direction: ScoreDirection)]) -> [Double] {
         let error = ranks(v.errorProbability, direction: .higherIsSuspicious)
-        let margin = ranks(v.logMargin, direction: .lowerIsSuspicious)
-        let a = ranks(aum, direction: .lowerIsSuspicious)
-        let s = v.noiseStructure
-        return error.indices.map { s * error[$0] + (1 - s) * (a[$0] + margin[$0]) / 2 }
+        let all = [ranks(v.logMargin, direction: .lowerIsSuspicious)] + views.map {
+            precondition($0.values.count == error.count, "one value per example in every view")
+            return ranks($0.values, direction: $0.direction)
+        }
+        let s = v.noiseStructure, m = Double(all.count)
+        return error.indices.map { e in s * error[e] + (1 - s) * all.reduce(0) { $0 + $1[e] } / m }
     }
 }
 

@@ -51,6 +51,13 @@ struct ConvolutionTests {
         Conv2DGeometry(batch: 2, inChannels: 16, height: 32, width: 32, outChannels: 16, kernel: 3, stride: 1, padding: 1),
         Conv2DGeometry(batch: 2, inChannels: 64, height: 8, width: 8, outChannels: 128, kernel: 3, stride: 2, padding: 1),
         Conv2DGeometry(batch: 2, inChannels: 128, height: 4, width: 4, outChannels: 128, kernel: 3, stride: 1, padding: 1),
+        // stride 2 at the sizes of width-16 ResNet-18 on 28x28 (28 -> 14, 14 -> 7), odd
+        // widths (15 -> 8, 21 -> 10 unpadded) and 1x1 stride 2
+        Conv2DGeometry(batch: 2, inChannels: 3, height: 28, width: 28, outChannels: 4, kernel: 3, stride: 2, padding: 1),
+        Conv2DGeometry(batch: 3, inChannels: 2, height: 14, width: 14, outChannels: 5, kernel: 3, stride: 2, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 2, height: 15, width: 15, outChannels: 3, kernel: 3, stride: 2, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 3, height: 13, width: 21, outChannels: 2, kernel: 3, stride: 2, padding: 0),
+        Conv2DGeometry(batch: 2, inChannels: 4, height: 14, width: 14, outChannels: 6, kernel: 1, stride: 2, padding: 0),
     ]
 
     /// Forward, backward data (into a tensor holding 42s) and weight gradient of `g` on `device`

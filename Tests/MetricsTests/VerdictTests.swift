@@ -64,9 +64,9 @@ import Storage
         let v = LabelVerdict(labels: given, probabilities: p, classes: k, resamples: 0)
         #expect(v.noiseStructure < 0.3, "\(v.noiseStructure)")
         #expect(v.interval.low == v.estimatedErrors && v.interval.high == v.estimatedErrors)
-        // An AUM that knows the truth exactly: the suspicion follows it by 1 - structure.
+        // An AUM that knows the truth exactly: the suspicion follows it by (1 - structure) / 2.
         let aum = (0..<n).map { given[$0] == truth[$0] ? 1.0 : -1.0 }
-        let s = Suspicion.combine(verdict: v, aum: aum)
+        let s = Suspicion.combine(verdict: v, views: [(aum, .lowerIsSuspicious)])
         let error = Suspicion.ranks(v.errorProbability, direction: .higherIsSuspicious)
         let margin = Suspicion.ranks(v.logMargin, direction: .lowerIsSuspicious)
         let a = Suspicion.ranks(aum, direction: .lowerIsSuspicious)
@@ -74,5 +74,17 @@ import Storage
             let expected = v.noiseStructure * error[i] + (1 - v.noiseStructure) * (a[i] + margin[i]) / 2
             #expect(abs(s[i] - expected) < 1e-12)
         }
+        // More views share the (1 - structure) part equally, each with its own direction.
+        let distance = (0..<n).map { Double($0 % 7) }
+        let three = Suspicion.combine(verdict: v, views: [(aum, .lowerIsSuspicious), (distance, .higherIsSuspicious)])
+        let d = Suspicion.ranks(distance, direction: .higherIsSuspicious)
+        #expect(d[6] > d[0])
+        for i in [0, 6, 17, 1999] {
+            let expected = v.noiseStructure * error[i] + (1 - v.noiseStructure) * (a[i] + margin[i] + d[i]) / 3
+            #expect(abs(three[i] - expected) < 1e-12)
+        }
+        // With nothing but the margin of the probabilities.
+        let alone = Suspicion.combine(verdict: v, views: [])
+        #expect(abs(alone[5] - (v.noiseStructure * error[5] + (1 - v.noiseStructure) * margin[5])) < 1e-12)
     }
 }

@@ -111,7 +111,7 @@ public struct DynamicsRun: ExperimentProtocol {
         }
         let restored = done
         let summaries = try restored + setup.train(session, unit: "seed \(seed)", progress: progress, sinks: [dynamics] + sinks, from: from,
-                                                   earlier: restored) { s in
+                                                   earlier: restored, afterEpoch: { s in
             if let vogAccumulator {
                 vogAccumulator.add(try session.labelLogitInputGradients())
             }
@@ -132,7 +132,7 @@ public struct DynamicsRun: ExperimentProtocol {
                 for (e, scores) in taken { arrays += scores.unitArrays.map { ("checkpoint\(e):" + $0.0, $0.1) } }
                 try trainingState.save(stateName, arrays)
             }
-        }
+        })
         let final = try taken.last.flatMap { $0.epoch == epochs ? $0.scores : nil } ?? session.scoreTrainingSet(gradNorms: false)
         let features = embeddings ? try session.embeddings(of: (0..<Int32(n)).map { $0 }) : nil
         var vogScores: (raw: [Double], classNormalized: [Double], checkpoints: Int)?
