@@ -143,11 +143,6 @@ struct Job {
                 if let t = out.threshold { scores.insert(t.score, at: scores.count - 1) }
             } else {
                 meta.append(("batch_norm_while_scoring", .string("eval (running statistics)")))
-                // The final model's features: distance of each example to its given class's mean.
-                let prototypeDistance = out.training.embeddings.map {
-                    Neighbours.prototypeDistance(embeddings: $0, count: n, dimensions: out.training.embeddingDimensions,
-                                                 labels: setup.data.labels, classes: setup.data.classes)
-                }
                 // The verdict on the averaged class probabilities, and the default ranking built on it.
                 if let probabilities = out.training.probabilities, let aum = scores.first(where: { $0.name == ScoreKind.aum.name }) {
                     let k = setup.data.classes
@@ -157,7 +152,6 @@ struct Job {
                     if let c = scores.first(where: { $0.name == ScoreKind.confidence.name }) {
                         views.append((c.values, .lowerIsSuspicious)); named.append("confidence")
                     }
-                    if let d = prototypeDistance { views.append((d, .higherIsSuspicious)); named.append("prototype_distance") }
                     let suspicion = Suspicion.combine(verdict: v, views: views)
                     v = v.flagging(by: suspicion)
                     verdict = v
@@ -171,7 +165,7 @@ struct Job {
                         v, method: "confident learning on the class probabilities averaged over the models after \(epochsText)")))
                 }
                 // The final model's embeddings: kNN distances (outliers, near duplicates) and the class prototypes.
-                if let e = out.training.embeddings, let prototypeDistance {
+                if let e = out.training.embeddings {
                     let d = out.training.embeddingDimensions
                     let t0 = monotonicSeconds()
                     let nn = try Neighbours(embeddings: e, count: n, dimensions: d, k: Self.outlierNeighbours, device: setup.device)
@@ -183,7 +177,8 @@ struct Job {
                                         note: "mean cosine distance of the final model's penultimate features to the \(nn.k) nearest other training examples"))
                     scores.append(Score(.nearDuplicate, values: nn.nearestDistance,
                                         note: "cosine distance to the nearest other training example (near_duplicates.csv: which one, and whether the labels conflict)"))
-                    scores.append(Score(.prototypeDistance, values: prototypeDistance,
+                    scores.append(Score(.prototypeDistance, values: Neighbours.prototypeDistance(embeddings: e, count: n, dimensions: d,
+                                                                                               labels: setup.data.labels, classes: setup.data.classes),
                                         note: "cosine distance of the penultimate features to the mean of the given class's (normalised)"))
                 }
                 if let cv = out.crossValidation {

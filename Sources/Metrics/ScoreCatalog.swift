@@ -53,7 +53,7 @@ public enum ScoreKind: String, CaseIterable, Sendable {
         case .vogClassNormalized: "VoG z-scored within each given class"
         case .selfConfidence: "cross-validated probability of the given label"
         case .normalizedMargin: "cross-validated margin of the given label over the most likely other"
-        case .suspicion: "the audit's default ranking: error probability and views of the fit (margins, confidence, prototype distance), weighted by how class-dependent the noise is"
+        case .suspicion: "the audit's default ranking: error probability and the training's views of the fit (margins, confidence), weighted by how class-dependent the noise is"
         case .errorProbability: "posterior probability that the given label is wrong, under the estimated noise between classes"
         case .outlier: "mean cosine distance of the final model's embedding to its 10 nearest other examples"
         case .nearDuplicate: "cosine distance of the final model's embedding to the nearest other example"

@@ -30,10 +30,10 @@ public enum Suspicion {
     /// The audit's default ranking: `s · rank(error probability) + (1 − s) · mean rank of
     /// the views`, where `s` is ``LabelVerdict/noiseStructure`` and the views are the
     /// log-probability margin of the verdict's probabilities and `views` (the audit: AUM
-    /// and cartography's confidence over every presentation, the distance to the class
-    /// prototype in the final model's features). The verdict's error probability reads the
-    /// estimated noise between classes, and wins where the noise is class-dependent (each
-    /// class's wrong labels in one other class); where it is spread evenly it reduces to a
+    /// and cartography's confidence, the margin and the mean probability of the given
+    /// label over every presentation). The verdict's error probability reads the estimated
+    /// noise between classes, and wins where the noise is class-dependent (each class's
+    /// wrong labels in one other class); where it is spread evenly it reduces to a
     /// confidence score, and the mean of several views of the fit ranks better than any
     /// one of them. The weight comes from the data, not from a setting (docs/scores.md,
     /// "The verdict and the suspicion").
