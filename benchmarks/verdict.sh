@@ -5,8 +5,9 @@
 # F1, how often the suggested label is right, and every score's AUROC; then, for pairs
 # 25% (--mode fix) and symmetric 40% (--mode drop), `sieve clean --oracle` (one seed): test accuracy with noisy
 # labels, the cleaned set, a random drop of its size, the oracle drop and clean labels.
-#   benchmarks/verdict.sh [OUT] [LIMIT]     (12,000: about 6 minutes per audit and
-#                                            25 per cleaning on 2 cores)
+#   benchmarks/verdict.sh [OUT] [LIMIT]     (12,000: about 3 minutes per audit and
+#                                            10 per cleaning on 2 cores)
+# benchmarks/verdict_table.py OUT/symmetric-* OUT/pairs-* prints the tables of docs/performance.md from the folders.
 #   VERDICT_SETTINGS="pairs:0.25" VERDICT_CLEAN="drop relabel" benchmarks/verdict.sh
 #   SIEVE=path/to/sieve benchmarks/verdict.sh      (a built binary; no build)
 set -euo pipefail
@@ -23,7 +24,7 @@ for noise in $settings; do
     echo "== $noise"
     start=$SECONDS
     "$sieve" audit --limit "$limit" --noise "$noise" --epochs 8 --no-report --quiet --force --out "$dir" \
-        | grep -E "label errors|against the flipped|^  (suspicion|error_probability|aum|correctness|confidence|first_learned_epoch|forgetting|el2n_e2) "
+        | grep -E "label errors|against the flipped|^  (suspicion|error_probability|aum|correctness|confidence|first_learned_epoch|forgetting|el2n_e2|prototype_distance) "
     echo "audit: $((SECONDS - start)) s"
 done
 for noise in $settings; do
