@@ -30,25 +30,6 @@ SCORES = [("suspicion", True), ("error_probability", True), ("aum", False), ("co
           ("correctness", False), ("first_learned_epoch", True), ("el2n_e2", True), ("prototype_distance", True)]
 
 
-def auroc(score, positive):
-    """Mann-Whitney AUROC of `score` (higher = positive), ties counted half."""
-    order = np.argsort(score, kind="mergesort")
-    s = score[order]
-    ranks = np.empty(len(s))
-    i = 0
-    while i < len(s):                      # mean rank of each run of ties
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[i:j + 1] = (i + j) / 2 + 1
-        i = j + 1
-    r = np.empty(len(s))
-    r[order] = ranks
-    n1 = positive.sum()
-    n0 = len(positive) - n1
-    return (r[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
-
-
 def fractional_ranks(x, higher):
     """Ranks in [0, 1] toward the suspicious end, ties sharing their mean (Sieve's Suspicion.ranks)."""
     v = x if higher else -x
@@ -63,6 +44,14 @@ def fractional_ranks(x, higher):
         r[order[i:j + 1]] = (i + j) / 2 / (len(s) - 1)
         i = j + 1
     return r
+
+
+def auroc(score, positive):
+    """Mann-Whitney AUROC of `score` (higher = positive), ties counted half."""
+    r = fractional_ranks(score, True) * (len(score) - 1) + 1
+    n1 = positive.sum()
+    n0 = len(positive) - n1
+    return (r[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
 
 
 def recomputed_suspicion(folder, given, meta):
