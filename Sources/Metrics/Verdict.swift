@@ -95,6 +95,12 @@ public struct LabelVerdict: Sendable {
     /// row's count, rescaled from [1/(K−1), 1]).
     public var noiseStructure: Double
 
+    /// Whether the estimate says most labels are wrong. No real data set is like that; a
+    /// network that has not learned the classes (probabilities unrelated to the images)
+    /// is: its confident classes disagree with most given labels, and the count, the
+    /// flags and the suggestions then say nothing about the labels.
+    public var mostLabelsLookWrong: Bool { estimatedErrors > 0.5 * Double(errorProbability.count) }
+
     /// - Parameters:
     ///   - labels: the given labels, `[N]`.
     ///   - probabilities: `[N, classes]` row-major class probabilities.

@@ -209,9 +209,14 @@ final class OpenUnitStores: @unchecked Sendable {
 
 /// The verdict's line on stdout: the estimated number of label errors with its interval and
 /// share of the labels, how many were flagged (and how many of their suggestions are sure), and
-/// the file that lists them.
+/// the file that lists them; a warning line below it when most labels look wrong
+/// (``LabelVerdict/mostLabelsLookWrong``).
 func labelErrorsLine(_ v: LabelVerdict, examples: Int, folder: String) -> String {
     "label errors: about \(format(v.estimatedErrors, 0)) (95% interval \(format(v.interval.low, 0))-\(format(v.interval.high, 0)), "
         + "\(format(100 * v.estimatedErrors / Double(max(1, examples)), 1))% of the labels); \(v.flagged.count) flagged with a "
         + "suggested label (\(v.flagged.filter { v.sure[$0] }.count) sure) -> \(folder)/\(RunFolder.labelIssuesFile)"
+        + (v.mostLabelsLookWrong
+            ? "\n  warning: more than half the labels look wrong, as they do to a network that has not learned the classes: "
+              + "check the test accuracy, and train longer (--epochs) or at another --lr before acting on this verdict"
+            : "")
 }

@@ -57,6 +57,25 @@ import Storage
         #expect(zip(other.flagged, other.suggested).allSatisfy { v.suggestion[$0.0] == $0.1 })
     }
 
+    /// A network that has learned nothing (probabilities unrelated to the labels): the
+    /// estimate says most labels are wrong, and the verdict says it is not to be trusted; a
+    /// model that has learned, under 10% noise, is not doubted.
+    @Test func aVerdictOnUnrelatedProbabilitiesIsDoubted() {
+        let n = 1000, k = 5
+        var rng = SplitMix64(seed: 11)
+        let given = (0..<n).map { _ in Int32(rng.below(UInt64(k))) }
+        var p: [Double] = []
+        for _ in 0..<n {
+            let row = (0..<k).map { _ in 0.05 + Double(rng.below(1000)) / 1000 }
+            let sum = row.reduce(0, +)
+            p += row.map { $0 / sum }
+        }
+        let v = LabelVerdict(labels: given, probabilities: p, classes: k, resamples: 0)
+        #expect(v.mostLabelsLookWrong, "estimated \(v.estimatedErrors) of \(n)")
+        let (q, noisy, _) = Self.noisyModel(n: 800, k: 4, pairs: false, seed: 3)
+        #expect(!LabelVerdict(labels: noisy, probabilities: q, classes: 4, resamples: 0).mostLabelsLookWrong)
+    }
+
     /// Symmetric noise: the structure is low, and the suspicion leans on the margins.
     @Test func evenNoiseHasLowStructureAndTheSuspicionFollowsTheMargins() {
         let n = 2000, k = 5
