@@ -95,6 +95,7 @@ public struct RunFolder {
     public static func labelErrorsMeta(_ v: LabelVerdict, method: String) -> JSON {
         .object([("estimated", .double(v.estimatedErrors)), ("interval_95", .array([.double(v.interval.low), .double(v.interval.high)])),
                  ("flagged", .int(v.flagged.count)), ("noise_structure", .double(v.noiseStructure)),
+                 ("most_labels_look_wrong", .bool(v.mostLabelsLookWrong)),
                  ("joint", .array(v.joint.map { .array($0.map(JSON.double)) })), ("method", .string(method))])
     }
 

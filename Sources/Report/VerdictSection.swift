@@ -12,6 +12,10 @@ enum VerdictSection {
         var out = "<p>About <b>\(Format.fixed(v.estimated, 0))</b> label errors (95% interval \(Format.fixed(v.interval.low, 0))–"
             + "\(Format.fixed(v.interval.high, 0)), \(Format.fixed(share, 1))% of \(m.count) labels); <b>\(v.flagged.count)</b> examples flagged "
             + "with a suggested label in label_issues.csv, most suspicious first.</p>\n"
+        if share > 50 {
+            out += HTML.note("More than half the labels look wrong, as they do to a network that has not learned the classes: "
+                             + "check the test accuracy, and train longer or at another learning rate before acting on this verdict.")
+        }
         if let flipped = m.flipped {
             let hits = v.flagged.filter { flipped[$0] }.count
             let right = zip(v.flagged, v.suggested).filter { flipped[$0.0] && m.input.originalLabels?[$0.0] == $0.1 }.count

@@ -158,7 +158,8 @@ func printOutcome(_ outcome: JobOutcome, json: String?) throws {
             summary.append(("label_errors", .object([("estimated", .double(v.estimatedErrors)),
                                                      ("interval_95", .array([.double(v.interval.low), .double(v.interval.high)])),
                                                      ("flagged", .int(v.flagged.count)), ("sure", .int(v.flagged.filter { v.sure[$0] }.count)),
-                                                     ("noise_structure", .double(v.noiseStructure))])))
+                                                     ("noise_structure", .double(v.noiseStructure)),
+                                                     ("most_labels_look_wrong", .bool(v.mostLabelsLookWrong))])))
             if let positives = data.flippedMask {
                 let hits = v.flagged.filter { positives[$0] }.count
                 let precision = Double(hits) / Double(max(1, v.flagged.count)), recall = Double(hits) / Double(max(1, data.flipped?.count ?? 0))

@@ -26,7 +26,7 @@ struct AuditTests {
         let names = try String(contentsOfFile: out + "/scores.csv", encoding: .utf8).split(separator: "\n")[0].split(separator: ",")
         #expect(names[3] == "suspicion" && names[4] == "error_probability", "\(names)")
         let meta = try String(contentsOfFile: out + "/meta.json", encoding: .utf8)
-        #expect(meta.contains("\"noise_structure\"") && meta.contains("\"verdict_epochs\""), "\(meta)")
+        #expect(meta.contains("\"noise_structure\"") && meta.contains("\"verdict_epochs\"") && meta.contains("\"most_labels_look_wrong\""), "\(meta)")
 
         let clean = try CLITests.run(["clean", "--audit", out, "--seeds", "1", "--epochs", "1", "--oracle", "--quiet", "--out", dir + "/clean"])
         #expect(clean.status == 0, "\(clean.stderr)")
