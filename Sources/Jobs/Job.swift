@@ -147,17 +147,14 @@ struct Job {
                 if let probabilities = out.training.probabilities, let aum = scores.first(where: { $0.name == ScoreKind.aum.name }) {
                     let k = setup.data.classes
                     var v = LabelVerdict(labels: setup.data.labels, probabilities: probabilities, classes: k)
-                    var views: [(values: [Double], direction: ScoreDirection)] = [(aum.values, .lowerIsSuspicious)]
-                    var named = ["aum"]
-                    if let c = scores.first(where: { $0.name == ScoreKind.confidence.name }) {
-                        views.append((c.values, .lowerIsSuspicious)); named.append("confidence")
-                    }
-                    let suspicion = Suspicion.combine(verdict: v, views: views)
+                    // AUM and cartography's confidence: the training's views of the fit beside the margin
+                    let views = [aum] + scores.filter { $0.name == ScoreKind.confidence.name }
+                    let suspicion = Suspicion.combine(verdict: v, views: views.map { ($0.values, $0.direction) })
                     v = v.flagging(by: suspicion)
                     verdict = v
                     let s = v.noiseStructure, w = (s * 1000).rounded() / 1000
                     scores.insert(Score(.suspicion, values: suspicion,
-                                        note: "\(w) x rank of error_probability + \(1 - w) x mean rank of the log-probability margin, \(named.joined(separator: ", ")) (\(w) = the noise structure)"), at: 0)
+                                        note: "\(w) x rank of error_probability + \(1 - w) x mean rank of the log-probability margin, \(views.map(\.name).joined(separator: ", ")) (\(w) = the noise structure)"), at: 0)
                     scores.insert(Score(.errorProbability, values: v.errorProbability,
                                         note: "posterior probability that the given label is wrong, under the noise the confident joint estimates"), at: 1)
                     let epochsText = "epochs " + p.training.probabilityEpochs.map(String.init).joined(separator: ", ")

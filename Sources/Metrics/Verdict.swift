@@ -99,7 +99,10 @@ public struct LabelVerdict: Sendable {
     /// network that has not learned the classes (probabilities unrelated to the images)
     /// is: its confident classes disagree with most given labels, and the count, the
     /// flags and the suggestions then say nothing about the labels.
-    public var mostLabelsLookWrong: Bool { estimatedErrors > 0.5 * Double(errorProbability.count) }
+    public var mostLabelsLookWrong: Bool { Self.mostLabelsLookWrong(estimated: estimatedErrors, examples: errorProbability.count) }
+
+    /// ``mostLabelsLookWrong`` of an estimate read back (a report of a run's `meta.json`).
+    public static func mostLabelsLookWrong(estimated: Double, examples: Int) -> Bool { estimated > 0.5 * Double(examples) }
 
     /// - Parameters:
     ///   - labels: the given labels, `[N]`.

@@ -1,3 +1,5 @@
+import Metrics
+
 /// `verdict` (an audit's): the estimated number of label errors with its interval, the
 /// flagged count, the precision and recall against the flipped labels when the noise is
 /// known, and the most suspicious flagged examples as a grid captioned `given → suggested`.
@@ -12,7 +14,7 @@ enum VerdictSection {
         var out = "<p>About <b>\(Format.fixed(v.estimated, 0))</b> label errors (95% interval \(Format.fixed(v.interval.low, 0))–"
             + "\(Format.fixed(v.interval.high, 0)), \(Format.fixed(share, 1))% of \(m.count) labels); <b>\(v.flagged.count)</b> examples flagged "
             + "with a suggested label in label_issues.csv, most suspicious first.</p>\n"
-        if share > 50 {
+        if LabelVerdict.mostLabelsLookWrong(estimated: v.estimated, examples: m.count) {
             out += HTML.note("More than half the labels look wrong, as they do to a network that has not learned the classes: "
                              + "check the test accuracy, and train longer or at another learning rate before acting on this verdict.")
         }
