@@ -6,7 +6,8 @@
 //   backward data:   dcols[CRS, nb*PQ] = w^T * dy[K, n0..];  dx = col2im(dcols)
 //   backward weight: dw[K, CRS]       += dy[K, n0..] * cols^T   (per-worker partials, summed)
 // A 1x1 stride-1 unpadded convolution uses x itself as the column matrix; 3x3 stride-1
-// layers run as Winograd F(2x2, 3x3) where it pays (CPUWinograd.swift). Each worker
+// layers run as Winograd where it pays (F(2x2, 3x3) in CPUWinograd.swift, F(4x4, 3x3) for
+// forward and backward data in CPUWinograd4.swift). Each worker
 // runs im2col and a single-threaded sgemm on chunks of its own images, so a chunk's
 // columns stay in that core's cache between the two and no worker waits on another.
 

@@ -21,6 +21,8 @@
 //   dx[c] = sum_k  dy[k] ⋆ rot180(w[k, c])   (padding 2 - p),
 // so a valid (p = 0) layer's backward is a "full" (p = 2) convolution of dy, and a
 // same-size (p = 1) layer's is again p = 1 (``WinogradTiles/init(adjointOf:)``).
+// Forward and backward data move to F(4x4, 3x3) tiles where the planes are larger than one
+// such tile (``CPUDevice/usesLargeWinogradTiles(_:)``, CPUWinograd4.swift).
 // Results differ from im2col only by rounding (the transforms add and halve); the tests
 // bound the error against the Double reference.
 
@@ -31,8 +33,11 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     case automatic
     /// Always im2col + sgemm.
     case im2col
-    /// Winograd for every 3x3 stride-1 layer with padding 0 to 2, whatever its channel count.
+    /// Winograd F(2x2, 3x3) for every 3x3 stride-1 layer with padding 0 to 2, whatever its channel count.
     case winograd
+    /// As `winograd`, with the forward and backward-data passes on F(4x4, 3x3) tiles
+    /// (CPUWinograd4.swift); weight gradients and per-example norms stay on F(2x2).
+    case winograd4
 }
 
 extension CPUDevice {
@@ -49,7 +54,7 @@ extension CPUDevice {
         guard WinogradTiles.fits(g) else { return false }
         switch convolutionAlgorithm {
         case .im2col: return false
-        case .winograd: return true
+        case .winograd, .winograd4: return true
         case .automatic: return min(g.inChannels, g.outChannels) >= CPUDevice.winogradMinimumChannels
         }
     }
@@ -59,6 +64,7 @@ extension CPUDevice {
     /// transform writes them.
     func winogradForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                          _ g: Conv2DGeometry, epilogue: ChannelAffine? = nil) {
+        if usesLargeWinogradTiles(g) { return winograd4Forward(x, w, y, g, epilogue: epilogue) }
         let u = transformWeights(w, outputs: g.outChannels, inputs: g.inChannels, flipped: false)
         winogradConvolve(x, inputs: g.inChannels, u, y, outputs: g.outChannels, WinogradTiles(g), epilogue: epilogue)
     }
@@ -66,6 +72,7 @@ extension CPUDevice {
     /// dx[C, N, H, W] = conv3x3(dy[K, N, P, Q], rot180(w)^T), padding 2 - p: the adjoint of the forward.
     func winogradBackwardData(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                               _ g: Conv2DGeometry) {
+        if usesLargeWinogradTiles(g) { return winograd4BackwardData(dy, w, dx, g) }
         let u = transformWeights(w, outputs: g.outChannels, inputs: g.inChannels, flipped: true)
         winogradConvolve(dy, inputs: g.outChannels, u, dx, outputs: g.inChannels, WinogradTiles(adjointOf: g))
     }

@@ -258,12 +258,13 @@ struct Bench: ParsableCommand {
             let y = device.makeTensor(g.outputShape), dx = device.makeTensor(g.inputShape)
             let dw = device.makeTensor(g.weightShape), norms = device.makeTensor([g.batch])
             let cpu = device as? CPUDevice
-            let dataAlgorithm = cpu.map { $0.usesWinograd(g) ? "winograd" : g.isPointwise ? "gemm" : "im2col" } ?? "opencl"
+            let weightAlgorithm = cpu.map { $0.usesWinograd(g) ? "winograd" : g.isPointwise ? "gemm" : "im2col" } ?? "opencl"
+            let dataAlgorithm = cpu.map { $0.usesLargeWinogradTiles(g) ? "winograd4" : weightAlgorithm } ?? "opencl"
             let normAlgorithm = cpu.map { $0.normMethod(for: g).rawValue } ?? "opencl"
             let opsOfShape: [(String, String, () -> Void)] = [
                 ("forward", dataAlgorithm, { device.conv2dForward(input: x, weight: w, output: y, geometry: g) }),
                 ("backward-data", dataAlgorithm, { device.conv2dBackwardData(gradOutput: dy, weight: w, gradInput: dx, geometry: g) }),
-                ("backward-weight", dataAlgorithm,
+                ("backward-weight", weightAlgorithm,
                  { device.conv2dBackwardWeight(input: x, gradOutput: dy, gradWeight: dw, geometry: g) }),
                 ("norms", normAlgorithm, {
                     device.fill(norms, with: 0)
@@ -297,9 +298,10 @@ struct Bench: ParsableCommand {
 extension ConvolutionAlgorithm {
     var summary: String {
         switch self {
-        case .automatic: "Winograd F(2x2,3x3) where both sides have >= \(CPUDevice.winogradMinimumChannels) channels, else im2col"
+        case .automatic: "Winograd where both sides have >= \(CPUDevice.winogradMinimumChannels) channels (forward and backward data F(4x4,3x3), weight gradient F(2x2,3x3)), else im2col"
         case .im2col: "im2col + sgemm"
         case .winograd: "Winograd F(2x2,3x3)"
+        case .winograd4: "Winograd: forward and backward data F(4x4,3x3), weight gradient F(2x2,3x3)"
         }
     }
 }
