@@ -77,11 +77,14 @@ public struct UnitStore: Sendable {
                                         + "away, or choose another \(option)")
     }
 
-    /// Removes the files Sieve writes here (``isUnitFolderFile(_:)``), then the folder when
-    /// that empties it: anything else in it stays, and so does the folder.
+    /// Removes the files Sieve writes here (``isUnitFolderFile(_:)``), the mark last, then
+    /// the folder when that empties it: anything else in it stays, and so does the folder.
+    /// A process killed during the removal leaves a marked folder (which the next run
+    /// removes or resumes), never unit files without the mark (which it would refuse).
     public func remove() {
         guard foreignEntry() == nil else { return }
-        for name in RunDirectory.entries(of: folder) ?? [] where UnitStore.isUnitFolderFile(name) {
+        let names = (RunDirectory.entries(of: folder) ?? []).filter { UnitStore.isUnitFolderFile($0) }
+        for name in names.filter({ $0 != UnitStore.markName }) + names.filter({ $0 == UnitStore.markName }) {
             var info = stat()
             if lstat(folder + "/" + name, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG { unlink(folder + "/" + name) }
         }
