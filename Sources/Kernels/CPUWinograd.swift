@@ -46,7 +46,8 @@ extension CPUDevice {
     public static let winogradMinimumChannels = 16
     /// Tiles per GEMM chunk (at least one image). Measured on the ResNet-18 shapes with
     /// `sieve bench --ops` for 128 to 1024 tiles: 128 was best or level on every shape
-    /// (the 16 GEMMs' V and M stay in the core's cache between transform and product).
+    /// (the 16 GEMMs' V and M stay in the core's cache between transform and product);
+    /// for F(4x4)'s 36 GEMMs, 48 to 512 tiles: 96 to 256 level, 48 about 4% slower.
     static let winogradTilesPerChunk = 128
 
     /// Whether forward and backward-data of `g` run as Winograd F(2x2, 3x3).
@@ -261,9 +262,12 @@ struct WinogradTiles {
     let batch: Int
     /// Input planes, read with `padding` zero pixels on every side.
     let inHeight: Int, inWidth: Int, padding: Int
-    /// Output planes (`in + 2 padding - 2` on each side), tiled in 2x2 tiles.
+    /// Output planes (`in + 2 padding - 2` on each side), tiled in `tile` x `tile` tiles.
     let height: Int, width: Int
-    /// Tile rows and columns of an output plane (the last ones partial when a side is odd).
+    /// The output tile's side: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3) (CPUWinograd4.swift).
+    let tile: Int
+    /// Tile rows and columns of an output plane (the last ones partial unless a side is a
+    /// multiple of `tile`).
     let rows: Int, columns: Int
     /// Images per chunk (about ``CPUDevice/winogradTilesPerChunk`` tiles).
     let chunk: Int
@@ -273,58 +277,74 @@ struct WinogradTiles {
     static func fits(_ g: Conv2DGeometry) -> Bool { g.kernel == 3 && g.stride == 1 && g.padding <= 2 }
 
     /// The forward's tiling: `g`'s input, padding and output.
-    init(_ g: Conv2DGeometry) {
-        self.init(batch: g.batch, input: (g.height, g.width), padding: g.padding, output: (g.outHeight, g.outWidth))
+    init(_ g: Conv2DGeometry, tile: Int = 2) {
+        self.init(batch: g.batch, input: (g.height, g.width), padding: g.padding, output: (g.outHeight, g.outWidth), tile: tile)
     }
 
     /// The backward-data pass's tiling: `g`'s output gradient in, padding `2 - p`, `g`'s input size out.
-    init(adjointOf g: Conv2DGeometry) {
-        self.init(batch: g.batch, input: (g.outHeight, g.outWidth), padding: 2 - g.padding, output: (g.height, g.width))
+    init(adjointOf g: Conv2DGeometry, tile: Int = 2) {
+        self.init(batch: g.batch, input: (g.outHeight, g.outWidth), padding: 2 - g.padding, output: (g.height, g.width), tile: tile)
     }
 
-    private init(batch: Int, input: (Int, Int), padding: Int, output: (Int, Int)) {
+    private init(batch: Int, input: (Int, Int), padding: Int, output: (Int, Int), tile: Int) {
         precondition(padding >= 0 && padding <= 2 && output.0 == input.0 + 2 * padding - 2 && output.1 == input.1 + 2 * padding - 2,
                      "WinogradTiles: a 3x3 stride-1 convolution with padding 0...2")
+        precondition(tile == 2 || tile == 4, "WinogradTiles: F(2x2, 3x3) or F(4x4, 3x3)")
         self.batch = batch; inHeight = input.0; inWidth = input.1; self.padding = padding
-        height = output.0; width = output.1
-        rows = (height + 1) / 2; columns = (width + 1) / 2
+        height = output.0; width = output.1; self.tile = tile
+        rows = (height + tile - 1) / tile; columns = (width + tile - 1) / tile
         chunk = max(1, min(batch, CPUDevice.winogradTilesPerChunk / (rows * columns)))
     }
 
     var perImage: Int { rows * columns }
     /// Tile columns rounded up to whole groups of four (the input transform's vector width).
     var vectorColumns: Int { (columns + 3) & ~3 }
-    /// A padded input row: the columns the tiles of whole groups of four read
-    /// (2 x vectorColumns + 2, at least padding + input width + padding, as the output is
-    /// input + 2 padding - 2 wide); zero beyond the input.
-    var rowWidth: Int { 2 * vectorColumns + 2 }
-    /// Floats of row scratch the transforms need.
-    var rowScratch: Int { 5 * rowWidth }
+    /// A padded row of the input rows' combinations: the columns the tiles of whole groups
+    /// of four read (the group at j: tile x j ..< tile x (j + 4) + 2, so tile x
+    /// (vectorColumns + 1) in all, at least padding + input width + padding, as the output
+    /// is input + 2 padding - 2 wide); zero beyond the input.
+    var rowWidth: Int { tile * (vectorColumns + 1) }
+    /// Floats of row scratch the transforms need: the tile + 2 combinations of an input
+    /// tile row and a zero input row (F(2x2)'s output-gradient transform: three rows of
+    /// 2 x columns).
+    var rowScratch: Int { (tile + 3) * rowWidth }
+    /// Values per transformed tile, the GEMMs per chunk: (tile + 2)^2.
+    var blocks: Int { (tile + 2) * (tile + 2) }
 
     /// Floats between the 16 blocks [rows, T] of V, M or D: one cache line more than the
     /// block, so the 16 streams a transform reads or writes at once do not share cache
     /// sets (blocks a power of two apart did: the output-gradient transform ran 4x slower).
     static func blockStride(_ rows: Int, _ T: Int) -> Int { rows * T + 16 }
 
-    /// Scratch floats for V [16][Ci, T] and M [16][Co, T] of a chunk, plus row scratch.
+    /// Scratch floats for V [blocks][Ci, T] and M [blocks][Co, T] of a chunk, plus row scratch.
     func scratchFloats(_ Ci: Int, _ Co: Int) -> Int {
         let T = chunk * perImage
-        return 16 * (WinogradTiles.blockStride(Ci, T) + WinogradTiles.blockStride(Co, T)) + rowScratch
+        return blocks * (WinogradTiles.blockStride(Ci, T) + WinogradTiles.blockStride(Co, T)) + rowScratch
     }
 
-    /// V[ξ][c, t] = (B^T d B)[ξ] (block ξ at ξ * ``blockStride(_:_:)``) for every channel c and tile t of images n0 ..< n0+nb of
-    /// x[C, N, H, W] (the input planes), t = b * perImage + i * columns + j; `rows`: ``rowScratch`` floats.
-    func transformInput(_ x: UnsafePointer<Float>, channels C: Int, n0: Int, count nb: Int,
-                        into v: UnsafeMutablePointer<Float>, rows scratch: UnsafeMutablePointer<Float>) {
-        let H = inHeight, W = inWidth, pad = padding, N = batch, T = nb * perImage, rowWidth = rowWidth
-        let vs = WinogradTiles.blockStride(C, T)
-        let zeros = scratch + 4 * rowWidth                  // one zero input row
-        zeros.update(repeating: 0, count: W)
-        for a in 0..<4 {                                    // the border columns of the s rows stay zero
+    /// Zeroes the border columns of the tile + 2 combination rows at `scratch` (``rowWidth``
+    /// apart; the transforms write only the input's columns) and the zero input row after
+    /// them, which it returns.
+    func clearRowBorders(_ scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        let W = inWidth, pad = padding
+        for a in 0..<(tile + 2) {
             let s = scratch + a * rowWidth
             s.update(repeating: 0, count: pad)
             (s + pad + W).update(repeating: 0, count: rowWidth - pad - W)
         }
+        let zeros = scratch + (tile + 2) * rowWidth
+        zeros.update(repeating: 0, count: W)
+        return UnsafePointer(zeros)
+    }
+
+    /// V[ξ][c, t] = (B^T d B)[ξ] (block ξ at ξ * ``blockStride(_:_:)``) for every channel c and tile t of images n0 ..< n0+nb of
+    /// x[C, N, H, W] (the input planes), t = b * perImage + i * columns + j; `rows`: ``rowScratch`` floats. F(2x2) tiles.
+    func transformInput(_ x: UnsafePointer<Float>, channels C: Int, n0: Int, count nb: Int,
+                        into v: UnsafeMutablePointer<Float>, rows scratch: UnsafeMutablePointer<Float>) {
+        precondition(tile == 2, "transformInput: F(2x2, 3x3) tiles")
+        let H = inHeight, W = inWidth, pad = padding, N = batch, T = nb * perImage, rowWidth = rowWidth
+        let vs = WinogradTiles.blockStride(C, T)
+        let zeros = clearRowBorders(scratch)                // one zero input row
         for c in 0..<C {
             for b in 0..<nb {
                 let plane = x + (c * N + n0 + b) * H * W
@@ -332,7 +352,7 @@ struct WinogradTiles {
                     // input rows 2i-p ... 2i+3-p read in place (a zero row outside the plane);
                     // row combinations of B^T: s0 = d0 - d2, s1 = d1 + d2, s2 = d2 - d1, s3 = d1 - d3,
                     // at padded column q = input column q - p (zero at q < p and q >= p + W)
-                    @inline(__always) func row(_ h: Int) -> UnsafePointer<Float> { h >= 0 && h < H ? plane + h * W : UnsafePointer(zeros) }
+                    @inline(__always) func row(_ h: Int) -> UnsafePointer<Float> { h >= 0 && h < H ? plane + h * W : zeros }
                     let d0 = row(2 * i - pad), d1 = row(2 * i + 1 - pad), d2 = row(2 * i + 2 - pad), d3 = row(2 * i + 3 - pad)
                     let s0 = scratch, s1 = s0 + rowWidth, s2 = s1 + rowWidth, s3 = s2 + rowWidth
                     let t0p = s0 + pad, t1p = s1 + pad, t2p = s2 + pad, t3p = s3 + pad

@@ -23,11 +23,6 @@
 // F(2x2)'s (bounded in WinogradTests), still far below what a float32 training notices.
 
 extension CPUDevice {
-    /// Tiles per F(4x4) GEMM chunk (whole images, at least one). Measured with `sieve bench`
-    /// (ResNet-18 width 64 on 3x32x32 and width 16 on 1x28x28) for 48 to 512 tiles: 96 to
-    /// 256 level, 48 about 4% slower.
-    static let winograd4TilesPerChunk = 128
-
     /// Whether the forward and backward-data passes of `g` use F(4x4, 3x3) tiles: the layer
     /// runs as Winograd (``usesWinograd(_:)``) and, in `.automatic`, both planes are larger
     /// than one 4x4 tile. Measured (`sieve bench --ops --conv winograd` against `winograd4`,
@@ -46,14 +41,14 @@ extension CPUDevice {
     func winograd4Forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                           _ g: Conv2DGeometry, epilogue: ChannelAffine?) {
         let u = transformWeights4(w, outputs: g.outChannels, inputs: g.inChannels, flipped: false)
-        winograd4Convolve(x, inputs: g.inChannels, u, y, outputs: g.outChannels, Winograd4Tiles(g), epilogue: epilogue)
+        winograd4Convolve(x, inputs: g.inChannels, u, y, outputs: g.outChannels, WinogradTiles(g, tile: 4), epilogue: epilogue)
     }
 
     /// dx[C, N, H, W] = conv3x3(dy[K, N, P, Q], rot180(w)^T), padding 2 - p, by F(4x4, 3x3).
     func winograd4BackwardData(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                                _ g: Conv2DGeometry) {
         let u = transformWeights4(w, outputs: g.outChannels, inputs: g.inChannels, flipped: true)
-        winograd4Convolve(dy, inputs: g.outChannels, u, dx, outputs: g.inChannels, Winograd4Tiles(adjointOf: g), epilogue: nil)
+        winograd4Convolve(dy, inputs: g.outChannels, u, dx, outputs: g.inChannels, WinogradTiles(adjointOf: g, tile: 4), epilogue: nil)
     }
 
     /// U[ξ][o, i] = (G g G^T)[ξ] (block ξ at ξ * (K*C + 16)), g = w[o, i] (forward) or
@@ -88,7 +83,7 @@ extension CPUDevice {
     /// out[Co, N, H', W'] = F(4x4, 3x3) convolution of inp[Ci, N, H, W] with u[36][Co, Ci]
     /// over `tiles`; each worker takes its share of the images in chunks of whole images.
     private func winograd4Convolve(_ inp: UnsafePointer<Float>, inputs Ci: Int, _ u: UnsafePointer<Float>,
-                                   _ out: UnsafeMutablePointer<Float>, outputs Co: Int, _ tiles: Winograd4Tiles,
+                                   _ out: UnsafeMutablePointer<Float>, outputs Co: Int, _ tiles: WinogradTiles,
                                    epilogue: ChannelAffine?) {
         let N = tiles.batch, H = tiles.height, W = tiles.width, rows = tiles.rows, columns = tiles.columns
         let perImage = tiles.perImage, chunk = tiles.chunk
@@ -98,7 +93,7 @@ extension CPUDevice {
             let vs = WinogradTiles.blockStride(Ci, T), st = WinogradTiles.blockStride(Co, T)
             let v = scratch[worker].pointer                  // V[36][Ci, T]
             let m = v + 36 * vs                              // M[36][Co, T]
-            tiles.transformInput(inp, channels: Ci, n0: n0, count: nb, into: v, rows: m + 36 * st)
+            tiles.transformInput6x6(inp, channels: Ci, n0: n0, count: nb, into: v, rows: m + 36 * st)
             for xi in 0..<36 {                               // M[ξ] = U[ξ] V[ξ]
                 sgemm(false, false, Co, T, Ci, 1, u + xi * (Co * Ci + 16), Ci, v + xi * vs, T, 0, m + xi * st, T)
             }
@@ -156,75 +151,23 @@ func transpose(_ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>, _ d: SIM
      SIMD4(a[2], b[2], c[2], d[2]), SIMD4(a[3], b[3], c[3], d[3]))
 }
 
-/// The 4x4 output tiling of a 3x3 stride-1 convolution's planes, and the input transform.
-struct Winograd4Tiles {
-    let batch: Int
-    /// Input planes, read with `padding` zero pixels on every side.
-    let inHeight: Int, inWidth: Int, padding: Int
-    /// Output planes (`in + 2 padding - 2` on each side), tiled in 4x4 tiles.
-    let height: Int, width: Int
-    /// Tile rows and columns of an output plane (the last ones partial unless a side is a multiple of 4).
-    let rows: Int, columns: Int
-    /// Images per chunk (about ``CPUDevice/winograd4TilesPerChunk`` tiles).
-    let chunk: Int
-
-    /// The forward's tiling: `g`'s input, padding and output.
-    init(_ g: Conv2DGeometry) {
-        self.init(batch: g.batch, input: (g.height, g.width), padding: g.padding, output: (g.outHeight, g.outWidth))
-    }
-
-    /// The backward-data pass's tiling: `g`'s output gradient in, padding `2 - p`, `g`'s input size out.
-    init(adjointOf g: Conv2DGeometry) {
-        self.init(batch: g.batch, input: (g.outHeight, g.outWidth), padding: 2 - g.padding, output: (g.height, g.width))
-    }
-
-    private init(batch: Int, input: (Int, Int), padding: Int, output: (Int, Int)) {
-        precondition(padding >= 0 && padding <= 2 && output.0 == input.0 + 2 * padding - 2 && output.1 == input.1 + 2 * padding - 2,
-                     "Winograd4Tiles: a 3x3 stride-1 convolution with padding 0...2")
-        self.batch = batch; inHeight = input.0; inWidth = input.1; self.padding = padding
-        height = output.0; width = output.1
-        rows = (height + 3) / 4; columns = (width + 3) / 4
-        chunk = max(1, min(batch, CPUDevice.winograd4TilesPerChunk / (rows * columns)))
-    }
-
-    var perImage: Int { rows * columns }
-    /// Tile columns rounded up to whole groups of four (the input transform's vector width).
-    var vectorColumns: Int { (columns + 3) & ~3 }
-    /// A padded row of the row combinations: the columns a group of four tiles reads
-    /// (4j ..< 4j + 20 for the group at j), at least padding + input width + padding; zero
-    /// beyond the input.
-    var rowWidth: Int { 4 * vectorColumns + 4 }
-    /// Floats of row scratch the input transform needs (six combinations and a zero row).
-    var rowScratch: Int { 7 * rowWidth }
-
-    /// Scratch floats for V [36][Ci, T] and M [36][Co, T] of a chunk, plus row scratch
-    /// (the output transform's row scratch, 4 x 4 x columns, reuses V).
-    func scratchFloats(_ Ci: Int, _ Co: Int) -> Int {
-        let T = chunk * perImage
-        return 36 * (WinogradTiles.blockStride(Ci, T) + WinogradTiles.blockStride(Co, T)) + max(rowScratch, 16 * columns)
-    }
-
+extension WinogradTiles {
     /// V[ξ][c, t] = (B^T d B)[ξ] (block ξ at ξ * ``WinogradTiles/blockStride(_:_:)``) for every
     /// channel c and tile t = b * perImage + i * columns + j of images n0 ..< n0+nb of x[C, N, H, W];
-    /// `rows`: ``rowScratch`` floats.
-    func transformInput(_ x: UnsafePointer<Float>, channels C: Int, n0: Int, count nb: Int,
-                        into v: UnsafeMutablePointer<Float>, rows scratch: UnsafeMutablePointer<Float>) {
+    /// `rows`: ``rowScratch`` floats. F(4x4) tiles (6x6 input tiles).
+    func transformInput6x6(_ x: UnsafePointer<Float>, channels C: Int, n0: Int, count nb: Int,
+                           into v: UnsafeMutablePointer<Float>, rows scratch: UnsafeMutablePointer<Float>) {
+        precondition(tile == 4, "transformInput6x6: F(4x4, 3x3) tiles")
         let H = inHeight, W = inWidth, pad = padding, N = batch, T = nb * perImage, rowWidth = rowWidth
         let vs = WinogradTiles.blockStride(C, T)
-        let zeros = scratch + 6 * rowWidth                  // one zero input row
-        zeros.update(repeating: 0, count: W)
-        for a in 0..<6 {                                    // the border columns of the s rows stay zero
-            let s = scratch + a * rowWidth
-            s.update(repeating: 0, count: pad)
-            (s + pad + W).update(repeating: 0, count: rowWidth - pad - W)
-        }
+        let zeros = clearRowBorders(scratch)                // one zero input row
         for c in 0..<C {
             for b in 0..<nb {
                 let plane = x + (c * N + n0 + b) * H * W
                 for i in 0..<rows {
                     // input rows 4i-p ... 4i+5-p in place (a zero row outside the plane), combined
                     // by the rows of B^T into s_a at padded column q = input column q - p
-                    @inline(__always) func row(_ h: Int) -> UnsafePointer<Float> { h >= 0 && h < H ? plane + h * W : UnsafePointer(zeros) }
+                    @inline(__always) func row(_ h: Int) -> UnsafePointer<Float> { h >= 0 && h < H ? plane + h * W : zeros }
                     let d0 = row(4 * i - pad), d1 = row(4 * i + 1 - pad), d2 = row(4 * i + 2 - pad)
                     let d3 = row(4 * i + 3 - pad), d4 = row(4 * i + 4 - pad), d5 = row(4 * i + 5 - pad)
                     let s = scratch + pad

@@ -83,12 +83,16 @@ public struct UnitStore: Sendable {
     /// removes or resumes), never unit files without the mark (which it would refuse).
     public func remove() {
         guard foreignEntry() == nil else { return }
-        let names = (RunDirectory.entries(of: folder) ?? []).filter { UnitStore.isUnitFolderFile($0) }
-        for name in names.filter({ $0 != UnitStore.markName }) + names.filter({ $0 == UnitStore.markName }) {
+        for name in UnitStore.removalOrder((RunDirectory.entries(of: folder) ?? []).filter(UnitStore.isUnitFolderFile)) {
             var info = stat()
             if lstat(folder + "/" + name, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG { unlink(folder + "/" + name) }
         }
         rmdir(folder)
+    }
+
+    /// The order ``remove()`` unlinks a unit folder's files in: the mark last.
+    static func removalOrder(_ names: [String]) -> [String] {
+        names.filter { $0 != markName } + names.filter { $0 == markName }
     }
 
     /// Removes one unit's file (nothing when there is none).

@@ -91,9 +91,9 @@ struct Train: ParsableCommand {
         defer { display.finish() }
         var progress = display.callbacks
         if !quiet { progress.epoch = { _, s, epochs in display.line(describe(s, of: epochs)) } }
-        let summaries = try setup.train(session, unit: "", progress: progress, sinks: sinks) { s in
+        let summaries = try setup.train(session, unit: "", progress: progress, sinks: sinks, afterEpoch: { s in
             try csv?.write(s.csvRow)
-        }
+        })
         try csv?.commit()
         display.finish()
         let total = monotonicSeconds() - t0

@@ -135,6 +135,9 @@ import Testing
         units.remove()
         #expect(Self.exists(units.folder + "/notes.txt") && Self.exists(units.folder + "/7.safetensors"))
         unlink(units.folder + "/notes.txt")
+        // the mark goes last: a process killed while removing leaves a folder Sieve recognises
+        let order = UnitStore.removalOrder(RunDirectory.entries(of: units.folder)!.sorted())
+        #expect(order.last == UnitStore.markName && order.count == 4, "\(order)")
         units.remove()
         #expect(!units.exists)
 
