@@ -57,7 +57,7 @@ public struct RunFolder {
     public static func readLabelIssues(_ folder: String) throws -> [LabelIssue] {
         let path = join(folder, labelIssuesFile)
         let bytes = try InputFile.read(path, expecting: "the label_issues.csv of `sieve audit`")
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = InputFile.lines(bytes)
         guard let header = lines.first, header.hasPrefix(labelIssuesHeader) else {
             throw TrainerError.invalid("\(path): not a label_issues.csv of this sieve (\(labelIssuesHeader),...); audit again")
         }
@@ -252,7 +252,7 @@ public struct RunFolder {
     public static func readNearDuplicates(_ folder: String) throws -> [NearDuplicateRow] {
         let path = join(folder, nearDuplicatesFile)
         let bytes = try InputFile.read(path, expecting: "the near_duplicates.csv of `sieve audit`")
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = InputFile.lines(bytes)
         guard lines.first == Substring(nearDuplicatesHeader) else {
             throw TrainerError.invalid("\(path): not a near_duplicates.csv of this sieve (\(nearDuplicatesHeader)); audit again")
         }
@@ -328,7 +328,7 @@ public struct RunFolder {
     /// random subsets of the same fraction as each point's baseline.
     public static func readPruneCurve(_ path: String) throws -> [PruneCurvePoint] {
         let bytes = try InputFile.read(path, expecting: "the prune_curve.csv of `sieve prune-curve`")
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let lines = InputFile.lines(bytes).filter { !$0.isEmpty }.map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         guard let header = lines.first?.map(String.init), let f = header.firstIndex(of: "kept_fraction"),
               let s = header.firstIndex(of: "selection"), let a = header.firstIndex(of: "test_accuracy") else {
             throw TrainerError.invalid("\(path) is not a prune_curve.csv (kept_fraction,kept,selection,seed,epochs,test_accuracy)")

@@ -10,6 +10,13 @@ public func validUTF8(_ bytes: ArraySlice<UInt8>) -> String? {
 
 /// Whole-file reads for the readers (scores.csv, meta.json, safetensors, index lists).
 public enum InputFile {
+    /// The lines of a text file's bytes, ending at "\n" or "\r\n" (a file saved on
+    /// Windows or by a spreadsheet), empty lines kept. (Swift reads "\r\n" as one
+    /// `Character`, so splitting at "\n" alone leaves such a file one line.)
+    public static func lines(_ bytes: [UInt8]) -> [Substring] {
+        String(decoding: bytes, as: UTF8.self).split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
+    }
+
     /// The bytes of `path`; throws ``StorageError/invalidInput(_:)`` naming the file, the
     /// reason and `expecting` (what the file should be) when it cannot be read.
     public static func read(_ path: String, expecting: String) throws -> [UInt8] {

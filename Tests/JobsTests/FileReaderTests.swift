@@ -311,3 +311,25 @@ private func safetensorsRejection(_ bytes: [UInt8]) -> String? {
         #expect(long?.contains("...") == true)
     }
 }
+
+/// Files a user edited and saved on Windows or from a spreadsheet end their lines in
+/// "\r\n": the readers of the audit's tables read them as the audit wrote them (a
+/// label_issues.csv read as one line gave `sieve clean` no flagged examples at all).
+@Suite struct WindowsLineEndingTests {
+    @Test func labelIssuesAndNearDuplicatesReadTheSameWithCRLF() throws {
+        let lf = hardeningDirectory(), crlf = hardeningDirectory()
+        let issues = RunFolder.labelIssuesHeader + "\n7,1,2,0.9,0.8,1\n3,0,4,0.5,0.4,0\n"
+        let pairs = RunFolder.nearDuplicatesHeader + "\n0,5,0.01,1,2,1,1\n5,0,0.01,2,1,1,1\n"
+        for (dir, newline) in [(lf, "\n"), (crlf, "\r\n")] {
+            writeBytes(Array(issues.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: newline).utf8), dir + "/" + RunFolder.labelIssuesFile)
+            writeBytes(Array(pairs.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: newline).utf8), dir + "/" + RunFolder.nearDuplicatesFile)
+        }
+        let read = try RunFolder.readLabelIssues(crlf)
+        #expect(read == [RunFolder.LabelIssue(index: 7, given: 1, suggested: 2, sure: true),
+                         RunFolder.LabelIssue(index: 3, given: 0, suggested: 4, sure: false)])
+        #expect(read == (try RunFolder.readLabelIssues(lf)))
+        #expect(try RunFolder.readNearDuplicates(crlf) == (try RunFolder.readNearDuplicates(lf)))
+        #expect(try RunFolder.readNearDuplicates(crlf).count == 2)
+        #expect(InputFile.lines(Array("a\r\nb\n\nc".utf8)) == ["a", "b", "", "c"])
+    }
+}
