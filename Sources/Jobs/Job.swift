@@ -54,11 +54,15 @@ struct Job {
             let issues = try RunFolder.readLabelIssues(c.audit)
             var labels = setup.data.labels
             var hash = ContentHash()
+            let path = RunFolder.join(c.audit, RunFolder.labelIssuesFile)
             for issue in issues {
-                guard issue.index < labels.count, labels[issue.index] == issue.given, issue.suggested >= 0,
-                      Int(issue.suggested) < setup.data.classes else {
-                    throw TrainerError.invalid("\(RunFolder.join(c.audit, RunFolder.labelIssuesFile)): example \(issue.index) with label "
-                                               + "\(issue.given) is not in this data (the audit ran on other data, or the file was edited)")
+                guard issue.index < labels.count, labels[issue.index] == issue.given else {
+                    throw TrainerError.invalid("\(path): example \(issue.index) with label \(issue.given) is not in this data "
+                                               + "(the audit ran on other data, or the file was edited)")
+                }
+                guard issue.suggested >= 0, Int(issue.suggested) < setup.data.classes else {
+                    throw TrainerError.invalid("\(path): the suggested label \(issue.suggested) of example \(issue.index) is not a class "
+                                               + "of this data (0-\(setup.data.classes - 1)); the file was edited")
                 }
                 hash.add(UInt64(issue.index)); hash.add(UInt64(issue.suggested)); hash.add(issue.sure ? 1 : 0)
             }

@@ -120,7 +120,7 @@ public enum JobRunner {
                 hooks.note("note: --save-state-every applies to score grand and score el2n; \(spec.command) keeps each training's state at the end of every epoch")
             }
         }
-        let run = try RunDirectory(options.out, force: options.force, resume: options.resume)
+        let run = try RunDirectory(options.out, force: options.force, resume: options.resume, reads: spec.reads)
         let store = try openStore(for: run, resume: options.resume, force: options.force)
         hooks.storeOpened(store)
         let t0 = monotonicSeconds()
@@ -172,7 +172,7 @@ public enum JobRunner {
             p.scoresFile = scores
             spec.protocol = .pruneCurve(p)
         }
-        let run = try RunDirectory(options.out, force: options.force)
+        let run = try RunDirectory(options.out, force: options.force, reads: spec.reads)
         let t0 = monotonicSeconds()
         let loaded: TrainingData
         do { loaded = try load(spec.data, quiet: options.quiet, hooks: hooks) } catch let error as DataError {

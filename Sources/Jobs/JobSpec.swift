@@ -31,6 +31,18 @@ public struct JobSpec: Equatable, Sendable {
     /// The command that runs the job (`score grand`, `audit`, ...), as meta.json and messages name it.
     public var command: String { `protocol`.command }
 
+    /// The files and folders the job reads, with the option that names each: a run
+    /// folder must not be one of them, nor hold one (``RunDirectory``).
+    public var reads: [(option: String, path: String)] {
+        var list = [(option: "--data", path: data.source)]
+        switch `protocol` {
+        case .clean(let c): list.append((option: "--audit", path: c.audit))
+        case .pruneCurve(let p): list.append((option: "--scores", path: p.scoresFile))
+        default: break
+        }
+        return list
+    }
+
     /// Checks every value that needs no data or device, so bad input fails before work.
     public func check() throws {
         try data.check()

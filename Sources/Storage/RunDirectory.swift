@@ -30,7 +30,11 @@ public final class RunDirectory {
     ///   holds files without `force`, a folder holding anything a Sieve run did not write
     ///   (with `force` too: ``RunMark``), a lock file that is not Sieve's, or a folder
     ///   another live run is writing.
-    public init(_ path: String, force: Bool, resume: Bool = false, option: String = "--out") throws {
+    ///   Also refused, `force` or not: a target that is, or holds, one of `reads` (the
+    ///   files and folders the run reads, with the option that named each): replacing it
+    ///   would delete the run's own input.
+    public init(_ path: String, force: Bool, resume: Bool = false, option: String = "--out",
+                reads: [(option: String, path: String)] = []) throws {
         var p = path
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
         guard !p.isEmpty else { throw StorageError.invalidInput("\(option) must not be empty") }
@@ -60,6 +64,14 @@ public final class RunDirectory {
                                                 + "choose a new folder, or pass --force to replace it whole")
             }
             try RunDirectory.checkReplaceable(p, option: option)
+            let folder = RunDirectory.realPath(p)
+            for input in reads where access(input.path, F_OK) == 0 {
+                let read = RunDirectory.realPath(input.path)
+                guard read != folder && !read.hasPrefix(folder + "/") else {
+                    throw StorageError.invalidInput("\(option) \(path) is\(read == folder ? "" : " the folder of") \(input.option) \(input.path), "
+                                                    + "which this run reads: the run would replace it; write the run into another folder")
+                }
+            }
         }
         lock = p + ".lock"
         var ts = timespec()
@@ -78,6 +90,13 @@ public final class RunDirectory {
             abandon()
             throw error
         }
+    }
+
+    /// `path` with every link and `..` resolved (as given when that fails).
+    static func realPath(_ path: String) -> String {
+        guard let r = realpath(path, nil) else { return path }
+        defer { free(r) }
+        return String(cString: r)
     }
 
     /// Refuses to replace `folder` unless a Sieve run wrote all of it (``RunMark``).

@@ -40,6 +40,9 @@ struct AuditTests {
         #expect(kept == 240 - (issues.count - 1))
         let missing = try CLITests.run(["clean", "--audit", dir + "/nowhere", "--out", dir + "/c2"])
         #expect(missing.status == 2 && missing.stderr.contains("pass the folder of a `sieve audit` run"), "\(missing.stderr)")
+        let itself = try CLITests.run(["clean", "--audit", out, "--seeds", "1", "--epochs", "1", "--force", "--out", out])
+        #expect(itself.status == 2 && itself.stderr.contains("is --audit \(out), which this run reads"), "\(itself.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out + "/label_issues.csv"))
         let mode = try CLITests.run(["clean", "--audit", out, "--mode", "mend", "--out", dir + "/c3"])
         #expect(mode.status == 2 && mode.stderr.contains("--mode mend is not drop, relabel or fix"), "\(mode.stderr)")
         // fix: the sure ones relabelled, the rest dropped.
@@ -50,6 +53,10 @@ struct AuditTests {
         try "index,given_label,suggested_label,suspicion,error_probability,sure\n999,1,2,0.5,0.5,1\n".write(toFile: out + "/label_issues.csv", atomically: true, encoding: .utf8)
         let other = try CLITests.run(["clean", "--audit", out, "--seeds", "1", "--epochs", "1", "--out", dir + "/c4"])
         #expect(other.status == 2 && other.stderr.contains("example 999 with label 1 is not in this data"), "\(other.stderr)")
+        let first = issues[1].split(separator: ",")
+        try "index,given_label,suggested_label,suspicion,error_probability,sure\n\(first[0]),\(first[1]),99,0.5,0.5,1\n".write(toFile: out + "/label_issues.csv", atomically: true, encoding: .utf8)
+        let label = try CLITests.run(["clean", "--audit", out, "--mode", "fix", "--seeds", "1", "--epochs", "1", "--out", dir + "/c5"])
+        #expect(label.status == 2 && label.stderr.contains("the suggested label 99 of example \(first[0]) is not a class"), "\(label.stderr)")
     }
 
     @Test func auditWritesTheWholeJob() throws {

@@ -84,6 +84,26 @@ import Testing
         run.abandon()
     }
 
+    /// A run never replaces its own input: `sieve clean --audit A --out A --force` read the
+    /// audit and then deleted it at commit.
+    @Test func aRunFolderThatIsOrHoldsAnInputIsRefused() throws {
+        let dir = temporaryDirectory(), out = dir + "/run"
+        try Self.committedRun(out)
+        for (input, phrase) in [(out, "is --audit"), (out + "/./", "is --audit"), (dir + "/run/../run/scores.csv", "is the folder of --audit")] {
+            do {
+                _ = try RunDirectory(out, force: true, reads: [(option: "--audit", path: input)])
+                Issue.record("\(input): not refused")
+            } catch {
+                #expect("\(error)".contains(phrase) && "\(error)".contains("which this run reads"), "\(error)")
+            }
+            #expect(Self.exists(out + "/scores.csv"))
+        }
+        // An input beside the folder, or one that does not exist, is no obstacle.
+        try Self.committedRun(dir + "/audit")
+        let run = try RunDirectory(out, force: true, reads: [(option: "--audit", path: dir + "/audit"), (option: "--data", path: "fashion-mnist")])
+        run.abandon()
+    }
+
     @Test func aSymbolicLinkToARunIsRefused() throws {
         let dir = temporaryDirectory()
         try Self.committedRun(dir + "/run")
