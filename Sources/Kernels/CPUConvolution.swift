@@ -163,15 +163,28 @@ extension CPUDevice {
                     }
                     let src = plane + ih * W - pad + kw
                     for q in 0..<qs.lowerBound { d[q] = 0 }
-                    if s == 1 {
-                        for q in qs { d[q] = src[q] }
-                    } else {
-                        for q in qs { d[q] = src[q * s] }
-                    }
+                    CPUDevice.gatherRow(src, stride: s, d, qs)
                     for q in qs.upperBound..<Q { d[q] = 0 }
                 }
             }
         }
+    }
+
+    /// d[q] = src[q * stride] for q in `qs`: a copy for stride 1, the even lanes of
+    /// eight-wide loads for stride 2 (a load never reaches past `src[stride * (qs.upperBound - 1)]`).
+    @inline(__always)
+    static func gatherRow(_ src: UnsafePointer<Float>, stride s: Int, _ d: UnsafeMutablePointer<Float>, _ qs: Range<Int>) {
+        guard !qs.isEmpty else { return }
+        if s == 1 { return (d + qs.lowerBound).update(from: src + qs.lowerBound, count: qs.count) }
+        var q = qs.lowerBound
+        if s == 2 {
+            // src[2q ..< 2q + 8] covers q ..< q + 4; its last lane 2q + 7 < 2(qs.upperBound - 1) while q + 4 < qs.upperBound
+            while q + 4 < qs.upperBound {
+                store4(d + q, load8(src + 2 * q).evenHalf)
+                q += 4
+            }
+        }
+        while q < qs.upperBound { d[q] = src[q * s]; q += 1 }
     }
 
     /// dx[c, n0+b, ...] = sum over patches of cols (the adjoint of ``im2col``); the
