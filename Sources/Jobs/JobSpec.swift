@@ -34,7 +34,7 @@ public struct JobSpec: Equatable, Sendable {
     /// The files and folders the job reads, with the option that names each: a run
     /// folder must not be one of them, nor hold one (``RunDirectory``).
     public var reads: [(option: String, path: String)] {
-        var list = [(option: "--data", path: data.source)]
+        var list = [(option: "--data", path: DataSource.folder(of: data.source))]
         switch `protocol` {
         case .clean(let c): list.append((option: "--audit", path: c.audit))
         case .pruneCurve(let p): list.append((option: "--scores", path: p.scoresFile))

@@ -44,7 +44,7 @@ struct Convert: ParsableCommand {
     func run() throws {
         if let limit, limit < 1 { throw UsageError("--limit must be at least 1") }
         let transform = try resize.map { try ImageResize(parsing: $0) }
-        let run = try RunDirectory(out, force: force, reads: [(option: "--data", path: data)])
+        let run = try RunDirectory(out, force: force, reads: [(option: "--data", path: DataSource.folder(of: data))])
         defer { run.abandon() }
         let start = Date()
         var split = try DataSource.load(data, classes: classes, resize: transform)

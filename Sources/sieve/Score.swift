@@ -200,7 +200,7 @@ extension ScoreCommand {
         func run() throws {
             try options.check()
             let file = try SafeTensorsReader(path: weights)
-            let run = try RunDirectory(out, force: force, reads: [(option: "--weights", path: weights), (option: "--data", path: options.data)])
+            let run = try RunDirectory(out, force: force, reads: [(option: "--weights", path: weights), (option: "--data", path: DataSource.folder(of: options.data))])
             defer { run.abandon() }
             let t0 = monotonicSeconds()
             let setup = try options.setup(quiet: true)

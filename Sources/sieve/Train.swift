@@ -52,7 +52,7 @@ struct Train: ParsableCommand {
         guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
         try options.check()
         if let json { try OutputFile.checkWritable(json, option: "--json") }
-        let run = try out.map { try RunDirectory($0, force: force, reads: [(option: "--data", path: options.data)] + (subset.map { [(option: "--subset", path: $0)] } ?? [])) }
+        let run = try out.map { try RunDirectory($0, force: force, reads: [(option: "--data", path: DataSource.folder(of: options.data))] + (subset.map { [(option: "--subset", path: $0)] } ?? [])) }
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: quiet)
         var indices: [Int32]? = nil

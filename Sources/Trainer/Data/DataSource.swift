@@ -54,6 +54,16 @@ public enum DataSource {
         }
     }
 
+    /// The folder ``load(_:classes:resize:)`` reads for `spec`: a named data set's
+    /// directory, else `spec` itself.
+    public static func folder(of spec: String) -> String {
+        switch spec {
+        case "fashion-mnist": fashionMNISTDirectory
+        case "mnist": mnistDirectory
+        default: spec
+        }
+    }
+
     /// Which layout `directory` holds and the directory its files are in (CIFAR files may
     /// sit one level down). A layout with all its files wins over ImageFolder class
     /// folders, which win over a layout with only some of its files.
