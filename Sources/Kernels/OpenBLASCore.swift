@@ -145,7 +145,8 @@ public enum OpenBLASCore {
     /// ones; returns whether it did.
     @discardableResult
     public static func chooseKernelsIfMisdetected() -> Bool {
-        guard getenv("OPENBLAS_CORETYPE") == nil else { return false }
+        // An empty value chooses nothing (OpenBLAS then detects the CPU itself).
+        if let chosen = getenv("OPENBLAS_CORETYPE"), chosen.pointee != 0 { return false }
         if let measured = measuredChoice(), measured.core.lowercased() != current.lowercased() {
             setenv("OPENBLAS_CORETYPE", measured.core, 1)
             return true

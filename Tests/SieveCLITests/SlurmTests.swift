@@ -68,13 +68,20 @@ struct SlurmTests {
 
     struct ClusterError: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
+    /// The job scripts' choice of OpenBLAS kernels: the test's own when it has one, else
+    /// none, so each task chooses as the single run does (an empty OPENBLAS_CORETYPE
+    /// exported to the tasks made them differ from a run of `swift test` without one).
+    static var coretypeLine: String {
+        guard let core = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], !core.isEmpty else { return "" }
+        return "export OPENBLAS_CORETYPE=\(quote(core))\n"
+    }
+
     /// A job script running one array task's shard of `score grand` (extra arguments to sbatch go to sieve).
     static func jobScript(_ dir: String, data: String, limit: Int, inits: Int, shards: Int) throws -> String {
-        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? ""
         let text = """
         #!/bin/bash
         #SBATCH --cpus-per-task=1
-        export OPENBLAS_CORETYPE=\(quote(coretype)) OPENBLAS_NUM_THREADS=1
+        \(coretypeLine)export OPENBLAS_NUM_THREADS=1
         exec \(quote(CLITests.binary)) score grand --data \(quote(data)) --model mlp --batch 16 --limit \(limit) \\
             --inits \(inits) --at-epoch 1 --no-report --quiet \\
             --shard "$SLURM_ARRAY_TASK_ID/\(shards)" --out \(quote(dir))/shard-"$SLURM_ARRAY_TASK_ID" "$@"
@@ -182,12 +189,11 @@ struct SlurmTests {
         // 6000 examples, 8 epochs: a task's units take seconds, time to kill it between them.
         try CLITests.makeIDX(dir + "/data", train: 6000, test: 100)
         try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
-        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? ""
         let script = dir + "/audit.sbatch"
         try """
         #!/bin/bash
         #SBATCH --cpus-per-task=1
-        export OPENBLAS_CORETYPE=\(Self.quote(coretype)) OPENBLAS_NUM_THREADS=1
+        \(Self.coretypeLine)export OPENBLAS_NUM_THREADS=1
         exec \(Self.quote(CLITests.binary)) \(Self.auditArguments(data: dir + "/data").map(Self.quote).joined(separator: " ")) \\
             --shard "$SLURM_ARRAY_TASK_ID/3" --out \(Self.quote(dir))/shard-"$SLURM_ARRAY_TASK_ID" "$@"
 
