@@ -135,8 +135,19 @@ public final class OutputFile {
         public static let indexList = Kind(name: "an index list (one number a line)") { head, size in
             size <= head.count && head.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x0a || $0 == 0x0d }
         }
+        /// A `--json` summary (``OutputFile/writeSummary(_:to:)``: its first member names Sieve).
+        public static let jsonSummary = Kind(name: "a Sieve JSON summary (its first member \"generator\": \"Sieve\")") { head, _ in
+            String(decoding: head, as: UTF8.self).hasPrefix("{\"generator\": \"Sieve\"")
+        }
         /// The tag ``htmlReport`` looks for; the report writes it into its head.
         public static let generatorTag = "<meta name=\"generator\" content=\"Sieve"
+    }
+
+    /// Writes a `--json` summary, a JSON object, with `"generator": "Sieve"` as its first
+    /// member: what ``Kind/jsonSummary`` recognises before a later summary replaces it.
+    public static func writeSummary(_ summary: JSON, to path: String) throws {
+        guard case .object(let members) = summary else { preconditionFailure("a summary is a JSON object") }
+        try write(JSON.object([("generator", .string("Sieve"))] + members).rendered + "\n", to: path)
     }
 
     /// Checks, before any work, that `path` can be written later: its folder exists and

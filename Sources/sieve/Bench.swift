@@ -52,7 +52,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         guard steps >= 1 else { throw UsageError("--steps must be at least 1") }
         guard repeats >= 1 else { throw UsageError("--repeats must be at least 1") }
-        if let json { try OutputFile.checkWritable(json, option: "--json") }
+        if let json { try OutputFile.checkWritable(json, option: "--json", replacing: .jsonSummary) }
         if let knn { return try measureNeighbours(knn) }
         let first = try synthetic.make()
         let device = first.device
@@ -119,7 +119,7 @@ struct Bench: ParsableCommand {
             if !opRows.isEmpty { fields.append(("ops", .array(opRows))) }
             let profiles = primary.compactMap { p in p.profile.map { (p.name, $0) } }
             if !profiles.isEmpty { fields.append(("profile", .object(profiles))) }
-            try Storage.OutputFile.write(JSON.object(fields).rendered + "\n", to: json)
+            try Storage.OutputFile.writeSummary(JSON.object(fields), to: json)
         }
     }
 
@@ -157,9 +157,9 @@ struct Bench: ParsableCommand {
         print("knn: median \(format(median, 3)) s (\(format(sorted.first!, 3)) to \(format(sorted.last!, 3))) over \(repeats) rounds, "
               + "Gram matrix at \(format(gflops, 1)) GFLOP/s")
         if let json {
-            try OutputFile.write(JSON.object([("knn_examples", .int(n)), ("knn_dimensions", .int(d)), ("device", .string(device.name)),
-                                              ("repeats", .int(repeats)), ("knn_seconds_median", .double(median)),
-                                              ("knn_seconds", .array(seconds.map { .double($0) }))]).rendered + "\n", to: json)
+            try OutputFile.writeSummary(JSON.object([("knn_examples", .int(n)), ("knn_dimensions", .int(d)), ("device", .string(device.name)),
+                                                     ("repeats", .int(repeats)), ("knn_seconds_median", .double(median)),
+                                                     ("knn_seconds", .array(seconds.map { .double($0) }))]), to: json)
         }
     }
 

@@ -31,7 +31,7 @@ struct Evaluate: ParsableCommand {
     var json: String?
 
     func run() throws {
-        if let json { try OutputFile.checkWritable(json, option: "--json") }
+        if let json { try OutputFile.checkWritable(json, option: "--json", replacing: .jsonSummary) }
         var overrides: [String: ScoreDirection] = [:]
         for d in direction {
             let parts = d.split(separator: "=")
@@ -69,7 +69,7 @@ struct Evaluate: ParsableCommand {
                                   ("average_precision", .double(r.averagePrecision))]
                                  + (r.spearmanWithReference.map { [("spearman_input_norm", JSON.double($0))] } ?? [])))
             })
-            try OutputFile.write(j.rendered + "\n", to: json)
+            try OutputFile.writeSummary(j, to: json)
         }
     }
 }

@@ -29,7 +29,7 @@ struct Merge: ParsableCommand {
     @OptionGroup var output: ScoreOutput
 
     func run() throws {
-        if let json = output.json { try OutputFile.checkWritable(json, option: "--json") }
+        if let json = output.json { try OutputFile.checkWritable(json, option: "--json", replacing: .jsonSummary) }
         let outcome = try JobRunner.merge(shards: shards, data: data, scores: scores, options: output.runOptions(), hooks: consoleHooks(quiet: output.quiet))
         try printOutcome(outcome, json: output.json)
     }

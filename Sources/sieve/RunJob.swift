@@ -83,7 +83,7 @@ func runJob(_ spec: JobSpec, output: ScoreOutput, model: ModelOptions, units: Un
 
 /// Runs `spec` as `options` say, prints what it did and writes the JSON summary to `json`.
 func runJob(_ spec: JobSpec, options: RunOptions, json: String?, model: ModelOptions?) throws {
-    if let json { try OutputFile.checkWritable(json, option: "--json") }
+    if let json { try OutputFile.checkWritable(json, option: "--json", replacing: .jsonSummary) }
     let outcome = try JobRunner.run(spec, options: options, hooks: consoleHooks(quiet: options.quiet, device: model))
     try printOutcome(outcome, json: json)
 }
@@ -125,7 +125,7 @@ func printOutcome(_ outcome: JobOutcome, json: String?) throws {
                 let fields: [(String, JSON)] = Cleaning.Variant.allCases.filter { out.accuracies[$0] != nil }.map { v in
                     (v.rawValue, .object([("mean_test_accuracy", .double(out.summary(v).mean)), ("std", .double(out.summary(v).std))]))
                 }
-                try OutputFile.write(JSON.object([("command", .string(run.command)), ("kept", .int(out.kept))] + fields).rendered + "\n", to: json)
+                try OutputFile.writeSummary(JSON.object([("command", .string(run.command)), ("kept", .int(out.kept))] + fields), to: json)
             }
             return
         }
@@ -171,7 +171,7 @@ func printOutcome(_ outcome: JobOutcome, json: String?) throws {
         }
         if run.report { print("report: \(run.folder)/report.html") }
         if let profile = reportProfile(run.device, title: run.command) { summary.append(("profile", profile)) }
-        if let json { try OutputFile.write(JSON.object(summary).rendered + "\n", to: json) }
+        if let json { try OutputFile.writeSummary(JSON.object(summary), to: json) }
         if case .grand(let rho) = run.details { print("rank correlation of GraNd with the input norm: \(format(rho, 3))") }
     }
 }

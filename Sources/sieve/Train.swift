@@ -51,7 +51,7 @@ struct Train: ParsableCommand {
     func run() throws {
         guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
         try options.check()
-        if let json { try OutputFile.checkWritable(json, option: "--json") }
+        if let json { try OutputFile.checkWritable(json, option: "--json", replacing: .jsonSummary) }
         let run = try out.map { try RunDirectory($0, force: force, reads: [(option: "--data", path: DataSource.folder(of: options.data))] + (subset.map { [(option: "--subset", path: $0)] } ?? [])) }
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: quiet)
@@ -119,7 +119,7 @@ struct Train: ParsableCommand {
             try OutputFile.write(summary.rendered + "\n", to: run.path(RunFolder.metaFile))
             try run.commit()
         }
-        if let json { try OutputFile.write(withProfile.rendered + "\n", to: json) }
+        if let json { try OutputFile.writeSummary(withProfile, to: json) }
     }
 }
 

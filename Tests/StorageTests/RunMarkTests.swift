@@ -182,5 +182,13 @@ import Testing
         try OutputFile.checkWritable(dir + "/report.html", option: "--output", replacing: .htmlReport)
         try OutputFile.checkWritable(dir + "/empty.txt", option: "--out", replacing: .indexList)
         try OutputFile.checkWritable(dir + "/new.txt", option: "--out", replacing: .indexList)
+        // --json: a summary Sieve wrote is replaced, any other file (JSON or not) is refused.
+        try OutputFile.writeSummary(.object([("command", .string("train"))]), to: dir + "/summary.json")
+        #expect(try String(contentsOfFile: dir + "/summary.json", encoding: .utf8) == "{\"generator\": \"Sieve\", \"command\": \"train\"}\n")
+        try OutputFile.checkWritable(dir + "/summary.json", option: "--json", replacing: .jsonSummary)
+        Self.write(dir + "/config.json", "{\"lr\": 0.1}\n")
+        for other in ["notes.txt", "config.json", "keep.txt"] {
+            #expect(throws: StorageError.self, "\(other)") { try OutputFile.checkWritable(dir + "/" + other, option: "--json", replacing: .jsonSummary) }
+        }
     }
 }
