@@ -127,6 +127,12 @@ public final class OutputFile {
         /// Whether the file's first bytes (up to 4 KiB) and its size say it is of this kind.
         let recognizes: @Sendable (_ head: [UInt8], _ size: Int) -> Bool
 
+        /// A kind recognised by `recognizes`, given the file's first bytes (up to 4 KiB) and size.
+        public init(name: String, recognizes: @escaping @Sendable (_ head: [UInt8], _ size: Int) -> Bool) {
+            self.name = name
+            self.recognizes = recognizes
+        }
+
         /// An HTML report (it names Sieve as its generator in its head: ``generatorTag``).
         public static let htmlReport = Kind(name: "a Sieve HTML report") { head, _ in
             String(decoding: head, as: UTF8.self).contains(generatorTag)

@@ -148,7 +148,7 @@ struct Tune: ParsableCommand {
         guard let model = OpenBLASCore.cpuModelName else { throw UsageError("sieve tune --device cpu: /proc/cpuinfo names no CPU model") }
         let path = out ?? OpenBLASCore.userChoicesPath ?? "openblas-core.tsv"
         try TuningDatabase.makeFolder(of: path)
-        try OutputFile.checkWritable(path, option: "--out")
+        try OutputFile.checkWritable(path, option: "--out", replacing: .kernelChoices)
         let candidates: [String?] = [nil] + OpenBLASCore.candidatesForThisCPU()
         log("measuring cblas_sgemm on \(model): OpenBLAS's own choice and \(candidates.count - 1) kernel sets, \(Tune.shapes.count) "
             + "ResNet-18 shapes (n/\(scale)), \(rounds) rounds in turns")
@@ -228,5 +228,17 @@ struct Tune: ParsableCommand {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         guard status == 0 else { return nil }
         return String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init)
+    }
+}
+
+extension OutputFile.Kind {
+    /// `sieve tune --device cpu`'s file of measured kernel sets (``OpenBLASCore/choicesText(_:)``):
+    /// small, every line `MODEL<TAB>CORE[<TAB>NOTE]`. The run rewrites it keeping the other
+    /// models' lines, so any other file would lose what it held.
+    static let kernelChoices = OutputFile.Kind(name: "a file of measured kernel sets (MODEL<TAB>CORE<TAB>NOTE lines)") { head, size in
+        size <= head.count && String(decoding: head, as: UTF8.self).split(separator: "\n").allSatisfy { line in
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            return fields.count >= 2 && !fields[0].isEmpty && !fields[1].isEmpty
+        }
     }
 }

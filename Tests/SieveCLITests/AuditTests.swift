@@ -202,6 +202,12 @@ struct CPUTuneTests {
         _ = try CLITests.run(["tune", "--device", "cpu", "--scale", "64", "--repeats", "1", "--rounds", "1", "--out", file],
                              unsetting: ["OPENBLAS_CORETYPE"])
         #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count == 1)
+        // Any other file at --out is refused before the measuring, and kept.
+        let notes = dir + "/notes.txt"
+        try "dear diary\n".write(toFile: notes, atomically: true, encoding: .utf8)
+        let other = try CLITests.run(["tune", "--device", "cpu", "--scale", "64", "--repeats", "1", "--rounds", "1", "--out", notes])
+        #expect(other.status == 2 && other.stderr.contains("is not a file of measured kernel sets"), "\(other.stderr)")
+        #expect(try String(contentsOfFile: notes, encoding: .utf8) == "dear diary\n")
     }
 
     @Test func badOptionsAreRefused() throws {
