@@ -157,8 +157,8 @@ public final class OutputFile {
     }
 
     /// Checks, before any work, that `path` can be written later: its folder exists and
-    /// is writable, it does not name a folder, and (with `replacing`) a file already there
-    /// is empty or of that kind.
+    /// is writable, it does not name a folder, and (with `replacing`) it is not a file a
+    /// run folder's mark lists and a file already there is empty or of that kind.
     public static func checkWritable(_ path: String, option: String, replacing kind: Kind? = nil) throws {
         let target: String
         do {
@@ -170,6 +170,13 @@ public final class OutputFile {
         let parent = RunDirectory.parent(of: target)
         guard access(parent, W_OK) == 0 else {
             throw StorageError.invalidInput("\(option) \(path): cannot write into \(parent): \(String(cString: strerror(errno)))")
+        }
+        // A file of a run folder belongs to its run: replacing it would leave the run's
+        // other files disagreeing with it (a clean run's kept.txt and labels.npy).
+        if kind != nil, let listed = RunMark.listedEntries(in: parent), let name = target.split(separator: "/").last,
+           listed.contains(String(name)) {
+            throw StorageError.invalidInput("\(option) \(path) is a file of the Sieve run in \(parent) (its \(RunMark.fileName) lists it); "
+                                            + "nothing was replaced: write it elsewhere")
         }
         var info = stat()
         if let kind, stat(target, &info) == 0, info.st_size > 0 {

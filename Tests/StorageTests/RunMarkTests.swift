@@ -182,6 +182,10 @@ import Testing
         try OutputFile.checkWritable(dir + "/report.html", option: "--output", replacing: .htmlReport)
         try OutputFile.checkWritable(dir + "/empty.txt", option: "--out", replacing: .indexList)
         try OutputFile.checkWritable(dir + "/new.txt", option: "--out", replacing: .indexList)
+        // A file a run folder lists is its run's, whatever its kind.
+        try Self.committedRun(dir + "/clean", files: ["kept.txt"])
+        #expect(throws: StorageError.self) { try OutputFile.checkWritable(dir + "/clean/kept.txt", option: "--out", replacing: .indexList) }
+        try OutputFile.checkWritable(dir + "/clean/other.txt", option: "--out", replacing: .indexList)
         // --json: a summary Sieve wrote is replaced, any other file (JSON or not) is refused.
         try OutputFile.writeSummary(.object([("command", .string("train"))]), to: dir + "/summary.json")
         #expect(try String(contentsOfFile: dir + "/summary.json", encoding: .utf8) == "{\"generator\": \"Sieve\", \"command\": \"train\"}\n")
