@@ -142,7 +142,7 @@ public enum JobRunner {
     public static func merge(shards: [String], data: String?, scores: String? = nil, options: RunOptions,
                              hooks: JobHooks = JobHooks()) throws -> JobOutcome {
         guard !shards.isEmpty else { throw TrainerError.invalid("merge: name the shard folders (sieve merge A B ... --out OUT)") }
-        if let same = shards.first(where: { resolved($0) == resolved(options.out) }) {
+        if let same = shards.first(where: { RunDirectory.realPath($0) == RunDirectory.realPath(options.out) }) {
             throw TrainerError.invalid("merge: --out \(options.out) is the shard folder \(same); write the merged folder elsewhere")
         }
         if let twice = shards.first(where: { s in shards.filter { $0 == s }.count > 1 }) {
@@ -207,12 +207,6 @@ public enum JobRunner {
             note("noise: \(noise), \(flipped.count) labels flipped (noise seed \(data.noiseSeed))")
         }
         return data
-    }
-
-    static func resolved(_ path: String) -> String {
-        guard let r = realpath(path, nil) else { return path }
-        defer { free(r) }
-        return String(cString: r)
     }
 
     /// The unit folder of `run` (`OUT.units/`, beside it), checked before any work: an

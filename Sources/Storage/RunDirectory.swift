@@ -93,7 +93,7 @@ public final class RunDirectory {
     }
 
     /// `path` with every link and `..` resolved (as given when that fails).
-    static func realPath(_ path: String) -> String {
+    public static func realPath(_ path: String) -> String {
         guard let r = realpath(path, nil) else { return path }
         defer { free(r) }
         return String(cString: r)

@@ -52,7 +52,8 @@ struct Train: ParsableCommand {
         guard epochs >= 1 else { throw UsageError("--epochs must be at least 1") }
         try options.check()
         if let json { try OutputFile.checkWritable(json, option: "--json", replacing: .jsonSummary) }
-        let run = try out.map { try RunDirectory($0, force: force, reads: [(option: "--data", path: DataSource.folder(of: options.data))] + (subset.map { [(option: "--subset", path: $0)] } ?? [])) }
+        let reads = [(option: "--data", path: DataSource.folder(of: options.data))] + (subset.map { [(option: "--subset", path: $0)] } ?? [])
+        let run = try out.map { try RunDirectory($0, force: force, reads: reads) }
         let t0 = monotonicSeconds()
         let setup = try options.setup(quiet: quiet)
         var indices: [Int32]? = nil
