@@ -40,11 +40,26 @@ static inline void sieve_jpeg_copy_message(const char *from, char *to, size_t si
     to[size - 1] = 0;
 }
 
+/* One row of 4-channel CMYK samples as libjpeg returns them (Adobe's inverted convention,
+ * which PIL assumes for every CMYK JPEG: ink = 255 - sample) -> RGB, as PIL's
+ * convert("RGB") does: channel = (255 - k) - round((255 - k) * ink / 255), k the black ink. */
+static inline void sieve_jpeg_cmyk_row_to_rgb(const unsigned char *in, unsigned char *out, size_t width) {
+    for (size_t x = 0; x < width; x++, in += 4, out += 3) {
+        int nk = in[3];                                  /* 255 - black ink */
+        for (int c = 0; c < 3; c++) {
+            int ink = 255 - in[c], t = ink * nk + 128;
+            int v = nk - (((t >> 8) + t) >> 8);          /* ink * nk / 255, rounded (PIL's MULDIV255) */
+            out[c] = (unsigned char)(v < 0 ? 0 : v);
+        }
+    }
+}
+
 /* sieve_jpeg_decode: one JPEG file in memory -> 8-bit gray (1 channel, from a grayscale
- * JPEG) or RGB (3 channels, from YCbCr or RGB). Returns 0 with *pixels a malloc'd
- * height*width*channels buffer (HWC; the caller frees it); 1 for a corrupt or truncated
- * file (message set); 2 when width*height exceeds max_pixels (width and height set);
- * 3 when out of memory; 4 for CMYK, YCCK or an unknown colour space (message names it). */
+ * JPEG) or RGB (3 channels, from YCbCr or RGB, and from CMYK or YCCK as PIL converts
+ * them). Returns 0 with *pixels a malloc'd height*width*channels buffer (HWC; the caller
+ * frees it); 1 for a corrupt or truncated file (message set); 2 when width*height exceeds
+ * max_pixels (width and height set); 3 when out of memory; 4 for an unknown colour space
+ * (message names it). */
 static inline int sieve_jpeg_decode(const unsigned char *data, size_t size, size_t max_pixels,
                                     unsigned char **pixels, unsigned *width, unsigned *height,
                                     unsigned *channels, char *message, size_t message_size) {
@@ -68,14 +83,13 @@ static inline int sieve_jpeg_decode(const unsigned char *data, size_t size, size
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
-    unsigned c;
+    unsigned c, decoded;     /* channels out; channels libjpeg gives (4 for CMYK, YCCK) */
     switch (cinfo.jpeg_color_space) {
-    case JCS_GRAYSCALE: cinfo.out_color_space = JCS_GRAYSCALE; c = 1; break;
-    case JCS_YCbCr: case JCS_RGB: cinfo.out_color_space = JCS_RGB; c = 3; break;
+    case JCS_GRAYSCALE: cinfo.out_color_space = JCS_GRAYSCALE; c = decoded = 1; break;
+    case JCS_YCbCr: case JCS_RGB: cinfo.out_color_space = JCS_RGB; c = decoded = 3; break;
+    case JCS_CMYK: case JCS_YCCK: cinfo.out_color_space = JCS_CMYK; c = 3; decoded = 4; break;
     default:
-        sieve_jpeg_copy_message(cinfo.jpeg_color_space == JCS_CMYK ? "CMYK" :
-                                cinfo.jpeg_color_space == JCS_YCCK ? "YCCK" : "unknown colour space",
-                                message, message_size);
+        sieve_jpeg_copy_message("unknown colour space", message, message_size);
         jpeg_destroy_decompress(&cinfo);
         return SIEVE_JPEG_UNSUPPORTED_COLOR;
     }
@@ -86,7 +100,7 @@ static inline int sieve_jpeg_decode(const unsigned char *data, size_t size, size
     }
     jpeg_start_decompress(&cinfo);
     size_t stride = (size_t)cinfo.output_width * c;
-    if (cinfo.output_components != (int)c || cinfo.output_width != cinfo.image_width
+    if (cinfo.output_components != (int)decoded || cinfo.output_width != cinfo.image_width
         || cinfo.output_height != cinfo.image_height || stride == 0) {
         sieve_jpeg_copy_message("unexpected output layout", message, message_size);
         jpeg_destroy_decompress(&cinfo);
@@ -94,9 +108,13 @@ static inline int sieve_jpeg_decode(const unsigned char *data, size_t size, size
     }
     buffer = (unsigned char *)malloc(stride * cinfo.output_height);
     if (buffer == NULL) { jpeg_destroy_decompress(&cinfo); return SIEVE_JPEG_NO_MEMORY; }
+    /* CMYK rows land in libjpeg's own image-lifetime memory, then convert into the buffer */
+    JSAMPARRAY cmyk = decoded == c ? NULL
+        : (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, cinfo.output_width * decoded, 1);
     while (cinfo.output_scanline < cinfo.output_height) {
         JSAMPROW row = buffer + (size_t)cinfo.output_scanline * stride;
-        if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break; /* cannot happen with a memory source */
+        if (jpeg_read_scanlines(&cinfo, cmyk != NULL ? cmyk : &row, 1) != 1) break; /* cannot happen with a memory source */
+        if (cmyk != NULL) sieve_jpeg_cmyk_row_to_rgb(cmyk[0], row, cinfo.output_width);
     }
     if (cinfo.output_scanline < cinfo.output_height) {
         free(buffer);
@@ -112,10 +130,11 @@ static inline int sieve_jpeg_decode(const unsigned char *data, size_t size, size
 
 /* sieve_jpeg_encode: width*height pixels of `channels` interleaved samples (1 gray, 3 RGB,
  * 4 CMYK) -> a baseline JPEG at `quality` (1-100) in a malloc'd *out of *out_size bytes
- * (the caller frees it). Returns 0, or 1 with message set. Used by the tests to write
- * fixtures; Sieve itself writes no JPEGs. */
+ * (the caller frees it), stored in libjpeg's default colour space for the input, or in
+ * `stored` when it is not JCS_UNKNOWN (e.g. JCS_YCCK for CMYK samples). Returns 0, or 1
+ * with message set. Used by the tests to write fixtures; Sieve itself writes no JPEGs. */
 static inline int sieve_jpeg_encode(const unsigned char *pixels, unsigned width, unsigned height,
-                                    unsigned channels, int quality, unsigned char **out,
+                                    unsigned channels, J_COLOR_SPACE stored, int quality, unsigned char **out,
                                     unsigned long *out_size, char *message, size_t message_size) {
     struct jpeg_compress_struct cinfo;
     sieve_jpeg_error error;
@@ -143,6 +162,7 @@ static inline int sieve_jpeg_encode(const unsigned char *pixels, unsigned width,
     cinfo.input_components = (int)channels;
     cinfo.in_color_space = channels == 1 ? JCS_GRAYSCALE : channels == 3 ? JCS_RGB : JCS_CMYK;
     jpeg_set_defaults(&cinfo);
+    if (stored != JCS_UNKNOWN) jpeg_set_colorspace(&cinfo, stored);
     jpeg_set_quality(&cinfo, quality, TRUE);
     jpeg_start_compress(&cinfo, TRUE);
     size_t stride = (size_t)width * channels;

@@ -43,6 +43,10 @@ struct Bench: ParsableCommand {
     @Option(help: "CPU algorithm for 3x3 stride-1 convolutions: automatic, im2col or winograd.")
     var conv: ConvolutionAlgorithm = .automatic
 
+    @Option(name: .customLong("pass"),
+            help: "Time only this pass: train, eval or grand (repeat for several; default: all three). For profiling one pass.")
+    var only: [BenchPass] = []
+
     @Option(help: "Time only the audit's exact 10-nearest-neighbour search (cosine, GEMM blocks) of NxD random embeddings, e.g. 60000x128, --repeats times.")
     var knn: String?
 
@@ -81,7 +85,7 @@ struct Bench: ParsableCommand {
                 : try SyntheticBatch(architecture: arch, input: first.shape, classes: synthetic.classes, width: width,
                                      batch: first.batch, device: device, seed: synthetic.seed)
             let forward = Double(setup.net.forwardMACsPerExample) * 2e-9   // GFLOP per example
-            let passes = measurePasses(setup, forwardGFLOP: forward, sgemm: sgemm)
+            let passes = measurePasses(setup, forwardGFLOP: forward, sgemm: sgemm, only: Set(only))
             try device.checkFailure()   // rates of a device that refused its work are no rates
             print("\n\(arch.rawValue)\(arch == .resnet18 ? " width \(width)" : ""): \(format(forward, 3)) GFLOP per example forward")
             printTable(passes)
@@ -104,7 +108,7 @@ struct Bench: ParsableCommand {
             }
         }
         if let json {
-            func rate(_ name: String) -> JSON { .double(primary.first { $0.name == name }?.median ?? .nan) }
+            func rate(_ name: String) -> JSON { primary.first { $0.name == name }.map { .double($0.median) } ?? .null }
             var fields: [(String, JSON)] = [
                 ("model", .string(suite ? "resnet18" : first.net.architecture.rawValue)),
                 ("width", .int(suite ? 64 : first.net.width)), ("batch", .int(first.batch)),
@@ -202,11 +206,14 @@ struct Bench: ParsableCommand {
         }
     }
 
-    func measurePasses(_ setup: SyntheticBatch, forwardGFLOP forward: Double, sgemm: Double?) -> [PassFigures] {
+    func measurePasses(_ setup: SyntheticBatch, forwardGFLOP forward: Double, sgemm: Double?,
+                       only: Set<BenchPass> = []) -> [PassFigures] {
         let net = setup.net, device = setup.device, n = setup.batch, batch = setup.value
         let hyper = SGDHyperparameters(learningRate: 0.01, momentum: 0.9, nesterov: true, weightDecay: 5e-4)
         let profile = (device as? OpenCLDevice)?.profile
-        func time(_ name: String, nominal: Double, _ body: () -> Void) -> PassFigures {
+        func time(_ pass: BenchPass, nominal: Double, _ body: () -> Void) -> PassFigures? {
+            guard only.isEmpty || only.contains(pass) else { return nil }
+            let name = pass.title
             PeakMemory.reset()
             let seconds = rounds(device, beforeTiming: { profile?.reset() }, body)
             let profile = reportProfile(device, title: "\(name), \(repeats * steps) batches of \(n)", steps: repeats * steps)
@@ -214,10 +221,10 @@ struct Bench: ParsableCommand {
                                sgemm: sgemm, peakResidentBytes: PeakMemory.residentBytes(), profile: profile)
         }
         return [
-            time("train step", nominal: 3) { net.trainStep(batch, hyper: hyper) },
-            time("eval forward", nominal: 1) { net.evaluate(batch) },
-            time("grand", nominal: 2) { net.perExampleGradNormsSquared(batch) },
-        ]
+            time(.train, nominal: 3) { net.trainStep(batch, hyper: hyper) },
+            time(.eval, nominal: 1) { net.evaluate(batch) },
+            time(.grand, nominal: 2) { net.perExampleGradNormsSquared(batch) },
+        ].compactMap { $0 }
     }
 
     func printTable(_ passes: [PassFigures]) {
@@ -323,5 +330,19 @@ enum PeakMemory {
             return digits.map { $0 * 1024 }
         }
         return nil
+    }
+}
+
+/// A pass `sieve bench` times (`--pass`).
+enum BenchPass: String, CaseIterable, ExpressibleByArgument {
+    case train, eval, grand
+
+    /// The row's name in the table and the JSON.
+    var title: String {
+        switch self {
+        case .train: return "train step"
+        case .eval: return "eval forward"
+        case .grand: return "grand"
+        }
     }
 }

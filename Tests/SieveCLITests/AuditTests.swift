@@ -250,6 +250,22 @@ struct BenchDashboardTests {
         #expect(((json["grand_examples_per_second"] as? Double) ?? 0) > 0 && json["sgemm_gflops"] != nil)
     }
 
+    /// `--pass`: only the named passes are timed; the JSON has no rate for the others.
+    @Test func passTimesOnlyTheNamedPasses() throws {
+        let dir = CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try CLITests.run(["bench", "--device", "cpu", "--model", "cnn", "--input", "1x8x8", "--batch", "4", "--steps", "1",
+                                  "--repeats", "1", "--pass", "eval", "--json", dir + "/eval.json"])
+        #expect(r.status == 0 && r.stdout.contains("eval forward") && !r.stdout.contains("train step")
+                && !r.stdout.contains("\ngrand"), "\(r.stdout)\(r.stderr)")
+        let data = try #require(FileManager.default.contents(atPath: dir + "/eval.json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(((json["eval_forward_examples_per_second"] as? Double) ?? 0) > 0)
+        #expect(json["train_step_examples_per_second"] is NSNull && json["grand_examples_per_second"] is NSNull)
+        let bad = try CLITests.run(["bench", "--device", "cpu", "--pass", "backward"])
+        #expect(bad.status != 0 && bad.stderr.contains("--pass"), "\(bad.stderr)")
+    }
+
     /// `--knn`: the audit's neighbour search alone, timed, its JSON, and shapes it refuses.
     @Test func knnTimesTheNeighbourSearch() throws {
         let dir = CLITests.tempDir()

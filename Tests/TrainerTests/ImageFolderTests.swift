@@ -105,13 +105,15 @@ private func crc32(_ data: [UInt8]) -> UInt32 {
     return ~crc
 }
 
-/// A JPEG from the inline C encoder (`channels`: 1 gray, 3 RGB, 4 CMYK).
-private func jpeg(_ pixels: [UInt8], width: Int, height: Int, channels: Int, quality: Int32 = 100) throws -> [UInt8] {
+/// A JPEG from the inline C encoder (`channels`: 1 gray, 3 RGB, 4 CMYK), stored in
+/// libjpeg's default colour space for them or in `stored`.
+private func jpeg(_ pixels: [UInt8], width: Int, height: Int, channels: Int, quality: Int32 = 100,
+                  stored: J_COLOR_SPACE = JCS_UNKNOWN) throws -> [UInt8] {
     var out: UnsafeMutablePointer<UInt8>?
     var size: UInt = 0
     var message = [CChar](repeating: 0, count: 256)
     let messageSize = message.count
-    let code = sieve_jpeg_encode(pixels, UInt32(width), UInt32(height), UInt32(channels), quality, &out, &size, &message, messageSize)
+    let code = sieve_jpeg_encode(pixels, UInt32(width), UInt32(height), UInt32(channels), stored, quality, &out, &size, &message, messageSize)
     defer { free(out) }
     guard code == 0, let out else { throw WriteError() }
     return Array(UnsafeBufferPointer(start: out, count: Int(size)))
@@ -299,12 +301,36 @@ private func expectError(_ dir: ImageDir, classes: Int? = nil, mentions parts: [
         #expect(set.count == 2 && set.channels == 1 && set.paths == ["x/1.JPG", "y/2.jpeg"])
     }
 
-    /// CMYK and corrupt JPEGs are errors naming the file.
-    @Test func jpegErrors() throws {
-        let cmyk = try jpeg([UInt8](repeating: 9, count: 8 * 8 * 4), width: 8, height: 8, channels: 4)
-        let error = try #require(dataError { try ImageFolder.decode(cmyk, path: "c.jpg") })
-        #expect(error.description.hasPrefix("c.jpg: ") && error.description.contains("CMYK"))
+    /// CMYK and YCCK JPEGs (print and Photoshop exports) decode to RGB as PIL's
+    /// `convert("RGB")` does: samples are Adobe's inverted inks, and each channel is
+    /// (255 - K) - round((255 - K) * ink / 255). Expected values: Pillow 12 on the same
+    /// inks (a CMYK JPEG it wrote, read back and converted).
+    @Test func cmykAndYcckJPEGsDecodeToRGBAsPILDoes() throws {
+        // four flat 8x8 blocks of inks (C, M, Y, K), stored inverted
+        let inks: [[Int]] = [[200, 30, 0, 10], [0, 0, 0, 255], [10, 200, 60, 40], [0, 0, 0, 0]]
+        let expected: [[Int]] = [[53, 216, 245], [0, 0, 0], [207, 46, 164], [255, 255, 255]]
+        var samples = [UInt8](repeating: 0, count: 16 * 16 * 4)
+        for y in 0..<16 {
+            for x in 0..<16 {
+                let block = (y / 8) * 2 + x / 8
+                for c in 0..<4 { samples[(y * 16 + x) * 4 + c] = UInt8(255 - inks[block][c]) }
+            }
+        }
+        for stored in [JCS_CMYK, JCS_YCCK] {
+            let file = try jpeg(samples, width: 16, height: 16, channels: 4, stored: stored)
+            let (shape, pixels) = try ImageFolder.decode(file, path: "c.jpg")
+            #expect(shape == ImageShape(channels: 3, height: 16, width: 16), "\(stored)")
+            for (block, rgb) in expected.enumerated() {
+                let y = (block / 2) * 8 + 4, x = (block % 2) * 8 + 4   // the block's middle (CHW planes)
+                let got = (0..<3).map { Int(pixels[$0 * 256 + y * 16 + x]) }
+                // JPEG rounding (YCCK's colour transform more than CMYK's): within 2 of PIL's values
+                #expect(zip(got, rgb).allSatisfy { abs($0 - $1) <= 2 }, "\(stored) block \(block): \(got) vs \(rgb)")
+            }
+        }
+    }
 
+    /// Corrupt and truncated JPEGs are errors naming the file.
+    @Test func jpegErrors() throws {
         let good = try jpeg((0..<(64 * 64)).map { UInt8(truncatingIfNeeded: $0 * 7) }, width: 64, height: 64, channels: 1, quality: 90)
         for cut in [good.count / 2, 3, good.count - 2] {
             let truncated = try #require(dataError { try ImageFolder.decode(Array(good.prefix(cut)), path: "t.jpg") })

@@ -14,7 +14,8 @@ import Glibc
 /// in any case; hidden files and folders (names starting with `.`) are skipped, other
 /// files are an error, and links are followed. A file is decoded as PNG or JPEG by its
 /// signature, as PIL does: to 8-bit grayscale (1 channel) or RGB (3 channels), alpha
-/// dropped, palettes expanded, 16-bit samples cut to their high byte. Without a
+/// dropped, palettes expanded, 16-bit samples cut to their high byte, CMYK and YCCK
+/// JPEGs converted to RGB as PIL's `convert("RGB")` does (Adobe's inverted samples). Without a
 /// ``ImageResize`` every image must have the same height, width and channel count; with
 /// one (`--resize`) each is scaled (and cropped) to its output size, and an image with
 /// another channel count than the first is converted as PIL's `convert` does (RGB to
