@@ -2,7 +2,7 @@
 // Sieve: train image classifiers and score every training example.
 //
 // Dependencies point one way (docs/architecture.md):
-//   COpenCL, CBLAS <- Kernels <- Trainer;  Storage <- Metrics <- Trainer;  Metrics <- Report;
+//   COpenCL, CBLAS, CKernels <- Kernels <- Trainer;  Storage <- Metrics <- Trainer;  Metrics <- Report;
 //   Trainer, Report <- Jobs <- sieve.
 import PackageDescription
 
@@ -46,7 +46,9 @@ let package = Package(
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg62-turbo-dev"])]),
 
-        .target(name: "Kernels", dependencies: ["CBLAS", "COpenCL"],
+        // Hand-vectorised C kernels (AVX2 + FMA, chosen at run time; CKernels.h).
+        .target(name: "CKernels"),
+        .target(name: "Kernels", dependencies: ["CBLAS", "COpenCL", "CKernels"],
                 // OpenCL C sources compiled into the binary (never Bundle.module: it breaks
                 // for copied or static binaries); one op family per file, and tiles.cl: the
                 // tiled-GEMM macros gemm.cl and conv.cl share.
@@ -75,7 +77,7 @@ let package = Package(
 
         // Child processes for the tests (posix_spawn + waitpid on the pid: see Subprocess).
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Storage"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Trainer", "Metrics", "Storage", "Kernels"], swiftSettings: [.swiftLanguageMode(.v5)]),

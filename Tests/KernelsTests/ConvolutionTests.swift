@@ -1,3 +1,4 @@
+import CKernels
 import Testing
 @testable import Kernels
 
@@ -110,7 +111,8 @@ struct ConvolutionTests {
 
 /// The convolution with batch norm applied as it writes (forward-only passes) gives the
 /// same bits as the two ops one after the other, on every CPU path (im2col, 1x1, strided,
-/// Winograd with padding 0 and 1, odd planes), with and without the fused ReLU.
+/// Winograd with padding 0 and 1, odd planes; the F(4x4) product fused in C or not), with
+/// and without the fused ReLU.
 struct FusedBatchNormTests {
     static let geometries: [Conv2DGeometry] = [
         Conv2DGeometry(batch: 3, inChannels: 3, height: 9, width: 7, outChannels: 5, kernel: 3, stride: 1, padding: 1),
@@ -118,11 +120,13 @@ struct FusedBatchNormTests {
         Conv2DGeometry(batch: 2, inChannels: 16, height: 9, width: 9, outChannels: 32, kernel: 3, stride: 2, padding: 1),
         Conv2DGeometry(batch: 3, inChannels: 16, height: 11, width: 7, outChannels: 16, kernel: 3, stride: 1, padding: 1),
         Conv2DGeometry(batch: 2, inChannels: 32, height: 26, width: 26, outChannels: 64, kernel: 3, stride: 1, padding: 0),
+        Conv2DGeometry(batch: 3, inChannels: 16, height: 28, width: 28, outChannels: 18, kernel: 3, stride: 1, padding: 1),
     ]
 
-    @Test(arguments: geometries)
-    func fusedEqualsConvolutionThenBatchNorm(_ g: Conv2DGeometry) {
+    @Test(arguments: geometries, [true, false])
+    func fusedEqualsConvolutionThenBatchNorm(_ g: Conv2DGeometry, fusedProduct: Bool) {
         let device = CPUDevice()
+        device.fusedWinogradProduct = fusedProduct && CPUDevice.fusedWinogradProductAvailable
         var rng = TestRandom(UInt64(g.hashValue & 0xffff) + 5)
         let K = g.outChannels
         let x = device.tensor(rng.array(g.inputShape.reduce(1, *)), g.inputShape), w = device.tensor(rng.array(g.weightShape.reduce(1, *)), g.weightShape)
@@ -180,6 +184,91 @@ struct WinogradTests {
         let device = CPUDevice(convolution: .winograd4)
         #expect(device.usesLargeWinogradTiles(g))
         ConvolutionTests.expectAllOpsMatchReference(device, g, seed: UInt64(g.hashValue & 0xffff) + 4, tolerance: 1e-5)
+    }
+
+    /// F(4x4) layers with the fused product kernel (AVX2 + FMA: products, output transform
+    /// and epilogue in one pass, CKernels) and without it, against the Double reference:
+    /// channel counts not a multiple of 4, tile groups cut short by the chunk, partial tiles
+    /// at odd plane sizes, padding 0 to 2, chunks of several images. Skipped where the CPU
+    /// lacks the instructions (the other path runs there).
+    @Test(.enabled(if: CPUDevice.fusedWinogradProductAvailable),
+          arguments: geometries + [Conv2DGeometry(batch: 9, inChannels: 16, height: 6, width: 6, outChannels: 24, kernel: 3, stride: 1, padding: 1),
+                                   Conv2DGeometry(batch: 3, inChannels: 16, height: 28, width: 28, outChannels: 16, kernel: 3, stride: 1, padding: 1),
+                                   Conv2DGeometry(batch: 5, inChannels: 7, height: 9, width: 13, outChannels: 5, kernel: 3, stride: 1, padding: 0),
+                                   Conv2DGeometry(batch: 4, inChannels: 32, height: 14, width: 14, outChannels: 33, kernel: 3, stride: 1, padding: 1)])
+    func fusedProductMatchesDirectConvolution(_ g: Conv2DGeometry) {
+        let device = CPUDevice(convolution: .winograd4)
+        #expect(device.usesLargeWinogradTiles(g) && device.fusedWinogradProduct)
+        let fused = min(g.inChannels, g.outChannels) <= CPUDevice.fusedWinogradMaximumChannels
+        #expect(device.usesFusedWinogradProduct(inputs: g.inChannels, outputs: g.outChannels) == fused)
+        ConvolutionTests.expectAllOpsMatchReference(device, g, seed: UInt64(g.hashValue & 0xffff) + 6, tolerance: 1e-5)
+        device.fusedWinogradProduct = false
+        #expect(!device.usesFusedWinogradProduct(inputs: g.inChannels, outputs: g.outChannels))
+        ConvolutionTests.expectAllOpsMatchReference(device, g, seed: UInt64(g.hashValue & 0xffff) + 6, tolerance: 1e-5)
+    }
+
+    /// The fused kernel's results differ from the sgemm path's by rounding only (its sums
+    /// run in another order), and not at all from one call to the next.
+    @Test(.enabled(if: CPUDevice.fusedWinogradProductAvailable))
+    func fusedProductAgreesWithSgemmPath() {
+        let g = Conv2DGeometry(batch: 6, inChannels: 16, height: 28, width: 28, outChannels: 16, kernel: 3, stride: 1, padding: 1)
+        let device = CPUDevice()
+        var rng = TestRandom(17)
+        let x = device.tensor(rng.array(g.inputShape.reduce(1, *)), g.inputShape)
+        let w = device.tensor(rng.array(g.weightShape.reduce(1, *)), g.weightShape)
+        func forward() -> [Float] {
+            let y = device.makeTensor(g.outputShape)
+            device.conv2dForward(input: x, weight: w, output: y, geometry: g)
+            return device.download(y)
+        }
+        let fused = forward(), again = forward()
+        device.fusedWinogradProduct = false
+        let plain = forward()
+        #expect(fused == again)
+        #expect(relativeError(fused, plain.map(Double.init)) < 1e-6)
+    }
+
+    /// The C kernel alone against Double: M = U V per tile position, y = A^T M A, the
+    /// epilogue, written only inside the chunk's planes (partial tiles clipped), for
+    /// channel counts not a multiple of 4 and tile counts not a multiple of its group.
+    @Test(.enabled(if: CPUDevice.fusedWinogradProductAvailable), arguments: [(3, 5, 7, 6, 2), (16, 16, 28, 28, 1), (9, 6, 5, 9, 3)])
+    func fusedProductKernelMatchesDouble(_ shape: (inputs: Int, outputs: Int, height: Int, width: Int, images: Int)) {
+        let (Ci, Co, H, W, nb) = shape
+        let rows = (H + 3) / 4, columns = (W + 3) / 4, T = nb * rows * columns
+        let vs = Ci * T + 16, us = Co * Ci + 16
+        var rng = TestRandom(UInt64(Ci * 1000 + Co * 10 + H))
+        let v = rng.array(36 * vs), u = rng.array(36 * us)
+        let scale = rng.array(Co), shift = rng.array(Co)
+        let at: [[Double]] = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
+        // planes of nb + 1 images per channel: the kernel writes the first nb (image 0 at offset 0)
+        let channelStride = (nb + 1) * H * W, sentinel: Float = 42
+        for relu in [false, true] {
+            var y = [Float](repeating: sentinel, count: Co * channelStride)
+            y.withUnsafeMutableBufferPointer { out in
+                sieve_winograd4_product_output(v, vs, Int32(Ci), Int32(T), u, us, Int32(Co), out.baseAddress, channelStride,
+                                               Int32(H), Int32(W), Int32(rows), Int32(columns), scale, shift, relu ? 1 : 0)
+            }
+            var worst = 0.0
+            for k in 0..<Co {
+                for t in 0..<T {
+                    let b = t / (rows * columns), i = t % (rows * columns) / columns, j = t % columns
+                    var m = [Double](repeating: 0, count: 36)
+                    for xi in 0..<36 { for c in 0..<Ci { m[xi] += Double(u[xi * us + k * Ci + c]) * Double(v[xi * vs + c * T + t]) } }
+                    for r in 0..<4 where 4 * i + r < H {
+                        for q in 0..<4 where 4 * j + q < W {
+                            var value = 0.0
+                            for a in 0..<6 { for e in 0..<6 { value += at[r][a] * m[a * 6 + e] * at[q][e] } }
+                            value = value * Double(scale[k]) + Double(shift[k])
+                            if relu { value = max(value, 0) }
+                            let got = Double(y[k * channelStride + b * H * W + (4 * i + r) * W + 4 * j + q])
+                            worst = max(worst, abs(got - value) / max(1, abs(value)))
+                        }
+                    }
+                }
+                #expect(y[(k * channelStride + nb * H * W)...].prefix(H * W).allSatisfy { $0 == sentinel }, "image past the chunk written")
+            }
+            #expect(worst < 1e-4, "\(shape) relu \(relu): \(worst)")
+        }
     }
 
     /// Several chunks per worker (a batch larger than one chunk) give the same result as the reference.
