@@ -1,7 +1,13 @@
-// Winograd F(4x4, 3x3): the 36 tile-position products and the output transform, fused
-// (CKernels.h). Kernels/CPUWinograd4.swift has the matrices, the input transform and the
-// unfused path (36 sgemm calls into a chunk-sized M, then the transform), which this
-// replaces on CPUs with AVX2 and FMA.
+// Winograd F(4x4, 3x3) on AVX2 + FMA (CKernels.h): the input transform, 8 tiles per
+// vector, and the 36 tile-position products fused with the output transform.
+// Kernels/CPUWinograd4.swift has the matrices and the portable path (the transforms in
+// 4-lane Swift, 36 sgemm calls into a chunk-sized M between them), which these replace on
+// CPUs with the instructions. The transforms do the same operations in the same order as
+// the Swift ones (the input transform's V is equal to the bit; tested).
+//
+// Input transform, per image and channel: B^T down the columns of each tile row's six
+// input rows (8 columns per vector) into row scratch, then B^T along the rows, 8 tiles at
+// a time in tile order (two in-lane 4x4 transposes gather each tile's 6 columns).
 //
 // Per group of 16 tiles (two AVX vectors, one lane per tile) and 4 output channels:
 //   acc[j][ξ] = sum_c U[ξ][k0+j, c] * V[ξ][c, g..g+15]     8 FMA chains per ξ
@@ -158,7 +164,120 @@ TARGET static void product_output_avx2(const float *v, ptrdiff_t vs, int inputs,
         }
     }
 }
+/// B^T applied to six vectors (Winograd4Tile.input), in its order:
+/// (4 d0 - 5 d2 + d4, a + b, a - b, c + e, c - e, 4 d1 - 5 d3 + d5),
+/// a = d4 - 4 d2, b = d3 - 4 d1, c = d4 - d2, e = 2 (d3 - d1).
+TARGET static inline void input_column(__m256 d0, __m256 d1, __m256 d2, __m256 d3, __m256 d4, __m256 d5, __m256 *o) {
+    const __m256 two = _mm256_set1_ps(2), four = _mm256_set1_ps(4), five = _mm256_set1_ps(5);
+    __m256 a = _mm256_sub_ps(d4, _mm256_mul_ps(four, d2)), b = _mm256_sub_ps(d3, _mm256_mul_ps(four, d1));
+    __m256 c = _mm256_sub_ps(d4, d2), e = _mm256_mul_ps(two, _mm256_sub_ps(d3, d1));
+    o[0] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(four, d0), _mm256_mul_ps(five, d2)), d4);
+    o[1] = _mm256_add_ps(a, b);
+    o[2] = _mm256_sub_ps(a, b);
+    o[3] = _mm256_add_ps(c, e);
+    o[4] = _mm256_sub_ps(c, e);
+    o[5] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(four, d1), _mm256_mul_ps(five, d3)), d5);
+}
+
+/// The 4x4 transposes of the two 128-bit halves at once: lane l of half h of out[i] is lane i of half h of in[l].
+TARGET static inline void transpose_halves(__m256 a, __m256 b, __m256 c, __m256 d, __m256 *out) {
+    __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+    __m256 t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
+    out[0] = _mm256_shuffle_ps(t0, t2, 0x44); out[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+    out[2] = _mm256_shuffle_ps(t1, t3, 0x44); out[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+}
+
+/// Row scratch: per tile row of an image, six rows of row_width floats (padded columns:
+/// input column q at padding + q, zero elsewhere; a tile reads 8 from its first column),
+/// then a zero row for lanes past the image.
+static inline ptrdiff_t row_width(int columns) { return 4 * ((ptrdiff_t)columns + 1); }
+
+TARGET static void input_transform_avx2(const float *x, ptrdiff_t channel_stride, int channels, int images,
+                                        int H, int W, int pad, int rows, int columns,
+                                        float *v, ptrdiff_t vs, float *scratch) {
+    const ptrdiff_t rw = row_width(columns), plane = (ptrdiff_t)H * W, set = 6 * rw;
+    const int per_image = rows * columns;
+    const ptrdiff_t T = (ptrdiff_t)images * per_image;
+    for (int a = 0; a < 6 * rows; a++) {
+        float *r = scratch + a * rw;
+        for (int q = 0; q < pad; q++) r[q] = 0;
+        for (ptrdiff_t q = pad + W; q < rw; q++) r[q] = 0;
+    }
+    float *zeros = scratch + rows * set;
+    for (int q = 0; q < W || q < 8; q++) zeros[q] = 0;
+    for (int c = 0; c < channels; c++) {
+        for (int b = 0; b < images; b++) {
+            const float *in = x + c * channel_stride + b * plane;
+            // rows: B^T down each column of each tile row's six input rows, into set i at padded column pad + q
+            for (int i = 0; i < rows; i++) {
+                const float *d[6];
+                for (int k = 0; k < 6; k++) {
+                    int h = 4 * i - pad + k;
+                    d[k] = h >= 0 && h < H ? in + (ptrdiff_t)h * W : zeros;
+                }
+                float *s = scratch + i * set + pad;
+                int q = 0;
+                for (; q + 8 <= W; q += 8) {
+                    __m256 o[6];
+                    input_column(_mm256_loadu_ps(d[0] + q), _mm256_loadu_ps(d[1] + q), _mm256_loadu_ps(d[2] + q),
+                                 _mm256_loadu_ps(d[3] + q), _mm256_loadu_ps(d[4] + q), _mm256_loadu_ps(d[5] + q), o);
+                    for (int a = 0; a < 6; a++) _mm256_storeu_ps(s + a * rw + q, o[a]);
+                }
+                for (; q < W; q++) {   // the same formula, one column
+                    float d0 = d[0][q], d1 = d[1][q], d2 = d[2][q], d3 = d[3][q], d4 = d[4][q], d5 = d[5][q];
+                    float a_ = d4 - 4 * d2, b_ = d3 - 4 * d1, c_ = d4 - d2, e_ = 2 * (d3 - d1);
+                    s[q] = 4 * d0 - 5 * d2 + d4; s[rw + q] = a_ + b_; s[2 * rw + q] = a_ - b_;
+                    s[3 * rw + q] = c_ + e_; s[4 * rw + q] = c_ - e_; s[5 * rw + q] = 4 * d1 - 5 * d3 + d5;
+                }
+            }
+            // columns: B^T along each row, 8 tiles of the image at a time in tile order (a group
+            // may span tile rows; lanes past the image read zeros and store into the next
+            // image's or channel's tiles, written later, or the block's padding). Tile l of the
+            // group reads its set's row at 4j: columns 0..3 into A_l, 4..7 into B_l; lanes
+            // l and l + 4 share a vector (low and high half).
+            float *out = v + c * T + (ptrdiff_t)b * per_image;
+            for (int tg = 0; tg < per_image; tg += 8) {
+                ptrdiff_t first[8];   // offset of each tile's first column in the scratch (-1: past the image)
+                for (int l = 0, t = tg; l < 8; l++, t++)
+                    first[l] = t < per_image ? (t / columns) * set + 4 * (t % columns) : -1;
+                for (int a = 0; a < 6; a++) {
+                    const float *r = scratch + a * rw;
+                    __m256 A[4], B[4], e[4], f[4], o[6];
+                    for (int l = 0; l < 4; l++) {
+                        const float *lo = first[l] < 0 ? zeros : r + first[l];
+                        const float *hi = first[l + 4] < 0 ? zeros : r + first[l + 4];
+                        A[l] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
+                        B[l] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo + 4)), _mm_loadu_ps(hi + 4), 1);
+                    }
+                    transpose_halves(A[0], A[1], A[2], A[3], e);   // e[k]: column k of each tile
+                    transpose_halves(B[0], B[1], B[2], B[3], f);   // f[0], f[1]: columns 4, 5
+                    input_column(e[0], e[1], e[2], e[3], f[0], f[1], o);
+                    float *va = out + (ptrdiff_t)(6 * a) * vs + tg;
+                    for (int col = 0; col < 6; col++) _mm256_storeu_ps(va + col * vs, o[col]);
+                }
+            }
+        }
+    }
+}
 #endif
+
+ptrdiff_t sieve_winograd4_input_scratch(int height, int width, int rows, int columns) {
+    (void)height;
+    return rows * 6 * row_width(columns) + (width > 8 ? width : 8);
+}
+
+void sieve_winograd4_input_transform(const float *x, ptrdiff_t channel_stride, int channels, int images,
+                                     int in_height, int in_width, int padding, int rows, int columns,
+                                     float *v, ptrdiff_t v_stride, float *scratch) {
+#if defined(__x86_64__) || defined(__i386__)
+    input_transform_avx2(x, channel_stride, channels, images, in_height, in_width, padding, rows, columns,
+                         v, v_stride, scratch);
+#else
+    (void)x; (void)channel_stride; (void)channels; (void)images; (void)in_height; (void)in_width; (void)padding;
+    (void)rows; (void)columns; (void)v; (void)v_stride; (void)scratch;
+    __builtin_trap();   // callers check sieve_winograd4_product_available() first
+#endif
+}
 
 void sieve_winograd4_product_output(const float *v, ptrdiff_t v_stride, int inputs, int tiles,
                                     const float *u, ptrdiff_t u_stride, int outputs,

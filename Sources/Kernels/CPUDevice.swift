@@ -27,11 +27,11 @@ public final class CPUDevice: Device {
     let winogradWeights = ScratchBuffer()
     /// The algorithm for 3x3 stride-1 convolutions (`sieve bench --conv` compares them).
     public var convolutionAlgorithm: ConvolutionAlgorithm
-    /// Whether F(4x4, 3x3) layers run their 36 products and output transform as one
-    /// AVX2 + FMA kernel (CKernels' `sieve_winograd4_product_output`) where
-    /// ``usesFusedWinogradProduct(inputs:outputs:)`` says it pays; true when the CPU has
-    /// the instructions. False: 36 `sgemm` calls into a chunk-sized M, then the transform.
-    public var fusedWinogradProduct: Bool = CPUDevice.fusedWinogradProductAvailable
+    /// Whether F(4x4, 3x3) layers run CKernels' AVX2 + FMA code: the input transform (8
+    /// tiles per vector, every such layer) and, where ``usesFusedWinogradProduct(inputs:outputs:)``
+    /// says it pays, the 36 products fused with the output transform. True when the CPU has
+    /// the instructions; false: the Swift transforms and 36 `sgemm` calls per chunk.
+    public var winogradCKernels: Bool = CPUDevice.winogradCKernelsAvailable
     /// Upper bound on one worker's im2col chunk (floats): 1 Mi floats = 4 MiB, about
     /// one core's share of the last-level cache, while each GEMM stays large.
     let columnBudget = 1 << 20

@@ -23,6 +23,8 @@ import CKernels
 //   y[Co, n, 4i+u, 4j+v] = (A^T M A)[u, v]
 // The larger points round more: the error against the Double reference is a few times
 // F(2x2)'s (bounded in WinogradTests), still far below what a float32 training notices.
+// On CPUs with AVX2 + FMA the input transform and (at <= 32 channels) the products with the
+// output transform run as C kernels instead (Sources/CKernels, ``CPUDevice/winogradCKernels``).
 
 extension CPUDevice {
     /// Whether the forward and backward-data passes of `g` use F(4x4, 3x3) tiles: the layer
@@ -39,14 +41,14 @@ extension CPUDevice {
         }
     }
 
-    /// Whether this CPU can run the fused F(4x4) product kernel (AVX2 and FMA).
-    public static let fusedWinogradProductAvailable = sieve_winograd4_product_available() != 0
+    /// Whether this CPU can run CKernels' F(4x4) kernels (AVX2 and FMA).
+    public static let winogradCKernelsAvailable = sieve_winograd4_product_available() != 0
 
     /// Whether a F(4x4) layer of `inputs` -> `outputs` channels runs the fused product
-    /// (``fusedWinogradProduct``): where its GEMMs are small enough that `sgemm`'s call,
+    /// (with ``winogradCKernels``): where its GEMMs are small enough that `sgemm`'s call,
     /// packing and zeroing of M cost more than its faster inner loop saves.
     public func usesFusedWinogradProduct(inputs: Int, outputs: Int) -> Bool {
-        fusedWinogradProduct && min(inputs, outputs) <= CPUDevice.fusedWinogradMaximumChannels
+        winogradCKernels && min(inputs, outputs) <= CPUDevice.fusedWinogradMaximumChannels
     }
 
     /// Channels (the smaller side) up to which the fused product is used. Measured (one
@@ -108,13 +110,21 @@ extension CPUDevice {
         let perImage = tiles.perImage, chunk = tiles.chunk
         let fused = usesFusedWinogradProduct(inputs: Ci, outputs: Co)
         let affine = fused ? epilogue.map { FusedEpilogue($0) } : nil   // contiguous per-channel arrays for C
-        for s in scratch { _ = s.reserve(tiles.scratchFloats(Ci, Co)) }
+        let vectorInput = winogradCKernels
+        let inputScratch = Int(sieve_winograd4_input_scratch(Int32(tiles.inHeight), Int32(tiles.inWidth), Int32(rows), Int32(columns)))
+        for s in scratch { _ = s.reserve(tiles.scratchFloats(Ci, Co) + inputScratch) }
         forEachChunk(N, chunk: chunk) { worker, n0, nb in
             let T = nb * perImage
             let vs = WinogradTiles.blockStride(Ci, T), st = WinogradTiles.blockStride(Co, T)
             let v = scratch[worker].pointer                  // V[36][Ci, T]
             let m = v + 36 * vs                              // M[36][Co, T]
-            tiles.transformInput6x6(inp, channels: Ci, n0: n0, count: nb, into: v, rows: m + 36 * st)
+            if vectorInput {                                 // the same values, 8 tiles per vector
+                sieve_winograd4_input_transform(inp + n0 * tiles.inHeight * tiles.inWidth, N * tiles.inHeight * tiles.inWidth,
+                                                Int32(Ci), Int32(nb), Int32(tiles.inHeight), Int32(tiles.inWidth),
+                                                Int32(tiles.padding), Int32(rows), Int32(columns), v, vs, m + 36 * st)
+            } else {
+                tiles.transformInput6x6(inp, channels: Ci, n0: n0, count: nb, into: v, rows: m + 36 * st)
+            }
             if fused {                                       // products and output transform in one kernel
                 sieve_winograd4_product_output(v, vs, Int32(Ci), Int32(T), u, Co * Ci + 16, Int32(Co),
                                                out + n0 * H * W, N * H * W, Int32(H), Int32(W), Int32(rows), Int32(columns),

@@ -43,8 +43,9 @@ struct Bench: ParsableCommand {
     @Option(help: "CPU algorithm for 3x3 stride-1 convolutions: automatic, im2col or winograd.")
     var conv: ConvolutionAlgorithm = .automatic
 
-    @Flag(help: "CPU: run the F(4x4) Winograd layers' products as sgemm calls and the transform after them, where the fused AVX2 kernel would run (to compare the two).")
-    var unfused = false
+    @Flag(name: .customLong("no-c-kernels"),
+          help: "CPU: run the F(4x4) Winograd layers on the Swift transforms and sgemm alone, where the AVX2 kernels would run (to compare the two).")
+    var noCKernels = false
 
     @Option(name: .customLong("pass"),
             help: "Time only this pass: train, eval or grand (repeat for several; default: all three). For profiling one pass.")
@@ -65,18 +66,19 @@ struct Bench: ParsableCommand {
         let device = first.device
         if let cpu = device as? CPUDevice {
             cpu.convolutionAlgorithm = conv
-            if unfused { cpu.fusedWinogradProduct = false }
-        } else if conv != .automatic || unfused {
-            throw UsageError("--conv and --unfused choose the CPU's convolution algorithm; \(device.name) is not the CPU")
+            if noCKernels { cpu.winogradCKernels = false }
+        } else if conv != .automatic || noCKernels {
+            throw UsageError("--conv and --no-c-kernels choose the CPU's convolution algorithm; \(device.name) is not the CPU")
         }
         let sgemm = (device as? CPUDevice).map { $0.sgemmRate() }
         print("sieve bench on \(device.name), batch \(first.batch), input \(synthetic.input)")
         if let cl = device as? OpenCLDevice { print("opencl tuning: \(cl.tuningDescription)") }
         if let cpu = device as? CPUDevice {
             print("3x3 stride-1 convolutions: \(conv.summary)")
-            print("F(4x4) products of layers with <= \(CPUDevice.fusedWinogradMaximumChannels) channels: "
-                  + (cpu.fusedWinogradProduct ? "fused with the output transform (AVX2 + FMA)"
-                     : CPUDevice.fusedWinogradProductAvailable ? "sgemm, then the transform (--unfused)" : "sgemm, then the transform (this CPU has no AVX2 + FMA)"))
+            print("F(4x4) layers: " + (cpu.winogradCKernels
+                ? "AVX2 + FMA input transform; products fused with the output transform at <= \(CPUDevice.fusedWinogradMaximumChannels) channels"
+                : CPUDevice.winogradCKernelsAvailable ? "Swift transforms and sgemm (--no-c-kernels)"
+                : "Swift transforms and sgemm (this CPU has no AVX2 + FMA)"))
         }
         if let sgemm { print("cblas_sgemm 2048^3 on all workers: \(format(sgemm, 1)) GFLOP/s") }
         if device is OpenCLDevice, synthetic.model.profile {

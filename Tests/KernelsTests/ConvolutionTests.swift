@@ -126,7 +126,7 @@ struct FusedBatchNormTests {
     @Test(arguments: geometries, [true, false])
     func fusedEqualsConvolutionThenBatchNorm(_ g: Conv2DGeometry, fusedProduct: Bool) {
         let device = CPUDevice()
-        device.fusedWinogradProduct = fusedProduct && CPUDevice.fusedWinogradProductAvailable
+        device.winogradCKernels = fusedProduct && CPUDevice.winogradCKernelsAvailable
         var rng = TestRandom(UInt64(g.hashValue & 0xffff) + 5)
         let K = g.outChannels
         let x = device.tensor(rng.array(g.inputShape.reduce(1, *)), g.inputShape), w = device.tensor(rng.array(g.weightShape.reduce(1, *)), g.weightShape)
@@ -191,25 +191,25 @@ struct WinogradTests {
     /// channel counts not a multiple of 4, tile groups cut short by the chunk, partial tiles
     /// at odd plane sizes, padding 0 to 2, chunks of several images. Skipped where the CPU
     /// lacks the instructions (the other path runs there).
-    @Test(.enabled(if: CPUDevice.fusedWinogradProductAvailable),
+    @Test(.enabled(if: CPUDevice.winogradCKernelsAvailable),
           arguments: geometries + [Conv2DGeometry(batch: 9, inChannels: 16, height: 6, width: 6, outChannels: 24, kernel: 3, stride: 1, padding: 1),
                                    Conv2DGeometry(batch: 3, inChannels: 16, height: 28, width: 28, outChannels: 16, kernel: 3, stride: 1, padding: 1),
                                    Conv2DGeometry(batch: 5, inChannels: 7, height: 9, width: 13, outChannels: 5, kernel: 3, stride: 1, padding: 0),
                                    Conv2DGeometry(batch: 4, inChannels: 32, height: 14, width: 14, outChannels: 33, kernel: 3, stride: 1, padding: 1)])
     func fusedProductMatchesDirectConvolution(_ g: Conv2DGeometry) {
         let device = CPUDevice(convolution: .winograd4)
-        #expect(device.usesLargeWinogradTiles(g) && device.fusedWinogradProduct)
+        #expect(device.usesLargeWinogradTiles(g) && device.winogradCKernels)
         let fused = min(g.inChannels, g.outChannels) <= CPUDevice.fusedWinogradMaximumChannels
         #expect(device.usesFusedWinogradProduct(inputs: g.inChannels, outputs: g.outChannels) == fused)
         ConvolutionTests.expectAllOpsMatchReference(device, g, seed: UInt64(g.hashValue & 0xffff) + 6, tolerance: 1e-5)
-        device.fusedWinogradProduct = false
+        device.winogradCKernels = false
         #expect(!device.usesFusedWinogradProduct(inputs: g.inChannels, outputs: g.outChannels))
         ConvolutionTests.expectAllOpsMatchReference(device, g, seed: UInt64(g.hashValue & 0xffff) + 6, tolerance: 1e-5)
     }
 
     /// The fused kernel's results differ from the sgemm path's by rounding only (its sums
     /// run in another order), and not at all from one call to the next.
-    @Test(.enabled(if: CPUDevice.fusedWinogradProductAvailable))
+    @Test(.enabled(if: CPUDevice.winogradCKernelsAvailable))
     func fusedProductAgreesWithSgemmPath() {
         let g = Conv2DGeometry(batch: 6, inChannels: 16, height: 28, width: 28, outChannels: 16, kernel: 3, stride: 1, padding: 1)
         let device = CPUDevice()
@@ -222,16 +222,55 @@ struct WinogradTests {
             return device.download(y)
         }
         let fused = forward(), again = forward()
-        device.fusedWinogradProduct = false
+        device.winogradCKernels = false
         let plain = forward()
         #expect(fused == again)
         #expect(relativeError(fused, plain.map(Double.init)) < 1e-6)
     }
 
+    /// The C input transform (8 tiles per vector) writes the same bits as the Swift one into
+    /// every tile of V: planes narrower and wider than 8 tiles, odd sizes, padding 0 to 2.
+    @Test(.enabled(if: CPUDevice.winogradCKernelsAvailable), arguments: [
+        Conv2DGeometry(batch: 3, inChannels: 5, height: 28, width: 28, outChannels: 4, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 4, inChannels: 3, height: 7, width: 7, outChannels: 4, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 2, height: 45, width: 37, outChannels: 4, kernel: 3, stride: 1, padding: 0),
+        Conv2DGeometry(batch: 3, inChannels: 4, height: 9, width: 6, outChannels: 4, kernel: 3, stride: 1, padding: 2),
+    ])
+    func vectorInputTransformEqualsSwift(_ g: Conv2DGeometry) {
+        let tiles = WinogradTiles(g, tile: 4)
+        let C = g.inChannels, N = g.batch, H = g.height, W = g.width
+        var rng = TestRandom(UInt64(H * 100 + W))
+        let x = rng.array(C * N * H * W)
+        for (n0, nb) in [(0, N), (1, N - 1)] {
+            let T = nb * tiles.perImage, vs = WinogradTiles.blockStride(C, T)
+            let scratchCount = Int(sieve_winograd4_input_scratch(Int32(H), Int32(W), Int32(tiles.rows), Int32(tiles.columns))) + tiles.rowScratch
+            var swift = [Float](repeating: .nan, count: 36 * vs), c = swift
+            var rows = [Float](repeating: .nan, count: scratchCount)
+            x.withUnsafeBufferPointer { xs in
+                swift.withUnsafeMutableBufferPointer { v in
+                    rows.withUnsafeMutableBufferPointer { r in
+                        tiles.transformInput6x6(xs.baseAddress!, channels: C, n0: n0, count: nb, into: v.baseAddress!, rows: r.baseAddress!)
+                    }
+                }
+                rows = [Float](repeating: .nan, count: scratchCount)   // the C kernel clears what it reads
+                c.withUnsafeMutableBufferPointer { v in
+                    rows.withUnsafeMutableBufferPointer { r in
+                        sieve_winograd4_input_transform(xs.baseAddress! + n0 * H * W, N * H * W, Int32(C), Int32(nb), Int32(H), Int32(W),
+                                                        Int32(g.padding), Int32(tiles.rows), Int32(tiles.columns), v.baseAddress!, vs, r.baseAddress!)
+                    }
+                }
+            }
+            var mismatches = 0
+            for xi in 0..<36 { for i in 0..<(C * T) where swift[xi * vs + i].bitPattern != c[xi * vs + i].bitPattern { mismatches += 1 } }
+            #expect(mismatches == 0, "\(g) images \(n0)..<\(n0 + nb): \(mismatches) values differ")
+            #expect(!swift.prefix(C * T).contains { $0.isNaN }, "the Swift transform left tiles unwritten")
+        }
+    }
+
     /// The C kernel alone against Double: M = U V per tile position, y = A^T M A, the
     /// epilogue, written only inside the chunk's planes (partial tiles clipped), for
     /// channel counts not a multiple of 4 and tile counts not a multiple of its group.
-    @Test(.enabled(if: CPUDevice.fusedWinogradProductAvailable), arguments: [(3, 5, 7, 6, 2), (16, 16, 28, 28, 1), (9, 6, 5, 9, 3)])
+    @Test(.enabled(if: CPUDevice.winogradCKernelsAvailable), arguments: [(3, 5, 7, 6, 2), (16, 16, 28, 28, 1), (9, 6, 5, 9, 3)])
     func fusedProductKernelMatchesDouble(_ shape: (inputs: Int, outputs: Int, height: Int, width: Int, images: Int)) {
         let (Ci, Co, H, W, nb) = shape
         let rows = (H + 3) / 4, columns = (W + 3) / 4, T = nb * rows * columns

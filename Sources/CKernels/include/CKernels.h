@@ -31,4 +31,25 @@ void sieve_winograd4_product_output(const float *v, ptrdiff_t v_stride, int inpu
                                     int rows, int columns,
                                     const float *scale, const float *shift, int relu);
 
+/// Floats of row scratch sieve_winograd4_input_transform needs for input planes of
+/// `height` x `width` tiled in `rows` x `columns` 4x4 tiles.
+ptrdiff_t sieve_winograd4_input_scratch(int height, int width, int rows, int columns);
+
+/// The first half of a Winograd F(4x4, 3x3) convolution, 8 tiles per AVX vector: for
+/// every channel c < `channels` and tile t of `images` images,
+///   V[ξ][c, t] = (B^T d B)[ξ],   ξ = 6 * row + column,
+/// d the tile's 6x6 input patch (rows 4i - padding ..< 4i + 6 - padding, columns likewise;
+/// zero outside the plane), t = b * rows * columns + i * columns + j.
+///   x: image 0 of channel 0; channel c's planes at x + c * channel_stride, the images
+///      in_height * in_width after each other
+///   v: block ξ at v + ξ * v_stride; tile t of channel c at c * (images * rows * columns) + t.
+///      Up to 7 floats after an image's last tile are written with values of no tile:
+///      they land on tiles written later in the same call, or (after the last) in the 16
+///      floats that must follow each block's last row.
+///   scratch: sieve_winograd4_input_scratch(in_height, in_width, rows, columns) floats.
+/// Values equal CPUWinograd4.swift's transform (the same operations in the same order).
+void sieve_winograd4_input_transform(const float *x, ptrdiff_t channel_stride, int channels, int images,
+                                     int in_height, int in_width, int padding, int rows, int columns,
+                                     float *v, ptrdiff_t v_stride, float *scratch);
+
 #endif
