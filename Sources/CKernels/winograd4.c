@@ -9,12 +9,13 @@
 // input rows (8 columns per vector) into row scratch, then B^T along the rows, 8 tiles at
 // a time in tile order (two in-lane 4x4 transposes gather each tile's 6 columns).
 //
-// Per group of 16 tiles (two AVX vectors, one lane per tile) and 4 output channels:
-//   acc[j][ξ] = sum_c U[ξ][k0+j, c] * V[ξ][c, g..g+15]     8 FMA chains per ξ
+// Per group of 16 tiles (two AVX vectors, one lane per tile), tile position ξ by tile
+// position, 4 output channels at a time:
+//   acc[k][ξ] = sum_c U[ξ][k, c] * V[ξ][c, g..g+15]     8 FMA chains
 //   then per channel and 8 tiles: A^T M A on the 36 vectors (lane = tile), the epilogue,
 //   and a 4x8 transpose per output row to write each tile's 4 values.
-// The group's V (36 x inputs x 16 floats: 36 KiB at 16 inputs) stays near the core across
-// the output channels; nothing of M is written to memory but a 9 KiB stack buffer.
+// The group's V[ξ] (inputs x 16 floats) stays in L1 across the output channels; M exists
+// only for the group (outputs x 36 x 16 floats of scratch), never for the chunk.
 #include "CKernels.h"
 
 #include <immintrin.h>
@@ -66,8 +67,8 @@ TARGET static void output_tiles(const float (*m)[GROUP], int half, const tile_gr
     // z_b = A^T down column b of the 6x6 M; then A^T along each row r of z
     __m256 z[6][4];
     for (int b = 0; b < 6; b++)
-        output_column(_mm256_load_ps(m[b] + first), _mm256_load_ps(m[6 + b] + first), _mm256_load_ps(m[12 + b] + first),
-                      _mm256_load_ps(m[18 + b] + first), _mm256_load_ps(m[24 + b] + first), _mm256_load_ps(m[30 + b] + first),
+        output_column(_mm256_loadu_ps(m[b] + first), _mm256_loadu_ps(m[6 + b] + first), _mm256_loadu_ps(m[12 + b] + first),
+                      _mm256_loadu_ps(m[18 + b] + first), _mm256_loadu_ps(m[24 + b] + first), _mm256_loadu_ps(m[30 + b] + first),
                       &z[b][0], &z[b][1], &z[b][2], &z[b][3]);
     __m256 o[4][4];   // o[row][column], lane = tile
     for (int r = 0; r < 4; r++)
@@ -115,10 +116,9 @@ TARGET static void product_output_avx2(const float *v, ptrdiff_t vs, int inputs,
                                        const float *u, ptrdiff_t us, int outputs,
                                        float *y, ptrdiff_t channel_stride, int height, int width,
                                        int rows, int columns,
-                                       const float *scale, const float *shift, int relu) {
+                                       const float *scale, const float *shift, int relu, float *acc) {
     const int per_image = rows * columns;
     const ptrdiff_t plane = (ptrdiff_t)height * width;
-    __attribute__((aligned(32))) float acc[4][36][GROUP];
     for (int g = 0; g < tiles; g += GROUP) {
         tile_group group;
         group.lanes = tiles - g < GROUP ? tiles - g : GROUP;
@@ -130,13 +130,15 @@ TARGET static void product_output_avx2(const float *v, ptrdiff_t vs, int inputs,
             group.columns[l] = width - 4 * j < 4 ? width - 4 * j : 4;
             if (group.rows[l] < 4 || group.columns[l] < 4) group.whole = 0;
         }
-        for (int k0 = 0; k0 < outputs; k0 += 4) {
-            const int kb = outputs - k0 < 4 ? outputs - k0 : 4;
-            // acc[j][ξ] = U[ξ][k0 + j, :] V[ξ][:, g ..< g + 16]: 8 independent FMA chains
-            // (4 channels x 2 vectors of tiles), 6 loads per 8 FMAs. Past the last channel
-            // (kb < 4) the first row stands in; those sums are never used.
-            for (int xi = 0; xi < 36; xi++) {
-                const float *vx = v + xi * vs + g, *ux = u + xi * us + (ptrdiff_t)k0 * inputs;
+        // acc[k][ξ] = U[ξ][k, :] V[ξ][:, g ..< g + 16], tile position by tile position so the
+        // group's V[ξ] (inputs x 16 floats) stays in L1 across all output channels: 8
+        // independent FMA chains (4 channels x 2 vectors of tiles), 6 loads per 8 FMAs. Past
+        // the last channel (kb < 4) the first row stands in; those sums are never stored.
+        for (int xi = 0; xi < 36; xi++) {
+            const float *vx = v + xi * vs + g;
+            for (int k0 = 0; k0 < outputs; k0 += 4) {
+                const int kb = outputs - k0 < 4 ? outputs - k0 : 4;
+                const float *ux = u + xi * us + (ptrdiff_t)k0 * inputs;
                 const float *u0 = ux, *u1 = kb > 1 ? ux + inputs : ux, *u2 = kb > 2 ? ux + 2 * inputs : ux;
                 const float *u3 = kb > 3 ? ux + 3 * inputs : ux;
                 __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
@@ -150,17 +152,18 @@ TARGET static void product_output_avx2(const float *v, ptrdiff_t vs, int inputs,
                     a2 = _mm256_fmadd_ps(s2, x, a2); b2 = _mm256_fmadd_ps(s2, w, b2);
                     a3 = _mm256_fmadd_ps(s3, x, a3); b3 = _mm256_fmadd_ps(s3, w, b3);
                 }
-                _mm256_store_ps(acc[0][xi], a0); _mm256_store_ps(acc[0][xi] + 8, b0);
-                _mm256_store_ps(acc[1][xi], a1); _mm256_store_ps(acc[1][xi] + 8, b1);
-                _mm256_store_ps(acc[2][xi], a2); _mm256_store_ps(acc[2][xi] + 8, b2);
-                _mm256_store_ps(acc[3][xi], a3); _mm256_store_ps(acc[3][xi] + 8, b3);
+                __m256 sums[8] = {a0, b0, a1, b1, a2, b2, a3, b3};
+                for (int jk = 0; jk < kb; jk++) {
+                    float *m = acc + ((ptrdiff_t)(k0 + jk) * 36 + xi) * GROUP;
+                    _mm256_storeu_ps(m, sums[2 * jk]); _mm256_storeu_ps(m + 8, sums[2 * jk + 1]);
+                }
             }
-            for (int jk = 0; jk < kb; jk++) {
-                float *dst = y + (ptrdiff_t)(k0 + jk) * channel_stride;
-                output_tiles((const float (*)[GROUP])acc[jk], 0, &group, dst, width, scale, shift, relu, k0 + jk);
-                if (group.lanes > 8)
-                    output_tiles((const float (*)[GROUP])acc[jk], 1, &group, dst, width, scale, shift, relu, k0 + jk);
-            }
+        }
+        for (int k = 0; k < outputs; k++) {
+            const float (*m)[GROUP] = (const float (*)[GROUP])(acc + (ptrdiff_t)k * 36 * GROUP);
+            float *dst = y + (ptrdiff_t)k * channel_stride;
+            output_tiles(m, 0, &group, dst, width, scale, shift, relu, k);
+            if (group.lanes > 8) output_tiles(m, 1, &group, dst, width, scale, shift, relu, k);
         }
     }
 }
@@ -261,6 +264,8 @@ TARGET static void input_transform_avx2(const float *x, ptrdiff_t channel_stride
 }
 #endif
 
+ptrdiff_t sieve_winograd4_product_scratch(int outputs) { return (ptrdiff_t)outputs * 36 * GROUP; }
+
 ptrdiff_t sieve_winograd4_input_scratch(int height, int width, int rows, int columns) {
     (void)height;
     return rows * 6 * row_width(columns) + (width > 8 ? width : 8);
@@ -283,13 +288,14 @@ void sieve_winograd4_product_output(const float *v, ptrdiff_t v_stride, int inpu
                                     const float *u, ptrdiff_t u_stride, int outputs,
                                     float *y, ptrdiff_t channel_stride, int height, int width,
                                     int rows, int columns,
-                                    const float *scale, const float *shift, int relu) {
+                                    const float *scale, const float *shift, int relu, float *scratch) {
 #if defined(__x86_64__) || defined(__i386__)
     product_output_avx2(v, v_stride, inputs, tiles, u, u_stride, outputs, y, channel_stride, height, width,
-                        rows, columns, scale, shift, relu);
+                        rows, columns, scale, shift, relu, scratch);
 #else
     (void)v; (void)v_stride; (void)inputs; (void)tiles; (void)u; (void)u_stride; (void)outputs; (void)y;
     (void)channel_stride; (void)height; (void)width; (void)rows; (void)columns; (void)scale; (void)shift; (void)relu;
+    (void)scratch;
     __builtin_trap();   // callers check sieve_winograd4_product_available() first
 #endif
 }

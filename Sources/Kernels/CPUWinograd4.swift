@@ -52,11 +52,11 @@ extension CPUDevice {
     }
 
     /// Channels (the smaller side) up to which the fused product is used. Measured (one
-    /// process alternating the two paths call by call, best of 38 calls each, ResNet-18
-    /// layers at batch 128, 2 cores): 12-16% faster at 16 channels, 4-5% at 32, level at 64
-    /// on 7x7 and 8x8 planes, 9-120% slower from 64 channels on larger planes and wider
-    /// layers, where sgemm's blocking keeps V in cache and the kernel re-reads it per 4 channels.
-    public static let fusedWinogradMaximumChannels = 32
+    /// process alternating the C kernels and the Swift + sgemm path call by call, fastest
+    /// of 18 calls each, ResNet-18 layers at batch 128, 2 cores): 1.2-1.7x at 16 and 32
+    /// channels, 1.1-1.3x at 64 on 7x7 planes and level on 32x32, 9% slower at 128 and 25%
+    /// at 256 channels, where sgemm's blocking reuses U across more tiles than one group.
+    public static let fusedWinogradMaximumChannels = 64
 
     /// y[K, N, P, Q] = conv3x3(x[C, N, H, W], w[K, C, 3, 3]) by F(4x4, 3x3), padding p.
     func winograd4Forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
@@ -112,7 +112,8 @@ extension CPUDevice {
         let affine = fused ? epilogue.map { FusedEpilogue($0) } : nil   // contiguous per-channel arrays for C
         let vectorInput = winogradCKernels
         let inputScratch = Int(sieve_winograd4_input_scratch(Int32(tiles.inHeight), Int32(tiles.inWidth), Int32(rows), Int32(columns)))
-        for s in scratch { _ = s.reserve(tiles.scratchFloats(Ci, Co) + inputScratch) }
+        let productScratch = fused ? Int(sieve_winograd4_product_scratch(Int32(Co))) : 0
+        for s in scratch { _ = s.reserve(tiles.scratchFloats(Ci, Co) + inputScratch + productScratch) }
         forEachChunk(N, chunk: chunk) { worker, n0, nb in
             let T = nb * perImage
             let vs = WinogradTiles.blockStride(Ci, T), st = WinogradTiles.blockStride(Co, T)
@@ -128,7 +129,8 @@ extension CPUDevice {
             if fused {                                       // products and output transform in one kernel
                 sieve_winograd4_product_output(v, vs, Int32(Ci), Int32(T), u, Co * Ci + 16, Int32(Co),
                                                out + n0 * H * W, N * H * W, Int32(H), Int32(W), Int32(rows), Int32(columns),
-                                               affine?.scale, affine?.shift, affine?.relu == true ? 1 : 0)
+                                               affine?.scale, affine?.shift, affine?.relu == true ? 1 : 0,
+                                               m)   // M's space (the input transform is done with its rows) and beyond
                 return
             }
             for xi in 0..<36 {                               // M[ξ] = U[ξ] V[ξ]

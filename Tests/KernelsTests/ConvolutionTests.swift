@@ -195,7 +195,8 @@ struct WinogradTests {
           arguments: geometries + [Conv2DGeometry(batch: 9, inChannels: 16, height: 6, width: 6, outChannels: 24, kernel: 3, stride: 1, padding: 1),
                                    Conv2DGeometry(batch: 3, inChannels: 16, height: 28, width: 28, outChannels: 16, kernel: 3, stride: 1, padding: 1),
                                    Conv2DGeometry(batch: 5, inChannels: 7, height: 9, width: 13, outChannels: 5, kernel: 3, stride: 1, padding: 0),
-                                   Conv2DGeometry(batch: 4, inChannels: 32, height: 14, width: 14, outChannels: 33, kernel: 3, stride: 1, padding: 1)])
+                                   Conv2DGeometry(batch: 4, inChannels: 32, height: 14, width: 14, outChannels: 33, kernel: 3, stride: 1, padding: 1),
+                                   Conv2DGeometry(batch: 3, inChannels: 64, height: 7, width: 7, outChannels: 66, kernel: 3, stride: 1, padding: 1)])
     func fusedProductMatchesDirectConvolution(_ g: Conv2DGeometry) {
         let device = CPUDevice(convolution: .winograd4)
         #expect(device.usesLargeWinogradTiles(g) && device.winogradCKernels)
@@ -283,9 +284,10 @@ struct WinogradTests {
         let channelStride = (nb + 1) * H * W, sentinel: Float = 42
         for relu in [false, true] {
             var y = [Float](repeating: sentinel, count: Co * channelStride)
+            var scratch = [Float](repeating: .nan, count: Int(sieve_winograd4_product_scratch(Int32(Co))))
             y.withUnsafeMutableBufferPointer { out in
                 sieve_winograd4_product_output(v, vs, Int32(Ci), Int32(T), u, us, Int32(Co), out.baseAddress, channelStride,
-                                               Int32(H), Int32(W), Int32(rows), Int32(columns), scale, shift, relu ? 1 : 0)
+                                               Int32(H), Int32(W), Int32(rows), Int32(columns), scale, shift, relu ? 1 : 0, &scratch)
             }
             var worst = 0.0
             for k in 0..<Co {

@@ -25,11 +25,15 @@ int sieve_winograd4_product_available(void);
 ///   scale, shift: per output channel, or both NULL for none; relu: nonzero for max(., 0)
 ///   (a value <= 0 becomes +0, NaN stays), applied as the batch-norm op does (a product,
 ///   then a sum: no fused multiply-add, so the result equals the separate ops').
+///   scratch: sieve_winograd4_product_scratch(outputs) floats (one group's M).
 void sieve_winograd4_product_output(const float *v, ptrdiff_t v_stride, int inputs, int tiles,
                                     const float *u, ptrdiff_t u_stride, int outputs,
                                     float *y, ptrdiff_t channel_stride, int height, int width,
                                     int rows, int columns,
-                                    const float *scale, const float *shift, int relu);
+                                    const float *scale, const float *shift, int relu, float *scratch);
+
+/// Floats of scratch sieve_winograd4_product_output needs for `outputs` channels.
+ptrdiff_t sieve_winograd4_product_scratch(int outputs);
 
 /// Floats of row scratch sieve_winograd4_input_transform needs for input planes of
 /// `height` x `width` tiled in `rows` x `columns` 4x4 tiles.
