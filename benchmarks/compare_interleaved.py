@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_resnet18 import ARCHITECTURES, build, calibrate_batch_norm  # noqa: E402
+from pytorch_resnet18 import ARCHITECTURES, benchmark_setup, calibrate_batch_norm  # noqa: E402
 from pytorch_grand import GhostNorms  # noqa: E402
 
 PASSES = {"train": "train_step_examples_per_second", "eval": "eval_forward_examples_per_second",
@@ -51,14 +51,7 @@ def main():
     if not os.access(args.sieve, os.X_OK):
         ap.error(f"no sieve binary at {args.sieve}: swift build -c release --product sieve")
 
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)
-    torch.manual_seed(0)
-    c, h, w = (int(v) for v in args.input.split("x"))
-    model = build(args.model, c, h, w, args.width)
-    x = torch.randn(args.batch, c, h, w)
-    y = torch.randint(0, 10, (args.batch,))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    model, x, y, opt = benchmark_setup(args)
 
     def train_step():
         model.train(True)

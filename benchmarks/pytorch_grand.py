@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
-from pytorch_resnet18 import ARCHITECTURES, build, calibrate_batch_norm
+from pytorch_resnet18 import ARCHITECTURES, benchmark_setup, calibrate_batch_norm
 
 
 def vmap_norms(model, x, y, chunk):
@@ -79,13 +79,7 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--skip-vmap", action="store_true")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)   # PyTorch at its strongest: no denormal slow paths
-    torch.manual_seed(0)
-    c, h, w = (int(v) for v in args.input.split("x"))
-    model = build(args.model, c, h, w, args.width)
-    x = torch.randn(args.batch, c, h, w)
-    y = torch.randint(0, 10, (args.batch,))
+    model, x, y, _ = benchmark_setup(args)
     calibrate_batch_norm(model, x)   # batch-norm statistics from the data, as in a checkpoint
     model.eval()
     ghost = GhostNorms(copy.deepcopy(model))   # hooks on a copy: vmap must see a hook-free model

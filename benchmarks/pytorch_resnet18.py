@@ -244,6 +244,21 @@ def calibrate_batch_norm(model, x, passes=4):
     model.train(was_training)
 
 
+def benchmark_setup(args):
+    """The benchmarks' PyTorch side: `args.threads` threads, denormals flushed (PyTorch at
+    its strongest), seed 0, the model of `args.model`/`args.width` on `args.input`, a random
+    batch of `args.batch` and the SGD optimiser Sieve's bench uses: (model, x, y, opt)."""
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)   # PyTorch at its strongest: no denormal slow paths
+    torch.manual_seed(0)
+    c, h, w = (int(v) for v in args.input.split("x"))
+    model = build(args.model, c, h, w, args.width)
+    x = torch.randn(args.batch, c, h, w)
+    y = torch.randint(0, 10, (args.batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    return model, x, y, opt
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="resnet18", choices=sorted(ARCHITECTURES))
@@ -254,14 +269,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=1, help="timed rounds; the median is reported")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)   # PyTorch at its strongest: no denormal slow paths
-    torch.manual_seed(0)
-    c, h, w = (int(v) for v in args.input.split("x"))
-    model = build(args.model, c, h, w, args.width)
-    x = torch.randn(args.batch, c, h, w)
-    y = torch.randint(0, 10, (args.batch,))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    model, x, y, opt = benchmark_setup(args)
 
     def train_step():
         opt.zero_grad(set_to_none=True)
