@@ -23,7 +23,10 @@
 // A product, then a sum, as the Swift batch-norm op computes: never one rounding.
 #pragma STDC FP_CONTRACT OFF
 
-int sieve_winograd4_product_available(void) {
+/// Tiles per group of the fused product: two AVX vectors.
+#define GROUP 16
+
+int sieve_winograd4_kernels_available(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -35,8 +38,6 @@ int sieve_winograd4_product_available(void) {
 #if defined(__x86_64__) || defined(__i386__)
 
 #define TARGET __attribute__((target("avx2,fma")))
-/// Tiles per group: two AVX vectors.
-#define GROUP 16
 
 /// A^T applied to six vectors (CPUWinograd4.swift, Winograd4Tile.outputColumn), in its order.
 TARGET static inline void output_column(__m256 m0, __m256 m1, __m256 m2, __m256 m3, __m256 m4, __m256 m5,
@@ -167,6 +168,7 @@ TARGET static void product_output_avx2(const float *v, ptrdiff_t vs, int inputs,
         }
     }
 }
+
 /// B^T applied to six vectors (Winograd4Tile.input), in its order:
 /// (4 d0 - 5 d2 + d4, a + b, a - b, c + e, c - e, 4 d1 - 5 d3 + d5),
 /// a = d4 - 4 d2, b = d3 - 4 d1, c = d4 - d2, e = 2 (d3 - d1).
@@ -266,8 +268,7 @@ TARGET static void input_transform_avx2(const float *x, ptrdiff_t channel_stride
 
 ptrdiff_t sieve_winograd4_product_scratch(int outputs) { return (ptrdiff_t)outputs * 36 * GROUP; }
 
-ptrdiff_t sieve_winograd4_input_scratch(int height, int width, int rows, int columns) {
-    (void)height;
+ptrdiff_t sieve_winograd4_input_scratch(int width, int rows, int columns) {
     return rows * 6 * row_width(columns) + (width > 8 ? width : 8);
 }
 
@@ -280,7 +281,7 @@ void sieve_winograd4_input_transform(const float *x, ptrdiff_t channel_stride, i
 #else
     (void)x; (void)channel_stride; (void)channels; (void)images; (void)in_height; (void)in_width; (void)padding;
     (void)rows; (void)columns; (void)v; (void)v_stride; (void)scratch;
-    __builtin_trap();   // callers check sieve_winograd4_product_available() first
+    __builtin_trap();   // callers check sieve_winograd4_kernels_available() first
 #endif
 }
 
@@ -296,6 +297,6 @@ void sieve_winograd4_product_output(const float *v, ptrdiff_t v_stride, int inpu
     (void)v; (void)v_stride; (void)inputs; (void)tiles; (void)u; (void)u_stride; (void)outputs; (void)y;
     (void)channel_stride; (void)height; (void)width; (void)rows; (void)columns; (void)scale; (void)shift; (void)relu;
     (void)scratch;
-    __builtin_trap();   // callers check sieve_winograd4_product_available() first
+    __builtin_trap();   // callers check sieve_winograd4_kernels_available() first
 #endif
 }

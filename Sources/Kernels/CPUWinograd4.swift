@@ -23,8 +23,9 @@ import CKernels
 //   y[Co, n, 4i+u, 4j+v] = (A^T M A)[u, v]
 // The larger points round more: the error against the Double reference is a few times
 // F(2x2)'s (bounded in WinogradTests), still far below what a float32 training notices.
-// On CPUs with AVX2 + FMA the input transform and (at <= 32 channels) the products with the
-// output transform run as C kernels instead (Sources/CKernels, ``CPUDevice/winogradCKernels``).
+// On CPUs with AVX2 + FMA the input transform and (up to ``CPUDevice/fusedWinogradMaximumChannels``)
+// the products with the output transform run as C kernels instead (Sources/CKernels,
+// ``CPUDevice/winogradCKernels``).
 
 extension CPUDevice {
     /// Whether the forward and backward-data passes of `g` use F(4x4, 3x3) tiles: the layer
@@ -42,7 +43,7 @@ extension CPUDevice {
     }
 
     /// Whether this CPU can run CKernels' F(4x4) kernels (AVX2 and FMA).
-    public static let winogradCKernelsAvailable = sieve_winograd4_product_available() != 0
+    public static let winogradCKernelsAvailable = sieve_winograd4_kernels_available() != 0
 
     /// Whether a F(4x4) layer of `inputs` -> `outputs` channels runs the fused product
     /// (with ``winogradCKernels``): where its GEMMs are small enough that `sgemm`'s call,
@@ -109,11 +110,13 @@ extension CPUDevice {
         let N = tiles.batch, H = tiles.height, W = tiles.width, rows = tiles.rows, columns = tiles.columns
         let perImage = tiles.perImage, chunk = tiles.chunk
         let fused = usesFusedWinogradProduct(inputs: Ci, outputs: Co)
-        let affine = fused ? epilogue.map { FusedEpilogue($0) } : nil   // contiguous per-channel arrays for C
         let vectorInput = winogradCKernels
-        let inputScratch = Int(sieve_winograd4_input_scratch(Int32(tiles.inHeight), Int32(tiles.inWidth), Int32(rows), Int32(columns)))
+        let inputScratch = vectorInput ? Int(sieve_winograd4_input_scratch(Int32(tiles.inWidth), Int32(rows), Int32(columns))) : 0
         let productScratch = fused ? Int(sieve_winograd4_product_scratch(Int32(Co))) : 0
         for s in scratch { _ = s.reserve(tiles.scratchFloats(Ci, Co) + inputScratch + productScratch) }
+        // the fused kernel's epilogue: the batch norm's per-channel scale and shift, pinned for the whole call
+        let scales = epilogue?.scale ?? [], shifts = epilogue?.shift ?? [], relu: Int32 = epilogue?.relu == true ? 1 : 0
+        scales.withUnsafeBufferPointer { scales in shifts.withUnsafeBufferPointer { shifts in
         forEachChunk(N, chunk: chunk) { worker, n0, nb in
             let T = nb * perImage
             let vs = WinogradTiles.blockStride(Ci, T), st = WinogradTiles.blockStride(Co, T)
@@ -129,8 +132,8 @@ extension CPUDevice {
             if fused {                                       // products and output transform in one kernel
                 sieve_winograd4_product_output(v, vs, Int32(Ci), Int32(T), u, Co * Ci + 16, Int32(Co),
                                                out + n0 * H * W, N * H * W, Int32(H), Int32(W), Int32(rows), Int32(columns),
-                                               affine?.scale, affine?.shift, affine?.relu == true ? 1 : 0,
-                                               m)   // M's space (the input transform is done with its rows) and beyond
+                                               epilogue == nil ? nil : scales.baseAddress, epilogue == nil ? nil : shifts.baseAddress,
+                                               relu, m)   // M's space (the input transform is done with its rows) and beyond
                 return
             }
             for xi in 0..<36 {                               // M[ξ] = U[ξ] V[ξ]
@@ -178,6 +181,7 @@ extension CPUDevice {
                 }
             }
         }
+        }}
     }
 }
 
@@ -292,21 +296,4 @@ enum Winograd4Tile {
         let even = g0 + g2
         return (g0 / 4, -(even + g1) / 6, -(even - g1) / 6, g0 / 24 + g1 / 12 + g2 / 6, g0 / 24 - g1 / 12 + g2 / 6, g2)
     }
-}
-
-/// A ``ChannelAffine``'s scale and shift as buffers that outlive a C call (the arrays'
-/// own storage is only pinned inside a closure).
-final class FusedEpilogue {
-    let scale: UnsafeMutablePointer<Float>, shift: UnsafeMutablePointer<Float>
-    let relu: Bool
-    private let count: Int
-
-    init(_ e: ChannelAffine) {
-        count = e.scale.count
-        scale = .allocate(capacity: count); scale.initialize(from: e.scale, count: count)
-        shift = .allocate(capacity: count); shift.initialize(from: e.shift, count: count)
-        relu = e.relu
-    }
-
-    deinit { scale.deallocate(); shift.deallocate() }
 }

@@ -119,15 +119,15 @@ struct Bench: ParsableCommand {
             }
         }
         if let json {
-            func rate(_ name: String) -> JSON { primary.first { $0.name == name }.map { .double($0.median) } ?? .null }
+            func rate(_ pass: BenchPass) -> JSON { primary.first { $0.name == pass.title }.map { .double($0.median) } ?? .null }
             var fields: [(String, JSON)] = [
                 ("model", .string(suite ? "resnet18" : first.net.architecture.rawValue)),
                 ("width", .int(suite ? 64 : first.net.width)), ("batch", .int(first.batch)),
                 ("input", .string(synthetic.input)), ("device", .string(device.name)),
                 ("convolution", .string(conv.rawValue)), ("steps", .int(steps)), ("repeats", .int(repeats)),
-                ("train_step_examples_per_second", rate("train step")),
-                ("eval_forward_examples_per_second", rate("eval forward")),
-                ("grand_examples_per_second", rate("grand")),
+                ("train_step_examples_per_second", rate(.train)),
+                ("eval_forward_examples_per_second", rate(.eval)),
+                ("grand_examples_per_second", rate(.grand)),
                 ("models", .array(results)),
             ]
             if let sgemm { fields.append(("sgemm_gflops", .double(sgemm))) }

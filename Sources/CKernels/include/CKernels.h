@@ -7,8 +7,8 @@
 
 #include <stddef.h>
 
-/// 1 when this CPU runs sieve_winograd4_product_output (AVX2 and FMA), else 0.
-int sieve_winograd4_product_available(void);
+/// 1 when this CPU runs the kernels below (AVX2 and FMA), else 0.
+int sieve_winograd4_kernels_available(void);
 
 /// The second half of a Winograd F(4x4, 3x3) convolution for one chunk of `tiles` tiles,
 /// fused: for every output channel k and tile t,
@@ -35,9 +35,9 @@ void sieve_winograd4_product_output(const float *v, ptrdiff_t v_stride, int inpu
 /// Floats of scratch sieve_winograd4_product_output needs for `outputs` channels.
 ptrdiff_t sieve_winograd4_product_scratch(int outputs);
 
-/// Floats of row scratch sieve_winograd4_input_transform needs for input planes of
-/// `height` x `width` tiled in `rows` x `columns` 4x4 tiles.
-ptrdiff_t sieve_winograd4_input_scratch(int height, int width, int rows, int columns);
+/// Floats of row scratch sieve_winograd4_input_transform needs for input planes
+/// `width` wide tiled in `rows` x `columns` 4x4 tiles.
+ptrdiff_t sieve_winograd4_input_scratch(int width, int rows, int columns);
 
 /// The first half of a Winograd F(4x4, 3x3) convolution, 8 tiles per AVX vector: for
 /// every channel c < `channels` and tile t of `images` images,
@@ -50,7 +50,7 @@ ptrdiff_t sieve_winograd4_input_scratch(int height, int width, int rows, int col
 ///      Up to 7 floats after an image's last tile are written with values of no tile:
 ///      they land on tiles written later in the same call, or (after the last) in the 16
 ///      floats that must follow each block's last row.
-///   scratch: sieve_winograd4_input_scratch(in_height, in_width, rows, columns) floats.
+///   scratch: sieve_winograd4_input_scratch(in_width, rows, columns) floats.
 /// Values equal CPUWinograd4.swift's transform (the same operations in the same order).
 void sieve_winograd4_input_transform(const float *x, ptrdiff_t channel_stride, int channels, int images,
                                      int in_height, int in_width, int padding, int rows, int columns,
